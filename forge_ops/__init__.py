@@ -1,0 +1,1 @@
+"""Forge machine-learning domain: schema, operations, architectures, execution (no networking)."""

@@ -1,0 +1,1 @@
+"""Forge terminal client and command line (the composition root)."""

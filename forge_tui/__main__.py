@@ -1,0 +1,3 @@
+from forge_tui.cli import main
+
+raise SystemExit(main())
