@@ -1,1 +1,1 @@
-"""Forge networking and persistence: protocol, relay, store, history, auth, sync client, coordinator."""
+"""Forge networking and persistence: protocol, relay, store, history, auth, sync, coordinator."""

@@ -20,7 +20,8 @@ from forge_tui.cli.errors import CliError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="forge",
-        description="Forge: a collaborative, reproducible deep-learning workbench for the terminal.",
+        description="Forge: a collaborative, reproducible deep-learning workbench "
+        "for the terminal.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.set_defaults(subparsers=subparsers)

@@ -1,0 +1,78 @@
+"""Who is asking, and with which role on the project: the seam between the relay and auth.
+
+The relay calls an :class:`Authorizer` before every WebSocket upgrade and every HTTP API call;
+the token store (``forge_server.auth``) provides the real one, :class:`AllowAll` serves
+single-user embedded use and tests that are not about auth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    WRITER = "writer"
+    READER = "reader"
+
+    @property
+    def can_write(self) -> bool:
+        return self is not Role.READER
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: str
+    role: Role | None  # None: authenticated, but no role on this project
+
+
+class AuthError(Exception):
+    """Refusal to report to the client; ``status`` is the HTTP status (401 or 403)."""
+
+    status = 401
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Unauthenticated(AuthError):
+    status = 401
+
+
+class Forbidden(AuthError):
+    status = 403
+
+
+class Authorizer(Protocol):
+    async def authenticate(self, token: str | None) -> str:
+        """Return the user name for a token, or raise :class:`Unauthenticated`."""
+        ...
+
+    async def role(self, user: str, project: str) -> Role | None:
+        """The user's role on a project, or None."""
+        ...
+
+
+class AllowAll:
+    """Everyone is the owner of everything (embedded single-user mode, tests)."""
+
+    def __init__(self, user: str = "local") -> None:
+        self.user = user
+
+    async def authenticate(self, token: str | None) -> str:
+        return self.user
+
+    async def role(self, user: str, project: str) -> Role | None:
+        return Role.OWNER
+
+
+async def authorize(authorizer: Authorizer, token: str | None, project: str) -> Principal:
+    """Authenticate, then require a role on the project (raises 401 / 403 errors)."""
+    user = await authorizer.authenticate(token)
+    role = await authorizer.role(user, project)
+    if role is None:
+        raise Forbidden(f"user {user!r} has no role on project {project!r}")
+    return Principal(user=user, role=role)
