@@ -1,0 +1,272 @@
+"""Architecture plain data: validation, graph order and naming helpers.
+
+An architecture is plain JSON data (as in the project document)::
+
+    {"name": "VGG", "input_shape": [1, 3, 32, 32] | None,
+     "layers": {id: {"type": str, "name": str, "attributes": {...}}},
+     "edges": {id: {"src": layer id, "dst": layer id, "index": input position at dst}}}
+
+Special layer types mark the graph's boundary:
+
+- ``"Input"``: a source; attributes ``index`` (position among ``forward``'s arguments,
+  default 0) and ``shape`` (list of ints; the first input defaults to the architecture's
+  ``input_shape``). Its name is the ``forward`` argument's name.
+- ``"Output"``: a sink with exactly one incoming edge; attribute ``index`` orders several
+  outputs (``forward`` then returns a tuple).
+
+Every other type is a ``torch.nn`` class name (see :mod:`.catalogue`), a custom layer's class
+name, or a functional op (see :mod:`._functional`). An attribute value may itself be a layer,
+written ``{"type": ..., "attributes": {...}}``, or a list of such layers.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import heapq
+import keyword
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+INPUT = "Input"
+OUTPUT = "Output"
+
+
+class ArchitectureError(ValueError):
+    """The architecture's plain data is malformed; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer of a validated architecture, with its inputs in position order."""
+
+    id: str
+    type: str
+    name: str
+    attributes: dict[str, Any]
+    inputs: tuple[str, ...]
+    ident: str  # a unique Python identifier derived from the name
+
+
+@dataclass
+class Graph:
+    """A validated architecture: nodes in a deterministic topological order."""
+
+    name: str
+    input_shape: list[int] | None
+    nodes: list[Node]
+    by_id: dict[str, Node] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_id = {node.id: node for node in self.nodes}
+
+    @property
+    def inputs(self) -> list[Node]:
+        """Input nodes ordered by their ``index`` attribute."""
+        found = [n for n in self.nodes if n.type == INPUT]
+        return sorted(found, key=lambda n: (int(n.attributes.get("index", 0)), n.ident))
+
+    @property
+    def outputs(self) -> list[Node]:
+        """Output nodes ordered by their ``index`` attribute."""
+        found = [n for n in self.nodes if n.type == OUTPUT]
+        return sorted(found, key=lambda n: (int(n.attributes.get("index", 0)), n.ident))
+
+    def consumers(self, node_id: str) -> list[Node]:
+        return [n for n in self.nodes if node_id in n.inputs]
+
+
+def is_layer_value(value: Any) -> bool:
+    """True when an attribute value denotes a layer (``{"type": ..., "attributes": ...}``)."""
+    return (
+        isinstance(value, Mapping)
+        and isinstance(value.get("type"), str)
+        and set(value) <= {"type", "attributes", "name"}
+    )
+
+
+def is_layer_list(value: Any) -> bool:
+    """True when an attribute value is a non-empty list of layers."""
+    return isinstance(value, list) and bool(value) and all(is_layer_value(v) for v in value)
+
+
+_NOT_IDENT = re.compile(r"\W+")
+
+
+def identifier(name: str, fallback: str = "layer") -> str:
+    """Turn a display name (``"features.0"``, ``"Conv 1"``) into a Python identifier."""
+    ident = _NOT_IDENT.sub("_", name.strip()).strip("_") or fallback
+    if ident[0].isdigit():
+        ident = f"{fallback}_{ident}"
+    if keyword.iskeyword(ident) or ident in {"self", "torch", "nn", "F", "super"}:
+        ident = f"{ident}_"
+    return ident
+
+
+def class_name(name: str) -> str:
+    """Turn an architecture's name into a CamelCase class name (``"my net"`` -> ``MyNet``)."""
+    parts = [p for p in _NOT_IDENT.split(name) if p]
+    ident = "".join(p[:1].upper() + p[1:] for p in parts) or "Network"
+    if ident[0].isdigit():
+        ident = f"Net{ident}"
+    return ident
+
+
+def _label(layer_id: str, layer: Mapping[str, Any]) -> str:
+    name = layer.get("name") or layer_id
+    return f"layer {name!r} ({layer.get('type', '?')})"
+
+
+def graph_of(arch: Mapping[str, Any]) -> Graph:
+    """Validate an architecture's plain data and order its layers.
+
+    Raises ArchitectureError naming the layer or edge at fault.
+    """
+    layers = arch.get("layers")
+    edges = arch.get("edges") or {}
+    if not isinstance(layers, Mapping) or not layers:
+        raise ArchitectureError("the architecture has no layers; add an Input and an Output")
+    if not isinstance(edges, Mapping):
+        raise ArchitectureError("the architecture's 'edges' must be a map of id -> edge")
+    input_shape = arch.get("input_shape")
+    if input_shape is not None and (
+        not isinstance(input_shape, list | tuple)
+        or not all(isinstance(d, int) and d > 0 for d in input_shape)
+    ):
+        raise ArchitectureError(
+            f"input_shape must be a list of positive ints such as [1, 3, 32, 32], "
+            f"got {input_shape!r}"
+        )
+    for layer_id, layer in layers.items():
+        if not isinstance(layer, Mapping) or not isinstance(layer.get("type"), str):
+            raise ArchitectureError(f"layer {layer_id!r} needs a 'type' (a layer class name)")
+        attributes = layer.get("attributes") or {}
+        if not isinstance(attributes, Mapping):
+            raise ArchitectureError(f"{_label(layer_id, layer)}: attributes must be a map")
+
+    incoming: dict[str, dict[int, str]] = {layer_id: {} for layer_id in layers}
+    for edge_id, edge in edges.items():
+        src, dst = edge.get("src"), edge.get("dst")
+        if src not in layers or dst not in layers:
+            missing = src if src not in layers else dst
+            raise ArchitectureError(
+                f"edge {edge_id!r} refers to a missing layer {missing!r}; delete the edge"
+            )
+        index = edge.get("index", 0)
+        if not isinstance(index, int) or index < 0:
+            raise ArchitectureError(f"edge {edge_id!r}: index must be an int >= 0, got {index!r}")
+        if index in incoming[dst]:
+            raise ArchitectureError(
+                f"{_label(dst, layers[dst])} has two edges into input {index}; "
+                "give each incoming edge its own index"
+            )
+        incoming[dst][index] = src
+
+    idents: dict[str, str] = {}
+    taken: set[str] = set()
+    # Stable identifiers: assign in order of (name, id) so the result is independent of
+    # the map's iteration order.
+    for layer_id in sorted(layers, key=lambda i: (str(layers[i].get("name") or i), i)):
+        layer = layers[layer_id]
+        base = identifier(str(layer.get("name") or layer["type"].lower()))
+        ident, n = base, 1
+        while ident in taken:
+            n += 1
+            ident = f"{base}_{n}"
+        taken.add(ident)
+        idents[layer_id] = ident
+
+    nodes: dict[str, Node] = {}
+    for layer_id, layer in layers.items():
+        slots = incoming[layer_id]
+        if sorted(slots) != list(range(len(slots))):
+            raise ArchitectureError(
+                f"{_label(layer_id, layer)} has inputs at positions {sorted(slots)}; "
+                "input positions must be 0, 1, 2, ... without gaps"
+            )
+        kind = layer["type"]
+        if kind == INPUT and slots:
+            raise ArchitectureError(f"{_label(layer_id, layer)} is an Input; remove its inputs")
+        if kind == OUTPUT and len(slots) != 1:
+            raise ArchitectureError(
+                f"{_label(layer_id, layer)} needs exactly one incoming edge, has {len(slots)}"
+            )
+        if kind != INPUT and not slots:
+            raise ArchitectureError(
+                f"{_label(layer_id, layer)} has no input; connect it or delete it"
+            )
+        nodes[layer_id] = Node(
+            id=layer_id,
+            type=kind,
+            name=str(layer.get("name") or idents[layer_id]),
+            attributes=dict(layer.get("attributes") or {}),
+            inputs=tuple(slots[i] for i in range(len(slots))),
+            ident=idents[layer_id],
+        )
+    if not any(n.type == INPUT for n in nodes.values()):
+        raise ArchitectureError("the architecture has no Input layer; add one")
+    if not any(n.type == OUTPUT for n in nodes.values()):
+        raise ArchitectureError("the architecture has no Output layer; add one")
+    ordered = _topological(nodes)
+    graph = Graph(
+        name=str(arch.get("name") or "Network"),
+        input_shape=list(input_shape) if input_shape is not None else None,
+        nodes=ordered,
+    )
+    for node in graph.inputs:
+        shape = node.attributes.get("shape")
+        if shape is not None and not (
+            isinstance(shape, list) and all(isinstance(d, int) for d in shape)
+        ):
+            raise ArchitectureError(f"Input {node.name!r}: shape must be a list of ints")
+    return graph
+
+
+def _topological(nodes: dict[str, Node]) -> list[Node]:
+    """Kahn's algorithm, ties broken by identifier, so the order is deterministic."""
+    pending = {node_id: len(set(node.inputs)) for node_id, node in nodes.items()}
+    consumers: dict[str, set[str]] = {node_id: set() for node_id in nodes}
+    for node in nodes.values():
+        for src in node.inputs:
+            consumers[src].add(node.id)
+    ready = [(nodes[i].ident, i) for i, count in pending.items() if count == 0]
+    heapq.heapify(ready)
+    ordered: list[Node] = []
+    while ready:
+        _, node_id = heapq.heappop(ready)
+        ordered.append(nodes[node_id])
+        for consumer in consumers[node_id]:
+            pending[consumer] -= 1
+            if pending[consumer] == 0:
+                heapq.heappush(ready, (nodes[consumer].ident, consumer))
+    if len(ordered) != len(nodes):
+        left = {i for i, count in pending.items() if count > 0}
+        sorter = graphlib.TopologicalSorter({i: set(nodes[i].inputs) & left for i in left})
+        try:
+            sorter.prepare()
+            cycle = sorted(left)
+        except graphlib.CycleError as exc:
+            cycle = list(exc.args[1])
+        path = " -> ".join(nodes[i].name for i in cycle)
+        raise ArchitectureError(
+            f"the architecture has a cycle ({path}); remove one of its edges"
+        )
+    return ordered
+
+
+def canonical(arch: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """An id-free description of an architecture, for comparing graphs.
+
+    Each layer becomes (identifier, type, attributes, input identifiers) in graph order.
+    """
+    graph = graph_of(arch)
+    return [
+        (
+            node.ident,
+            node.type,
+            sorted(node.attributes.items()),
+            tuple(graph.by_id[i].ident for i in node.inputs),
+        )
+        for node in graph.nodes
+    ]

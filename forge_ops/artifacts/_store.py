@@ -1,0 +1,349 @@
+"""The content-addressed artifact store: zarr nodes under their hash, any fsspec location.
+
+Layout under the store's root (a local folder or any fsspec URL)::
+
+    objects/{h[:2]}/{h}       zarr array (tensors) or group (models, datasets, JSON, objects)
+    refs/{h[:2]}/{h}.json     written last: the artifact is complete (its info)
+    provenance/{h}/{p}.json   one file per (commit, execution, job) that produced it
+    cache/...                 the job cache index (see forge_ops.execution)
+
+Objects are immutable and written once; two writers of the same content write identical bytes,
+so no lock is needed. A crash mid-write leaves no ref, and the next store rewrites the object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._codec import (
+    ArtifactError,
+    ArtifactKind,
+    Encoded,
+    encode,
+    restore_member,
+    restore_model,
+)
+from ._hashing import canonical_json
+
+DEFAULT_LOCATION = "~/.forge/artifacts"
+_CHUNK_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who produced an artifact: the commit, execution and job."""
+
+    commit: str | None = None
+    execution: str | None = None
+    job: str | None = None
+    created: str = ""
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """What the project document records about an artifact (``artifacts`` map values)."""
+
+    hash: str
+    kind: str
+    shape: list[int] | None
+    dtype: str | None
+    bytes: int
+    created: str
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    """The outcome of ``put``: the artifact and how many bytes this call wrote (0 if known)."""
+
+    info: ArtifactInfo
+    bytes_written: int
+
+    @property
+    def hash(self) -> str:
+        return self.info.hash
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _check_hash(artifact_hash: str) -> str:
+    if len(artifact_hash) != 64 or any(c not in "0123456789abcdef" for c in artifact_hash):
+        raise ArtifactError(f"{artifact_hash!r} is not an artifact hash (64 lowercase hex digits)")
+    return artifact_hash
+
+
+class ArtifactStore:
+    """Content-addressed store of tensors, models, datasets and results.
+
+    ``ArtifactStore("runs/artifacts")`` or ``ArtifactStore("s3://bucket/forge")``; the store is
+    picklable (by location) so jobs in other processes open the same one.
+    """
+
+    def __init__(self, location: str | os.PathLike[str] = DEFAULT_LOCATION) -> None:
+        import fsspec
+
+        text = os.fspath(location)
+        if "://" not in text:
+            text = str(Path(text).expanduser().resolve())
+        self.location = text
+        self._fs, self._root = fsspec.core.url_to_fs(text)
+        self._zarr_store: Any = None
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (type(self), (self.location,))
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self.location!r})"
+
+    # -- paths -------------------------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        """A path under the store's root, for the filesystem in ``fs``."""
+        return "/".join([self._root.rstrip("/"), *parts])
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem the store lives on (for the cache index and exports)."""
+        return self._fs
+
+    def _zstore(self) -> Any:
+        if self._zarr_store is None:
+            from zarr.storage import FsspecStore, LocalStore
+
+            if "://" not in self.location:
+                self._zarr_store = LocalStore(self.location)
+            else:
+                self._zarr_store = FsspecStore.from_url(self.location)
+        return self._zarr_store
+
+    @staticmethod
+    def _object_path(artifact_hash: str) -> str:
+        return f"objects/{artifact_hash[:2]}/{artifact_hash}"
+
+    def _ref_path(self, artifact_hash: str) -> str:
+        return self.path("refs", artifact_hash[:2], f"{artifact_hash}.json")
+
+    # -- writing -----------------------------------------------------------------------------
+    def put(self, value: Any, provenance: Provenance | None = None) -> StoreResult:
+        """Store ``value`` (once per content) and record who produced it."""
+        encoded = encode(value)
+        existing = self.info(encoded.hash) if self.exists(encoded.hash) else None
+        written = 0
+        if existing is None:
+            written = self._write(encoded)
+            existing = self._info_of(encoded)
+            self._write_json(self._ref_path(encoded.hash), asdict(existing))
+        if provenance is not None:
+            self.add_provenance(encoded.hash, provenance)
+        return StoreResult(existing, written)
+
+    def add_provenance(self, artifact_hash: str, provenance: Provenance) -> None:
+        """Record one producer of an artifact (idempotent for the same commit/execution/job)."""
+        key = canonical_json([provenance.commit, provenance.execution, provenance.job])
+        name = hashlib.sha256(key.encode()).hexdigest()[:24]
+        path = self.path("provenance", artifact_hash, f"{name}.json")
+        if not self._fs.exists(path):
+            record = asdict(provenance)
+            record["created"] = record["created"] or _now()
+            self._write_json(path, record)
+
+    def _write_json(self, path: str, value: Any) -> None:
+        self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self._fs.pipe_file(path, json.dumps(value, sort_keys=True).encode())
+
+    def _write(self, encoded: Encoded) -> int:
+        import zarr
+
+        store = self._zstore()
+        path = self._object_path(encoded.hash)
+        attrs = {"forge": encoded.header}
+        if encoded.kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
+            member = encoded.members[""]
+            self._write_array(store, path, member.array, {**attrs, "dtype": member.dtype_name})
+            return member.array.nbytes
+        group = zarr.create_group(store, path=path, overwrite=True, attributes=attrs)
+        for name, member in encoded.members.items():
+            self._write_array(store, f"{path}/tensors/{name}", member.array,
+                              {"dtype": member.dtype_name})
+        if encoded.blob is not None:
+            blob = np.frombuffer(encoded.blob, dtype=np.uint8)
+            self._write_array(store, f"{path}/blob", blob, {})
+        del group
+        return encoded.nbytes
+
+    @staticmethod
+    def _write_array(store: Any, path: str, array: np.ndarray, attrs: dict[str, Any]) -> None:
+        import zarr
+
+        row_bytes = max(1, array.nbytes // max(1, array.shape[0])) if array.ndim else 1
+        if array.ndim == 0:
+            chunks: tuple[int, ...] = ()
+        else:
+            rows = max(1, min(array.shape[0], _CHUNK_BYTES // row_bytes))
+            chunks = (rows, *(max(1, d) for d in array.shape[1:]))
+        target = zarr.create_array(store, name=path, shape=array.shape, dtype=array.dtype,
+                                   chunks=chunks, compressors=None, overwrite=True,
+                                   attributes=attrs, fill_value=0)
+        if array.size:
+            target[...] = array
+
+    @staticmethod
+    def _info_of(encoded: Encoded) -> ArtifactInfo:
+        shape = dtype = None
+        if encoded.kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
+            shape = list(encoded.members[""].array.shape)
+            dtype = encoded.members[""].dtype_name
+        return ArtifactInfo(encoded.hash, encoded.kind.value, shape, dtype, encoded.nbytes, _now())
+
+    # -- reading -----------------------------------------------------------------------------
+    def exists(self, artifact_hash: str) -> bool:
+        """Whether a complete artifact with this hash is stored."""
+        return bool(self._fs.exists(self._ref_path(_check_hash(artifact_hash))))
+
+    def info(self, artifact_hash: str) -> ArtifactInfo:
+        """Kind, shape, dtype, size and time of first storage."""
+        try:
+            raw = self._fs.cat_file(self._ref_path(_check_hash(artifact_hash)))
+        except FileNotFoundError:
+            raise ArtifactError(
+                f"no artifact {artifact_hash[:12]}… in {self.location}: was it produced by a "
+                "run that used another artifact store?"
+            ) from None
+        return ArtifactInfo(**json.loads(raw))
+
+    def provenance(self, artifact_hash: str) -> list[Provenance]:
+        """Every recorded producer of an artifact, oldest first."""
+        folder = self.path("provenance", _check_hash(artifact_hash))
+        if not self._fs.exists(folder):
+            return []
+        records = [json.loads(self._fs.cat_file(p)) for p in self._fs.ls(folder, detail=False)]
+        return sorted((Provenance(**r) for r in records), key=lambda p: p.created)
+
+    def get(self, artifact_hash: str) -> Any:
+        """Load an artifact back as the Python value it was stored from."""
+        import zarr
+
+        info = self.info(artifact_hash)
+        store = self._zstore()
+        path = self._object_path(artifact_hash)
+        kind = ArtifactKind(info.kind)
+        if kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
+            array = zarr.open_array(store, path=path, mode="r")
+            return restore_member(np.asarray(array[...]), str(array.attrs["dtype"]))
+        group = zarr.open_group(store, path=path, mode="r")
+        header: dict[str, Any] = dict(group.attrs["forge"])  # type: ignore[arg-type]
+        if kind is ArtifactKind.JSON:
+            return header["value"]
+        blob = bytes(np.asarray(_array(group, "blob"))) if "blob" in group else b""
+        if kind is ArtifactKind.OBJECT:
+            import pickle
+
+            return pickle.loads(blob)  # noqa: S301 - written by this store's put()
+        tensors = {
+            name: restore_member(np.asarray(_array(group, f"tensors/{name}")),
+                                 str(group[f"tensors/{name}"].attrs["dtype"]))
+            for name in header["members"]
+        }
+        if kind is ArtifactKind.MODEL:
+            return restore_model(blob, tensors)
+        return {**tensors, **header.get("extras", {})}
+
+    def header(self, artifact_hash: str) -> dict[str, Any]:
+        """The hashed header of an artifact: kind, members' hashes, metadata."""
+        import zarr
+
+        self.info(artifact_hash)
+        node = zarr.open(self._zstore(), path=self._object_path(artifact_hash), mode="r")
+        return dict(node.attrs["forge"])  # type: ignore[arg-type]
+
+    def disk_usage(self) -> int:
+        """Bytes under ``objects/`` (what deduplication saves)."""
+        folder = self.path("objects")
+        if not self._fs.exists(folder):
+            return 0
+        return int(sum(self._fs.du(folder, total=False).values()))
+
+    # -- presenting --------------------------------------------------------------------------
+    def summary(self, artifact_hash: str) -> dict[str, Any]:
+        """Provenance, shape, dtype and statistics for ``forge artifact show``."""
+        info = self.info(artifact_hash)
+        summary: dict[str, Any] = asdict(info)
+        summary["provenance"] = [asdict(p) for p in self.provenance(artifact_hash)]
+        value = self.get(artifact_hash)
+        kind = ArtifactKind(info.kind)
+        if kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
+            summary["stats"] = _stats(value)
+        elif kind in (ArtifactKind.MODEL, ArtifactKind.DATASET):
+            tensors = value.state_dict() if kind is ArtifactKind.MODEL else value
+            summary["members"] = {
+                name: {"shape": list(t.shape), "dtype": str(t.dtype), "stats": _stats(t)}
+                for name, t in tensors.items()
+                if hasattr(t, "shape")
+            }
+            if kind is ArtifactKind.MODEL:
+                summary["metadata"] = self.header(artifact_hash)["metadata"]
+                summary["parameters"] = int(sum(int(np.prod(t.shape)) for t in tensors.values()))
+        elif kind is ArtifactKind.JSON:
+            summary["value"] = value
+        return summary
+
+    def export(self, artifact_hash: str, destination: str | os.PathLike[str]) -> Path:
+        """Write an artifact as a plain file: .npy, .npz, .pt (state dict) or .json."""
+        info = self.info(artifact_hash)
+        value = self.get(artifact_hash)
+        dest = Path(destination)
+        kind = ArtifactKind(info.kind)
+        if kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
+            np.save(dest, _as_numpy(value))
+            return dest if dest.suffix == ".npy" else dest.with_name(dest.name + ".npy")
+        if kind is ArtifactKind.DATASET:
+            arrays = {k: _as_numpy(v) for k, v in value.items() if hasattr(v, "shape")}
+            np.savez(dest, **arrays)  # type: ignore[arg-type]
+            return dest if dest.suffix == ".npz" else dest.with_name(dest.name + ".npz")
+        if kind is ArtifactKind.MODEL:
+            import torch
+
+            torch.save(value.state_dict(), dest)
+            return dest
+        if kind is ArtifactKind.JSON:
+            dest.write_text(json.dumps(value, indent=2))
+            return dest
+        raise ArtifactError(f"artifact {artifact_hash[:12]}… is a pickled object; load it with "
+                            "ArtifactStore.get() in Python instead of exporting it")
+
+
+def _array(group: Any, path: str) -> Any:
+    """The whole content of the array at ``path`` in ``group``."""
+    return group[path][...]
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+        if str(value.dtype) in ("torch.bfloat16",):
+            value = value.float()
+        return np.asarray(value.numpy())
+    return np.asarray(value)
+
+
+def _stats(value: Any) -> dict[str, float] | None:
+    array = _as_numpy(value)
+    if array.size == 0 or array.dtype.kind not in "biuf":
+        return None
+    as_float = array.astype(np.float64, copy=False)
+    stats = {
+        "min": float(as_float.min()),
+        "max": float(as_float.max()),
+        "mean": float(as_float.mean()),
+        "std": float(as_float.std()),
+    }
+    return {k: (v if math.isfinite(v) else float("nan")) for k, v in stats.items()}

@@ -1,0 +1,59 @@
+"""Running pipelines: plans, cache keys, executors (local, Ray), the scheduling engine."""
+
+from ._cache import CacheEntry as CacheEntry
+from ._cache import CacheIndex as CacheIndex
+from ._cache import cache_key as cache_key
+from ._cache import normalize_code as normalize_code
+from ._cache import runtime_versions as runtime_versions
+from ._engine import Engine as Engine
+from ._engine import EventCallback as EventCallback
+from ._engine import ExecutionHandle as ExecutionHandle
+from ._engine import ExecutionResult as ExecutionResult
+from ._engine import JobRecord as JobRecord
+from ._events import Event as Event
+from ._events import ExecutionStatusChanged as ExecutionStatusChanged
+from ._events import JobFeedback as JobFeedback
+from ._events import JobStatusChanged as JobStatusChanged
+from ._local import LocalExecutor as LocalExecutor
+from ._plan import InputWire as InputWire
+from ._plan import JobSettings as JobSettings
+from ._plan import JobSpec as JobSpec
+from ._plan import Plan as Plan
+from ._plan import PlanError as PlanError
+from ._plan import plan_pipeline as plan_pipeline
+from ._ray import RayExecutor as RayExecutor
+from ._task import Executor as Executor
+from ._task import TaskEvent as TaskEvent
+from ._task import TaskEventKind as TaskEventKind
+from ._task import TaskHandle as TaskHandle
+from ._task import TaskSpec as TaskSpec
+
+__all__ = [
+    "CacheEntry",
+    "CacheIndex",
+    "Engine",
+    "Event",
+    "EventCallback",
+    "ExecutionHandle",
+    "ExecutionResult",
+    "ExecutionStatusChanged",
+    "Executor",
+    "InputWire",
+    "JobFeedback",
+    "JobRecord",
+    "JobSettings",
+    "JobSpec",
+    "JobStatusChanged",
+    "LocalExecutor",
+    "Plan",
+    "PlanError",
+    "RayExecutor",
+    "TaskEvent",
+    "TaskEventKind",
+    "TaskHandle",
+    "TaskSpec",
+    "cache_key",
+    "normalize_code",
+    "plan_pipeline",
+    "runtime_versions",
+]

@@ -1,0 +1,117 @@
+"""Cache keys of jobs and the cache index kept in the artifact store.
+
+A key hashes the operation code with comments and formatting stripped (``ast`` round trip),
+the attributes, what the references point at, the Python and torch releases (major.minor: the
+granularity at which numerics change) and the content hashes of the inputs. The index maps a key
+to the outputs of the run that computed it; only successes are recorded.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import io
+import json
+import sys
+import tokenize
+from dataclasses import asdict, dataclass
+from functools import cache
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+from forge_ops.artifacts import canonical_json
+
+if TYPE_CHECKING:
+    from forge_ops.artifacts import ArtifactStore
+
+    from ._plan import JobSpec
+
+
+def normalize_code(code: str) -> str:
+    """Code with comments and formatting removed, so cosmetic edits keep the cache warm."""
+    try:
+        return ast.unparse(ast.parse(code))
+    except (SyntaxError, ValueError):
+        # Unparseable code still needs a key (the job will fail): drop comments and blanks.
+        tokens = []
+        try:
+            for token in tokenize.generate_tokens(io.StringIO(code).readline):
+                if token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT,
+                                      tokenize.DEDENT):
+                    tokens.append(token.string)
+        except (tokenize.TokenError, SyntaxError):
+            return code
+        return " ".join(tokens)
+
+
+@cache
+def runtime_versions() -> dict[str, str]:
+    """Python and torch as ``major.minor``, read without importing torch."""
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "none"
+    return {
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "torch": ".".join(torch_version.split("+")[0].split(".")[:2]),
+    }
+
+
+def cache_key(job: JobSpec, input_hashes: dict[str, str]) -> str:
+    """The job's cache key given its inputs' content hashes (``{port: hash}``)."""
+    material = {
+        "code": normalize_code(job.code),
+        "attributes": job.attributes,
+        "references": job.reference_content,
+        "runtime": runtime_versions(),
+        "inputs": input_hashes,
+    }
+    return hashlib.sha256(canonical_json(material).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """A successful run of a key: its outputs and where they came from."""
+
+    key: str
+    outputs: dict[str, str]
+    execution: str
+    job: str
+    created: str
+
+
+class CacheIndex:
+    """The cache index, one write-once JSON file per key under the store's ``cache/``."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+
+    def _path(self, key: str) -> str:
+        return self.store.path("cache", key[:2], f"{key}.json")
+
+    def lookup(self, key: str) -> CacheEntry | None:
+        """The entry for ``key`` if every output it names is still stored."""
+        try:
+            raw = self.store.fs.cat_file(self._path(key))
+        except FileNotFoundError:
+            return None
+        try:
+            entry = CacheEntry(**json.loads(raw))
+        except (ValueError, TypeError):
+            return None  # a damaged entry is a miss; the next success rewrites it
+        if all(self.store.exists(h) for h in entry.outputs.values()):
+            return entry
+        return None
+
+    def record(self, entry: CacheEntry) -> None:
+        """Record a success (overwrites: the newest run of a key is the one cited)."""
+        path = self._path(entry.key)
+        self.store.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self.store.fs.pipe_file(path, json.dumps(asdict(entry)).encode())
+
+    def entry_of(self, key: str) -> dict[str, Any] | None:
+        """The raw entry, even if outputs went missing (for diagnostics)."""
+        try:
+            return dict(json.loads(self.store.fs.cat_file(self._path(key))))
+        except FileNotFoundError:
+            return None

@@ -1,0 +1,211 @@
+"""LocalExecutor: each task in a fresh child process on this machine.
+
+Children come from a ``forkserver`` that has already imported torch and the worker (so a job
+starts in milliseconds, not seconds) where the platform has one, else from ``spawn``. At most
+``max_workers`` run at once; the rest wait in submission order. Cancel sends SIGINT (the job sees
+KeyboardInterrupt and unwinds); a forced cancel kills the process. A child that dies without
+reporting an outcome is a crash, retried up to ``task.max_retries`` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from collections import deque
+from typing import Any
+
+from ._task import TERMINAL_KINDS, Report, TaskEvent, TaskEventKind, TaskSpec
+from ._worker import FLUSH_SECONDS, FeedbackBuffer, limit_threads, task_outcome
+
+_log = logging.getLogger(__name__)
+
+
+def _child_main(task: TaskSpec, conn: Any, attempt: int) -> None:
+    """Entry point of a child process: run the task, stream its events through ``conn``."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    limit_threads(task.job.settings.num_cpus)
+    send_lock = threading.Lock()
+    cancelled = threading.Event()
+    sink = FeedbackBuffer(task, cancelled)
+    done = threading.Event()
+
+    def send(event: TaskEvent) -> None:
+        with send_lock:
+            conn.send(event)
+
+    def pump() -> None:
+        while not done.wait(FLUSH_SECONDS):
+            items = sink.drain()
+            if items:
+                send(TaskEvent(task.job_id, TaskEventKind.FEEDBACK, {"items": items}))
+
+    send(TaskEvent(task.job_id, TaskEventKind.STARTED, {"pid": os.getpid(), "attempt": attempt}))
+    pumper = threading.Thread(target=pump, name="forge-feedback", daemon=True)
+    pumper.start()
+    try:
+        outcome = task_outcome(task, sink)
+    except KeyboardInterrupt:
+        outcome = TaskEvent(task.job_id, TaskEventKind.CANCELLED)
+    done.set()
+    pumper.join()
+    items = sink.drain()
+    if items:
+        send(TaskEvent(task.job_id, TaskEventKind.FEEDBACK, {"items": items}))
+    send(outcome)
+    conn.close()
+
+
+class _LocalTask:
+    """A submitted task: waiting, then one child process per attempt."""
+
+    def __init__(self, executor: LocalExecutor, task: TaskSpec, report: Report) -> None:
+        self.executor = executor
+        self.task = task
+        self.report = report
+        self.process: Any = None
+        self.cancel_requested = False
+        self.finished = False
+        self.lock = threading.Lock()
+
+    def cancel(self, force: bool = False) -> None:
+        with self.lock:
+            self.cancel_requested = True
+            process = self.process
+            if process is None:
+                if self.executor.forget(self) and not self.finished:
+                    self.finished = True
+                    self.report(TaskEvent(self.task.job_id, TaskEventKind.CANCELLED))
+                return
+        if process.is_alive() and process.pid is not None:
+            if force:
+                process.kill()
+            else:
+                try:
+                    os.kill(process.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+
+    def run(self) -> None:
+        """Run attempts in child processes until one reports an outcome (monitor thread)."""
+        attempt = 0
+        while True:
+            outcome = self._attempt(attempt)
+            with self.lock:
+                if outcome is None and self.cancel_requested:
+                    outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
+                if outcome is None and attempt < self.task.max_retries:
+                    attempt += 1
+                    continue
+                if outcome is None:
+                    code = self.process.exitcode
+                    outcome = TaskEvent(self.task.job_id, TaskEventKind.FAILED, {
+                        "error": f"the worker process died (exit code {code}); retried "
+                                 f"{attempt} of {self.task.max_retries} time(s) allowed",
+                        "traceback": "",
+                    })
+                self.finished = True
+            self.report(outcome)
+            return
+
+    def _attempt(self, attempt: int) -> TaskEvent | None:
+        receiver, sender = self.executor.context.Pipe(duplex=False)
+        with self.lock:
+            if self.cancel_requested:
+                return TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
+            self.process = self.executor.context.Process(
+                target=_child_main, args=(self.task, sender, attempt),
+                name=f"forge-job-{self.task.job.name}", daemon=True)
+            self.process.start()
+        sender.close()
+        outcome: TaskEvent | None = None
+        try:
+            while True:
+                try:
+                    event = receiver.recv()
+                except (EOFError, OSError):
+                    break
+                if event.kind in TERMINAL_KINDS:
+                    outcome = event
+                else:
+                    self.report(event)
+        finally:
+            receiver.close()
+            self.process.join()
+        return outcome
+
+
+class LocalExecutor:
+    """Runs each task in a child process of this machine (fast tests, single-box use)."""
+
+    name = "local"
+
+    def __init__(self, max_workers: int | None = None, *, start_method: str | None = None
+                 ) -> None:
+        self.max_workers = max_workers or os.cpu_count() or 1
+        methods = multiprocessing.get_all_start_methods()
+        self.start_method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
+        self.context: Any = multiprocessing.get_context(self.start_method)
+        self._lock = threading.Lock()
+        self._waiting: deque[_LocalTask] = deque()
+        self._running = 0
+        self._started = False
+
+    def start(self) -> None:
+        if self._started:
+            return
+        if self.start_method == "forkserver":
+            preload = ["forge_ops.execution._worker", "forge_ops.artifacts", "forge_ops.runtime"]
+            try:
+                import torch  # noqa: F401 - only checking it is installed
+
+                preload.insert(0, "torch")
+            except ImportError:
+                pass
+            self.context.set_forkserver_preload(preload)
+        self._started = True
+
+    def submit(self, task: TaskSpec, report: Report) -> _LocalTask:
+        self.start()
+        handle = _LocalTask(self, task, report)
+        with self._lock:
+            self._waiting.append(handle)
+        self._dispatch()
+        return handle
+
+    def forget(self, handle: _LocalTask) -> bool:
+        """Drop a task that has not started; False if it already has."""
+        with self._lock:
+            if handle in self._waiting:
+                self._waiting.remove(handle)
+                return True
+        return False
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            while self._waiting and self._running < self.max_workers:
+                handle = self._waiting.popleft()
+                self._running += 1
+                threading.Thread(target=self._monitor, args=(handle,), daemon=True,
+                                 name=f"forge-local-{handle.task.job_id}").start()
+
+    def _monitor(self, handle: _LocalTask) -> None:
+        try:
+            handle.run()
+        except Exception:
+            _log.exception("local executor: monitoring job %s failed", handle.task.job_id)
+            handle.report(TaskEvent(handle.task.job_id, TaskEventKind.FAILED, {
+                "error": "the local executor lost track of this job (see the server log)",
+                "traceback": ""}))
+        finally:
+            with self._lock:
+                self._running -= 1
+            self._dispatch()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            waiting, self._waiting = list(self._waiting), deque()
+        for handle in waiting:
+            handle.cancel(force=True)

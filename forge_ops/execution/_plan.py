@@ -1,0 +1,211 @@
+"""A pipeline's plain data turned into a job graph: one job per node, inputs wired by edges."""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from forge_ops.artifacts import canonical_json
+
+
+class PlanError(ValueError):
+    """The pipeline cannot be turned into jobs; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Per-node resources and cache behaviour (the node's ``settings`` map)."""
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    always_recompute: bool = False
+
+    @classmethod
+    def from_plain(cls, settings: Mapping[str, Any] | None, where: str) -> JobSettings:
+        settings = dict(settings or {})
+        try:
+            num_cpus = float(settings.get("num_cpus", 1.0) if settings.get("num_cpus")
+                             is not None else 1.0)
+            num_gpus = float(settings.get("num_gpus", 0.0) or 0.0)
+        except (TypeError, ValueError):
+            raise PlanError(f"{where}: num_cpus and num_gpus must be numbers") from None
+        if num_cpus < 0 or num_gpus < 0:
+            raise PlanError(f"{where}: num_cpus and num_gpus cannot be negative")
+        return cls(num_cpus, num_gpus, bool(settings.get("always_recompute", False)))
+
+
+@dataclass(frozen=True)
+class InputWire:
+    """An input port fed by ``src_job``'s ``src_port``."""
+
+    src_job: str
+    src_port: str
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything needed to run one node, as plain data (picklable, hashable into a key)."""
+
+    job_id: str
+    name: str
+    operation: str
+    code: str
+    attributes: dict[str, Any]
+    references: dict[str, Any]
+    inputs: dict[str, InputWire]
+    settings: JobSettings = field(default_factory=JobSettings)
+    #: Content of what the references point at (architecture plain data, layer code, artifact
+    #: hashes), part of the cache key.
+    reference_content: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        """The seed references are built under: the node's ``seed`` attribute, else 0."""
+        seed = self.attributes.get("seed", 0)
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The job graph of one pipeline (job ids are node ids) in a topological order."""
+
+    pipeline: str
+    jobs: dict[str, JobSpec]
+    order: tuple[str, ...]
+    #: Project items references resolve against inside jobs (see forge_ops.runtime).
+    architectures: dict[str, Any] = field(default_factory=dict)
+    layers: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    def downstream(self, job_id: str) -> set[str]:
+        """``job_id`` and every job that depends on its outputs, directly or not."""
+        if job_id not in self.jobs:
+            raise PlanError(f"no job {job_id!r} in this plan; use one of {sorted(self.jobs)}")
+        found = {job_id}
+        for candidate in self.order:
+            if any(w.src_job in found for w in self.jobs[candidate].inputs.values()):
+                found.add(candidate)
+        return found
+
+    def upstream(self, job_id: str) -> set[str]:
+        """The jobs ``job_id`` reads inputs from, directly."""
+        return {wire.src_job for wire in self.jobs[job_id].inputs.values()}
+
+    def snapshot(self) -> dict[str, Any]:
+        """The pipeline as it runs, plain data (execution document ``meta.pipeline``)."""
+        return {
+            "pipeline": self.pipeline,
+            "jobs": {
+                job_id: {
+                    "name": job.name,
+                    "operation": job.operation,
+                    "code": job.code,
+                    "attributes": job.attributes,
+                    "references": job.references,
+                    "inputs": {p: [w.src_job, w.src_port] for p, w in job.inputs.items()},
+                    "settings": vars(job.settings),
+                }
+                for job_id, job in self.jobs.items()
+            },
+        }
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value or "")
+
+
+def plan_pipeline(project: Mapping[str, Any], pipeline_id: str) -> Plan:
+    """Plan the pipeline ``pipeline_id`` of a plain project snapshot (``schema.to_plain``).
+
+    The pipeline should have passed validation (forge_ops.operations); this still refuses what
+    cannot be run at all: unknown operations, edges to missing nodes, two edges into one input,
+    cycles.
+    """
+    pipelines = project.get("pipelines") or {}
+    if pipeline_id not in pipelines:
+        names = {pid: p.get("name") for pid, p in pipelines.items()}
+        matches = [pid for pid, name in names.items() if name == pipeline_id]
+        if len(matches) != 1:
+            raise PlanError(f"no pipeline {pipeline_id!r} in the project; pipelines: "
+                            f"{sorted(str(n) for n in names.values())}")
+        pipeline_id = matches[0]
+    pipeline = pipelines[pipeline_id]
+    operations = project.get("operations") or {}
+    architectures = dict(project.get("architectures") or {})
+    layers = dict(project.get("layers") or {})
+    artifacts = dict(project.get("artifacts") or {})
+    nodes: Mapping[str, Any] = pipeline.get("nodes") or {}
+
+    wires: dict[str, dict[str, InputWire]] = {node_id: {} for node_id in nodes}
+    for edge_id, edge in (pipeline.get("edges") or {}).items():
+        src, dst, dst_port = edge.get("src"), edge.get("dst"), edge.get("dst_port")
+        if src not in nodes or dst not in nodes:
+            raise PlanError(f"edge {edge_id} connects a node that is not in the pipeline; "
+                            "delete the edge")
+        if dst_port in wires[dst]:
+            raise PlanError(f"input {dst_port!r} of node {_node_name(nodes[dst], operations)} "
+                            "has two incoming edges; keep one")
+        wires[dst][str(dst_port)] = InputWire(str(src), str(edge.get("src_port")))
+
+    jobs: dict[str, JobSpec] = {}
+    for node_id, node in nodes.items():
+        operation = operations.get(str(node.get("operation")))
+        name = _node_name(node, operations)
+        if operation is None:
+            raise PlanError(f"node {name} uses operation {node.get('operation')!r}, which is not "
+                            "in the project; pick an existing operation")
+        references = dict(node.get("references") or {})
+        jobs[node_id] = JobSpec(
+            job_id=node_id,
+            name=name,
+            operation=str(node.get("operation")),
+            code=_text(operation.get("code")),
+            attributes=dict(node.get("attributes") or {}),
+            references=references,
+            inputs=wires[node_id],
+            settings=JobSettings.from_plain(node.get("settings"), f"node {name}"),
+            reference_content={
+                key: _reference_content(value, architectures, layers, artifacts)
+                for key, value in references.items()
+            },
+        )
+    sorter = graphlib.TopologicalSorter({j: {w.src_job for w in s.inputs.values()}
+                                         for j, s in jobs.items()})
+    try:
+        order = tuple(sorter.static_order())
+    except graphlib.CycleError as exc:
+        cycle = " → ".join(jobs[j].name for j in exc.args[1])
+        raise PlanError(f"the pipeline has a cycle ({cycle}); remove one of its edges") from exc
+    return Plan(str(pipeline_id), jobs, order, architectures, layers, artifacts)
+
+
+def _node_name(node: Mapping[str, Any], operations: Mapping[str, Any]) -> str:
+    operation = operations.get(str(node.get("operation"))) or {}
+    return str(node.get("name") or operation.get("name") or node.get("operation"))
+
+
+def _reference_content(
+    value: Any, architectures: Mapping[str, Any], layers: Mapping[str, Any],
+    artifacts: Mapping[str, Any],
+) -> Any:
+    """What a reference value points at, for the cache key (ids and names both resolve)."""
+    if not isinstance(value, str):
+        return value
+
+    def find(items: Mapping[str, Any]) -> Any:
+        if value in items:
+            return items[value]
+        matches = [item for item in items.values() if item.get("name") == value]
+        return matches[0] if len(matches) == 1 else None
+
+    layer_code = {str(layer.get("name")): _text(layer.get("code")) for layer in layers.values()}
+    if (arch := find(architectures)) is not None:
+        # Architectures may use any custom layer: all their code counts.
+        return {"architecture": canonical_json(arch), "layers": layer_code}
+    if (layer := find(layers)) is not None:
+        return {"layer": _text(layer.get("code"))}
+    if (artifact := find(artifacts)) is not None:
+        return {"artifact": artifact.get("hash")}
+    return {"value": value}

@@ -1,0 +1,146 @@
+"""The inside of a task, shared by every executor: load inputs, run the operation, store outputs.
+
+Feedback is gathered in a FeedbackBuffer (the job's FeedbackSink) and drained by the executor's
+transport every ~0.1 s, so a tight loop that prints or plots costs the engine one message per
+interval, not one per call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+import traceback
+from typing import Any
+
+from ._task import TaskEvent, TaskEventKind, TaskSpec
+
+FLUSH_SECONDS = 0.1
+
+
+class JobCancelled(BaseException):
+    """Raised inside a job that is being cancelled (a BaseException: ``except Exception`` in
+    user code does not swallow it)."""
+
+
+class FeedbackBuffer:
+    """The job's FeedbackSink: thread-safe, images stored as artifacts right away."""
+
+    def __init__(self, task: TaskSpec, cancelled: threading.Event) -> None:
+        self._task = task
+        self._cancelled = cancelled
+        self._lock = threading.Lock()
+        self._items: list[tuple[Any, ...]] = []
+
+    def _check(self) -> None:
+        if self._cancelled.is_set():
+            raise JobCancelled
+
+    def console(self, stream: str, text: str) -> None:
+        self._check()
+        with self._lock:
+            self._items.append(("console", stream, text))
+
+    def graph_point(self, graph: str, line: str, x: float, y: float) -> None:
+        self._check()
+        with self._lock:
+            self._items.append(("graph", graph, line, float(x), float(y)))
+
+    def image(self, name: str, array: Any) -> None:
+        self._check()
+        from forge_ops.artifacts import ArtifactStore
+
+        stored = ArtifactStore(self._task.store).put(array, _provenance(self._task))
+        with self._lock:
+            self._items.append(("image", name, stored.hash))
+
+    def drain(self) -> list[tuple[Any, ...]]:
+        with self._lock:
+            items, self._items = self._items, []
+        return items
+
+
+def _provenance(task: TaskSpec) -> Any:
+    from forge_ops.artifacts import Provenance
+
+    return Provenance(commit=task.commit, execution=task.execution, job=task.job_id)
+
+
+def limit_threads(num_cpus: float) -> None:
+    """Use as many intra-op threads as CPUs the job asked for (what Ray does for its tasks)."""
+    threads = str(max(1, int(num_cpus)))
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = threads
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(int(threads))
+
+
+def run_task(task: TaskSpec, sink: FeedbackBuffer) -> dict[str, str]:
+    """Run the job's operation and store its outputs; returns ``{port: artifact hash}``.
+
+    Raises the runtime's OperationFailed / UnresolvedReference for user-facing failures.
+    """
+    from forge_ops.artifacts import ArtifactStore
+    from forge_ops.runtime import (
+        ReferenceContext,
+        execute_operation,
+        resolve_references,
+    )
+
+    store = ArtifactStore(task.store)
+    inputs = {port: store.get(artifact) for port, artifact in task.inputs.items()}
+    context = ReferenceContext(
+        architectures=task.architectures,
+        layers=task.layers,
+        artifacts=task.artifacts,
+        load_artifact=store.get,
+        seed=task.job.seed,
+    )
+    references = resolve_references(task.job.code, task.job.references, context)
+    outputs = execute_operation(task.job.code, task.job.attributes, references, inputs, sink,
+                                name=task.job.name, load_artifact=store.get)
+    provenance = _provenance(task)
+    stored: dict[str, str] = {}
+    for port, value in outputs.items():
+        try:
+            stored[port] = store.put(value, provenance).hash
+        except ValueError as exc:
+            raise _StoreFailed(f"output {port!r} of {task.job.name} cannot be stored: {exc}"
+                               ) from exc
+    return stored
+
+
+class _StoreFailed(Exception):
+    pass
+
+
+def task_outcome(task: TaskSpec, sink: FeedbackBuffer) -> TaskEvent:
+    """Run the task and turn whatever happens into its terminal event."""
+    from forge_ops.runtime import OperationFailed, UnresolvedReference
+
+    job = task.job_id
+    try:
+        outputs = run_task(task, sink)
+    except (JobCancelled, KeyboardInterrupt):
+        return TaskEvent(job, TaskEventKind.CANCELLED)
+    except OperationFailed as exc:
+        return TaskEvent(job, TaskEventKind.FAILED,
+                         {"error": exc.message, "traceback": exc.traceback})
+    except (UnresolvedReference, _StoreFailed) as exc:
+        return TaskEvent(job, TaskEventKind.FAILED, {"error": str(exc), "traceback": ""})
+    except Exception as exc:
+        # Not the user's code (it is wrapped in OperationFailed): the full trace helps us.
+        return TaskEvent(job, TaskEventKind.FAILED, {
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc().rstrip("\n"),
+        })
+    return TaskEvent(job, TaskEventKind.SUCCEEDED, {"outputs": outputs})
+
+
+def interrupt_thread(thread: threading.Thread) -> None:
+    """Raise JobCancelled in ``thread`` at its next Python bytecode (cooperative cancel)."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
+                                                   ctypes.py_object(JobCancelled))

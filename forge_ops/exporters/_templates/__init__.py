@@ -1,0 +1,1 @@
+"""Files the python exporter copies verbatim into an exported folder (they need only torch)."""

@@ -1,0 +1,233 @@
+"""The relay's aiohttp application: rooms over y-websocket, health, and the hooks others use.
+
+``create_app(config, authorizer=..., setups=[...])`` builds the app. Shared state lives behind
+typed keys (:data:`CONFIG`, :data:`STORE`, :data:`ROOMS`, :data:`AUTHORIZER`, :data:`STATS`,
+:data:`LIMITER`); other modules add routes by passing ``setup(app)`` callables (or by adding
+routes to the returned app before it starts) and authorize their HTTP calls with
+:func:`authorize_request`.
+
+Routes: ``GET /sync/{project}/{branch}`` and ``GET /sync/{project}/executions/{id}`` (WebSocket),
+``GET /health``, ``GET /api/projects``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from forge_server.connection import CloseCode, Connection, ConnectionLimiter, RelayRefusal
+from forge_server.principal import (
+    AllowAll,
+    AuthError,
+    Authorizer,
+    Principal,
+    Unauthenticated,
+    authorize,
+)
+from forge_server.relay_config import RelayConfig
+from forge_server.rooms import RoomManager, validate_room_name
+from forge_server.stats import RelayStats
+from forge_server.store import Store
+
+__all__ = [
+    "AUTHORIZER",
+    "CONFIG",
+    "CONNECTIONS",
+    "LIMITER",
+    "ROOMS",
+    "STATS",
+    "STORE",
+    "AppSetup",
+    "RedactingAccessLogger",
+    "authorize_request",
+    "create_app",
+    "request_token",
+]
+
+log = logging.getLogger("forge_server.relay")
+
+CONFIG = web.AppKey("forge_config", RelayConfig)
+STORE = web.AppKey("forge_store", Store)
+ROOMS = web.AppKey("forge_rooms", RoomManager)
+AUTHORIZER = web.AppKey("forge_authorizer", Authorizer)
+STATS = web.AppKey("forge_stats", RelayStats)
+LIMITER = web.AppKey("forge_limiter", ConnectionLimiter)
+CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("forge_connections")
+
+AppSetup = Callable[[web.Application], None]
+"""A module's hook: adds its routes / startup tasks to the relay app."""
+
+
+def create_app(
+    config: RelayConfig,
+    *,
+    authorizer: Authorizer | None = None,
+    setups: Iterable[AppSetup] = (),
+) -> web.Application:
+    """Build the relay app; the store is opened now and closed when the app cleans up."""
+    app = web.Application(client_max_size=config.max_frame_bytes)
+    stats = RelayStats()
+    store = Store(config.db_path)
+    app[CONFIG] = config
+    app[STATS] = stats
+    app[STORE] = store
+    app[ROOMS] = RoomManager(store, config, stats)
+    app[AUTHORIZER] = authorizer if authorizer is not None else AllowAll()
+    app[LIMITER] = ConnectionLimiter(config)
+    app[CONNECTIONS] = set()
+    app.router.add_get("/health", _health)
+    app.router.add_get("/api/projects", _projects)
+    app.router.add_get("/sync/{project}/executions/{execution_id}", _sync)
+    app.router.add_get("/sync/{project}/{branch}", _sync)
+    app.cleanup_ctx.append(_background)
+    app.on_shutdown.append(_close_connections)
+    for setup in setups:
+        setup(app)
+    return app
+
+
+def request_token(request: web.Request) -> str | None:
+    """The bearer token of a request: ``Authorization: Bearer …`` or the ``token`` parameter."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.query.get("token") or None
+
+
+async def authorize_request(request: web.Request, project: str) -> Principal:
+    """Authorize an HTTP call on a project; raises 401/403 responses with a JSON reason."""
+    try:
+        return await authorize(request.app[AUTHORIZER], request_token(request), project)
+    except AuthError as exc:
+        request.app[STATS].auth_failures += 1
+        raise _auth_response(exc) from None
+
+
+def _auth_response(exc: AuthError) -> web.HTTPException:
+    cls = web.HTTPUnauthorized if exc.status == 401 else web.HTTPForbidden
+    return cls(text=json.dumps({"error": exc.reason}), content_type="application/json")
+
+
+async def _health(request: web.Request) -> web.Response:
+    app = request.app
+    return web.json_response(
+        {
+            "status": "ok",
+            "rooms": len(app[ROOMS].rooms),
+            "connections": len(app[CONNECTIONS]),
+            "counters": app[STATS].as_dict(),
+        }
+    )
+
+
+async def _projects(request: web.Request) -> web.Response:
+    """Projects the caller has a role on: ``{"projects": [{"name", "role", "rooms"}]}``."""
+    authorizer = request.app[AUTHORIZER]
+    try:
+        user = await authorizer.authenticate(request_token(request))
+    except Unauthenticated as exc:
+        request.app[STATS].auth_failures += 1
+        raise _auth_response(exc) from None
+    rooms = request.app[ROOMS]
+    listing = []
+    for project in rooms.projects():
+        role = await authorizer.role(user, project)
+        if role is not None:
+            listing.append(
+                {"name": project, "role": str(role), "rooms": rooms.project_rooms(project)}
+            )
+    return web.json_response({"projects": listing})
+
+
+async def _sync(request: web.Request) -> web.StreamResponse:
+    """One client in one room over the y-websocket protocol."""
+    app = request.app
+    info = request.match_info
+    if "execution_id" in info:
+        name = f"{info['project']}/executions/{info['execution_id']}"
+    else:
+        name = f"{info['project']}/{info['branch']}"
+    try:
+        validate_room_name(name)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    # Authorization happens before the upgrade: a refused client never gets a WebSocket.
+    principal = await authorize_request(request, info["project"])
+    config = app[CONFIG]
+    ws = web.WebSocketResponse(
+        heartbeat=config.heartbeat_s, max_msg_size=config.max_frame_bytes, autoping=True
+    )
+    if not ws.can_prepare(request).ok:
+        raise web.HTTPBadRequest(text="this is a y-websocket endpoint: connect with a WebSocket")
+    await ws.prepare(request)
+    peer = request.remote or "unknown"
+    conn = Connection(ws, principal, peer=peer, config=config, stats=app[STATS], log=log)
+    app[STATS].connections_opened += 1
+    app[CONNECTIONS].add(conn)
+    try:
+        with app[LIMITER].admit(principal.user, peer):
+            room = await app[ROOMS].get(name)
+            await conn.serve(room)
+    except RelayRefusal as exc:
+        if exc.code == CloseCode.TOO_MANY_CONNECTIONS:
+            app[STATS].connection_limit += 1
+        log.warning("refused %r: %s", conn, exc.reason)
+        await conn.close(exc.code, exc.reason)
+    finally:
+        app[CONNECTIONS].discard(conn)
+    return ws
+
+
+async def _close_connections(app: web.Application) -> None:
+    open_connections = app[CONNECTIONS]
+    conns = list(open_connections)
+    if conns:
+        log.info("closing %d connections for shutdown", len(conns))
+        await asyncio.gather(
+            *(c.close(CloseCode.GOING_AWAY, "server shutting down") for c in conns),
+            return_exceptions=True,
+        )
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    rooms = app[ROOMS]
+    interval = app[CONFIG].sweep_interval_s
+
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await rooms.sweep()
+            except Exception:
+                log.exception("room sweep failed")
+
+    task = asyncio.get_running_loop().create_task(sweep_forever())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await rooms.close()  # flush and compact everything
+        app[STORE].close()
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """Access log without query strings, so a ``?token=`` never reaches a log."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %s %.3fs',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time,
+        )

@@ -1,0 +1,29 @@
+"""Rules for user and project names (they appear in URLs, logs and the CLI)."""
+
+from __future__ import annotations
+
+import re
+
+from forge_server.auth._errors import InvalidName
+
+_USER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# Projects are the first path segment of /sync/{project}/...: no slash, no control characters.
+_PROJECT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def validate_user_name(name: str) -> str:
+    if not _USER_RE.fullmatch(name):
+        raise InvalidName(
+            f"invalid user name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def validate_project_name(name: str) -> str:
+    if not _PROJECT_RE.fullmatch(name):
+        raise InvalidName(
+            f"invalid project name {name!r}: use 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name

@@ -1,0 +1,610 @@
+"""Python sync client: binds a pycrdt ``Doc`` to a relay room over the y-websocket protocol.
+
+::
+
+    async with open_document("http://127.0.0.1:8700", token, "demo/main") as client:
+        client.doc.get("notes", type=Text).insert(0, "hi")
+        client.awareness.set_local_state({"user": {"name": "ada"}})
+    # leaving the block waits until the relay has stored the edits
+
+:class:`SyncClient` does the handshake (sync step 1/2), sends local updates, applies remote ones,
+relays awareness both ways, and reconnects with exponential backoff after a drop; edits made
+while disconnected are merged by the re-sync. ``await client.synced()`` waits for the first
+(or current) sync; ``client.status`` and ``client.on_status(cb)`` expose the connection state.
+
+The client talks to a :class:`Transport` (send / recv / close), so any channel can carry it;
+:func:`websocket_connector` makes the aiohttp WebSocket one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, Protocol
+
+from pycrdt import Doc, TransactionEvent, merge_updates
+
+from forge_server.protocol import (
+    AuthMessage,
+    AwarenessEntry,
+    AwarenessMessage,
+    ProtocolError,
+    QueryAwarenessMessage,
+    SyncMessage,
+    SyncType,
+    decode_awareness,
+    decode_message,
+    encode_awareness,
+    encode_message,
+)
+
+__all__ = [
+    "AuthRefused",
+    "Awareness",
+    "AwarenessChange",
+    "ConnectionStatus",
+    "SyncClient",
+    "SyncError",
+    "Transport",
+    "TransportClosed",
+    "open_document",
+    "room_url",
+    "websocket_connector",
+]
+
+# Close codes after which reconnecting cannot help (the same state would be refused again).
+_FATAL_CLOSE_CODES = frozenset({4413})
+_EMPTY_UPDATE = b"\x00\x00"
+
+
+class SyncError(Exception):
+    """The client cannot sync; the message says why and what to do."""
+
+
+class AuthRefused(SyncError):
+    """The relay refused the token (401) or the project (403)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TransportClosed(Exception):
+    """The transport is closed; ``code``/``reason`` are the WebSocket close code and reason."""
+
+    def __init__(self, code: int | None = None, reason: str = "") -> None:
+        super().__init__(f"connection closed ({code}): {reason}" if code else "connection closed")
+        self.code = code
+        self.reason = reason
+
+
+class Transport(Protocol):
+    """A message channel to the relay (one y-websocket message per ``send``/``recv``)."""
+
+    async def send(self, message: bytes) -> None: ...
+
+    async def recv(self) -> bytes:
+        """The next message; raises :class:`TransportClosed` when the channel ends."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+Connector = Callable[[], Awaitable[Transport]]
+
+
+class ConnectionStatus(StrEnum):
+    CONNECTING = "connecting"  # first attempt
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"  # lost the connection, retrying with backoff
+    OFFLINE = "offline"  # not started, stopped, or refused for good (see SyncClient.error)
+
+
+def room_url(server_url: str, room: str) -> str:
+    """``http(s)://host:port`` (or ``ws(s)://``) + room → the room's WebSocket URL."""
+    base = server_url.rstrip("/")
+    for plain, secure in (("http://", "ws://"), ("https://", "wss://")):
+        if base.startswith(plain):
+            base = secure + base[len(plain) :]
+    if not base.startswith(("ws://", "wss://")):
+        raise ValueError(f"server URL {server_url!r} must start with http://, https://, ws://")
+    return f"{base}/sync/{room.strip('/')}"
+
+
+class _WebSocketTransport:
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+
+    async def send(self, message: bytes) -> None:
+        try:
+            await self._ws.send_bytes(message)
+        except (ConnectionError, RuntimeError) as exc:
+            raise TransportClosed(None, str(exc)) from exc
+
+    async def recv(self) -> bytes:
+        from aiohttp import WSMsgType
+
+        msg = await self._ws.receive()
+        if msg.type == WSMsgType.BINARY:
+            return bytes(msg.data)
+        if msg.type == WSMsgType.TEXT:
+            raise TransportClosed(None, "relay sent a text frame")
+        code = self._ws.close_code
+        reason = msg.extra if isinstance(msg.extra, str) else ""
+        if msg.type == WSMsgType.ERROR:
+            reason = str(self._ws.exception() or msg.data)
+        raise TransportClosed(code, reason)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._ws.close(), timeout=2.0)
+
+
+def websocket_connector(
+    url: str,
+    token: str | None = None,
+    *,
+    heartbeat: float = 20.0,
+    max_msg_size: int = 256 * 1024 * 1024,
+) -> tuple[Connector, Callable[[], Awaitable[None]]]:
+    """A connector opening aiohttp WebSockets to ``url``, and a function that closes its session.
+
+    A 401/403 answer raises :class:`AuthRefused`; other failures raise ``OSError`` or
+    aiohttp errors, which the client retries.
+    """
+    import aiohttp
+
+    session: aiohttp.ClientSession | None = None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def connect() -> Transport:
+        nonlocal session
+        if session is None or session.closed:
+            session = aiohttp.ClientSession()
+        try:
+            ws = await session.ws_connect(
+                url,
+                headers=headers,
+                heartbeat=heartbeat,
+                max_msg_size=max_msg_size,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status in (401, 403):
+                what = "token" if exc.status == 401 else "access to this project"
+                raise AuthRefused(
+                    exc.status, f"the server refused the {what} ({exc.status}) for {url}"
+                ) from exc
+            raise
+        return _WebSocketTransport(ws)
+
+    async def close() -> None:
+        if session is not None:
+            await session.close()
+
+    return connect, close
+
+
+@dataclass
+class AwarenessChange:
+    added: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+
+
+class Awareness:
+    """Presence: this client's state, and a view of the other clients' states."""
+
+    def __init__(self, client_id: int, send: Callable[[bytes], None]) -> None:
+        self.client_id = client_id
+        self.local_state: dict[str, Any] | None = None
+        self.clock = 0
+        self.states: dict[int, Any] = {}  # other clients' states by client id
+        self._clocks: dict[int, int] = {}
+        self._seen: dict[int, float] = {}
+        self._send = send
+        self._last_set = time.monotonic()
+        self._callbacks: list[Callable[[AwarenessChange], None]] = []
+
+    def set_local_state(self, state: dict[str, Any] | None) -> None:
+        """Replace this client's state (None: go away) and send it."""
+        self.local_state = state
+        self.clock += 1
+        self._last_set = time.monotonic()
+        self._send(self.local_message())
+
+    def set_local_field(self, key: str, value: Any) -> None:
+        self.set_local_state({**(self.local_state or {}), key: value})
+
+    def on_change(self, callback: Callable[[AwarenessChange], None]) -> Callable[[], None]:
+        """Call ``callback(change)`` when other clients' states change; returns unsubscribe."""
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
+
+    def local_message(self) -> bytes:
+        state = json.dumps(self.local_state, ensure_ascii=False, separators=(",", ":"))
+        entry = AwarenessEntry(self.client_id, self.clock, state)
+        return encode_message(AwarenessMessage(encode_awareness([entry])))
+
+    def apply(self, entries: list[AwarenessEntry]) -> None:
+        change = AwarenessChange()
+        now = time.monotonic()
+        for entry in entries:
+            cid = entry.client_id
+            if cid == self.client_id:
+                # Another tab of ourselves thinks we left, or an old clock: reassert ours.
+                if entry.clock >= self.clock and self.local_state is not None:
+                    self.clock = entry.clock
+                    self.set_local_state(self.local_state)
+                continue
+            known = self._clocks.get(cid)
+            if known is not None and entry.clock < known:
+                continue
+            if known is not None and entry.clock == known and not entry.removed:
+                continue
+            if entry.removed:
+                self._clocks[cid] = entry.clock
+                if self.states.pop(cid, None) is not None or cid in self._seen:
+                    change.removed.append(cid)
+                self._seen.pop(cid, None)
+                continue
+            (change.updated if cid in self.states else change.added).append(cid)
+            self.states[cid] = entry.parsed()
+            self._clocks[cid] = entry.clock
+            self._seen[cid] = now
+        self._emit(change)
+
+    def renew_and_expire(self, renew_after: float = 15.0, timeout: float = 30.0) -> None:
+        now = time.monotonic()
+        if self.local_state is not None and now - self._last_set >= renew_after:
+            self.set_local_state(self.local_state)
+        stale = [cid for cid, seen in self._seen.items() if now - seen >= timeout]
+        self._forget(stale)
+
+    def forget_others(self) -> None:
+        self._forget(list(self.states))
+
+    def _forget(self, client_ids: list[int]) -> None:
+        change = AwarenessChange()
+        for cid in client_ids:
+            self._seen.pop(cid, None)
+            if self.states.pop(cid, None) is not None:
+                change.removed.append(cid)
+        self._emit(change)
+
+    def _emit(self, change: AwarenessChange) -> None:
+        if not (change.added or change.updated or change.removed):
+            return
+        for callback in list(self._callbacks):
+            try:
+                callback(change)
+            except Exception:
+                logging.getLogger(__name__).exception("awareness callback failed")
+
+
+class SyncClient:
+    """Keeps ``doc`` in sync with one relay room; an async context manager."""
+
+    def __init__(
+        self,
+        url: str,
+        doc: Doc | None = None,
+        *,
+        token: str | None = None,
+        connector: Connector | None = None,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.url = url
+        self.doc: Doc = doc if doc is not None else Doc()
+        self.log = log or logging.getLogger(__name__)
+        self.status = ConnectionStatus.OFFLINE
+        self.error: SyncError | None = None
+        self.permission_denied: str | None = None  # last refusal reason (reader's edits)
+        self.awareness = Awareness(self.doc.client_id, self._send_awareness)
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.connections = 0  # successful connections so far
+        self._close_session: Callable[[], Awaitable[None]] | None = None
+        if connector is None:
+            connector, self._close_session = websocket_connector(url, token)
+        self._connector = connector
+        self._status_callbacks: list[Callable[[ConnectionStatus], None]] = []
+        self._synced = asyncio.Event()
+        self._changed = asyncio.Event()  # set on any status / sync / error change
+        self._outbox: deque[tuple[bool, bytes]] = deque()  # (is_update, message or update)
+        self._outbox_ready = asyncio.Event()
+        self._step2_waiters: deque[asyncio.Future[None]] = deque()
+        self._handshake_done = False
+        self._applying_remote = False
+        self._task: asyncio.Task[None] | None = None
+        self._transport: Transport | None = None
+        self._subscription = self.doc.observe(self._on_local_update)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._set_status(ConnectionStatus.CONNECTING)
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            if self._transport is not None and self.awareness.local_state is not None:
+                # Say goodbye so others see us leave now rather than after a timeout.
+                self.awareness.local_state = None
+                self.awareness.clock += 1
+                with contextlib.suppress(Exception):
+                    await self._transport.send(self.awareness.local_message())
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._close_session is not None:
+            await self._close_session()
+        with contextlib.suppress(ValueError):
+            self.doc.unobserve(self._subscription)
+        self._set_status(ConnectionStatus.OFFLINE)
+
+    async def __aenter__(self) -> SyncClient:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def is_synced(self) -> bool:
+        return self._synced.is_set()
+
+    def on_status(self, callback: Callable[[ConnectionStatus], None]) -> Callable[[], None]:
+        """Call ``callback(status)`` on every status change; returns unsubscribe."""
+        self._status_callbacks.append(callback)
+        return lambda: (
+            self._status_callbacks.remove(callback) if callback in self._status_callbacks else None
+        )
+
+    async def synced(self, timeout: float | None = None) -> None:
+        """Wait until the document is in sync with the relay (raises if refused for good)."""
+        async with asyncio.timeout(timeout):
+            while not self._synced.is_set():
+                if self.error is not None:
+                    raise self.error
+                self._changed.clear()
+                await self._changed.wait()
+        if self.error is not None:
+            raise self.error
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until the relay has stored every local edit made so far.
+
+        Sends a sync step 1 after everything queued: the relay answers a step 1 only after it
+        has processed and persisted the frames before it on the same connection.
+        """
+        async with asyncio.timeout(timeout):
+            while True:
+                await self.synced()
+                while not self._handshake_done:
+                    if self.error is not None:
+                        raise self.error
+                    self._changed.clear()
+                    await self._changed.wait()
+                waiter = self._queue_step1()
+                try:
+                    await waiter
+                    return
+                except TransportClosed:
+                    continue  # connection dropped; the re-sync will carry the edits
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _set_status(self, status: ConnectionStatus) -> None:
+        if status == self.status:
+            return
+        self.status = status
+        self._changed.set()
+        for callback in list(self._status_callbacks):
+            try:
+                callback(status)
+            except Exception:
+                self.log.exception("status callback failed")
+
+    def _on_local_update(self, event: TransactionEvent) -> None:
+        if self._applying_remote or self._transport is None:
+            return  # offline edits travel with the next handshake's sync step 2
+        update = event.update
+        if update != _EMPTY_UPDATE:
+            self._enqueue(True, update)
+
+    def _send_awareness(self, message: bytes) -> None:
+        if self._transport is not None:
+            self._enqueue(False, message)
+
+    def _enqueue(self, is_update: bool, data: bytes) -> None:
+        self._outbox.append((is_update, data))
+        self._outbox_ready.set()
+
+    def _queue_step1(self) -> asyncio.Future[None]:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._step2_waiters.append(waiter)
+        self._enqueue(False, encode_message(SyncMessage(SyncType.STEP1, self.doc.get_state())))
+        return waiter
+
+    async def _run(self) -> None:
+        delay = self.backoff_initial
+        while True:
+            try:
+                transport = await self._connector()
+            except AuthRefused as exc:
+                self.error = exc
+                self.log.error("%s", exc)
+                self._set_status(ConnectionStatus.OFFLINE)
+                return
+            except (OSError, TransportClosed, TimeoutError, ValueError) as exc:
+                self._retrying(f"cannot connect: {exc}")
+            except Exception as exc:  # aiohttp client errors
+                self._retrying(f"cannot connect: {exc}")
+            else:
+                delay = self.backoff_initial
+                try:
+                    await self._session(transport)
+                except TransportClosed as exc:
+                    if exc.code in _FATAL_CLOSE_CODES:
+                        self.error = SyncError(f"the relay closed the room for good: {exc.reason}")
+                        self.log.error("%s", self.error)
+                        self._set_status(ConnectionStatus.OFFLINE)
+                        return
+                    self._retrying(str(exc))
+                finally:
+                    await self._end_session(transport)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, self.backoff_max)
+
+    def _retrying(self, why: str) -> None:
+        self.log.info("sync with %s interrupted (%s); reconnecting", self.url, why)
+        self._set_status(ConnectionStatus.RECONNECTING)
+
+    async def _end_session(self, transport: Transport) -> None:
+        self._transport = None
+        self._handshake_done = False
+        self._synced.clear()
+        self._outbox.clear()
+        while self._step2_waiters:
+            waiter = self._step2_waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(TransportClosed(None, "connection lost"))
+                waiter.exception()  # retrieved here; flush() sees it when awaiting
+        self.awareness.forget_others()
+        self._changed.set()
+        await transport.close()
+
+    async def _session(self, transport: Transport) -> None:
+        self._transport = transport
+        self.connections += 1
+        self._set_status(ConnectionStatus.CONNECTED)
+        self._outbox.clear()
+        handshake = self._queue_step1()
+        handshake.add_done_callback(self._on_handshake)
+        if self.awareness.local_state is not None:
+            self._enqueue(False, self.awareness.local_message())
+        sender = asyncio.get_running_loop().create_task(self._send_loop(transport))
+        ticker = asyncio.get_running_loop().create_task(self._tick())
+        try:
+            while True:
+                await self._handle(await transport.recv())
+                if sender.done():
+                    sender.result()  # re-raise a send failure
+        finally:
+            sender.cancel()
+            ticker.cancel()
+
+    def _on_handshake(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._synced.set()
+            self._changed.set()
+
+    async def _send_loop(self, transport: Transport) -> None:
+        while True:
+            if not self._outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+                continue
+            is_update, data = self._outbox.popleft()
+            if is_update:
+                # Merge a burst of local updates into one message.
+                batch = [data]
+                while self._outbox and self._outbox[0][0]:
+                    batch.append(self._outbox.popleft()[1])
+                update = batch[0] if len(batch) == 1 else merge_updates(*batch)  # MERGE
+                data = encode_message(SyncMessage(SyncType.UPDATE, update))
+            await transport.send(data)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.awareness.renew_and_expire()
+
+    async def _handle(self, data: bytes) -> None:
+        try:
+            message = decode_message(data)
+        except ProtocolError as exc:
+            raise TransportClosed(None, f"relay sent a malformed frame: {exc}") from exc
+        if isinstance(message, SyncMessage):
+            if message.kind == SyncType.STEP1:
+                update = self.doc.get_update(message.payload)
+                self._enqueue(False, encode_message(SyncMessage(SyncType.STEP2, update)))
+                self._handshake_done = True
+                self._changed.set()
+                return
+            self._apply_remote(message.payload)
+            if message.kind == SyncType.STEP2 and self._step2_waiters:
+                waiter = self._step2_waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+        elif isinstance(message, AwarenessMessage):
+            try:
+                self.awareness.apply(decode_awareness(message.payload))
+            except ProtocolError as exc:
+                self.log.warning("ignored a malformed awareness update: %s", exc)
+        elif isinstance(message, AuthMessage):
+            self.permission_denied = message.reason
+            self.log.warning("relay refused an edit: %s", message.reason)
+            self._changed.set()
+        elif isinstance(message, QueryAwarenessMessage):
+            if self.awareness.local_state is not None:
+                self._enqueue(False, self.awareness.local_message())
+
+    def _apply_remote(self, update: bytes) -> None:
+        self._applying_remote = True
+        try:
+            self.doc.apply_update(update)
+        except ValueError as exc:
+            self.log.warning("ignored an update the relay sent that does not decode: %s", exc)
+        finally:
+            self._applying_remote = False
+
+
+@contextlib.asynccontextmanager
+async def open_document(
+    server_url: str,
+    token: str | None,
+    room: str,
+    *,
+    doc: Doc | None = None,
+    timeout: float = 10.0,
+) -> AsyncIterator[SyncClient]:
+    """Open a room, wait until it is synced, yield the client; on a normal exit wait until
+    the relay has stored the local edits. Raises :class:`SyncError` with a clear message."""
+    client = SyncClient(room_url(server_url, room), doc, token=token)
+    async with client:
+        try:
+            await client.synced(timeout)
+        except TimeoutError:
+            raise SyncError(
+                f"could not sync room {room!r} with {server_url} within {timeout:g}s "
+                f"(status: {client.status}); is `forge serve` running there?"
+            ) from None
+        yield client
+        try:
+            await client.flush(timeout)
+        except TimeoutError:
+            raise SyncError(
+                f"edits to room {room!r} were not confirmed by {server_url} within {timeout:g}s"
+            ) from None

@@ -1,0 +1,331 @@
+"""One client's WebSocket in a room: bounded send queue, rate limits, message dispatch.
+
+A connection reads frames, decodes them strictly and hands them to its :class:`Room`. It never
+lets a peer grow the relay's memory: outgoing messages wait in a queue bounded in messages and
+bytes, and a client that stops reading is disconnected (logged, counted) when the queue fills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+from aiohttp import WSMsgType, web
+
+from forge_server.principal import Principal
+from forge_server.protocol import (
+    AuthMessage,
+    AwarenessMessage,
+    ProtocolError,
+    QueryAwarenessMessage,
+    SyncMessage,
+    SyncType,
+    decode_awareness,
+    decode_message,
+    encode_message,
+)
+from forge_server.relay_config import RelayConfig
+from forge_server.stats import RelayStats
+
+if TYPE_CHECKING:
+    from forge_server.rooms import Room
+
+__all__ = ["EMPTY_UPDATE", "CloseCode", "Connection", "ConnectionLimiter", "RelayRefusal"]
+
+# An update with no structs and an empty delete set: what a peer with nothing new sends as step2.
+EMPTY_UPDATE = b"\x00\x00"
+_ids = itertools.count(1)
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the relay uses; the close reason says which limit or rule."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # server shutting down
+    MESSAGE_TOO_BIG = 1009  # frame above max_frame_bytes (sent by aiohttp)
+    INTERNAL_ERROR = 1011
+    MALFORMED = 4400  # frame or update that breaks the protocol
+    SLOW_CONSUMER = 4408  # send queue full: the client is not reading
+    DOCUMENT_TOO_LARGE = 4413
+    RATE_LIMITED = 4429  # messages or bytes per second
+    TOO_MANY_CONNECTIONS = 4430  # per user or per IP
+    AT_CAPACITY = 4503  # max_rooms_loaded reached
+
+
+class RelayRefusal(Exception):
+    """Something a connection did that ends it with ``code`` and ``reason``."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class _TokenBucket:
+    """Allows ``rate`` units per second on average, bursts up to one second's worth."""
+
+    __slots__ = ("capacity", "level", "rate", "stamp")
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = rate
+        self.level = rate
+        self.stamp = time.monotonic()
+
+    def take(self, amount: float) -> bool:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if amount > self.level:
+            # A single frame larger than a second's budget is allowed when the bucket is full.
+            if amount > self.capacity and self.level >= self.capacity:
+                self.level = 0.0
+                return True
+            return False
+        self.level -= amount
+        return True
+
+
+class ConnectionLimiter:
+    """Counts open connections per user and per IP address."""
+
+    def __init__(self, config: RelayConfig) -> None:
+        self.config = config
+        self.per_user: dict[str, int] = {}
+        self.per_ip: dict[str, int] = {}
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_user.values())
+
+    @contextmanager
+    def admit(self, user: str, ip: str) -> Iterator[None]:
+        """Hold one slot for the duration; raises :class:`RelayRefusal` when over a limit."""
+        if self.per_user.get(user, 0) >= self.config.max_connections_per_user:
+            raise RelayRefusal(
+                CloseCode.TOO_MANY_CONNECTIONS,
+                f"user already has {self.config.max_connections_per_user} connections "
+                "(max_connections_per_user)",
+            )
+        if self.per_ip.get(ip, 0) >= self.config.max_connections_per_ip:
+            raise RelayRefusal(
+                CloseCode.TOO_MANY_CONNECTIONS,
+                f"address already has {self.config.max_connections_per_ip} connections "
+                "(max_connections_per_ip)",
+            )
+        self.per_user[user] = self.per_user.get(user, 0) + 1
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        try:
+            yield
+        finally:
+            for counts, key in ((self.per_user, user), (self.per_ip, ip)):
+                counts[key] -= 1
+                if counts[key] == 0:
+                    del counts[key]
+
+
+class Connection:
+    """A client connected to one room."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        principal: Principal,
+        *,
+        peer: str,
+        config: RelayConfig,
+        stats: RelayStats,
+        log: logging.Logger,
+    ) -> None:
+        self.id = next(_ids)
+        self.ws = ws
+        self.principal = principal
+        self.peer = peer
+        self.config = config
+        self.stats = stats
+        self.log = log
+        self.room: Room | None = None
+        self.awareness_ids: set[int] = set()  # awareness client ids this connection owns
+        self.closed = False
+        self.close_code: int | None = None
+        self._queue: deque[bytes] = deque()
+        self._queued_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._messages = _TokenBucket(config.max_messages_per_second)
+        self._bytes = _TokenBucket(config.max_bytes_per_second)
+
+    def __repr__(self) -> str:
+        room = self.room.name if self.room else None
+        return f"<Connection #{self.id} user={self.principal.user!r} room={room!r}>"
+
+    @property
+    def user(self) -> str:
+        return self.principal.user
+
+    @property
+    def can_write(self) -> bool:
+        return self.principal.role is not None and self.principal.role.can_write
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, message: bytes) -> None:
+        """Queue a message without waiting; a client whose queue is full is disconnected."""
+        if self.closed:
+            return
+        if (
+            len(self._queue) >= self.config.send_queue_messages
+            or self._queued_bytes + len(message) > self.config.send_queue_bytes
+        ):
+            self.stats.slow_consumers += 1
+            self.log.warning(
+                "disconnecting %r: send queue full (%d messages, %d bytes); client is not reading",
+                self,
+                len(self._queue),
+                self._queued_bytes,
+            )
+            self.abort(CloseCode.SLOW_CONSUMER, "send queue full: client is not reading")
+            return
+        self._queue.append(message)
+        self._queued_bytes += len(message)
+        self._wakeup.set()
+
+    async def _write_loop(self) -> None:
+        while not self.closed:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            message = self._queue.popleft()
+            self._queued_bytes -= len(message)
+            await self.ws.send_bytes(message)
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def abort(self, code: CloseCode, reason: str) -> None:
+        """Close from outside the read loop (e.g. a broadcast found the queue full)."""
+        if self.closed:
+            return
+        asyncio.get_running_loop().create_task(self.close(code, reason))
+
+    async def close(self, code: CloseCode, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self._wakeup.set()
+        self._queue.clear()
+        self._queued_bytes = 0
+        if self._writer is not None:
+            self._writer.cancel()
+        message = reason.encode("utf-8")[:123]  # a close reason holds at most 123 bytes
+        try:
+            # A client that does not read may never take the close frame: do not wait long.
+            await asyncio.wait_for(self.ws.close(code=code, message=message), timeout=2.0)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            pass
+        if not self.ws.closed or code == CloseCode.SLOW_CONSUMER:
+            self._abort_transport()
+
+    def _abort_transport(self) -> None:
+        req = self.ws._req  # the only handle aiohttp gives to the socket of a response
+        transport = req.transport if req is not None else None
+        if transport is not None:
+            transport.abort()
+
+    # -- receiving -------------------------------------------------------------------------
+
+    async def serve(self, room: Room) -> None:
+        """Run the connection until the peer leaves or breaks a rule."""
+        self.room = room
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        try:
+            room.join(self)
+            async for msg in self.ws:
+                if self.closed:
+                    break
+                if msg.type == WSMsgType.BINARY:
+                    await self._receive(msg.data)
+                elif msg.type == WSMsgType.TEXT:
+                    self.stats.malformed_frames += 1
+                    await self._refuse(CloseCode.MALFORMED, "text frames are not y-websocket")
+                elif msg.type == WSMsgType.ERROR:
+                    self._on_error(self.ws.exception())
+                    break
+        except RelayRefusal as exc:
+            await self._refuse(exc.code, exc.reason)
+        finally:
+            if not self.closed:
+                await self.close(CloseCode.NORMAL, "bye")
+            if self._writer is not None:
+                self._writer.cancel()
+            room.leave(self)
+
+    def _on_error(self, exc: BaseException | None) -> None:
+        code = getattr(exc, "code", None)
+        if code == CloseCode.MESSAGE_TOO_BIG:
+            self.stats.oversized_frames += 1
+            self.log.warning("closed %r: %s (max_frame_bytes)", self, exc)
+        else:
+            self.log.info("connection %r failed: %s", self, exc)
+        self.closed = True
+
+    async def _refuse(self, code: CloseCode, reason: str) -> None:
+        self.log.warning("closing %r with %d: %s", self, code, reason)
+        await self.close(code, reason)
+
+    async def _receive(self, data: bytes) -> None:
+        assert self.room is not None
+        if not self._messages.take(1):
+            self.stats.rate_limited += 1
+            raise RelayRefusal(
+                CloseCode.RATE_LIMITED,
+                f"more than {self.config.max_messages_per_second:g} messages/s "
+                "(max_messages_per_second)",
+            )
+        if not self._bytes.take(len(data)):
+            self.stats.rate_limited += 1
+            raise RelayRefusal(
+                CloseCode.RATE_LIMITED,
+                f"more than {self.config.max_bytes_per_second:g} bytes/s (max_bytes_per_second)",
+            )
+        try:
+            message = decode_message(data)
+            if isinstance(message, SyncMessage):
+                await self._receive_sync(message)
+            elif isinstance(message, AwarenessMessage):
+                self.room.apply_awareness(decode_awareness(message.payload), self)
+            elif isinstance(message, QueryAwarenessMessage):
+                reply = self.room.awareness_message()
+                if reply is not None:
+                    self.send(reply)
+            # An AuthMessage from a client carries nothing the relay acts on.
+        except ProtocolError as exc:
+            self.stats.malformed_frames += 1
+            raise RelayRefusal(CloseCode.MALFORMED, f"malformed frame: {exc}") from exc
+
+    async def _receive_sync(self, message: SyncMessage) -> None:
+        assert self.room is not None
+        if message.kind == SyncType.STEP1:
+            # Answer only with what is on disk, so a client never holds an update the relay
+            # could lose in a crash without the client still having it to resend.
+            await self.room.written()
+            self.send(self.room.sync_step2(message.payload))
+            return
+        if message.payload == EMPTY_UPDATE:
+            return
+        if not self.can_write:
+            self.stats.refused_updates += 1
+            self.log.info("refused a document update from reader %r", self)
+            self.send(
+                encode_message(AuthMessage(f"permission denied: {self.user} may only read"))
+            )
+            return
+        self.room.apply_client_update(message.payload, self)

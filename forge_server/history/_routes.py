@@ -1,0 +1,203 @@
+"""HTTP API of version history, under ``/api/projects/{project}/``.
+
+GET  log?branch=B&limit=N           newest commits reachable from a branch head
+GET  commits/{ref}[?content=1]      one commit, its semantic changes (and plain content)
+GET  diff?a=REF&b=REF               semantic changes between two commits
+GET  branches | tags                listings
+POST branches {name, from?}         start a branch room from a commit
+POST merge {branch, into?}          CRDT merge, recorded with two parents
+POST tags {name, commit?}           name a commit
+POST revert {commit, branch?}       write an old commit's content as a new commit
+POST commit {branch?, message?}     commit now (normally automatic)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from forge_server.app import CONFIG, ROOMS, authorize_request
+
+from ._engine import MAIN, History, HistoryConfig
+from ._errors import HistoryError
+from ._store import Commit, HistoryStore
+
+HISTORY = web.AppKey("forge_history", History)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_MAX_LIMIT = 1000
+
+
+def history_setup(config: HistoryConfig | None = None) -> Callable[[web.Application], None]:
+    """An ``AppSetup`` for ``create_app(setups=[...])`` that installs version history."""
+
+    def setup(app: web.Application) -> None:
+        store = HistoryStore(app[CONFIG].db_path)
+        app[HISTORY] = History(app[ROOMS], store, config)
+
+        async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+            await app[HISTORY].start()
+            try:
+                yield
+            finally:
+                await app[HISTORY].stop()
+                store.close()
+
+        app.cleanup_ctx.append(lifecycle)
+        base = "/api/projects/{project}"
+        app.router.add_get(f"{base}/log", _errors(_log))
+        app.router.add_get(f"{base}/commits/{{ref:.+}}", _errors(_show))
+        app.router.add_get(f"{base}/diff", _errors(_diff))
+        app.router.add_get(f"{base}/branches", _errors(_branches))
+        app.router.add_post(f"{base}/branches", _errors(_create_branch))
+        app.router.add_get(f"{base}/tags", _errors(_tags))
+        app.router.add_post(f"{base}/tags", _errors(_create_tag))
+        app.router.add_post(f"{base}/merge", _errors(_merge))
+        app.router.add_post(f"{base}/revert", _errors(_revert))
+        app.router.add_post(f"{base}/commit", _errors(_commit))
+
+    return setup
+
+
+def _errors(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except HistoryError as exc:
+            return web.json_response({"error": exc.message}, status=exc.status)
+
+    return wrapped
+
+
+async def _reader(request: web.Request) -> tuple[History, str, str]:
+    project = request.match_info["project"]
+    principal = await authorize_request(request, project)
+    return request.app[HISTORY], project, principal.user
+
+
+async def _writer(request: web.Request) -> tuple[History, str, str, dict[str, Any]]:
+    project = request.match_info["project"]
+    principal = await authorize_request(request, project)
+    if principal.role is None or not principal.role.can_write:
+        raise web.HTTPForbidden(
+            text=json.dumps({"error": f"user {principal.user!r} may only read {project!r}"}),
+            content_type="application/json",
+        )
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError:
+        raise HistoryError("request body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise HistoryError("request body must be a JSON object")
+    return request.app[HISTORY], project, principal.user, body
+
+
+def _text(body: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise HistoryError(f"{key!r} is required and must be a non-empty string")
+    return value
+
+
+def _optional(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise HistoryError(f"{key!r} must be a string")
+    return value or None
+
+
+def _commit_json(history: History, commit: Commit) -> dict[str, Any]:
+    data = commit.to_json()
+    data["tags"] = [t.name for t in history.store.tags(commit.project, commit.id)]
+    return data
+
+
+async def _log(request: web.Request) -> web.Response:
+    history, project, _ = await _reader(request)
+    branch = request.query.get("branch", MAIN)
+    try:
+        limit = int(request.query.get("limit", "20"))
+    except ValueError:
+        raise HistoryError("limit must be an integer") from None
+    if not 1 <= limit <= _MAX_LIMIT:
+        raise HistoryError(f"limit must be between 1 and {_MAX_LIMIT}")
+    commits = history.log_page(project, branch, limit)
+    return web.json_response(
+        {"branch": branch, "commits": [_commit_json(history, c) for c in commits]}
+    )
+
+
+async def _show(request: web.Request) -> web.Response:
+    history, project, _ = await _reader(request)
+    commit, changes = history.show(project, request.match_info["ref"])
+    body: dict[str, Any] = {
+        "commit": _commit_json(history, commit),
+        "changes": [c.to_json() | {"detail": c.detail} for c in changes],
+    }
+    if request.query.get("content") in ("1", "true", "yes"):
+        body["content"] = history.store.content(commit.id)
+    return web.json_response(body)
+
+
+async def _diff(request: web.Request) -> web.Response:
+    history, project, _ = await _reader(request)
+    a, b = request.query.get("a"), request.query.get("b")
+    if not a or not b:
+        raise HistoryError("give both commits: ?a=REF&b=REF")
+    first, second, changes = history.diff(project, a, b)
+    return web.json_response(
+        {
+            "a": _commit_json(history, first),
+            "b": _commit_json(history, second),
+            "changes": [c.to_json() | {"detail": c.detail} for c in changes],
+        }
+    )
+
+
+async def _branches(request: web.Request) -> web.Response:
+    history, project, _ = await _reader(request)
+    return web.json_response({"branches": [b.to_json() for b in history.branches(project)]})
+
+
+async def _tags(request: web.Request) -> web.Response:
+    history, project, _ = await _reader(request)
+    return web.json_response({"tags": [t.to_json() for t in history.tags(project)]})
+
+
+async def _create_branch(request: web.Request) -> web.Response:
+    history, project, user, body = await _writer(request)
+    branch = await history.create_branch(
+        project, _text(body, "name"), _optional(body, "from"), by=user
+    )
+    return web.json_response({"branch": branch.to_json()}, status=201)
+
+
+async def _create_tag(request: web.Request) -> web.Response:
+    history, project, user, body = await _writer(request)
+    tag = await history.tag(project, _text(body, "name"), _optional(body, "commit"), by=user)
+    return web.json_response({"tag": tag.to_json()}, status=201)
+
+
+async def _merge(request: web.Request) -> web.Response:
+    history, project, user, body = await _writer(request)
+    commit = await history.merge(project, _text(body, "branch"), _text(body, "into", MAIN), by=user)
+    return web.json_response({"commit": _commit_json(history, commit)})
+
+
+async def _revert(request: web.Request) -> web.Response:
+    history, project, user, body = await _writer(request)
+    commit = await history.revert(
+        project, _text(body, "commit"), _text(body, "branch", MAIN), by=user
+    )
+    return web.json_response({"commit": _commit_json(history, commit)})
+
+
+async def _commit(request: web.Request) -> web.Response:
+    history, project, user, body = await _writer(request)
+    commit = await history.commit(
+        project, _text(body, "branch", MAIN), message=_optional(body, "message"), author=user
+    )
+    return web.json_response({"commit": _commit_json(history, commit) if commit else None})

@@ -1,0 +1,63 @@
+"""Relay settings: where data lives and every limit that protects the relay, with defaults.
+
+Each limit, when exceeded, closes only the offending connection with a
+:class:`~forge_server.connection.CloseCode` and a reason that names the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+__all__ = ["RelayConfig"]
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    data_dir: Path
+    """Folder of ``forge.db`` (room logs, and other modules' tables)."""
+
+    # -- limits (issue 3) -----------------------------------------------------------------
+    max_frame_bytes: int = 8 * 1024 * 1024
+    """Largest WebSocket message accepted (close 1009 beyond it)."""
+    max_connections_per_user: int = 1000
+    """Open WebSocket connections one user may hold across all rooms (close 4429)."""
+    max_connections_per_ip: int = 1000
+    """Open WebSocket connections from one IP address (close 4429)."""
+    max_messages_per_second: float = 500.0
+    """Sustained messages per second per connection; bursts up to one second's worth (4429)."""
+    max_bytes_per_second: float = 16 * 1024 * 1024
+    """Sustained bytes per second per connection; bursts up to one second's worth (4429)."""
+    max_rooms_loaded: int = 2000
+    """Rooms held in memory at once; joining one more is refused (close 4503)."""
+    max_document_bytes: int = 64 * 1024 * 1024
+    """Encoded size a room's document may reach; an update beyond it is refused (close 4413)."""
+
+    # -- queues, timers -------------------------------------------------------------------
+    send_queue_messages: int = 1000
+    """Messages waiting to be sent to one client before it counts as not reading (4408)."""
+    send_queue_bytes: int = 16 * 1024 * 1024
+    """Bytes waiting to be sent to one client before it counts as not reading (4408)."""
+    heartbeat_s: float = 20.0
+    """WebSocket ping interval; a peer that does not answer is dropped."""
+    awareness_timeout_s: float = 30.0
+    """An awareness state not renewed for this long is removed."""
+    room_idle_s: float = 60.0
+    """A room with no connections and no holders for this long is unloaded."""
+    sweep_interval_s: float = 5.0
+    """How often idle rooms and stale awareness states are looked for."""
+    compact_after_updates: int = 1000
+    """Compact a room's log into a snapshot after this many updates (and when it unloads)."""
+    compact_inline_below_bytes: int = 256 * 1024
+    """Rooms smaller than this are compacted on the event loop; larger ones in a thread."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+                raise ValueError(f"relay setting {field.name} must be positive, got {value}")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "forge.db"

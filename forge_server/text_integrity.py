@@ -1,0 +1,316 @@
+"""Detects updates that split a UTF-16 surrogate pair, where Yjs and yrs part ways.
+
+Yjs counts text positions in UTF-16 code units, so a JavaScript client can insert or delete
+*inside* an emoji (or any character outside the Basic Multilingual Plane): Yjs then replaces
+both halves with U+FFFD on its side, while yrs (the relay's pycrdt) integrates the same update
+differently — it keeps the character whole and moves the insertion, or deletes a neighbouring
+character instead of the half. The documents diverge and the relay cannot repair it. Editors
+never split pairs, so this is rare; the relay must at least not let it pass silently.
+
+:class:`SurrogateGuard` keeps, per room, an index of the text runs that contain astral
+characters (only those can hold surrogates), learnt from the room's state and every update it
+accepts, and checks each update's insertion anchors (origin / right origin) and deleted ranges
+against it. It parses the Yjs v1 update encoding itself, cheaply: an update is skipped unread
+while the room holds no astral text and the update cannot carry any (no UTF-8 4-byte lead byte).
+
+Use::
+
+    guard = SurrogateGuard(doc.get_update())        # when the room is loaded
+    for finding in guard.check(update):              # after each accepted update
+        log.warning("room %s: %s", name, finding)
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+import struct
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["SplitKind", "SplitSurrogate", "SurrogateGuard", "UpdateFormatError"]
+
+_log = logging.getLogger(__name__)
+
+# UTF-8 lead bytes of 4-byte sequences, i.e. of characters that UTF-16 stores as a pair.
+_ASTRAL_LEAD = re.compile(rb"[\xf0-\xf4]")
+_MAX_VARINT_BYTES = 10
+_LOOKBACK = 8
+
+
+class UpdateFormatError(ValueError):
+    """The bytes are not a Yjs v1 update this module understands."""
+
+
+class SplitKind(StrEnum):
+    INSERT_INSIDE_PAIR = "insert inside a surrogate pair"
+    DELETE_HALF_PAIR = "deletion of half a surrogate pair"
+
+
+@dataclass(frozen=True, slots=True)
+class SplitSurrogate:
+    """One place where an update cuts a character in two (a Yjs id: client and clock)."""
+
+    kind: SplitKind
+    client: int
+    clock: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind} at client {self.client} clock {self.clock}: Yjs clients show U+FFFD "
+            "there while this relay (yrs) keeps or removes a different character, so copies "
+            "of this text have diverged"
+        )
+
+
+class _Reader:
+    """lib0 decoding primitives over one buffer (just enough for v1 updates)."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise UpdateFormatError("truncated update")
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def var_uint(self) -> int:
+        value = 0
+        for count in range(_MAX_VARINT_BYTES):
+            byte = self.byte()
+            value |= (byte & 0x7F) << (7 * count)
+            if byte < 0x80:
+                return value
+        raise UpdateFormatError("var-uint too long")
+
+    def var_int(self) -> None:  # signed var-int (lib0 writeVarInt); value not needed
+        byte = self.byte()
+        for _ in range(_MAX_VARINT_BYTES):
+            if byte < 0x80:
+                return
+            byte = self.byte()
+        raise UpdateFormatError("var-int too long")
+
+    def raw(self, length: int) -> bytes:
+        if length > len(self.data) - self.pos:
+            raise UpdateFormatError("length beyond the end of the update")
+        chunk = self.data[self.pos : self.pos + length]
+        self.pos += length
+        return chunk
+
+    def var_bytes(self) -> bytes:
+        return self.raw(self.var_uint())
+
+    def var_string(self) -> str:
+        try:
+            return self.var_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UpdateFormatError(f"string is not UTF-8: {exc.reason}") from exc
+
+    def any(self, depth: int = 0) -> None:
+        """Skip one lib0 ``writeAny`` value."""
+        if depth > 100:
+            raise UpdateFormatError("value nested too deeply")
+        tag = self.byte()
+        if tag in (127, 126, 121, 120):  # undefined, null, false, true
+            return
+        if tag == 125:
+            self.var_int()
+        elif tag == 124:
+            self.raw(4)
+        elif tag in (123, 122):
+            self.raw(8)
+        elif tag == 119:
+            self.var_bytes()
+        elif tag == 118:
+            for _ in range(self.var_uint()):
+                self.var_bytes()
+                self.any(depth + 1)
+        elif tag == 117:
+            for _ in range(self.var_uint()):
+                self.any(depth + 1)
+        elif tag == 116:
+            self.var_bytes()
+        else:
+            raise UpdateFormatError(f"unknown value tag {tag}")
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-le", "surrogatepass")
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    client: int
+    clock: int
+    origin: tuple[int, int] | None
+    right_origin: tuple[int, int] | None
+    text: str | None  # the string content, when the item holds text
+
+
+@dataclass(frozen=True, slots=True)
+class _Update:
+    items: list[_Item]
+    deletes: list[tuple[int, int, int]]  # client, clock, length
+
+
+_XML_TYPES_WITH_NAME = (3, 5)  # YXmlElement, YXmlHook carry a name
+
+
+def _skip_content(reader: _Reader, ref: int) -> tuple[str | None, int]:
+    """Read an item's content; returns (text if it is a string, length in clock units)."""
+    if ref == 1:  # ContentDeleted
+        return None, reader.var_uint()
+    if ref == 2:  # ContentJSON
+        count = reader.var_uint()
+        for _ in range(count):
+            reader.var_bytes()
+        return None, count
+    if ref == 3:  # ContentBinary
+        reader.var_bytes()
+        return None, 1
+    if ref == 4:  # ContentString
+        text = reader.var_string()
+        return text, len(_utf16(text)) // 2
+    if ref == 5:  # ContentEmbed
+        reader.var_bytes()
+        return None, 1
+    if ref == 6:  # ContentFormat
+        reader.var_bytes()
+        reader.var_bytes()
+        return None, 1
+    if ref == 7:  # ContentType
+        if reader.var_uint() in _XML_TYPES_WITH_NAME:
+            reader.var_bytes()
+        return None, 1
+    if ref == 8:  # ContentAny
+        count = reader.var_uint()
+        for _ in range(count):
+            reader.any()
+        return None, count
+    if ref == 9:  # ContentDoc
+        reader.var_bytes()
+        reader.any()
+        return None, 1
+    raise UpdateFormatError(f"unknown content type {ref}")
+
+
+def _parse_update(data: bytes) -> _Update:
+    """Parse a Yjs v1 update into its items (with anchors and text) and its deleted ranges."""
+    reader = _Reader(data)
+    items: list[_Item] = []
+    for _ in range(reader.var_uint()):
+        structs = reader.var_uint()
+        client = reader.var_uint()
+        clock = reader.var_uint()
+        for _ in range(structs):
+            info = reader.byte()
+            ref = info & 0x1F
+            if ref in (0, 10):  # GC, Skip: just a length
+                clock += reader.var_uint()
+                continue
+            origin = (reader.var_uint(), reader.var_uint()) if info & 0x80 else None
+            right = (reader.var_uint(), reader.var_uint()) if info & 0x40 else None
+            if origin is None and right is None:
+                if reader.var_uint() == 1:  # parent is a root type, by name
+                    reader.var_bytes()
+                else:  # parent is an item, by id
+                    reader.var_uint()
+                    reader.var_uint()
+                if info & 0x20:  # parentSub (map key)
+                    reader.var_bytes()
+            text, length = _skip_content(reader, ref)
+            items.append(_Item(client, clock, origin, right, text))
+            clock += length
+    deletes: list[tuple[int, int, int]] = []
+    for _ in range(reader.var_uint()):
+        client = reader.var_uint()
+        for _ in range(reader.var_uint()):
+            deletes.append((client, reader.var_uint(), reader.var_uint()))
+    if reader.pos != len(data):
+        raise UpdateFormatError(f"{len(data) - reader.pos} trailing bytes after the update")
+    return _Update(items, deletes)
+
+
+class SurrogateGuard:
+    """Per-room detector of updates that split surrogate pairs (see the module docstring)."""
+
+    def __init__(self, state: bytes = b"", logger: logging.Logger | None = None) -> None:
+        self._log = logger or _log
+        # client -> sorted start clocks, and the UTF-16 code units of each astral run
+        self._starts: dict[int, list[int]] = {}
+        self._units: dict[int, list[bytes]] = {}
+        self.findings = 0
+        if state:
+            self.check(state)
+
+    @property
+    def indexed_runs(self) -> int:
+        return sum(len(starts) for starts in self._starts.values())
+
+    def check(self, update: bytes) -> list[SplitSurrogate]:
+        """Findings for an update the room accepted; the update's astral text is learnt too.
+
+        Never raises: an update this module cannot parse is logged at debug level and skipped
+        (the relay has already validated it by applying it).
+        """
+        if not self._starts and _ASTRAL_LEAD.search(update) is None:
+            return []  # no astral text anywhere: nothing can be split
+        try:
+            parsed = _parse_update(update)
+        except UpdateFormatError as exc:
+            self._log.debug("surrogate check skipped an update it cannot parse: %s", exc)
+            return []
+        findings: list[SplitSurrogate] = []
+        for item in parsed.items:
+            split = self._inserts_inside_pair(item)
+            if split is not None:
+                findings.append(SplitSurrogate(SplitKind.INSERT_INSIDE_PAIR, *split))
+            if item.text is not None and _ASTRAL_LEAD.search(item.text.encode("utf-8")):
+                self._learn(item.client, item.clock, _utf16(item.text))
+        for client, clock, length in parsed.deletes:
+            if self._unit_is(client, clock, low=True):
+                findings.append(SplitSurrogate(SplitKind.DELETE_HALF_PAIR, client, clock))
+            elif self._unit_is(client, clock + length - 1, low=False):
+                findings.append(
+                    SplitSurrogate(SplitKind.DELETE_HALF_PAIR, client, clock + length - 1)
+                )
+        self.findings += len(findings)
+        return findings
+
+    def _inserts_inside_pair(self, item: _Item) -> tuple[int, int] | None:
+        if item.origin is not None and self._unit_is(*item.origin, low=False):
+            return item.origin
+        if item.right_origin is not None and self._unit_is(*item.right_origin, low=True):
+            return item.right_origin
+        return None
+
+    def _learn(self, client: int, clock: int, units: bytes) -> None:
+        starts = self._starts.setdefault(client, [])
+        runs = self._units.setdefault(client, [])
+        at = bisect.bisect_left(starts, clock)
+        if at < len(starts) and starts[at] == clock:
+            return  # already known (an update received twice)
+        starts.insert(at, clock)
+        runs.insert(at, units)
+
+    def _unit_is(self, client: int, clock: int, *, low: bool) -> bool:
+        """Whether the UTF-16 unit with this id is a low (or high) surrogate."""
+        starts = self._starts.get(client)
+        if not starts:
+            return False
+        at = bisect.bisect_right(starts, clock) - 1
+        # Runs may overlap (the same content re-sent in other slices): look a few back.
+        for index in range(at, max(at - _LOOKBACK, -1), -1):
+            units = self._units[client][index]
+            offset = clock - starts[index]
+            if offset * 2 < len(units):
+                (unit,) = struct.unpack_from("<H", units, offset * 2)
+                return (0xDC00 <= unit <= 0xDFFF) if low else (0xD800 <= unit <= 0xDBFF)
+        return False

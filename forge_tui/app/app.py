@@ -1,0 +1,98 @@
+"""The Forge Textual app: screens are pushed here; network work happens in workers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from forge_tui.app._backend import Backend
+from forge_tui.app._link import DocumentLink, LinkState
+from forge_tui.app._workspace import Workspace
+from forge_tui.app.screens.info import ErrorScreen, HelpScreen
+from forge_tui.app.screens.project import ProjectScreen
+from forge_tui.app.screens.projects import ProjectsScreen
+
+
+class ForgeApp(App[int]):
+    CSS_PATH = "forge.tcss"
+    TITLE = "Forge"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+p", "command_palette", "Commands"),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    def __init__(self, backend: Backend, project: str | None = None, branch: str = "main") -> None:
+        super().__init__()
+        self.backend = backend
+        self.start_project = project
+        self.branch = branch
+        self.links: list[DocumentLink] = []
+        self.workspace: Workspace | None = None
+
+    def on_mount(self) -> None:
+        if self.start_project:
+            self.open_project(self.start_project)
+        else:
+            self.push_screen(ProjectsScreen(self.backend))
+
+    async def on_unmount(self) -> None:
+        for link in self.links:
+            await link.stop()
+
+    # ----- navigation ---------------------------------------------------------------------
+
+    def open_project(self, name: str) -> None:
+        self.run_worker(self._open_project(name), exclusive=True, group="open")
+
+    async def _open_project(self, name: str) -> None:
+        link = self.backend.link(name, self.branch)
+        self.links.append(link)
+        await link.start()  # returns at once; syncing continues in the background
+        link.watch(lambda state, detail: self._link_state(link, state))
+        self.workspace = Workspace(link, name, self.backend.user)
+        await self.push_screen(ProjectScreen(self.workspace))
+
+    def _link_state(self, link: DocumentLink, state: LinkState) -> None:
+        if state is LinkState.OFFLINE and getattr(link, "refused", False):
+            self.call_later(self.show_error, link.detail, True)
+
+    def action_projects(self) -> None:
+        self.push_screen(ProjectsScreen(self.backend))
+
+    def show_error(self, message: str, refused: bool = False) -> None:
+        def done(choice: str | None) -> None:
+            if choice == "retry" and isinstance(self.screen, ProjectsScreen):
+                self.screen.action_reload()
+
+        if not isinstance(self.screen, ErrorScreen):
+            self.push_screen(ErrorScreen(message, refused), done)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # ----- command palette: every binding of the focused widget and screen ----------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        seen = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            key = binding.key.split(",")[0]
+            yield SystemCommand(
+                binding.description,
+                f"{binding.description} ({key})",
+                partial(self._run_binding, active.node, binding.action),
+            )
+
+    async def _run_binding(self, node: object, action: str) -> None:
+        await self.run_action(action, node)  # type: ignore[arg-type]

@@ -1,0 +1,303 @@
+"""The project screen: sidebar tree of everything in the project, the editor beside it."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Label, Static, Tree
+
+from forge_ops.schema import SchemaError
+from forge_tui.app._link import LinkState
+from forge_tui.app._workspace import Workspace
+from forge_tui.app.screens.modals import FuzzyPicker, Prompt, if_chosen
+from forge_tui.app.widgets.code_editor import CodeEditor
+from forge_tui.app.widgets.graph_editor import GraphEditor
+from forge_tui.app.widgets.status_bar import ConnectionState, PresenceBar
+
+SECTIONS = (
+    ("pipelines", "Pipelines"),
+    ("operations", "Operations"),
+    ("architectures", "Architectures"),
+    ("layers", "Custom layers"),
+    ("executions", "Executions"),
+)
+KIND_OF = {
+    "pipelines": "pipeline",
+    "operations": "operation",
+    "architectures": "architecture",
+    "layers": "layer",
+    "executions": "execution",
+}
+
+OPERATION_TEMPLATE = '''from forge_ops.runtime import Tensor
+
+
+def {function}(data: Tensor, *, scale: float = 1.0) -> Tensor:
+    """Describe what {name} does; positional parameters are inputs, keyword-only ones attributes."""
+    return data * scale
+'''
+
+LAYER_TEMPLATE = """import torch
+from torch import nn
+
+
+class {name}(nn.Module):
+    def __init__(self, features: int = 16):
+        super().__init__()
+        self.linear = nn.LazyLinear(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.linear(x))
+"""
+
+
+def function_name(name: str) -> str:
+    out = "".join(ch.lower() if ch.isalnum() else "_" for ch in name).strip("_") or "operation"
+    return out if not out[0].isdigit() else f"op_{out}"
+
+
+class DocumentChanged(Message):
+    """The project document changed (any peer); floods collapse into one redraw."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DocumentChanged)
+
+
+class PresenceChanged(Message):
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PresenceChanged)
+
+
+class LinkChanged(Message):
+    def __init__(self, state: LinkState, detail: str) -> None:
+        super().__init__()
+        self.state = state
+        self.detail = detail
+
+
+class ProjectScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new_entry", "New"),
+        Binding("F2", "rename_entry", "Rename entry", show=False),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
+        Binding("tab", "focus_next", "Next pane", show=False),
+        Binding("ctrl+o", "switch_project", "Projects", show=False),
+    ]
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.open_entry: tuple[str, str] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="topbar"):
+            yield Label(f" {self.workspace.project_name} ", id="project-name")
+            yield ConnectionState(id="connection")
+            yield PresenceBar(id="presence")
+        with Horizontal(id="body"):
+            tree: Tree[Any] = Tree("Project", id="sidebar")
+            tree.show_root = False
+            yield tree
+            with ContentSwitcher(id="content", initial="welcome"):
+                yield Static(
+                    "Choose a pipeline, operation or architecture in the sidebar "
+                    "(Enter), or press n to create one. F1 lists every key.",
+                    id="welcome",
+                )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        ws = self.workspace
+        ws.on_change(self._post_changed)
+        ws.on_presence(self._post_presence)
+        ws.link.watch(self._post_link)
+        self._show_link(ws.link.state, ws.link.detail)
+        self.refresh_tree()
+        self.refresh_presence()
+        self.query_one(Tree).focus()
+
+    # ----- live updates -------------------------------------------------------------------
+
+    def _post_changed(self) -> None:
+        self.post_message(DocumentChanged())
+
+    def _post_presence(self) -> None:
+        self.post_message(PresenceChanged())
+
+    def _post_link(self, state: LinkState, detail: str) -> None:
+        self.post_message(LinkChanged(state, detail))
+
+    def on_document_changed(self, message: DocumentChanged) -> None:
+        self.refresh_tree()
+        for editor in self.query(GraphEditor):
+            editor.redraw()
+
+    def on_presence_changed(self, message: PresenceChanged) -> None:
+        self.refresh_presence()
+        for editor in self.query(GraphEditor):
+            editor.redraw()
+
+    def on_link_changed(self, message: LinkChanged) -> None:
+        self._show_link(message.state, message.detail)
+
+    def _show_link(self, state: LinkState, detail: str) -> None:
+        indicator = self.query_one(ConnectionState)
+        indicator.state = state
+        indicator.detail = detail
+
+    def refresh_presence(self) -> None:
+        ws = self.workspace
+        self.query_one(PresenceBar).show(ws.user, ws.colour, ws.peers())
+
+    def refresh_tree(self) -> None:
+        project = self.workspace.snapshot()
+        tree: Tree[Any] = self.query_one(Tree)
+        expanded = {n.data for n in tree.root.children if n.is_expanded} or {
+            "pipelines",
+            "operations",
+            "architectures",
+        }
+        cursor = tree.cursor_node.data if tree.cursor_node else None
+        tree.clear()
+        for key, title in SECTIONS:
+            entries: dict[str, Any] = project[key]  # type: ignore[literal-required]
+            branch = tree.root.add(f"{title} ({len(entries)})", data=key, expand=key in expanded)
+            if key == "executions":
+                items = sorted(entries.items(), key=lambda kv: kv[1]["created"], reverse=True)
+                for xid, ex in items:
+                    branch.add_leaf(
+                        f"{ex['status']:<9} {ex['created'][5:16]}", data=("execution", xid)
+                    )
+            else:
+                for entry_id, entry in sorted(
+                    entries.items(), key=lambda kv: kv[1]["name"].lower()
+                ):
+                    suffix = " ·" if key == "operations" and entry.get("builtin") else ""
+                    branch.add_leaf(f"{entry['name']}{suffix}", data=(KIND_OF[key], entry_id))
+        tree.root.add_leaf("History (see `forge log`)", data="history")
+        if cursor is not None:
+            for node in tree.root.children:
+                for leaf in [node, *node.children]:
+                    if leaf.data == cursor:
+                        tree.move_cursor(leaf)
+
+    # ----- opening ------------------------------------------------------------------------
+
+    @on(Tree.NodeSelected)
+    def _selected(self, event: Tree.NodeSelected[Any]) -> None:
+        data = event.node.data
+        if isinstance(data, tuple):
+            self.open(*data)
+
+    def open(self, kind: str, entry_id: str) -> None:
+        self.run_worker(self.open_now(kind, entry_id), group="open-entry")
+
+    async def open_now(self, kind: str, entry_id: str) -> None:
+        switcher = self.query_one(ContentSwitcher)
+        if kind in ("pipeline", "architecture"):
+            widget_id = f"editor-{kind}-{entry_id}"
+            if not self.query(f"#{widget_id}"):
+                await switcher.mount(GraphEditor(self.workspace, kind, entry_id))  # type: ignore[arg-type]
+        elif kind in ("operation", "layer"):
+            widget_id = f"code-{kind}-{entry_id}"
+            if not self.query(f"#{widget_id}"):
+                try:
+                    await switcher.mount(CodeEditor(self.workspace, kind, entry_id))
+                except SchemaError as exc:
+                    self.notify(str(exc), severity="error")
+                    return
+        else:
+            self.notify("The execution monitor arrives with issue 8", severity="warning")
+            return
+        self.open_entry = (kind, entry_id)
+        self._show(widget_id)
+
+    def _show(self, widget_id: str) -> None:
+        self.query_one(ContentSwitcher).current = widget_id
+        widget = self.query_one(f"#{widget_id}")
+        if isinstance(widget, GraphEditor):
+            widget.workspace.set_presence(view={"kind": widget.kind, "id": widget.entry_id})
+            widget.canvas.focus()
+        elif isinstance(widget, CodeEditor):
+            widget.workspace.set_presence(view={"kind": widget.kind, "id": widget.entry_id})
+            widget.area.focus()
+
+    @on(GraphEditor.OpenCode)
+    def _open_code(self, event: GraphEditor.OpenCode) -> None:
+        self.open(event.kind, event.entry_id)
+
+    # ----- actions ------------------------------------------------------------------------
+
+    def action_toggle_sidebar(self) -> None:
+        tree = self.query_one(Tree)
+        tree.display = not tree.display
+
+    def action_switch_project(self) -> None:
+        self.app.action_projects()  # type: ignore[attr-defined]
+
+    def action_new_entry(self) -> None:
+        kinds = [
+            ("Pipeline", "pipeline"),
+            ("Operation (from a template)", "operation"),
+            ("Architecture", "architecture"),
+            ("Custom layer (from a template)", "layer"),
+        ]
+        self.app.push_screen(FuzzyPicker("Create", kinds), self._ask_name)
+
+    def _ask_name(self, kind: str | None) -> None:
+        if kind is None:
+            return
+        taken = {
+            e["name"]
+            for e in self.workspace.snapshot()[f"{kind}s"].values()  # type: ignore[literal-required]
+        }
+
+        def validate(text: str) -> str | None:
+            name = text.strip()
+            if not name:
+                return "enter a name"
+            if name in taken:
+                return f"a {kind} called {name!r} exists; choose another name"
+            if kind == "layer" and not name.isidentifier():
+                return "a layer name is a Python class name (letters, digits, _)"
+            return None
+
+        self.app.push_screen(
+            Prompt(f"New {kind}: name", "", validate),
+            if_chosen(lambda name: self.create(kind, name.strip())),
+        )
+
+    def create(self, kind: str, name: str) -> str:
+        with self.workspace.edit() as project:
+            if kind == "pipeline":
+                entry_id = project.add_pipeline(name)
+            elif kind == "operation":
+                code = OPERATION_TEMPLATE.format(function=function_name(name), name=name)
+                entry_id = project.add_operation(name, code)
+            elif kind == "architecture":
+                entry_id = project.add_architecture(name)
+            else:
+                entry_id = project.add_layer(name, LAYER_TEMPLATE.format(name=name))
+        self.open(kind, entry_id)
+        return entry_id
+
+    def action_rename_entry(self) -> None:
+        node = self.query_one(Tree).cursor_node
+        data = node.data if node else None
+        if not isinstance(data, tuple) or data[0] == "execution":
+            self.notify("Highlight a pipeline, operation, architecture or layer to rename")
+            return
+        entry_id = data[1]
+
+        def done(name: str | None) -> None:
+            if name:
+                with self.workspace.edit() as project:
+                    project.rename(entry_id, name.strip())
+
+        self.app.push_screen(Prompt("Rename", str(node.label).rstrip(" ·") if node else ""), done)

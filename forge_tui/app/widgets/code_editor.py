@@ -1,0 +1,188 @@
+"""Collaborative code editor: a TextArea bound both ways to an operation's or layer's Text.
+
+Local typing becomes the minimal CRDT edit (``ProjectDoc.set_code``). Remote changes are applied
+as one replacement of the span that differs, and the local cursor is moved by hand so that text
+inserted before it pushes it along while text after it leaves it alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text as RichText
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Static, TextArea
+from textual.widgets.text_area import Selection
+
+from forge_ops.operations import InterfaceError, parse_interface
+from forge_ops.schema import SchemaError
+from forge_tui.app._presence import PALETTE
+from forge_tui.app._workspace import Workspace
+
+
+def changed_span(old: str, new: str) -> tuple[int, int, str]:
+    """(start, end in old, replacement): the smallest single edit turning old into new."""
+    start = 0
+    limit = min(len(old), len(new))
+    while start < limit and old[start] == new[start]:
+        start += 1
+    end_old, end_new = len(old), len(new)
+    while end_old > start and end_new > start and old[end_old - 1] == new[end_new - 1]:
+        end_old -= 1
+        end_new -= 1
+    return start, end_old, new[start:end_new]
+
+
+def moved(offset: int, start: int, end: int, inserted: int) -> int:
+    """Where a cursor at ``offset`` goes when old[start:end] is replaced by ``inserted`` chars."""
+    if offset <= start:
+        return offset
+    if offset >= end:
+        return offset + inserted - (end - start)
+    return start + inserted
+
+
+class RemoteText(Message):
+    """The shared text changed; floods of these collapse into one."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RemoteText)
+
+
+class CodeEditor(Widget):
+    DEFAULT_CSS = """
+    CodeEditor > Horizontal { height: 1fr; }
+    CodeEditor TextArea { width: 1fr; }
+    CodeEditor #interface { width: 34; border-left: solid $primary; padding: 0 1; }
+    CodeEditor.narrow #interface { display: none; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave", "Back to tree", show=False)]
+
+    def __init__(self, workspace: Workspace, kind: str, entry_id: str) -> None:
+        super().__init__(id=f"code-{kind}-{entry_id}")
+        self.workspace = workspace
+        self.kind = kind
+        self.entry_id = entry_id
+        self.shared = workspace.project.code_text(entry_id)
+        self._subscription: Any = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield TextArea(
+                str(self.shared),
+                language="python",
+                show_line_numbers=True,
+                id="code",
+                tab_behavior="indent",
+                theme="monokai",
+            )
+            with VerticalScroll(id="interface"):
+                yield Static("", id="interface-body")
+
+    @property
+    def area(self) -> TextArea:
+        return self.query_one(TextArea)
+
+    def on_mount(self) -> None:
+        self._subscription = self.shared.observe(self._text_changed)
+        self.workspace.on_presence(self._presence_changed)
+        self.workspace.set_presence(view={"kind": self.kind, "id": self.entry_id})
+        self._show_interface()
+
+    def _text_changed(self, _event: object) -> None:
+        self.post_message(RemoteText())
+
+    def _presence_changed(self) -> None:
+        self.call_later(self._show_interface)
+
+    def on_unmount(self) -> None:
+        if self._subscription is not None:
+            self.shared.unobserve(self._subscription)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 80, "narrow")
+
+    @on(TextArea.Changed)
+    def _local_edit(self, event: TextArea.Changed) -> None:
+        text = self.area.text
+        if text != str(self.shared):
+            try:
+                with self.workspace.edit() as project:
+                    project.set_code(self.entry_id, text)
+            except SchemaError as exc:
+                self.notify(f"Could not save: {exc}", severity="error")
+        self._show_interface()
+
+    @on(TextArea.SelectionChanged)
+    def _cursor_moved(self, event: TextArea.SelectionChanged) -> None:
+        row, column = event.selection.end
+        self.workspace.set_presence(cursor={"entry": self.entry_id, "line": row, "column": column})
+
+    def on_remote_text(self, message: RemoteText) -> None:
+        new = str(self.shared)
+        area = self.area
+        old = area.text
+        if new == old:
+            return
+        start, end, inserted = changed_span(old, new)
+        document: Any = area.document  # a Document: index <-> location helpers
+        sel = area.selection
+        anchor = document.get_index_from_location(sel.start)
+        cursor = document.get_index_from_location(sel.end)
+        area.replace(
+            inserted,
+            document.get_location_from_index(start),
+            document.get_location_from_index(end),
+            maintain_selection_offset=False,
+        )
+        document = area.document
+        area.selection = Selection(
+            document.get_location_from_index(moved(anchor, start, end, len(inserted))),
+            document.get_location_from_index(moved(cursor, start, end, len(inserted))),
+        )
+        self._show_interface()
+
+    def _show_interface(self) -> None:
+        code = self.area.text if self.is_mounted else str(self.shared)
+        out = RichText()
+        if self.kind == "operation":
+            try:
+                iface = parse_interface(code)
+            except InterfaceError as exc:
+                where = f"line {exc.line}: " if exc.line else ""
+                out.append(f"✗ {where}{exc.message}\n", style="bold red")
+                iface = None
+            if iface is not None:
+                out.append(f"def {iface.function}\n", style="bold")
+                for title, items in (("Inputs", iface.inputs), ("Outputs", iface.outputs)):
+                    out.append(f"{title}\n", style="underline")
+                    for port in items:
+                        out.append(f"  {port.name}: {port.type}\n")
+                if iface.attributes:
+                    out.append("Attributes\n", style="underline")
+                    for attr in iface.attributes:
+                        out.append(f"  {attr.name} = {attr.default!r}  ")
+                        out.append(f"{attr.describe_type()}\n", style="dim")
+                if iface.references:
+                    out.append("References\n", style="underline")
+                    for ref in iface.references:
+                        out.append(f"  {ref.name}: {ref.type}\n")
+        else:
+            out.append("Custom layer (nn.Module)\n", style="bold")
+        here = [p for p in self.workspace.peers() if p.cursor and p.cursor[0] == self.entry_id]
+        if here:
+            out.append("\nAlso here\n", style="underline")
+            for peer in here:
+                assert peer.cursor is not None
+                out.append(f" {peer.initials} ", style=f"bold black on {PALETTE[peer.colour]}")
+                out.append(f" {peer.name} at {peer.cursor[1] + 1}:{peer.cursor[2] + 1}\n")
+        if self.is_mounted:
+            self.query_one("#interface-body", Static).update(out)
+
+    def action_leave(self) -> None:
+        self.screen.focus_next()

@@ -1,0 +1,38 @@
+"""``forge tui``: open the terminal client (also what plain ``forge`` does)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+
+from forge_tui.cli.options import add_client_options, client_credentials
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "tui", help="open the terminal client", description="Open the Forge terminal client."
+    )
+    add_client_options(parser)
+    parser.add_argument("--project", metavar="NAME", help="open this project directly")
+    parser.add_argument("--branch", default="main", help="branch to open (default: main)")
+    parser.add_argument(
+        "--name",
+        metavar="NAME",
+        help="your name as others see it (default: $FORGE_USER, then your login name)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from forge_tui.app import ForgeApp, ServerBackend
+    from forge_tui.cli.errors import CliError
+
+    try:
+        creds = client_credentials(args)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    user = args.name or os.environ.get("FORGE_USER") or getpass.getuser()
+    app = ForgeApp(ServerBackend(creds.server, creds.token, user), args.project, args.branch)
+    result = app.run()
+    return int(result or 0)

@@ -1,0 +1,495 @@
+#!/usr/bin/env python3
+"""Fuzz a live Forge relay: hostile frames into rooms while well-behaved clients edit them.
+
+Starts ``forge serve`` (token auth, a temporary data directory) unless ``--server`` is given, then
+runs, at the same time:
+
+- well-behaved clients (the Python sync client) in each room, each setting its own keys in the
+  map ``wb`` and inserting into the text ``wb_text``;
+- fuzz connections (as a writer, and as a reader) sending frames made by mutating real captured
+  y-websocket messages (whole frames byte by byte, or their payloads re-wrapped so the mutation
+  reaches the CRDT and awareness decoders) and random bytes, reconnecting whenever the relay
+  closes them. The captured messages edit other root types (``fz_*``), so a mutation that
+  happens to be a valid edit cannot touch what the well-behaved clients check.
+
+Every ``--probe-every`` frames a fuzz connection sends a sync step 1; the relay answers it only
+after it has processed every frame before it, so "confirmed" frames were certainly read.
+At the end it checks: the relay still answers ``/health``; every well-behaved client converged to
+the same state as a fresh client; the ``wb`` content is exactly what the well-behaved clients
+wrote. It prints the figures and exits 0 only if all checks pass. The test
+``tests/server/test_fuzz_relay.py`` runs the same engine on 20,000 frames.
+
+    .venv/bin/python scripts/fuzz_relay.py --frames 1000000 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from pycrdt import Array, Doc, Map, Text
+
+from forge_server.client import SyncClient, room_url
+from forge_server.protocol import (
+    AuthMessage,
+    AwarenessEntry,
+    AwarenessMessage,
+    Decoder,
+    Encoder,
+    QueryAwarenessMessage,
+    SyncMessage,
+    SyncType,
+    encode_awareness,
+    encode_message,
+)
+
+EXTRA: list[str] = []
+PROBE = encode_message(SyncMessage(SyncType.STEP1, b"\x00"))
+
+
+# -- material: real messages ---------------------------------------------------------------------
+
+
+def capture_material(seed: int) -> list[bytes]:
+    """Frames a real client sends while editing: every update its document emitted (captured
+    from the document's update events), state vectors, full-state step 2s, awareness updates,
+    queryAwareness and auth messages. They edit only ``fz_*`` root types."""
+    rng = random.Random(seed)
+    frames: list[bytes] = []
+    doc = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    text = doc.get("fz_text", type=Text)
+    fmap = doc.get("fz_map", type=Map)
+    arr = doc.get("fz_array", type=Array)
+    for step in range(120):
+        with doc.transaction():
+            kind = rng.randrange(5)
+            if kind == 0 or len(str(text)) < 4:
+                pos = rng.randint(0, len(str(text)))
+                text.insert(
+                    pos, rng.choice(["abc", "é中", "hello ", "🙂", "x" * rng.randint(1, 40)])
+                )
+            elif kind == 1:
+                start = rng.randrange(len(str(text)) - 1)
+                del text[start : start + rng.randint(1, 2)]
+            elif kind == 2:
+                fmap[f"k{rng.randrange(10)}"] = {"n": step, "s": "v" * rng.randrange(20)}
+            elif kind == 3:
+                arr.append([step, "item", {"deep": [1, 2, step]}])
+            else:
+                fmap[f"nested{step % 3}"] = Map({"a": step})
+        if step % 10 == 0:
+            frames.append(encode_message(SyncMessage(SyncType.STEP1, doc.get_state())))
+    for update in updates:
+        frames.append(encode_message(SyncMessage(SyncType.UPDATE, update)))
+    frames.append(encode_message(SyncMessage(SyncType.STEP2, doc.get_update())))
+    frames.append(encode_message(SyncMessage(SyncType.STEP2, b"\x00\x00")))
+    for clock in range(1, 6):
+        state = {"user": {"name": f"fuzz{clock}", "color": "#ff0000"}, "cursor": [clock, 3]}
+        entries = [AwarenessEntry(rng.getrandbits(30), clock, json.dumps(state))]
+        frames.append(encode_message(AwarenessMessage(encode_awareness(entries))))
+    frames.append(encode_message(QueryAwarenessMessage()))
+    frames.append(encode_message(AuthMessage("permission denied")))
+    return frames
+
+
+# -- mutations -----------------------------------------------------------------------------------
+
+_INTERESTING = [0x00, 0x01, 0x7F, 0x80, 0xFF, 0xFE, 0xC0]
+
+
+def mutate_bytes(rng: random.Random, data: bytes, others: list[bytes]) -> bytes:
+    buf = bytearray(data)
+    for _ in range(rng.choice((1, 1, 1, 2, 3, 8))):
+        op = rng.randrange(9)
+        pos = rng.randrange(len(buf) + 1)
+        if op == 0 and buf:  # flip a bit
+            i = min(pos, len(buf) - 1)
+            buf[i] ^= 1 << rng.randrange(8)
+        elif op == 1 and buf:  # set a byte
+            buf[min(pos, len(buf) - 1)] = rng.randrange(256)
+        elif op == 2 and buf:  # an interesting byte (varint edges)
+            buf[min(pos, len(buf) - 1)] = rng.choice(_INTERESTING)
+        elif op == 3:  # insert random bytes
+            buf[pos:pos] = rng.randbytes(rng.randint(1, 16))
+        elif op == 4 and buf:  # delete a range
+            del buf[pos : pos + rng.randint(1, 16)]
+        elif op == 5:  # truncate
+            del buf[pos:]
+        elif op == 6 and buf:  # duplicate a chunk
+            chunk = bytes(buf[pos : pos + rng.randint(1, 32)])
+            buf[pos:pos] = chunk
+        elif op == 7:  # splice with another frame
+            other = rng.choice(others)
+            cut = rng.randrange(len(other) + 1)
+            buf = buf[:pos] + bytearray(other[cut:])
+        else:  # a huge varint
+            buf[pos:pos] = bytes([0xFF] * rng.randint(1, 12) + [0x7F])
+    return bytes(buf)
+
+
+def rewrap(rng: random.Random, frame: bytes, others: list[bytes]) -> bytes | None:
+    """Mutate the payload of a sync/awareness frame and re-encode it with a correct length, so
+    the mutation passes the frame codec and reaches the CRDT or awareness decoder."""
+    if len(frame) < 3 or frame[0] not in (0, 1):
+        return None
+    if frame[0] == 0:
+        kind = frame[1]
+        header_len = 2
+    else:
+        kind = None
+        header_len = 1
+    # skip the var-uint length of the payload
+    i = header_len
+    while i < len(frame) and frame[i] & 0x80:
+        i += 1
+    payload = frame[i + 1 :]
+    mutated = mutate_bytes(rng, payload, [o[3:] for o in others[:50]] or [b""])
+    enc = Encoder()
+    if kind is None:
+        enc.var_uint(1)
+    else:
+        enc.var_uint(0).var_uint(kind)
+    return enc.var_bytes(mutated).to_bytes()
+
+
+def random_frame(rng: random.Random) -> bytes:
+    size = rng.choice((0, 1, 2, 3, 5, 8, 16, 64, 256, 1024, rng.randint(0, 4096)))
+    data = rng.randbytes(size)
+    if data and rng.random() < 0.5:  # a plausible message type, then noise
+        data = bytes([rng.randrange(4)]) + data[1:]
+    return data
+
+
+def hostile_frames(rng: random.Random, material: list[bytes]) -> Iterator[bytes]:
+    while True:
+        roll = rng.random()
+        base = rng.choice(material)
+        if roll < 0.4:
+            yield mutate_bytes(rng, base, material)
+        elif roll < 0.8:
+            yield rewrap(rng, base, material) or mutate_bytes(rng, base, material)
+        elif roll < 0.95:
+            yield random_frame(rng)
+        else:
+            yield base  # a real message, verbatim (a replay)
+
+
+# -- connections ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FuzzStats:
+    sent: int = 0
+    confirmed: int = 0  # read by the relay for certain (a later probe was answered, or it closed)
+    connections: int = 0
+    refused_connects: int = 0
+    permission_denied: int = 0
+    closes: Counter[str] = field(default_factory=Counter)
+
+
+async def fuzz_connection(
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str,
+    frames: Iterator[bytes],
+    budget: list[int],
+    stats: FuzzStats,
+    probe_every: int,
+) -> None:
+    """Send hostile frames until the shared budget is spent, reconnecting after each close."""
+    headers = {"Authorization": f"Bearer {token}"}
+    while budget[0] > 0:
+        try:
+            ws = await session.ws_connect(url, headers=headers, max_msg_size=0)
+        except (aiohttp.ClientError, OSError):
+            stats.refused_connects += 1
+            await asyncio.sleep(0.05)
+            continue
+        stats.connections += 1
+        try:
+            await _fuzz_session(ws, frames, budget, stats, probe_every)
+        finally:
+            await ws.close()
+            if ws.close_code is not None:
+                stats.closes[str(ws.close_code)] += 1
+
+
+async def _fuzz_session(
+    ws: aiohttp.ClientWebSocketResponse,
+    frames: Iterator[bytes],
+    budget: list[int],
+    stats: FuzzStats,
+    probe_every: int,
+) -> None:
+    while budget[0] > 0:
+        burst = min(probe_every, budget[0])
+        budget[0] -= burst
+        try:
+            for _ in range(burst):
+                await ws.send_bytes(next(frames))
+                stats.sent += 1
+            await ws.send_bytes(PROBE)
+        except (ConnectionError, RuntimeError):
+            stats.confirmed += 1  # the relay closed the connection on one of them
+            return
+        # wait for the probe's answer (the relay answers step 1 with step 2) or the close
+        while True:
+            msg = await ws.receive()
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                stats.confirmed += 1  # closed: at least the offending frame was read
+                return
+            data = msg.data
+            if data[:2] == b"\x02\x00":
+                stats.permission_denied += 1
+            if data[:2] == b"\x00\x01":
+                # a step 2 answers our probe, or an earlier step 1 among the frames; either
+                # way the relay has read everything up to it
+                stats.confirmed += burst
+                break
+
+
+async def well_behaved(url: str, token: str, index: int, edits: int, pause: float) -> SyncClient:
+    """A client that sets its own keys in ``wb`` and inserts into ``wb_text``."""
+    client = SyncClient(url, token=token)
+    await client.start()
+    await client.synced(30)
+    wb = client.doc.get("wb", type=Map)
+    text = client.doc.get("wb_text", type=Text)
+    client.awareness.set_local_state({"user": {"name": f"wb{index}"}})
+    for k in range(edits):
+        with client.doc.transaction():
+            wb[f"c{index}-{k}"] = k
+            text.insert(0, f"<{index}.{k}>")
+        await asyncio.sleep(pause)
+    await client.flush(60)
+    return client
+
+
+def state_vector(doc: Doc) -> frozenset[tuple[int, int]]:
+    """The document's state vector as a set of (client, clock): its encoding is not canonical
+    (entries come in hash-map order), so two equal states may encode differently."""
+    dec = Decoder(doc.get_state())
+    return frozenset((dec.var_uint(), dec.var_uint()) for _ in range(dec.var_uint()))
+
+
+def wb_content(doc: Doc) -> tuple[dict[str, object], str]:
+    return doc.get("wb", type=Map).to_py() or {}, str(doc.get("wb_text", type=Text))
+
+
+@dataclass
+class FuzzResult:
+    stats: FuzzStats
+    seconds: float
+    rooms: int
+    well_behaved: int
+    edits_per_client: int
+    health: dict[str, object]
+    problems: list[str]
+
+    def summary(self) -> str:
+        s = self.stats
+        closes = ", ".join(f"{code}: {n}" for code, n in sorted(s.closes.items()))
+        return (
+            f"{s.sent} hostile frames sent ({s.confirmed} confirmed read) over "
+            f"{s.connections} connections in {self.seconds:.1f} s; closes {{{closes}}}; "
+            f"{s.permission_denied} permission-denied; {self.well_behaved} well-behaved clients "
+            f"x {self.edits_per_client} edits in {self.rooms} rooms; relay counters "
+            f"{self.health.get('counters')}; "
+            + ("OK" if not self.problems else "PROBLEMS: " + "; ".join(self.problems))
+        )
+
+
+async def run_fuzz(
+    server_url: str,
+    *,
+    writer_token: str,
+    reader_token: str,
+    project: str = "fuzz",
+    rooms: int = 2,
+    frames: int = 20_000,
+    writer_fuzzers: int = 3,
+    reader_fuzzers: int = 1,
+    well_behaved_per_room: int = 2,
+    edits_per_client: int = 40,
+    probe_every: int = 16,
+    seed: int = 1,
+) -> FuzzResult:
+    """Fuzz ``rooms`` live rooms of ``project`` with ``frames`` hostile frames; check the result.
+
+    Writers' and readers' fuzz connections share the frame budget; well-behaved clients (as the
+    writer) edit throughout. Returns the figures and a list of problems (empty when all is well).
+    """
+    material = capture_material(seed)
+    names = [f"{project}/room{i}" for i in range(rooms)]
+    urls = [room_url(server_url, n) for n in names]
+    stats = FuzzStats()
+    budget = [frames]
+    start = time.monotonic()
+    problems: list[str] = []
+    async with aiohttp.ClientSession() as session:
+        fuzzers = []
+        for i in range(writer_fuzzers + reader_fuzzers):
+            token = writer_token if i < writer_fuzzers else reader_token
+            rng = random.Random(seed * 1000 + i)
+            fuzzers.append(
+                fuzz_connection(
+                    session,
+                    urls[i % rooms],
+                    token,
+                    hostile_frames(rng, material),
+                    budget,
+                    stats,
+                    probe_every,
+                )
+            )
+        fuzz_task = asyncio.gather(*fuzzers)
+        # pace the well-behaved edits over roughly the time the fuzzing takes
+        pause = 0.02
+        clients = await asyncio.gather(
+            *(
+                well_behaved(urls[r], writer_token, r * 100 + c, edits_per_client, pause)
+                for r in range(rooms)
+                for c in range(well_behaved_per_room)
+            )
+        )
+        await fuzz_task
+        seconds = time.monotonic() - start
+        async with session.get(f"{server_url}/health") as response:
+            health = await response.json() if response.status == 200 else {}
+            if response.status != 200:
+                problems.append(f"/health answered {response.status}")
+        # every well-behaved client keeps syncing: one more edit each, then all must agree
+        for client in clients:
+            client.doc.get("wb", type=Map)[f"final-{client.doc.client_id}"] = True
+        for client in clients:
+            await client.flush(60)
+        for r, name in enumerate(names):
+            members = clients[r * well_behaved_per_room : (r + 1) * well_behaved_per_room]
+            fresh = SyncClient(urls[r], token=writer_token)
+            async with fresh:
+                await fresh.synced(30)
+                await _converged([*members, fresh], 60)
+                wb, text = wb_content(fresh.doc)
+            expected = {
+                f"c{r * 100 + c}-{k}": k
+                for c in range(well_behaved_per_room)
+                for k in range(edits_per_client)
+            }
+            expected.update({f"final-{m.doc.client_id}": True for m in members})
+            if wb != expected:
+                problems.append(f"{name}: wb differs from what the well-behaved clients wrote")
+            pieces = re.findall(r"<(\d+)\.(\d+)>", text)
+            want = {
+                (str(r * 100 + c), str(k))
+                for c in range(well_behaved_per_room)
+                for k in range(edits_per_client)
+            }
+            if set(pieces) != want or len(pieces) != len(want) or re.sub(r"<\d+\.\d+>", "", text):
+                problems.append(f"{name}: wb_text differs from what the well-behaved clients wrote")
+        for client in clients:
+            await client.stop()
+    return FuzzResult(stats, seconds, rooms, len(clients), edits_per_client, health, problems)
+
+
+async def _converged(clients: list[SyncClient], timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            states = {state_vector(c.doc) for c in clients}
+            contents = {json.dumps(wb_content(c.doc), sort_keys=True) for c in clients}
+            if len(states) == 1 and len(contents) == 1:
+                return
+            await asyncio.sleep(0.05)
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def _start_server(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    forge = [sys.executable, "-m", "forge_tui", "serve", "--port", "0", "--data-dir", str(data_dir), *EXTRA]
+    proc = subprocess.Popen(
+        [*forge, "--log-level", "ERROR"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        match = re.search(r"listening on (http://\S+)", line)
+        if match:
+            return proc, match.group(1)
+    raise SystemExit(f"forge serve did not start (exit {proc.wait()})")
+
+
+def _tokens(data_dir: Path, project: str) -> tuple[str, str]:
+    from forge_server.auth import AuthStore
+
+    with AuthStore.open(data_dir) as store:
+        store.add_user("fuzz-writer")
+        store.add_user("fuzz-reader")
+        store.create_project(project, "fuzz-writer")
+        store.grant("fuzz-reader", project, "reader")
+        return store.create_token("fuzz-writer")[0], store.create_token("fuzz-reader")[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rooms", type=int, default=4)
+    parser.add_argument("--writer-fuzzers", type=int, default=6)
+    parser.add_argument("--reader-fuzzers", type=int, default=2)
+    parser.add_argument("--well-behaved", type=int, default=2, help="clients per room")
+    parser.add_argument("--edits", type=int, default=200, help="edits per well-behaved client")
+    parser.add_argument("--probe-every", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="forge-fuzz-") as tmp:
+        data_dir = Path(tmp)
+        writer, reader = _tokens(data_dir, "fuzz")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc, url = _start_server(data_dir, env)
+        try:
+            result = asyncio.run(
+                run_fuzz(
+                    url,
+                    writer_token=writer,
+                    reader_token=reader,
+                    rooms=args.rooms,
+                    frames=args.frames,
+                    writer_fuzzers=args.writer_fuzzers,
+                    reader_fuzzers=args.reader_fuzzers,
+                    well_behaved_per_room=args.well_behaved,
+                    edits_per_client=args.edits,
+                    probe_every=args.probe_every,
+                    seed=args.seed,
+                )
+            )
+            alive = proc.poll() is None
+        finally:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(30)
+    print(f"fuzz_relay seed={args.seed}: {result.summary()}")
+    if not alive:
+        print("PROBLEM: the relay process died")
+    return 0 if alive and not result.problems else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""Shared fixtures: a real relay on a real port, sync clients for it, `forge serve` subprocesses.
+
+- ``relay``: a session-wide in-process relay (``RelayServer``) on a free port with a temporary
+  data dir and ``AllowAll`` auth. Rooms are shared across tests: take fresh names from the
+  ``new_room`` fixture (``new_room()`` → ``"t-1a2b3c…/main"``; ``new_room("proj")``).
+- ``make_client``: ``await make_client(room, doc=None, token=None)`` → a started ``SyncClient``
+  on ``relay`` (stopped after the test); pass ``server=...`` to use another relay.
+- ``serve_process``: ``serve_process(data_dir, *extra_args)`` → a ``ServeProcess`` running
+  ``forge serve`` in a subprocess (``.url``, ``.kill()`` for SIGKILL, ``.stop()``, ``.restart()``);
+  every process is stopped after the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from pycrdt import Doc
+
+from forge_server.client import SyncClient, room_url
+from forge_server.relay_config import RelayConfig
+from forge_server.server import RelayServer
+
+
+def unique_room(project: str = "t") -> str:
+    """A fresh room name ``{project}-{random}/main`` so tests never share documents."""
+    return f"{project}-{uuid.uuid4().hex[:10]}/main"
+
+
+@pytest.fixture
+def new_room() -> Callable[..., str]:
+    """``new_room(project="t")`` → a fresh room name (tests share one relay)."""
+    return unique_room
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def relay(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RelayServer]:
+    data_dir = tmp_path_factory.mktemp("relay-data")
+    async with RelayServer(RelayConfig(data_dir=data_dir)) as server:
+        yield server
+
+
+MakeClient = Callable[..., Awaitable[SyncClient]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def make_client(relay: RelayServer) -> AsyncIterator[MakeClient]:
+    clients: list[SyncClient] = []
+
+    async def make(
+        room: str,
+        doc: Doc | None = None,
+        *,
+        token: str | None = None,
+        server: str | None = None,
+        **kwargs: Any,
+    ) -> SyncClient:
+        client = SyncClient(room_url(server or relay.url, room), doc, token=token, **kwargs)
+        clients.append(client)
+        await client.start()
+        return client
+
+    yield make
+    for client in clients:
+        await client.stop()
+
+
+class ServeProcess:
+    """``forge serve`` in a subprocess on a free port (kept across restarts)."""
+
+    def __init__(self, data_dir: Path, *extra_args: str, port: int = 0) -> None:
+        self.data_dir = Path(data_dir)
+        self.extra_args = extra_args
+        self.port = port
+        self.proc: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def token(self) -> str | None:
+        """The administrator token written on first start (None with ``--no-auth``)."""
+        path = self.data_dir / "owner-credentials.json"
+        return json.loads(path.read_text())["token"] if path.exists() else None
+
+    def start(self, timeout: float = 30.0) -> ServeProcess:
+        args = [
+            sys.executable,
+            "-m",
+            "forge_tui",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra_args,
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"forge serve exited early:\n{''.join(self.output)}")
+            self.output.append(line)
+            match = re.search(r"listening on http://[^\s:]+:(\d+)", line)
+            if match:
+                self.port = int(match.group(1))
+                self._drain()
+                return self
+        raise RuntimeError(f"forge serve did not start in {timeout}s:\n{''.join(self.output)}")
+
+    def _drain(self) -> None:
+        # Keep reading its output so a chatty server never blocks on a full pipe.
+        import threading
+
+        proc = self.proc
+        assert proc is not None and proc.stdout is not None
+        stdout = proc.stdout
+
+        def pump() -> None:
+            for line in stdout:
+                self.output.append(line)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush anything."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM and wait: the graceful shutdown path."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+    def restart(self) -> ServeProcess:
+        self.stop()
+        return self.start()
+
+
+@pytest.fixture
+def serve_process() -> Iterator[Callable[..., ServeProcess]]:
+    started: list[ServeProcess] = []
+
+    def start(data_dir: Path, *extra_args: str) -> ServeProcess:
+        process = ServeProcess(data_dir, *extra_args).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

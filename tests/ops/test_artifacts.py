@@ -1,0 +1,178 @@
+"""The content-addressed artifact store: hashing, dedupe, kinds, provenance, summaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from forge_ops.artifacts import ArtifactError, ArtifactStore, Provenance, encode
+
+
+class TestHashing:
+    def test_hash_covers_dtype_shape_and_bytes(self) -> None:
+        base = encode(np.arange(6, dtype=np.int32)).hash
+        assert encode(np.arange(6, dtype=np.int32)).hash == base
+        assert encode(np.arange(6, dtype=np.int64)).hash != base
+        assert encode(np.arange(6, dtype=np.int32).reshape(2, 3)).hash != base
+        changed = np.arange(6, dtype=np.int32)
+        changed[5] = 7
+        assert encode(changed).hash != base
+
+    def test_non_contiguous_arrays_hash_like_their_contiguous_copy(self) -> None:
+        array = np.arange(12.0).reshape(3, 4)
+        assert encode(array.T).hash == encode(np.ascontiguousarray(array.T)).hash
+
+    def test_torch_tensor_and_numpy_array_are_distinct_kinds(self) -> None:
+        assert encode(torch.arange(3)).kind == "tensor"
+        assert encode(np.arange(3)).kind == "array"
+        assert encode(torch.arange(3)).hash != encode(np.arange(3)).hash
+
+    def test_model_hash_depends_on_weights_not_on_object_identity(self) -> None:
+        torch.manual_seed(0)
+        first = torch.nn.Linear(3, 2)
+        torch.manual_seed(0)
+        second = torch.nn.Linear(3, 2)
+        assert encode(first).hash == encode(second).hash
+        with torch.no_grad():
+            second.bias += 1
+        assert encode(first).hash != encode(second).hash
+
+
+class TestStore:
+    def test_identical_content_is_stored_once(self, store: ArtifactStore) -> None:
+        value = torch.randn(64, 64)
+        first = store.put(value)
+        usage = store.disk_usage()
+        second = store.put(value.clone())
+        assert first.hash == second.hash
+        assert first.bytes_written == 64 * 64 * 4
+        assert second.bytes_written == 0
+        assert store.disk_usage() == usage
+
+    def test_provenance_is_recorded_per_producer(self, store: ArtifactStore) -> None:
+        value = np.ones(3)
+        artifact = store.put(value, Provenance("c1", "exec1", "job1")).hash
+        store.put(value, Provenance("c2", "exec2", "job9"))
+        store.put(value, Provenance("c2", "exec2", "job9"))  # the same producer again
+        producers = [(p.commit, p.execution, p.job) for p in store.provenance(artifact)]
+        assert sorted(producers) == [("c1", "exec1", "job1"), ("c2", "exec2", "job9")]
+
+    @pytest.mark.parametrize("value", [
+        torch.arange(12, dtype=torch.float32).reshape(3, 4),
+        torch.tensor(2.5),
+        torch.zeros(0, 3),
+        torch.ones(4, dtype=torch.bfloat16),
+        torch.tensor([True, False]),
+        np.linspace(0, 1, 7),
+    ])
+    def test_arrays_round_trip(self, store: ArtifactStore, value: object) -> None:
+        loaded = store.get(store.put(value).hash)
+        assert type(loaded) is type(value)
+        if isinstance(value, torch.Tensor):
+            assert loaded.dtype == value.dtype
+            assert torch.equal(loaded, value)
+        else:
+            np.testing.assert_array_equal(loaded, value)
+
+    def test_model_round_trips_with_weights_and_metadata(self, store: ArtifactStore) -> None:
+        model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+        model.forge_architecture = {"name": "tiny"}
+        model(torch.randn(8, 3))  # move BatchNorm's running statistics
+        artifact = store.put(model).hash
+        loaded = store.get(artifact)
+        assert isinstance(loaded, torch.nn.Sequential)
+        for key, tensor in model.state_dict().items():
+            assert torch.equal(loaded.state_dict()[key], tensor)
+        model.eval()
+        loaded.eval()
+        probe = torch.randn(2, 3)
+        assert torch.equal(loaded(probe), model(probe))
+        summary = store.summary(artifact)
+        assert summary["kind"] == "model"
+        assert summary["metadata"]["architecture"] == {"name": "tiny"}
+        assert summary["metadata"]["framework_version"] == torch.__version__.split("+")[0]
+        assert summary["parameters"] == sum(
+            t.numel() for t in model.state_dict().values())
+
+    def test_dataset_is_a_group_of_tensors_with_json_extras(self, store: ArtifactStore) -> None:
+        dataset = {"x": torch.randn(5, 2), "y": torch.arange(5), "classes": ["a", "b"]}
+        artifact = store.put(dataset)
+        assert artifact.info.kind == "dataset"
+        loaded = store.get(artifact.hash)
+        assert torch.equal(loaded["x"], dataset["x"])
+        assert torch.equal(loaded["y"], dataset["y"])
+        assert loaded["classes"] == ["a", "b"]
+        assert set(store.summary(artifact.hash)["members"]) == {"x", "y"}
+
+    def test_metrics_are_json(self, store: ArtifactStore) -> None:
+        metrics = {"accuracy": 0.75, "accuracy/cat": 0.5}
+        artifact = store.put(metrics)
+        assert artifact.info.kind == "json"
+        assert store.get(artifact.hash) == metrics
+        assert store.summary(artifact.hash)["value"] == metrics
+
+    def test_other_values_are_pickled(self, store: ArtifactStore) -> None:
+        artifact = store.put((1, "two"))  # a tuple does not survive JSON unchanged
+        assert artifact.info.kind == "object"
+        assert store.get(artifact.hash) == (1, "two")
+
+    def test_summary_has_shape_dtype_stats_and_provenance(self, store: ArtifactStore) -> None:
+        artifact = store.put(torch.tensor([[1.0, 2.0], [3.0, 4.0]]),
+                             Provenance("c", "e", "j")).hash
+        summary = store.summary(artifact)
+        assert summary["shape"] == [2, 2]
+        assert summary["dtype"] == "torch.float32"
+        assert summary["stats"] == {"min": 1.0, "max": 4.0, "mean": 2.5,
+                                    "std": pytest.approx(1.118033988749895)}
+        assert summary["provenance"][0]["execution"] == "e"
+
+    def test_export_writes_plain_files(self, store: ArtifactStore, tmp_path: Path) -> None:
+        tensor = store.put(torch.arange(4)).hash
+        assert np.array_equal(np.load(store.export(tensor, tmp_path / "t.npy")), np.arange(4))
+        dataset = store.put({"x": np.ones((2, 2)), "y": np.zeros(2)}).hash
+        with np.load(store.export(dataset, tmp_path / "d.npz")) as archive:
+            assert set(archive.files) == {"x", "y"}
+        metrics = store.put({"accuracy": 1.0}).hash
+        assert json.loads(store.export(metrics, tmp_path / "m.json").read_text()) == {
+            "accuracy": 1.0}
+        model = store.put(torch.nn.Linear(2, 1)).hash
+        state = torch.load(store.export(model, tmp_path / "model.pt"))
+        assert set(state) == {"weight", "bias"}
+
+    def test_unknown_and_malformed_hashes_say_what_is_wrong(self, store: ArtifactStore) -> None:
+        with pytest.raises(ArtifactError, match="no artifact"):
+            store.get("0" * 64)
+        with pytest.raises(ArtifactError, match="64 lowercase hex"):
+            store.get("../../etc/passwd")
+
+    def test_bad_dataset_keys_are_refused(self, store: ArtifactStore) -> None:
+        with pytest.raises(ArtifactError, match="without '/'"):
+            store.put({"a/b": torch.ones(1)})
+
+    def test_incomplete_write_is_not_visible_and_is_redone(self, store: ArtifactStore) -> None:
+        value = np.arange(10)
+        artifact = store.put(value).hash
+        ref = Path(store.path("refs", artifact[:2], f"{artifact}.json"))
+        ref.unlink()  # as if the writer died before finishing
+        assert not store.exists(artifact)
+        again = store.put(value)
+        assert again.bytes_written == value.nbytes
+        np.testing.assert_array_equal(store.get(artifact), value)
+
+    def test_any_fsspec_location_works(self) -> None:
+        memory = ArtifactStore("memory://forge-test/artifacts")
+        artifact = memory.put({"x": np.arange(3), "y": np.arange(3)})
+        assert memory.get(artifact.hash)["x"].tolist() == [0, 1, 2]
+        assert memory.put({"x": np.arange(3), "y": np.arange(3)}).bytes_written == 0
+
+    def test_store_pickles_by_location(self, store: ArtifactStore) -> None:
+        import pickle
+
+        artifact = store.put(np.arange(3)).hash
+        clone = pickle.loads(pickle.dumps(store))
+        assert clone.location == store.location
+        assert clone.exists(artifact)

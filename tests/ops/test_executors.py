@@ -1,0 +1,198 @@
+"""The paper's pipeline on both executors, and what only Ray does: resources, crashes, cancel.
+
+All Ray tests share one runtime (``ray_runtime``, 2 CPUs) for the session.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Recorder, build_project
+
+from forge_ops.artifacts import ArtifactStore
+from forge_ops.execution import (
+    Engine,
+    JobFeedback,
+    LocalExecutor,
+    RayExecutor,
+    plan_pipeline,
+)
+from forge_ops.schema import JobStatus
+
+PID_THEN_WAIT = '''
+def wait_for_kill(*, marker: str = "", seconds: float = 60.0) -> Tensor:
+    import os, time, torch
+    print("pid", os.getpid(), flush=True)
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        time.sleep(seconds)
+    return torch.ones(3)
+'''
+SLEEPY = '''
+def sleepy(*, seconds: float = 60.0) -> Tensor:
+    import time, torch
+    print("started", flush=True)
+    end = time.time() + seconds
+    while time.time() < end:
+        time.sleep(0.05)
+    return torch.zeros(1)
+'''
+CONSUME = '''
+def consume(x: Tensor, /) -> Metrics:
+    return {"n": int(x.numel())}
+'''
+OPS = {"wait": PID_THEN_WAIT, "sleepy": SLEEPY, "consume": CONSUME}
+
+
+def statuses(result: Any) -> dict[str, str]:
+    return {job: record.status.value for job, record in result.jobs.items()}
+
+
+def check_paper_run(result: Any, store: ArtifactStore, recorder: Recorder) -> None:
+    assert result.status is JobStatus.SUCCEEDED, {
+        j: (r.status, r.error, r.traceback) for j, r in result.jobs.items()}
+    metrics = store.get(result.jobs["Test"].outputs["out"])
+    assert metrics["accuracy"] > 0.3  # ten classes: chance is 0.1
+    losses = [p for f in recorder.feedback("Train")
+              for p in f.points.get("Training Error", {}).get("error", [])]
+    assert len(losses) == 80
+    assert losses[-1][1] < losses[0][1]
+    # The two Outputs publish what they were given: the trained model and the metrics.
+    assert result.jobs["ModelOut"].inputs["data"] == result.jobs["Train"].outputs["out"]
+    assert result.jobs["MetricsOut"].inputs["data"] == result.jobs["Test"].outputs["out"]
+    model = store.get(result.jobs["Train"].outputs["out"])
+    assert sum(p.numel() for p in model.parameters()) > 0
+    provenance = store.provenance(result.jobs["Train"].outputs["out"])
+    assert provenance[0].execution == result.execution
+    assert provenance[0].job == "Train"
+
+
+class TestPaperPipelineLocal:
+    def test_runs_caches_reruns_restarts_and_reproduces(
+            self, paper_project: dict[str, Any], store: ArtifactStore,
+            local_executor: LocalExecutor) -> None:
+        engine = Engine(store, local_executor)
+        plan = plan_pipeline(paper_project, "p")
+        recorder = Recorder()
+        first = engine.run(plan, recorder)
+        check_paper_run(first, store, recorder)
+
+        # An unchanged pipeline: everything cached, no task launched.
+        cached = engine.run(plan)
+        assert set(statuses(cached).values()) == {"cached"}
+        assert cached.tasks_launched == 0
+
+        # A new learning rate re-runs Train and what depends on it, nothing else.
+        paper_project["pipelines"]["p"]["nodes"]["Train"]["attributes"]["learning_rate"] = 0.002
+        changed = engine.run(plan_pipeline(paper_project, "p"))
+        ran = {job for job, status in statuses(changed).items() if status == "succeeded"}
+        assert ran == {"Train", "Test", "ModelOut", "MetricsOut"}
+        assert statuses(changed)["Synthetic"] == statuses(changed)["Normalize"] == "cached"
+
+        # Restarting Test re-runs Test (and the Output reading it) only.
+        restarted = engine.restart(plan, first, "Test").wait(120)
+        assert restarted.tasks_launched == 2
+        assert restarted.jobs["Train"] == first.jobs["Train"]
+        assert restarted.jobs["Test"].outputs == first.jobs["Test"].outputs
+
+        # --no-cache reproduces every output hash bit for bit on the CPU.
+        again = engine.run(plan, use_cache=False)
+        assert again.tasks_launched == len(plan.jobs)
+        assert again.outputs() == first.outputs()
+
+
+@pytest.mark.ray
+class TestRay:
+    def test_paper_pipeline_runs_on_ray(self, paper_project: dict[str, Any],
+                                        store: ArtifactStore, ray_executor: RayExecutor,
+                                        local_executor: LocalExecutor) -> None:
+        recorder = Recorder()
+        plan = plan_pipeline(paper_project, "p")
+        result = Engine(store, ray_executor).run(plan, recorder)
+        check_paper_run(result, store, recorder)
+        assert result.executor == "ray"
+
+    def test_infeasible_resources_fail_at_once_with_a_reason(
+            self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
+        project = build_project(OPS, {
+            "Big": ("sleepy", {"seconds": 0.0}, {}, {"num_gpus": 64}),
+            "Small": ("sleepy", {"seconds": 0.0}),
+        }, [])
+        begun = time.monotonic()
+        result = Engine(store, ray_executor).run(plan_pipeline(project, "p"))
+        assert time.monotonic() - begun < 60
+        assert statuses(result) == {"Big": "failed", "Small": "succeeded"}
+        assert "infeasible" in result.jobs["Big"].error
+        assert "num_gpus=64" in result.jobs["Big"].error
+        assert "lower the node's settings" in result.jobs["Big"].error
+
+    @pytest.mark.parametrize("retries", [1, 0])
+    def test_killed_worker_is_retried_or_fails_consistently(
+            self, store: ArtifactStore, ray_executor: RayExecutor, tmp_path: Path,
+            retries: int) -> None:
+        killed = threading.Event()
+
+        def kill(event: Any) -> None:
+            if isinstance(event, JobFeedback) and event.job == "K" and not killed.is_set():
+                for line in event.lines:
+                    if line.startswith("pid "):
+                        killed.set()
+                        time.sleep(0.3)  # let it reach its sleep
+                        os.kill(int(line.split()[1]), signal.SIGKILL)
+
+        project = build_project(OPS, {
+            "K": ("wait", {"marker": str(tmp_path / "marker")}),
+            "After": ("consume", {}),
+        }, [("K", "out", "After", "x")])
+        engine = Engine(store, ray_executor, max_retries=retries)
+        result = engine.run(plan_pipeline(project, "p"), Recorder(kill))
+        assert killed.is_set()
+        if retries:
+            assert statuses(result) == {"K": "succeeded", "After": "succeeded"}
+            assert result.jobs["K"].attempts == 2
+            assert result.status is JobStatus.SUCCEEDED
+        else:
+            assert statuses(result) == {"K": "failed", "After": "cancelled"}
+            assert "Ray worker running this job died" in result.jobs["K"].error
+            assert result.status is JobStatus.FAILED
+
+    def test_cancel_in_the_middle_of_a_job(self, store: ArtifactStore,
+                                           ray_executor: RayExecutor) -> None:
+        started = threading.Event()
+        project = build_project(OPS, {"S": ("sleepy", {}), "After": ("consume", {})},
+                                [("S", "out", "After", "x")])
+        handle = Engine(store, ray_executor, cancel_grace=3.0).start(
+            plan_pipeline(project, "p"),
+            Recorder(lambda e: started.set() if isinstance(e, JobFeedback) else None))
+        assert started.wait(60)
+        begun = time.monotonic()
+        handle.cancel()
+        result = handle.wait(60)
+        assert time.monotonic() - begun < 10
+        assert result.status is JobStatus.CANCELLED
+        assert statuses(result) == {"S": "cancelled", "After": "cancelled"}
+
+
+@pytest.mark.gpu
+@pytest.mark.ray
+def test_gpu_jobs_reuse_their_worker(store: ArtifactStore, ray_executor: RayExecutor) -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    pid_op = '''
+def pid(*, i: int = 0) -> Metrics:
+    import os, torch
+    return {"pid": os.getpid(), "cuda": torch.cuda.is_available(), "i": i}
+'''
+    project = build_project({"pid": pid_op}, {
+        f"G{i}": ("pid", {"i": i}, {}, {"num_gpus": 1}) for i in range(3)}, [])
+    result = Engine(store, ray_executor).run(plan_pipeline(project, "p"))
+    values = [store.get(r.outputs["out"]) for r in result.jobs.values()]
+    assert all(v["cuda"] for v in values)
+    assert len({v["pid"] for v in values}) == 1  # max_calls=0: no worker restart per task

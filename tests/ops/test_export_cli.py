@@ -1,0 +1,115 @@
+"""``forge export`` and ``forge import`` against a real relay (the shared ``relay`` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pycrdt import Doc
+from test_export_pipeline import cifar_project
+from test_import import MODELS
+
+from forge_ops.arch import canonical, import_from_file
+from forge_ops.schema import ProjectDoc
+from forge_tui.cli import main
+
+THIRD_PARTY = '''
+class OnnxExporter:
+    description = "ONNX graph of every architecture (third-party test plugin)"
+
+    def export(self, project, pipeline_id, destination):
+        return []
+'''
+
+
+@pytest.fixture(autouse=True)
+def no_stored_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORGE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("FORGE_TOKEN", raising=False)
+
+
+async def seed_project(make_client, room: str) -> None:
+    """Put the CIFAR example project into a fresh room on the relay."""
+    plain = cifar_project()
+    plain["meta"]["name"] = room.split("/")[0]
+    doc = Doc()
+    ProjectDoc.from_plain(plain, doc)
+    client = await make_client(room, doc)
+    await client.synced(10)
+    await client.flush(10)
+
+
+async def cli(*argv: str) -> int:
+    return await asyncio.to_thread(main, list(argv))  # the CLI runs its own event loop
+
+
+class TestCli:
+    async def test_export_architecture_and_pipeline(
+        self, relay, make_client, new_room, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        room = new_room("cli")
+        project = room.split("/")[0]
+        await seed_project(make_client, room)
+        capsys.readouterr()
+        assert await cli("export", project, "VGG11", "--server", relay.url) == 0
+        source = capsys.readouterr().out
+        assert source.startswith('"""VGG11: exported from Forge')
+        assert "class VGG11(nn.Module):" in source
+        folder = tmp_path / "standalone"
+        code = await cli("export", project, "Train VGG", "--format", "python", str(folder),
+                         "--server", relay.url)
+        assert code == 0
+        assert (folder / "run.py").exists() and (folder / "architectures" / "VGG11.py").exists()
+        assert await cli("export", project, "Nope", "--server", relay.url) == 1
+        assert "no pipeline 'Nope'" in capsys.readouterr().err
+
+    async def test_import_writes_an_editable_architecture(
+        self, relay, make_client, new_room, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        room = new_room("cli")
+        project = room.split("/")[0]
+        await seed_project(make_client, room)
+        models = tmp_path / "models.py"
+        models.write_text(MODELS)
+        code = await cli("import", project, f"{models}:Residual", "--input-shape", "2,3,8,8",
+                         "--server", relay.url)
+        assert code == 0, capsys.readouterr().err
+        assert "imported Residual as architecture 'Residual'" in capsys.readouterr().out
+        reader = await make_client(room)
+        await reader.synced(10)
+        plain = ProjectDoc(reader.doc).to_plain()
+        stored = next(a for a in plain["architectures"].values() if a["name"] == "Residual")
+        expected = import_from_file(str(models), "Residual", [2, 3, 8, 8])
+        assert canonical(stored) == canonical(expected)
+        assert stored["input_shape"] == [2, 3, 8, 8]
+        # a second import under the same name is refused, and the error names the fix
+        again = await cli("import", project, f"{models}:Residual", "--server", relay.url)
+        assert again == 1 and "--name" in capsys.readouterr().err
+        bad = await cli("import", project, f"{models}:Branchy", "--server", relay.url)
+        assert bad == 1 and "control flow" in capsys.readouterr().err
+
+
+def test_list_shows_third_party_exporters(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "forge_onnx_export-1.0.dist-info").mkdir(parents=True)
+    (site / "forge_onnx_export.py").write_text(THIRD_PARTY)
+    (site / "forge_onnx_export-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: forge-onnx-export\nVersion: 1.0\n"
+    )
+    (site / "forge_onnx_export-1.0.dist-info" / "entry_points.txt").write_text(
+        "[forge.exporters]\nonnx = forge_onnx_export:OnnxExporter\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from forge_tui.cli import main; "
+         "sys.exit(main(['export', '--list']))"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("python ") and "standalone folder" in line for line in lines)
+    assert any(line.startswith("onnx ") and "forge-onnx-export" in line for line in lines)

@@ -1,0 +1,338 @@
+"""Who may do what, on a real relay with token auth, over real sockets.
+
+Credentials {none, garbage, expired, revoked, no role, reader, writer, owner} × actions
+{WebSocket sync, document update, awareness, HTTP API}; the table below is the expectation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from pycrdt import Doc, Text
+
+from forge_server.app import ROOMS, STATS
+from forge_server.auth import AuthStore, TokenAuthorizer
+from forge_server.auth.routes import setup_auth_routes
+from forge_server.protocol import (
+    AuthMessage,
+    AwarenessEntry,
+    AwarenessMessage,
+    Message,
+    SyncMessage,
+    SyncType,
+    decode_awareness,
+    decode_message,
+    encode_awareness,
+    encode_message,
+)
+from forge_server.relay_config import RelayConfig
+from forge_server.server import RelayServer
+
+PROJECT = "matrix"
+SEED_TEXT = "seeded by the owner"
+
+# What each credential may do: an HTTP status for refusals, else the role.
+EXPECTED: dict[str, int | str] = {
+    "none": 401,
+    "garbage": 401,
+    "expired": 401,
+    "revoked": 401,
+    "no_role": 403,
+    "reader": "reader",
+    "writer": "writer",
+    "owner": "owner",
+}
+CREDENTIALS = list(EXPECTED)
+
+
+@dataclass
+class World:
+    server: RelayServer
+    store: AuthStore
+    tokens: dict[str, str | None]
+
+    def ws_url(self, branch: str) -> str:
+        return self.server.ws_url(f"{PROJECT}/{branch}")
+
+    def headers(self, cred: str) -> dict[str, str]:
+        token = self.tokens[cred]
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def server_text(self, branch: str) -> str:
+        room = self.server.app[ROOMS].loaded(f"{PROJECT}/{branch}")
+        assert room is not None
+        return str(room.doc.get("text", type=Text))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    data_dir: Path = tmp_path_factory.mktemp("auth-matrix")
+    store = AuthStore.open(data_dir)
+    for name in ("alice", "rita", "walt", "nora"):
+        store.add_user(name)
+    store.create_project(PROJECT, "alice")
+    store.grant("rita", PROJECT, "reader")
+    store.grant("walt", PROJECT, "writer")
+    revoked, info = store.create_token("walt")
+    store.revoke_token(info.token_id)
+    # A token that expired an hour ago: issued by a store whose clock runs two hours behind.
+    with AuthStore.open(data_dir, clock=lambda: time.time() - 7200) as past:
+        expired, _ = past.create_token("walt", expires_in=timedelta(hours=1))
+    tokens: dict[str, str | None] = {
+        "none": None,
+        "garbage": "forge_not-a-real-token",
+        "expired": expired,
+        "revoked": revoked,
+        "no_role": store.create_token("nora")[0],
+        "reader": store.create_token("rita")[0],
+        "writer": store.create_token("walt")[0],
+        "owner": store.create_token("alice")[0],
+    }
+    config = RelayConfig(data_dir=data_dir)
+    async with RelayServer(
+        config, authorizer=TokenAuthorizer(store), setups=[setup_auth_routes]
+    ) as server:
+        yield World(server, store, tokens)
+    store.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def recv_until(
+    ws: aiohttp.ClientWebSocketResponse, want: Callable[[Message], bool], timeout: float = 5.0
+) -> Message:
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = await ws.receive()
+            assert msg.type == aiohttp.WSMsgType.BINARY, (msg.type, msg.data, msg.extra)
+            message = decode_message(msg.data)
+            if want(message):
+                return message
+
+
+def is_sync(kind: SyncType) -> Callable[[Message], bool]:
+    return lambda m: isinstance(m, SyncMessage) and m.kind == kind
+
+
+async def seed(world: World, http: aiohttp.ClientSession, branch: str) -> None:
+    """The owner writes SEED_TEXT into a fresh branch room."""
+    doc = Doc()
+    doc.get("text", type=Text).insert(0, SEED_TEXT)
+    async with http.ws_connect(world.ws_url(branch), headers=world.headers("owner")) as ws:
+        await ws.send_bytes(encode_message(SyncMessage(SyncType.UPDATE, doc.get_update())))
+        await ws.send_bytes(encode_message(SyncMessage(SyncType.STEP1, b"\x00")))
+        await recv_until(ws, is_sync(SyncType.STEP2))  # answered once the update is stored
+
+
+async def refused(
+    world: World, http: aiohttp.ClientSession, cred: str, branch: str, status: int
+) -> None:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await http.ws_connect(world.ws_url(branch), headers=world.headers(cred))
+    assert info.value.status == status
+    # The same refusal with a plain request shows the reason, and says what to do.
+    response = await http.get(
+        world.ws_url(branch).replace("ws", "http", 1), headers=world.headers(cred)
+    )
+    assert response.status == status
+    reason = (await response.json())["error"]
+    assert ("forge token create" in reason) if status == 401 else ("no role" in reason)
+
+
+@pytest.mark.parametrize("cred", CREDENTIALS)
+class TestAuthMatrix:
+    async def test_websocket_sync(
+        self, world: World, http: aiohttp.ClientSession, cred: str
+    ) -> None:
+        branch = f"sync-{cred}"
+        await seed(world, http, branch)
+        expected = EXPECTED[cred]
+        if isinstance(expected, int):
+            await refused(world, http, cred, branch, expected)
+            return
+        async with http.ws_connect(world.ws_url(branch), headers=world.headers(cred)) as ws:
+            await ws.send_bytes(encode_message(SyncMessage(SyncType.STEP1, b"\x00")))
+            step2 = await recv_until(ws, is_sync(SyncType.STEP2))
+            assert isinstance(step2, SyncMessage)
+            doc = Doc()
+            doc.apply_update(step2.payload)
+            assert str(doc.get("text", type=Text)) == SEED_TEXT
+
+    async def test_document_update(
+        self, world: World, http: aiohttp.ClientSession, cred: str
+    ) -> None:
+        branch = f"update-{cred}"
+        await seed(world, http, branch)
+        expected = EXPECTED[cred]
+        if isinstance(expected, int):
+            await refused(world, http, cred, branch, expected)
+            assert world.server_text(branch) == SEED_TEXT
+            return
+        stats = world.server.app[STATS]
+        refused_before = stats.refused_updates
+        async with (
+            http.ws_connect(world.ws_url(branch), headers=world.headers("owner")) as watcher,
+            http.ws_connect(world.ws_url(branch), headers=world.headers(cred)) as ws,
+        ):
+            await ws.send_bytes(encode_message(SyncMessage(SyncType.STEP1, b"\x00")))
+            step2 = await recv_until(ws, is_sync(SyncType.STEP2))
+            assert isinstance(step2, SyncMessage)
+            doc = Doc()
+            doc.apply_update(step2.payload)
+            before = doc.get_state()
+            doc.get("text", type=Text).insert(0, f"{cred} was here; ")
+            edit = doc.get_update(before)
+            # both ways a client sends edits: an update, and a sync step 2
+            await ws.send_bytes(encode_message(SyncMessage(SyncType.UPDATE, edit)))
+            await ws.send_bytes(encode_message(SyncMessage(SyncType.STEP2, edit)))
+            if expected == "reader":
+                for _ in range(2):
+                    denied = await recv_until(ws, lambda m: isinstance(m, AuthMessage))
+                    assert isinstance(denied, AuthMessage)
+                    assert "permission denied" in denied.reason
+                assert stats.refused_updates == refused_before + 2
+                await ws.send_bytes(encode_message(SyncMessage(SyncType.STEP1, b"\x00")))
+                await recv_until(ws, is_sync(SyncType.STEP2))
+                assert world.server_text(branch) == SEED_TEXT
+                with pytest.raises(TimeoutError):  # nobody else saw anything
+                    await recv_until(watcher, is_sync(SyncType.UPDATE), timeout=0.3)
+            else:
+                seen = await recv_until(watcher, is_sync(SyncType.UPDATE))
+                assert isinstance(seen, SyncMessage) and seen.payload == edit
+                assert world.server_text(branch) == f"{cred} was here; {SEED_TEXT}"
+                assert stats.refused_updates == refused_before
+
+    async def test_awareness(self, world: World, http: aiohttp.ClientSession, cred: str) -> None:
+        branch = f"awareness-{cred}"
+        expected = EXPECTED[cred]
+        if isinstance(expected, int):
+            await refused(world, http, cred, branch, expected)
+            return
+        client_id = 1000 + CREDENTIALS.index(cred)
+        state = json.dumps({"user": {"name": cred}})
+        async with (
+            http.ws_connect(world.ws_url(branch), headers=world.headers("owner")) as watcher,
+            http.ws_connect(world.ws_url(branch), headers=world.headers(cred)) as ws,
+        ):
+            # the watcher is surely joined once its step 1 is answered
+            await watcher.send_bytes(encode_message(SyncMessage(SyncType.STEP1, b"\x00")))
+            await recv_until(watcher, is_sync(SyncType.STEP2))
+            entry = AwarenessEntry(client_id, 1, state)
+            await ws.send_bytes(encode_message(AwarenessMessage(encode_awareness([entry]))))
+            seen = await recv_until(watcher, lambda m: isinstance(m, AwarenessMessage))
+            assert isinstance(seen, AwarenessMessage)
+            assert decode_awareness(seen.payload) == [entry]
+            # and a reader sees others' presence too
+            other = AwarenessEntry(999, 1, json.dumps({"user": {"name": "owner"}}))
+            await watcher.send_bytes(encode_message(AwarenessMessage(encode_awareness([other]))))
+            got = await recv_until(
+                ws,
+                lambda m: (
+                    isinstance(m, AwarenessMessage)
+                    and any(e.client_id == 999 for e in decode_awareness(m.payload))
+                ),
+            )
+            assert isinstance(got, AwarenessMessage)
+
+    async def test_http_api(self, world: World, http: aiohttp.ClientSession, cred: str) -> None:
+        expected = EXPECTED[cred]
+        headers = world.headers(cred)
+        base = world.server.url
+        members = f"{base}/api/auth/projects/{PROJECT}/members"
+        r_members = await http.get(members, headers=headers)
+        r_change = await http.put(f"{members}/nora", json={"role": "reader"}, headers=headers)
+        r_projects = await http.get(f"{base}/api/projects", headers=headers)
+        if isinstance(expected, int):
+            assert r_members.status == expected
+            assert r_change.status == expected
+            assert r_projects.status == (401 if expected == 401 else 200)
+            if expected == 403:
+                names = [p["name"] for p in (await r_projects.json())["projects"]]
+                assert PROJECT not in names
+            assert world.store.role("nora", PROJECT) is None
+            return
+        assert r_members.status == 200
+        assert (await r_members.json())["you"]["role"] == expected
+        listed = {p["name"]: p["role"] for p in (await r_projects.json())["projects"]}
+        assert listed.get(PROJECT) == expected
+        if expected == "owner":
+            assert r_change.status == 200
+            assert world.store.role("nora", PROJECT) is not None
+            world.store.revoke_role("nora", PROJECT)  # back to "no role" for the other tests
+        else:
+            assert r_change.status == 403
+            assert world.store.role("nora", PROJECT) is None
+
+
+async def test_token_in_query_parameter(world: World, http: aiohttp.ClientSession) -> None:
+    """Clients that cannot set headers pass ?token=; the access log never shows it."""
+    url = world.ws_url("query") + f"?token={world.tokens['writer']}"
+    async with http.ws_connect(url) as ws:
+        await ws.send_bytes(encode_message(SyncMessage(SyncType.STEP1, b"\x00")))
+        await recv_until(ws, is_sync(SyncType.STEP2))
+    bad = world.ws_url("query") + f"?token={world.tokens['revoked']}"
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await http.ws_connect(bad)
+    assert info.value.status == 401
+
+
+async def test_revocation_applies_to_the_next_connection(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    world.store.add_user("temp")
+    world.store.grant("temp", PROJECT, "writer")
+    token, info = world.store.create_token("temp")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with http.ws_connect(world.ws_url("revoke"), headers=headers):
+        pass
+    world.store.revoke_token(info.token_id)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+        await http.ws_connect(world.ws_url("revoke"), headers=headers)
+    assert exc.value.status == 401
+
+
+async def test_opening_a_new_project_makes_the_opener_its_owner(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    assert world.store.role("nora", "noras-project") is None
+    nora = world.headers("no_role")
+    async with http.ws_connect(world.server.ws_url("noras-project/main"), headers=nora):
+        pass
+    assert world.store.role("nora", "noras-project") == "owner"
+    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:  # now it exists: others need a role
+        await http.ws_connect(
+            world.server.ws_url("noras-project/main"), headers=world.headers("writer")
+        )
+    assert exc.value.status == 403
+
+
+async def test_a_project_with_rooms_but_no_roles_is_not_claimed(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    """Rooms written before auth was on (or by an administrator) belong to no one: only
+    administrators may open them until someone is granted a role."""
+    world.store.add_user("root", admin=True)
+    root = {"Authorization": f"Bearer {world.store.create_token('root')[0]}"}
+    async with http.ws_connect(world.server.ws_url("legacy/main"), headers=root) as ws:
+        doc = Doc()
+        doc.get("text", type=Text).insert(0, "old work")
+        await ws.send_bytes(encode_message(SyncMessage(SyncType.UPDATE, doc.get_update())))
+        await ws.send_bytes(encode_message(SyncMessage(SyncType.STEP1, b"\x00")))
+        await recv_until(ws, is_sync(SyncType.STEP2))
+    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+        await http.ws_connect(world.server.ws_url("legacy/main"), headers=world.headers("no_role"))
+    assert exc.value.status == 403
+    assert world.store.role("nora", "legacy") is None

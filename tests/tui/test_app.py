@@ -1,0 +1,198 @@
+"""Pilot tests: each editing action, asserted on the shared document's content."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, Tree
+
+from forge_tui.app import ForgeApp, MemoryBackend
+from forge_tui.app.screens.modals import FuzzyPicker, Prompt
+from forge_tui.app.screens.project import ProjectScreen
+from forge_tui.app.widgets.graph_editor import GraphEditor
+
+from .conftest import PaperProject
+
+SIZE = (100, 40)
+
+
+async def open_pipeline(app: ForgeApp, pilot, paper: PaperProject) -> GraphEditor:  # type: ignore[no-untyped-def]
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, ProjectScreen)
+    await screen.open_now("pipeline", paper.pipeline)
+    await pilot.pause()
+    return screen.query_one(GraphEditor)
+
+
+async def choose(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Fill the open picker's or prompt's input (as if typed) and press Enter."""
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, FuzzyPicker | Prompt), pilot.app.screen
+    pilot.app.screen.query_one(Input).value = text
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+def node_names(paper: PaperProject) -> list[str]:
+    plain = paper.view().to_plain()
+    return sorted(n["name"] for n in plain["pipelines"][paper.pipeline]["nodes"].values())
+
+
+class TestGraphEditing:
+    async def test_select_and_add_node(self, backend: MemoryBackend, paper: PaperProject) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_pipeline(app, pilot, paper)
+            await pilot.press("j")
+            assert editor.selected is not None
+            await pilot.press("a")
+            await choose(pilot, "Outpu")
+            assert node_names(paper).count("Output") == 1
+            assert editor.selected is not None
+
+    async def test_delete_rename_undo_redo(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_pipeline(app, pilot, paper)
+            editor.selected = paper.nodes["test"]
+            await pilot.press("r")
+            await pilot.pause()
+            await choose(pilot, "Evaluate")
+            assert "Evaluate" in node_names(paper)
+            await pilot.press("d")
+            await pilot.pause()
+            plain = paper.view().to_plain()["pipelines"][paper.pipeline]
+            assert paper.nodes["test"] not in plain["nodes"]
+            assert all(
+                paper.nodes["test"] not in (e["src"], e["dst"]) for e in plain["edges"].values()
+            )
+            await pilot.press("u")
+            await pilot.pause()
+            assert "Evaluate" in node_names(paper)
+            await pilot.press("U")
+            await pilot.pause()
+            assert "Evaluate" not in node_names(paper)
+
+    async def test_connect_checks_types(self, backend: MemoryBackend, paper: PaperProject) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_pipeline(app, pilot, paper)
+            # Train's Model output into NormalizeData is refused: no free port / type differs.
+            project = paper.view()
+            extra = project.add_node(paper.pipeline, paper.ops["normalize"], "Normalize2")
+            await pilot.pause()
+            editor.selected = paper.nodes["train"]
+            await pilot.press("c")
+            await choose(pilot, "Normalize2.train")
+            message = str(editor.query_one("#message").render())
+            assert "Model" in message and "Dataset" in message
+            edges = paper.view().to_plain()["pipelines"][paper.pipeline]["edges"].values()
+            assert not any(e["dst"] == extra for e in edges)
+            # a compatible connection goes through, as one edge
+            editor.selected = paper.nodes["download"]
+            await pilot.press("c")
+            await choose(pilot, "train")  # which output
+            await choose(pilot, "Normalize2.train")
+            edges = paper.view().to_plain()["pipelines"][paper.pipeline]["edges"].values()
+            assert any(e["dst"] == extra and e["dst_port"] == "train" for e in edges)
+
+    async def test_disconnect(self, backend: MemoryBackend, paper: PaperProject) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_pipeline(app, pilot, paper)
+            editor.selected = paper.nodes["out_model"]
+            await pilot.press("x")
+            await choose(pilot, "")
+            edges = paper.view().to_plain()["pipelines"][paper.pipeline]["edges"].values()
+            assert not any(e["dst"] == paper.nodes["out_model"] for e in edges)
+
+    async def test_attribute_validation(self, backend: MemoryBackend, paper: PaperProject) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_pipeline(app, pilot, paper)
+            editor.selected = paper.nodes["train"]
+            await pilot.press("e")
+            await choose(pilot, "learning")
+            prompt = app.screen
+            assert isinstance(prompt, Prompt)
+            prompt.query_one("Input").value = "fast"  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.screen is prompt  # refused, still asking
+            assert "float" in str(prompt.query_one("#prompt-error").render())
+            prompt.query_one("Input").value = "0.01"  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await pilot.pause()
+            node = paper.view().to_plain()["pipelines"][paper.pipeline]["nodes"][
+                paper.nodes["train"]
+            ]
+            assert node["attributes"]["learning_rate"] == 0.01
+
+    async def test_set_reference(self, backend: MemoryBackend, paper: PaperProject) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_pipeline(app, pilot, paper)
+            editor.selected = paper.nodes["train"]
+            await pilot.press("f")
+            await choose(pilot, "net")
+            await choose(pilot, "VGG")
+            node = paper.view().to_plain()["pipelines"][paper.pipeline]["nodes"][
+                paper.nodes["train"]
+            ]
+            assert node["references"]["net"] == paper.arch
+
+
+class TestProjectScreen:
+    async def test_sidebar_lists_everything(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            tree = app.screen.query_one(Tree)
+            labels = [str(n.label) for n in tree.root.children]
+            assert labels[:5] == [
+                "Pipelines (1)",
+                "Operations (5)",
+                "Architectures (1)",
+                "Custom layers (0)",
+                "Executions (0)",
+            ]
+
+    async def test_create_operation_from_template(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("n")
+            await choose(pilot, "Operation")
+            await choose(pilot, "Scale Data")
+            op_id = paper.view().find("operations", "Scale Data")
+            assert op_id is not None
+            code = paper.view().to_plain()["operations"][op_id]["code"]
+            assert "def scale_data(data: Tensor" in code
+
+    async def test_create_architecture_and_add_layer(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("n")
+            await choose(pilot, "Architecture")
+            await choose(pilot, "Tiny")
+            arch_id = paper.view().find("architectures", "Tiny")
+            assert arch_id is not None
+            editor = app.screen.query_one(GraphEditor)
+            assert editor.entry_id == arch_id
+            await pilot.press("a")
+            for _ in range(100):  # the catalogue loads in a thread
+                await pilot.pause(0.05)
+                if isinstance(app.screen, FuzzyPicker):
+                    break
+            await choose(pilot, "relu")
+            layers = paper.view().to_plain()["architectures"][arch_id]["layers"]
+            assert [layer["type"] for layer in layers.values()] == ["relu"]

@@ -1,0 +1,84 @@
+"""The collaborative code editor: both-way binding, cursor kept right, live interface panel."""
+
+from __future__ import annotations
+
+from forge_ops.schema import ProjectDoc
+from forge_tui.app import ForgeApp, MemoryBackend
+from forge_tui.app.screens.project import ProjectScreen
+from forge_tui.app.widgets.code_editor import CodeEditor, changed_span, moved
+from forge_tui.app.widgets.graph_editor import GraphEditor
+
+from .conftest import TEST, PaperProject
+
+SIZE = (110, 40)
+
+
+def test_changed_span_and_cursor_rules() -> None:
+    assert changed_span("abcdef", "abXYcdef") == (2, 2, "XY")
+    assert changed_span("abcdef", "abXYdef") == (2, 3, "XY")
+    assert changed_span("abcdef", "abf") == (2, 5, "")
+    assert moved(1, 2, 2, 2) == 1  # edit after the cursor: stays
+    assert moved(4, 2, 2, 2) == 6  # insert before the cursor: pushed along
+    assert moved(3, 2, 5, 0) == 2  # cursor inside deleted text: at the edit
+
+
+async def open_code(app: ForgeApp, pilot, op_id: str) -> CodeEditor:  # type: ignore[no-untyped-def]
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, ProjectScreen)
+    await screen.open_now("operation", op_id)
+    await pilot.pause()
+    return screen.query_one(CodeEditor)
+
+
+class TestCodeEditor:
+    async def test_typing_edits_the_shared_text(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_code(app, pilot, paper.ops["test"])
+            editor.area.move_cursor((1, 0))
+            await pilot.press("#", "space")
+            await pilot.pause()
+            code = paper.view().to_plain()["operations"][paper.ops["test"]]["code"]
+            assert code == TEST.replace("\ndef test", "\n# def test", 1)
+
+    async def test_remote_edits_keep_the_cursor(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_code(app, pilot, paper.ops["test"])
+            editor.area.move_cursor((2, 4))  # on "return {}"
+            server = ProjectDoc(paper.hub.room_doc(f"{paper.name}/main"))
+            server.set_code(paper.ops["test"], "# remote header\n" + TEST)  # before the cursor
+            await pilot.pause()
+            assert editor.area.text == "# remote header\n" + TEST
+            assert editor.area.cursor_location == (3, 4)
+            server.set_code(paper.ops["test"], "# remote header\n" + TEST + "# tail\n")  # after
+            await pilot.pause()
+            assert editor.area.cursor_location == (3, 4)
+            server.set_code(paper.ops["test"], "# remote header\nimport math\n" + TEST + "# tail\n")
+            await pilot.pause()
+            assert editor.area.cursor_location == (4, 4)  # a line inserted above: moved down
+
+    async def test_interface_panel_and_diagram_follow_the_code(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ProjectScreen)
+            await screen.open_now("pipeline", paper.pipeline)
+            editor = await open_code(app, pilot, paper.ops["test"])
+            panel = editor.query_one("#interface-body")
+            assert "model: Model" in str(panel.render())
+            editor.area.text = TEST.replace("model: Model)", "model: Model, labels: Tensor)")
+            await pilot.pause()
+            assert "labels: Tensor" in str(panel.render())
+            diagram = screen.query_one(GraphEditor).canvas.rendered.text()
+            assert "labels" in diagram  # the new input port is on the Test box
+            editor.area.text = TEST.replace("def test(", "def test(((")
+            await pilot.pause()
+            assert "line 2" in str(panel.render())  # the syntax error, with its line
