@@ -178,7 +178,7 @@ class Connection:
 
     def send(self, message: bytes) -> None:
         """Queue a message without waiting; a client whose queue is full is disconnected."""
-        if self.closed:
+        if self.closed or self.close_code is not None:  # closed, or being closed
             return
         if (
             len(self._queue) >= self.config.send_queue_messages
@@ -211,8 +211,9 @@ class Connection:
 
     def abort(self, code: CloseCode, reason: str) -> None:
         """Close from outside the read loop (e.g. a broadcast found the queue full)."""
-        if self.closed:
+        if self.closed or self.close_code is not None:  # count and log a refusal once
             return
+        self.close_code = code
         asyncio.get_running_loop().create_task(self.close(code, reason))
 
     async def close(self, code: CloseCode, reason: str) -> None:

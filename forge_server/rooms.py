@@ -43,6 +43,7 @@ from forge_server.protocol import (
 from forge_server.relay_config import RelayConfig
 from forge_server.stats import RelayStats
 from forge_server.store import RoomState, Store, StoreError, merge_state
+from forge_server.text_integrity import SurrogateGuard
 
 __all__ = [
     "Room",
@@ -106,6 +107,7 @@ class Room:
         self._integrating = False
         self._edit_author: str | None = None
         self._subscription = self.doc.observe(self._on_transaction)
+        self.surrogates = SurrogateGuard()  # logs Yjs updates that split UTF-16 pairs
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} connections={len(self.connections)}>"
@@ -118,6 +120,7 @@ class Room:
 
     def _load(self, update: bytes) -> None:
         self._apply_quietly(update)
+        self.surrogates.check(update)  # learn the stored texts' astral characters
 
     def _apply_quietly(self, update: bytes) -> None:
         self._integrating = True
@@ -189,6 +192,7 @@ class Room:
             self._apply_quietly(update)
         except ValueError as exc:
             raise ProtocolError(f"invalid document update: {exc}") from exc
+        self.surrogates.watch(self.name, update)
         return self._persist_then_broadcast(update, author, origin)
 
     def _on_transaction(self, event: TransactionEvent) -> None:

@@ -7,25 +7,22 @@ differently — it keeps the character whole and moves the insertion, or deletes
 character instead of the half. The documents diverge and the relay cannot repair it. Editors
 never split pairs, so this is rare; the relay must at least not let it pass silently.
 
-:class:`SurrogateGuard` keeps, per room, an index of the text runs that contain astral
-characters (only those can hold surrogates), learnt from the room's state and every update it
-accepts, and checks each update's insertion anchors (origin / right origin) and deleted ranges
-against it. It parses the Yjs v1 update encoding itself, cheaply: an update is skipped unread
-while the room holds no astral text and the update cannot carry any (no UTF-8 4-byte lead byte).
+:class:`SurrogateGuard` keeps, per room, the ids (client, clock) of every astral character's
+high half, learnt from the room's state and every update it accepts, and checks each update's
+insertion anchors (origin / right origin) and deleted ranges against them. It parses the Yjs v1
+update encoding itself, cheaply: an update is skipped unread while the room holds no astral text
+and the update carries none (no 4-byte UTF-8 sequence). Memory: one int per astral character.
 
 Use::
 
-    guard = SurrogateGuard(doc.get_update())        # when the room is loaded
-    for finding in guard.check(update):              # after each accepted update
-        log.warning("room %s: %s", name, finding)
+    guard = SurrogateGuard(doc.get_update())   # when the room is loaded
+    guard.watch(room_name, update)             # after each accepted update: logs findings
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
 import re
-import struct
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,10 +30,10 @@ __all__ = ["SplitKind", "SplitSurrogate", "SurrogateGuard", "UpdateFormatError"]
 
 _log = logging.getLogger(__name__)
 
-# UTF-8 lead bytes of 4-byte sequences, i.e. of characters that UTF-16 stores as a pair.
-_ASTRAL_LEAD = re.compile(rb"[\xf0-\xf4]")
+# A 4-byte UTF-8 sequence: a character that UTF-16 stores as a surrogate pair. (Matching the
+# whole sequence, not just its lead byte, keeps var-int client ids from triggering a parse.)
+_ASTRAL_UTF8 = re.compile(rb"[\xf0-\xf4][\x80-\xbf]{3}")
 _MAX_VARINT_BYTES = 10
-_LOOKBACK = 8
 
 
 class UpdateFormatError(ValueError):
@@ -141,8 +138,8 @@ class _Reader:
             raise UpdateFormatError(f"unknown value tag {tag}")
 
 
-def _utf16(text: str) -> bytes:
-    return text.encode("utf-16-le", "surrogatepass")
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +174,7 @@ def _skip_content(reader: _Reader, ref: int) -> tuple[str | None, int]:
         return None, 1
     if ref == 4:  # ContentString
         text = reader.var_string()
-        return text, len(_utf16(text)) // 2
+        return text, _utf16_length(text)
     if ref == 5:  # ContentEmbed
         reader.var_bytes()
         return None, 1
@@ -243,16 +240,16 @@ class SurrogateGuard:
 
     def __init__(self, state: bytes = b"", logger: logging.Logger | None = None) -> None:
         self._log = logger or _log
-        # client -> sorted start clocks, and the UTF-16 code units of each astral run
-        self._starts: dict[int, list[int]] = {}
-        self._units: dict[int, list[bytes]] = {}
+        # client -> clocks of the high halves of its astral characters (the low half is +1)
+        self._high: dict[int, set[int]] = {}
         self.findings = 0
         if state:
             self.check(state)
 
     @property
-    def indexed_runs(self) -> int:
-        return sum(len(starts) for starts in self._starts.values())
+    def astral_characters(self) -> int:
+        """How many astral characters (surrogate pairs) the guard knows the ids of."""
+        return sum(len(clocks) for clocks in self._high.values())
 
     def check(self, update: bytes) -> list[SplitSurrogate]:
         """Findings for an update the room accepted; the update's astral text is learnt too.
@@ -260,7 +257,7 @@ class SurrogateGuard:
         Never raises: an update this module cannot parse is logged at debug level and skipped
         (the relay has already validated it by applying it).
         """
-        if not self._starts and _ASTRAL_LEAD.search(update) is None:
+        if not self._high and _ASTRAL_UTF8.search(update) is None:
             return []  # no astral text anywhere: nothing can be split
         try:
             parsed = _parse_update(update)
@@ -272,8 +269,8 @@ class SurrogateGuard:
             split = self._inserts_inside_pair(item)
             if split is not None:
                 findings.append(SplitSurrogate(SplitKind.INSERT_INSIDE_PAIR, *split))
-            if item.text is not None and _ASTRAL_LEAD.search(item.text.encode("utf-8")):
-                self._learn(item.client, item.clock, _utf16(item.text))
+            if item.text is not None:
+                self._learn(item.client, item.clock, item.text)
         for client, clock, length in parsed.deletes:
             if self._unit_is(client, clock, low=True):
                 findings.append(SplitSurrogate(SplitKind.DELETE_HALF_PAIR, client, clock))
@@ -284,6 +281,13 @@ class SurrogateGuard:
         self.findings += len(findings)
         return findings
 
+    def watch(self, room: str, update: bytes) -> list[SplitSurrogate]:
+        """:meth:`check`, logging each finding as a warning that names the room."""
+        findings = self.check(update)
+        for finding in findings:
+            self._log.warning("room %s: %s", room, finding)
+        return findings
+
     def _inserts_inside_pair(self, item: _Item) -> tuple[int, int] | None:
         if item.origin is not None and self._unit_is(*item.origin, low=False):
             return item.origin
@@ -291,26 +295,21 @@ class SurrogateGuard:
             return item.right_origin
         return None
 
-    def _learn(self, client: int, clock: int, units: bytes) -> None:
-        starts = self._starts.setdefault(client, [])
-        runs = self._units.setdefault(client, [])
-        at = bisect.bisect_left(starts, clock)
-        if at < len(starts) and starts[at] == clock:
-            return  # already known (an update received twice)
-        starts.insert(at, clock)
-        runs.insert(at, units)
+    def _learn(self, client: int, clock: int, text: str) -> None:
+        if not _ASTRAL_UTF8.search(text.encode("utf-8")):
+            return
+        high = self._high.setdefault(client, set())
+        offset = 0
+        for char in text:
+            if ord(char) > 0xFFFF:
+                high.add(clock + offset)
+                offset += 2
+            else:
+                offset += 1
 
     def _unit_is(self, client: int, clock: int, *, low: bool) -> bool:
         """Whether the UTF-16 unit with this id is a low (or high) surrogate."""
-        starts = self._starts.get(client)
-        if not starts:
+        high = self._high.get(client)
+        if not high:
             return False
-        at = bisect.bisect_right(starts, clock) - 1
-        # Runs may overlap (the same content re-sent in other slices): look a few back.
-        for index in range(at, max(at - _LOOKBACK, -1), -1):
-            units = self._units[client][index]
-            offset = clock - starts[index]
-            if offset * 2 < len(units):
-                (unit,) = struct.unpack_from("<H", units, offset * 2)
-                return (0xDC00 <= unit <= 0xDFFF) if low else (0xD800 <= unit <= 0xDBFF)
-        return False
+        return (clock - 1 in high) if low else (clock in high)

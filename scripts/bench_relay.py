@@ -38,7 +38,6 @@ import os
 import platform
 import random
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -128,10 +127,9 @@ def start_relay(name: str, workdir: Path) -> Relay:
     out = log.open("wb")
     if name == "forge":
         data_dir = workdir / f"forge-data-{port}"
-        forge = shutil.which("forge", path=str(Path(sys.executable).parent)) or "forge"
-        cmd = [forge, "serve", "--host", "127.0.0.1", "--port", str(port)]
-        cmd += ["--data-dir", str(data_dir)]
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        cmd = [sys.executable, "-m", "forge_tui", "serve", "--host", "127.0.0.1"]
+        cmd += ["--port", str(port), "--data-dir", str(data_dir), "--log-level", "WARNING"]
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
         wait_listening(process, port, log, 60)
         return Relay(name, process, port, "/sync/bench{room}/main", forge_token(data_dir), log)
     if name == "node":
@@ -243,7 +241,7 @@ async def run_client(
     import aiohttp
     from pycrdt import Doc, Map
 
-    doc = Doc(client_id=spec.gid + 1)
+    doc: Doc = Doc(client_id=spec.gid + 1)
     entries = doc.get("bench", type=Map)
     outgoing: list[bytes] = []
     doc.observe(lambda event: outgoing.append(event.update))
@@ -377,7 +375,7 @@ def garbage_frames(rng: random.Random) -> list[bytes]:
     """Seeded garbage: random bytes, bad varints, lying lengths, mutated real messages."""
     from pycrdt import Doc, Text
 
-    doc = Doc()
+    doc: Doc = Doc()
     doc["t"] = Text("hostile ✓")
     real = [sync_frame(UPDATE, doc.get_update()), sync_frame(STEP1, doc.get_state())]
     frames = []
@@ -451,7 +449,7 @@ async def never_reader(port: int, path: str, stop: float, stats: dict[str, Any])
         response += chunk
     stats["never_reader_status"] = response.split(b"\r\n", 1)[0].decode()
     # make the document big, so that each request for it costs the relay 256 KiB of queue
-    blob = Doc()
+    blob: Doc = Doc()
     blob["blob"] = Text("x" * 256 * 1024)
     try:
         await loop.sock_sendall(sock, ws_client_frame(sync_frame(UPDATE, blob.get_update())))

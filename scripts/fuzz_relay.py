@@ -176,18 +176,61 @@ def random_frame(rng: random.Random) -> bytes:
     return data
 
 
+def plausible_frame(rng: random.Random, material: list[bytes]) -> bytes:
+    """A frame that follows the protocol but lies: spoofed or odd awareness, state vectors
+    naming unknown clients, replays, queryAwareness and auth messages from a client."""
+    roll = rng.randrange(5)
+    if roll == 0:  # someone else's presence, odd clocks, odd (valid) JSON
+        state = rng.choice(
+            [
+                "null",
+                "{}",
+                "[]",
+                '"x"',
+                "1e308",
+                json.dumps({"user": "x" * rng.randrange(500)}),
+                json.dumps({"nested": [[[[{"a": None}]]]]}),
+                json.dumps({"é": "中🙂"}),
+            ]
+        )
+        entries = [
+            AwarenessEntry(
+                rng.getrandbits(rng.choice((1, 8, 32, 53))),
+                rng.getrandbits(rng.choice((1, 8, 32, 53))),
+                state,
+            )
+            for _ in range(rng.randint(0, 5))
+        ]
+        return encode_message(AwarenessMessage(encode_awareness(entries)))
+    if roll == 1:  # a state vector full of made-up clients and clocks
+        enc = Encoder()
+        count = rng.randint(0, 8)
+        enc.var_uint(count)
+        for _ in range(count):
+            enc.var_uint(rng.getrandbits(32)).var_uint(rng.getrandbits(rng.choice((4, 20, 53))))
+        return encode_message(SyncMessage(SyncType.STEP1, enc.to_bytes()))
+    if roll == 2:
+        return encode_message(QueryAwarenessMessage())
+    if roll == 3:
+        return encode_message(AuthMessage("let me in" * rng.randrange(20)))
+    return rng.choice(material)  # a real message again (a replay)
+
+
 def hostile_frames(rng: random.Random, material: list[bytes]) -> Iterator[bytes]:
+    """Endless seeded hostile frames: a third break the frame codec (byte mutations, random
+    bytes), a third carry mutated payloads to the CRDT / awareness decoders, a third are
+    plausible lies (spoofed presence, made-up state vectors, replays)."""
     while True:
         roll = rng.random()
         base = rng.choice(material)
-        if roll < 0.4:
+        if roll < 0.25:
             yield mutate_bytes(rng, base, material)
-        elif roll < 0.8:
-            yield rewrap(rng, base, material) or mutate_bytes(rng, base, material)
-        elif roll < 0.95:
+        elif roll < 0.33:
             yield random_frame(rng)
+        elif roll < 0.66:
+            yield rewrap(rng, base, material) or mutate_bytes(rng, base, material)
         else:
-            yield base  # a real message, verbatim (a replay)
+            yield plausible_frame(rng, material)
 
 
 # -- connections ---------------------------------------------------------------------------------
@@ -264,21 +307,33 @@ async def _fuzz_session(
                 break
 
 
-async def well_behaved(url: str, token: str, index: int, edits: int, pause: float) -> SyncClient:
-    """A client that sets its own keys in ``wb`` and inserts into ``wb_text``."""
+@dataclass
+class WellBehaved:
+    client: SyncClient
+    index: int
+    edits: int = 0
+
+
+async def well_behaved(
+    url: str, token: str, index: int, min_edits: int, pause: float, stop: asyncio.Event
+) -> WellBehaved:
+    """A client that sets its own keys in ``wb`` and inserts into ``wb_text`` until ``stop``
+    is set (and at least ``min_edits`` times)."""
     client = SyncClient(url, token=token)
     await client.start()
     await client.synced(30)
+    me = WellBehaved(client, index)
     wb = client.doc.get("wb", type=Map)
     text = client.doc.get("wb_text", type=Text)
     client.awareness.set_local_state({"user": {"name": f"wb{index}"}})
-    for k in range(edits):
+    while me.edits < min_edits or not stop.is_set():
         with client.doc.transaction():
-            wb[f"c{index}-{k}"] = k
-            text.insert(0, f"<{index}.{k}>")
+            wb[f"c{index}-{me.edits}"] = me.edits
+            text.insert(0, f"<{index}.{me.edits}>")
+        me.edits += 1
         await asyncio.sleep(pause)
     await client.flush(60)
-    return client
+    return me
 
 
 def state_vector(doc: Doc) -> frozenset[tuple[int, int]]:
@@ -298,7 +353,7 @@ class FuzzResult:
     seconds: float
     rooms: int
     well_behaved: int
-    edits_per_client: int
+    edits: int
     health: dict[str, object]
     problems: list[str]
 
@@ -309,7 +364,7 @@ class FuzzResult:
             f"{s.sent} hostile frames sent ({s.confirmed} confirmed read) over "
             f"{s.connections} connections in {self.seconds:.1f} s; closes {{{closes}}}; "
             f"{s.permission_denied} permission-denied; {self.well_behaved} well-behaved clients "
-            f"x {self.edits_per_client} edits in {self.rooms} rooms; relay counters "
+            f"made {self.edits} edits meanwhile in {self.rooms} rooms; relay counters "
             f"{self.health.get('counters')}; "
             + ("OK" if not self.problems else "PROBLEMS: " + "; ".join(self.problems))
         )
@@ -326,8 +381,8 @@ async def run_fuzz(
     writer_fuzzers: int = 3,
     reader_fuzzers: int = 1,
     well_behaved_per_room: int = 2,
-    edits_per_client: int = 40,
-    probe_every: int = 16,
+    min_edits: int = 20,
+    probe_every: int = 1,
     seed: int = 1,
 ) -> FuzzResult:
     """Fuzz ``rooms`` live rooms of ``project`` with ``frames`` hostile frames; check the result.
@@ -358,53 +413,48 @@ async def run_fuzz(
                     probe_every,
                 )
             )
-        fuzz_task = asyncio.gather(*fuzzers)
-        # pace the well-behaved edits over roughly the time the fuzzing takes
-        pause = 0.02
-        clients = await asyncio.gather(
-            *(
-                well_behaved(urls[r], writer_token, r * 100 + c, edits_per_client, pause)
-                for r in range(rooms)
-                for c in range(well_behaved_per_room)
+        stop = asyncio.Event()
+        editing = [
+            asyncio.ensure_future(
+                well_behaved(urls[r], writer_token, r * 100 + c, min_edits, 0.05, stop)
             )
-        )
-        await fuzz_task
+            for r in range(rooms)
+            for c in range(well_behaved_per_room)
+        ]
+        await asyncio.gather(*fuzzers)
         seconds = time.monotonic() - start
+        stop.set()
+        clients = await asyncio.gather(*editing)
         async with session.get(f"{server_url}/health") as response:
             health = await response.json() if response.status == 200 else {}
             if response.status != 200:
                 problems.append(f"/health answered {response.status}")
         # every well-behaved client keeps syncing: one more edit each, then all must agree
-        for client in clients:
-            client.doc.get("wb", type=Map)[f"final-{client.doc.client_id}"] = True
-        for client in clients:
-            await client.flush(60)
+        for wbc in clients:
+            wbc.client.doc.get("wb", type=Map)[f"final-{wbc.index}"] = True
+        for wbc in clients:
+            await wbc.client.flush(60)
         for r, name in enumerate(names):
             members = clients[r * well_behaved_per_room : (r + 1) * well_behaved_per_room]
             fresh = SyncClient(urls[r], token=writer_token)
             async with fresh:
                 await fresh.synced(30)
-                await _converged([*members, fresh], 60)
+                await _converged([*(m.client for m in members), fresh], 60)
                 wb, text = wb_content(fresh.doc)
-            expected = {
-                f"c{r * 100 + c}-{k}": k
-                for c in range(well_behaved_per_room)
-                for k in range(edits_per_client)
+            expected: dict[str, object] = {
+                f"c{m.index}-{k}": k for m in members for k in range(m.edits)
             }
-            expected.update({f"final-{m.doc.client_id}": True for m in members})
+            expected.update({f"final-{m.index}": True for m in members})
             if wb != expected:
                 problems.append(f"{name}: wb differs from what the well-behaved clients wrote")
             pieces = re.findall(r"<(\d+)\.(\d+)>", text)
-            want = {
-                (str(r * 100 + c), str(k))
-                for c in range(well_behaved_per_room)
-                for k in range(edits_per_client)
-            }
+            want = {(str(m.index), str(k)) for m in members for k in range(m.edits)}
             if set(pieces) != want or len(pieces) != len(want) or re.sub(r"<\d+\.\d+>", "", text):
                 problems.append(f"{name}: wb_text differs from what the well-behaved clients wrote")
-        for client in clients:
-            await client.stop()
-    return FuzzResult(stats, seconds, rooms, len(clients), edits_per_client, health, problems)
+        for wbc in clients:
+            await wbc.client.stop()
+    edits = sum(c.edits for c in clients)
+    return FuzzResult(stats, seconds, rooms, len(clients), edits, health, problems)
 
 
 async def _converged(clients: list[SyncClient], timeout: float) -> None:
@@ -421,7 +471,17 @@ async def _converged(clients: list[SyncClient], timeout: float) -> None:
 
 
 def _start_server(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    forge = [sys.executable, "-m", "forge_tui", "serve", "--port", "0", "--data-dir", str(data_dir), *EXTRA]
+    forge = [
+        sys.executable,
+        "-m",
+        "forge_tui",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        *EXTRA,
+    ]
     proc = subprocess.Popen(
         [*forge, "--log-level", "ERROR"],
         stdout=subprocess.PIPE,
@@ -456,8 +516,7 @@ def main() -> int:
     parser.add_argument("--writer-fuzzers", type=int, default=6)
     parser.add_argument("--reader-fuzzers", type=int, default=2)
     parser.add_argument("--well-behaved", type=int, default=2, help="clients per room")
-    parser.add_argument("--edits", type=int, default=200, help="edits per well-behaved client")
-    parser.add_argument("--probe-every", type=int, default=16)
+    parser.add_argument("--probe-every", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="forge-fuzz-") as tmp:
         data_dir = Path(tmp)
@@ -475,7 +534,6 @@ def main() -> int:
                     writer_fuzzers=args.writer_fuzzers,
                     reader_fuzzers=args.reader_fuzzers,
                     well_behaved_per_room=args.well_behaved,
-                    edits_per_client=args.edits,
                     probe_every=args.probe_every,
                     seed=args.seed,
                 )

@@ -5,6 +5,7 @@ Plain data layout and the special ``Input``/``Output`` layer types are described
 need it import it when called.
 """
 
+from forge_ops.arch._document import write_architecture as write_architecture
 from forge_ops.arch._functional import FUNCTIONAL_OPS as FUNCTIONAL_OPS
 from forge_ops.arch._functional import FunctionalOp as FunctionalOp
 from forge_ops.arch._model import INPUT as INPUT
@@ -31,6 +32,7 @@ from forge_ops.arch.importer import import_module as import_module
 from forge_ops.arch.shapes import ShapeError as ShapeError
 from forge_ops.arch.shapes import ShapeReport as ShapeReport
 from forge_ops.arch.shapes import infer_shapes as infer_shapes
+from forge_ops.arch.shapes import infer_shapes_isolated as infer_shapes_isolated
 
 __all__ = [
     "BUILTIN_ARCHITECTURES",
@@ -55,8 +57,10 @@ __all__ = [
     "import_from_file",
     "import_module",
     "infer_shapes",
+    "infer_shapes_isolated",
     "parse_custom_layer",
     "resnet",
     "small_cnn",
     "vgg",
+    "write_architecture",
 ]

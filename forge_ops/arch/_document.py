@@ -9,7 +9,9 @@ from forge_ops.arch._model import graph_of
 from forge_ops.schema import ProjectDoc
 
 
-def add_architecture(project: ProjectDoc, arch: Mapping[str, Any], name: str | None = None) -> str:
+def write_architecture(
+    project: ProjectDoc, arch: Mapping[str, Any], name: str | None = None
+) -> str:
     """Add ``arch`` (validated first) to the project in one transaction; return its id.
 
     Layer and edge ids are kept, so the document matches the plain data exactly.
@@ -21,7 +23,10 @@ def add_architecture(project: ProjectDoc, arch: Mapping[str, Any], name: str | N
         )
         for layer_id, layer in arch["layers"].items():
             project.add_arch_layer(
-                arch_id, layer["type"], layer.get("name"), layer.get("attributes") or {},
+                arch_id,
+                layer["type"],
+                layer.get("name"),
+                layer.get("attributes") or {},
                 layer_id=layer_id,
             )
         for edge_id, edge in (arch.get("edges") or {}).items():

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from forge_ops.arch._model import ArchitectureError
+
 _REQUIRED = object()
 
 
@@ -229,8 +231,6 @@ FUNCTIONAL_OPS: dict[str, FunctionalOp] = _ops()
 
 def check_functional(label: str, op: FunctionalOp, attributes: dict[str, Any], inputs: int) -> None:
     """Raise ArchitectureError when a functional node's attributes or inputs are wrong."""
-    from forge_ops.arch._model import ArchitectureError
-
     unknown = sorted(set(attributes) - set(op.attributes))
     if unknown:
         known = ", ".join(op.attributes) or "none"

@@ -73,9 +73,6 @@ class Graph:
         found = [n for n in self.nodes if n.type == OUTPUT]
         return sorted(found, key=lambda n: (int(n.attributes.get("index", 0)), n.ident))
 
-    def consumers(self, node_id: str) -> list[Node]:
-        return [n for n in self.nodes if node_id in n.inputs]
-
 
 def is_layer_value(value: Any) -> bool:
     """True when an attribute value denotes a layer (``{"type": ..., "attributes": ...}``)."""
@@ -224,22 +221,31 @@ def graph_of(arch: Mapping[str, Any]) -> Graph:
 
 
 def _topological(nodes: dict[str, Node]) -> list[Node]:
-    """Kahn's algorithm, ties broken by identifier, so the order is deterministic."""
+    """Kahn's algorithm preferring to continue the chain just emitted, so exported code
+    reads like hand-written ``forward`` code; ties are broken by identifier, so the order
+    never depends on the map's iteration order."""
     pending = {node_id: len(set(node.inputs)) for node_id, node in nodes.items()}
     consumers: dict[str, set[str]] = {node_id: set() for node_id in nodes}
     for node in nodes.values():
         for src in node.inputs:
             consumers[src].add(node.id)
-    ready = [(nodes[i].ident, i) for i, count in pending.items() if count == 0]
+    position: dict[str, int] = {}
+
+    def key(node_id: str) -> tuple[int, str, str]:
+        latest = max((position[i] for i in nodes[node_id].inputs), default=-1)
+        return (-latest, nodes[node_id].ident, node_id)
+
+    ready = [key(i) for i, count in pending.items() if count == 0]
     heapq.heapify(ready)
     ordered: list[Node] = []
     while ready:
-        _, node_id = heapq.heappop(ready)
+        *_, node_id = heapq.heappop(ready)
+        position[node_id] = len(ordered)
         ordered.append(nodes[node_id])
         for consumer in consumers[node_id]:
             pending[consumer] -= 1
             if pending[consumer] == 0:
-                heapq.heappush(ready, (nodes[consumer].ident, consumer))
+                heapq.heappush(ready, key(consumer))
     if len(ordered) != len(nodes):
         left = {i for i, count in pending.items() if count > 0}
         sorter = graphlib.TopologicalSorter({i: set(nodes[i].inputs) & left for i in left})
@@ -249,9 +255,7 @@ def _topological(nodes: dict[str, Node]) -> list[Node]:
         except graphlib.CycleError as exc:
             cycle = list(exc.args[1])
         path = " -> ".join(nodes[i].name for i in cycle)
-        raise ArchitectureError(
-            f"the architecture has a cycle ({path}); remove one of its edges"
-        )
+        raise ArchitectureError(f"the architecture has a cycle ({path}); remove one of its edges")
     return ordered
 
 

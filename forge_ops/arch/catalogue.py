@@ -232,13 +232,3 @@ def catalogue() -> dict[str, LayerSpec]:
             continue
         specs[name] = layer_spec(cls)
     return specs
-
-
-def torch_layer_class(name: str) -> type | None:
-    """The ``torch.nn`` class of a catalogue layer type, or None."""
-    from torch import nn
-
-    if name not in catalogue():
-        return None
-    cls = getattr(nn, name)
-    return cls if isinstance(cls, type) else None

@@ -183,6 +183,29 @@ def layer_value(module: nn.Module) -> dict[str, Any]:
     return {"type": cls.__name__, "attributes": module_attributes(module, spec)}
 
 
+def _recoveries() -> dict[str, dict[str, Callable[[Any], Any]]]:
+    """Constructor arguments that torch.nn layers do not keep under their own names."""
+    transformer_layer = {
+        "d_model": lambda m: m.self_attn.embed_dim,
+        "nhead": lambda m: m.self_attn.num_heads,
+        "dim_feedforward": lambda m: m.linear1.out_features,
+        "dropout": lambda m: m.dropout.p,
+        "layer_norm_eps": lambda m: m.norm1.eps,
+        "batch_first": lambda m: m.self_attn.batch_first,
+        "bias": lambda m: m.linear1.bias is not None,
+    }
+    return {
+        "TransformerEncoderLayer": transformer_layer,
+        "TransformerDecoderLayer": transformer_layer,
+        "TransformerEncoder": {"encoder_layer": lambda m: m.layers[0]},
+        "TransformerDecoder": {"decoder_layer": lambda m: m.layers[0]},
+        "MultiheadAttention": {
+            "bias": lambda m: m.out_proj.bias is not None,
+            "add_bias_kv": lambda m: m.bias_k is not None,
+        },
+    }
+
+
 def module_attributes(module: nn.Module, spec: LayerSpec, collapse: bool = True) -> dict[str, Any]:
     """Recover a layer's constructor arguments from the module object's attributes.
 
@@ -191,10 +214,14 @@ def module_attributes(module: nn.Module, spec: LayerSpec, collapse: bool = True)
     import torch
 
     found: dict[str, Any] = {}
+    recover = _recoveries().get(spec.name, {})
     for attr in spec.attributes:
-        if attr.variadic or not hasattr(module, attr.name):
+        if attr.name in recover:
+            value = recover[attr.name](module)
+        elif attr.variadic or not hasattr(module, attr.name):
             continue
-        value = getattr(module, attr.name)
+        else:
+            value = getattr(module, attr.name)
         if attr.type == "bool" and (value is None or isinstance(value, torch.Tensor)):
             value = value is not None  # e.g. Linear.bias holds the parameter, not the flag
         try:
@@ -240,17 +267,73 @@ def _check_recovered(name: str, original: nn.Module, attributes: dict[str, Any])
         )
 
 
+def class_source(cls: type) -> str:
+    """A class's source preceded by its file's top-level imports (so it runs on its own)."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+        file = inspect.getsourcefile(cls)
+        tree = ast.parse(open(file).read()) if file else ast.Module(body=[], type_ignores=[])
+    except (OSError, TypeError, SyntaxError) as exc:
+        raise ArchitectureImportError(
+            f"the source of {cls.__name__} is not available ({exc}); it cannot become a "
+            "custom layer"
+        ) from exc
+    imports = [
+        ast.unparse(n)
+        for n in tree.body
+        if isinstance(n, ast.Import)
+        or (isinstance(n, ast.ImportFrom) and n.level == 0 and n.module != "__future__")
+    ]
+    return "\n".join(imports) + ("\n\n\n" if imports else "") + source
+
+
+def _check_custom(
+    target: str, original: nn.Module, name: str, code: str, attributes: dict[str, Any]
+) -> None:
+    """Rebuild a custom layer from its recovered attributes; compare parameter shapes."""
+    from forge_ops.arch.custom import load_custom_layers
+
+    label = f"layer {target!r} (custom layer {name})"
+    try:
+        rebuilt = load_custom_layers({name: code})[name](**attributes)
+    except Exception as exc:
+        raise ArchitectureImportError(
+            f"could not recreate {label} from {attributes}: {exc}; keep each constructor "
+            "argument as an attribute of the same name (self.width = width)"
+        ) from exc
+    shapes = {k: tuple(v.shape) for k, v in original.state_dict().items()}
+    if shapes != {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}:
+        raise ArchitectureImportError(
+            f"could not recover the constructor arguments of {label}: got {attributes}, "
+            "which builds different parameters; keep each constructor argument as an "
+            "attribute of the same name (self.width = width)"
+        )
+
+
 class _Importer:
     """Turns one traced fx graph into architecture plain data."""
 
-    def __init__(self, root: nn.Module, name: str, input_shape: Sequence[int] | None) -> None:
+    def __init__(
+        self,
+        root: nn.Module,
+        name: str,
+        input_shape: Sequence[int] | None,
+        leaves: Sequence[str] = (),
+    ) -> None:
         self.root = root
+        self.leaves = set(leaves)
+        self.custom_layers: dict[str, str] = {}  # leaf class name -> its source
         self.builder = ArchitectureBuilder(name, input_shape)
         self.layer_of: dict[fx.Node, str] = {}  # fx node -> layer id producing its value
         self.batch_size: set[fx.Node] = set()  # nodes holding x.size(0) / x.shape[0]
         self.shape_of: set[fx.Node] = set()  # nodes holding x.shape
         self.functions = _function_specs()
         self.taken: set[str] = set()  # layer names in use
+        self.called: set[str] = set()  # submodules already turned into layers
 
     def functional_name(self, op_name: str) -> str:
         """``relu``, ``relu_1``, ...: named by op, so re-importing exported code keeps names."""
@@ -292,6 +375,18 @@ class _Importer:
         target = str(node.target)
         module = self.root.get_submodule(target)
         cls = type(module)
+        if target in self.called:
+            if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+                raise self.fail(
+                    node,
+                    f"layer {target!r} is used more than once; an architecture cannot share "
+                    "weights between layers (give each use its own layer)",
+                )
+            target = self.functional_name(target)  # a parameterless layer reused: fine
+        self.called.add(target)
+        if cls.__name__ in self.leaves:
+            self.custom_layer(node, target, module)
+            return
         spec = catalogue().get(cls.__name__)
         if spec is None or getattr(nn, cls.__name__, None) is not cls:
             raise self.fail(node, f"{target} is a {cls.__name__}, which is not a torch.nn layer")
@@ -308,6 +403,20 @@ class _Importer:
             attributes = module_attributes(module, spec, collapse=False)
             _check_recovered(target, module, attributes)
         self.add(node, cls.__name__, target, list(node.args), attributes)
+
+    def custom_layer(self, node: fx.Node, target: str, module: nn.Module) -> None:
+        """A user class kept whole (``leaves``): its source becomes a custom layer."""
+        from forge_ops.arch.custom import parse_custom_layer
+
+        name = type(module).__name__
+        code = self.custom_layers.get(name) or class_source(type(module))
+        spec = parse_custom_layer(code, name)
+        attributes = module_attributes(module, spec, collapse=False)
+        _check_custom(target, module, name, code, attributes)
+        self.custom_layers[name] = code
+        if node.kwargs:
+            raise self.fail(node, f"{target} is called with keyword arguments; pass tensors only")
+        self.add(node, name, target, list(node.args), attributes)
 
     def add(
         self,
@@ -451,30 +560,69 @@ class _Importer:
             self.builder.output(self.layer_of[value], name, index)
 
 
-def import_module(
-    module: nn.Module, name: str | None = None, input_shape: Sequence[int] | None = None
-) -> dict[str, Any]:
-    """Trace a module into architecture plain data (runs the module's Python code)."""
+def _tracer(leaves: Sequence[str]) -> fx.Tracer:
     from torch import fx
 
-    tracer = fx.Tracer()
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+            return type(m).__name__ in leaves or super().is_leaf_module(m, module_qualified_name)
+
+    tracer = Tracer()
     tracer.record_stack_traces = True
+    return tracer
+
+
+def _frame_class(exc: BaseException) -> str | None:
+    """Class of the innermost user ``forward`` in a traceback (the module that failed)."""
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        if not _is_library_path(tb.tb_frame.f_code.co_filename):
+            owner = tb.tb_frame.f_locals.get("self")
+            found = type(owner).__name__ if owner is not None else found
+        tb = tb.tb_next
+    return found
+
+
+def import_module(
+    module: nn.Module,
+    name: str | None = None,
+    input_shape: Sequence[int] | None = None,
+    leaves: Sequence[str] = (),
+    custom_layers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Trace a module into architecture plain data (runs the module's Python code).
+
+    Submodules whose class is named in ``leaves`` are kept whole as custom layers (their
+    source goes into ``custom_layers``, a dict this fills) instead of being traced through;
+    that is the way to import a block with data-dependent control flow.
+    """
+    from torch import fx
+
     cls = type(module).__name__
     try:
-        graph = tracer.trace(module)
+        graph = _tracer(leaves).trace(module)
     except Exception as exc:
         where = _user_frame(exc)
-        hint = (
-            "; control flow that depends on tensor values cannot be traced, move it into a "
-            "custom layer or make it static"
-            if isinstance(exc, fx.proxy.TraceError) or "symbolically traced" in str(exc)
-            else ""
-        )
+        hint = ""
+        if isinstance(exc, fx.proxy.TraceError) or "symbolically traced" in str(exc):
+            owner = _frame_class(exc)
+            hint = "; control flow that depends on tensor values cannot be traced: make it static"
+            if owner and owner != cls:
+                hint += f" or keep {owner} whole as a custom layer (--leaf {owner})"
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ArchitectureImportError(
             f"cannot trace {cls}: {detail}" + (f" (at {where})" if where else "") + hint
         ) from exc
-    return _Importer(module, name or cls, input_shape).run(graph)
+    importer = _Importer(module, name or cls, input_shape, leaves)
+    arch = importer.run(graph)
+    unused = sorted(set(leaves) - set(importer.custom_layers))
+    if unused:
+        raise ArchitectureImportError(
+            f"{cls} has no submodule of class {', '.join(unused)} to keep as a custom layer"
+        )
+    if custom_layers is not None:
+        custom_layers.update(importer.custom_layers)
+    return arch
 
 
 def load_class(path: str, class_name: str) -> type:
@@ -503,9 +651,18 @@ def load_class(path: str, class_name: str) -> type:
 
 
 def import_file(
-    path: str, class_name: str, input_shape: Sequence[int] | None = None
+    path: str,
+    class_name: str,
+    input_shape: Sequence[int] | None = None,
+    *,
+    leaves: Sequence[str] = (),
+    custom_layers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Load ``path``, instantiate ``class_name()`` and import it (in this process)."""
+    """Load ``path``, instantiate ``class_name()`` and import it (in this process).
+
+    With ``input_shape`` the result is checked: built with the original's weights it must
+    give the original's outputs. ``leaves``/``custom_layers`` as for :func:`import_module`.
+    """
     cls = load_class(path, class_name)
     try:
         module = cls()
@@ -514,9 +671,12 @@ def import_file(
             f"{class_name}() could not be created without arguments ({exc}); add defaults to "
             "its constructor or a subclass that sets them"
         ) from exc
-    arch = import_module(module, class_name, input_shape)
+    layers: dict[str, str] = {}
+    arch = import_module(module, class_name, input_shape, leaves, layers)
     if input_shape is not None:
-        check_parity(module, arch, [list(input_shape)])
+        check_parity(module, arch, [list(input_shape)], layers)
+    if custom_layers is not None:
+        custom_layers.update(layers)
     return arch
 
 
@@ -554,13 +714,20 @@ def import_from_file(
     path: str,
     class_name: str,
     input_shape: Sequence[int] | None = None,
+    *,
+    leaves: Sequence[str] = (),
+    custom_layers: dict[str, str] | None = None,
     timeout: float = 120.0,
-    python: str | None = None,
 ) -> dict[str, Any]:
-    """Import ``path:class_name`` in a child process (user code never runs in this one)."""
-    command = [python or sys.executable, "-m", "forge_ops.arch.importer", f"{path}:{class_name}"]
+    """Import ``path:class_name`` in a child process (user code never runs in this one).
+
+    Arguments as for :func:`import_file`; ``custom_layers`` receives the leaves' code.
+    """
+    command = [sys.executable, "-m", "forge_ops.arch.importer", f"{path}:{class_name}"]
     if input_shape is not None:
         command += ["--input-shape", ",".join(str(d) for d in input_shape)]
+    for leaf in leaves:
+        command += ["--leaf", leaf]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -577,6 +744,8 @@ def import_from_file(
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise ArchitectureImportError(f"importing {path}:{class_name} failed: {tail}")
     arch: dict[str, Any] = answer["architecture"]
+    if custom_layers is not None:
+        custom_layers.update(answer.get("custom_layers") or {})
     return arch
 
 
@@ -598,6 +767,7 @@ def _main(argv: Sequence[str] | None = None, out: Callable[[str], Any] = print) 
     parser = argparse.ArgumentParser(prog="python -m forge_ops.arch.importer")
     parser.add_argument("target", help="path/to/file.py:ClassName")
     parser.add_argument("--input-shape", default=None)
+    parser.add_argument("--leaf", action="append", default=[])
     args = parser.parse_args(argv)
     path, _, class_name = str(args.target).rpartition(":")
     try:
@@ -606,11 +776,12 @@ def _main(argv: Sequence[str] | None = None, out: Callable[[str], Any] = print) 
                 f"give the module as path/to/file.py:ClassName (got {args.target!r})"
             )
         shape = parse_shape(args.input_shape) if args.input_shape else None
-        arch = import_file(path, class_name, shape)
+        layers: dict[str, str] = {}
+        arch = import_file(path, class_name, shape, leaves=args.leaf, custom_layers=layers)
     except ArchitectureError as exc:
         out(json.dumps({"error": str(exc)}))
         return 1
-    out(json.dumps({"architecture": arch}))
+    out(json.dumps({"architecture": arch, "custom_layers": layers}))
     return 0
 
 

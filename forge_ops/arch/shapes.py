@@ -7,8 +7,11 @@ executed, so like :func:`build_module` this belongs inside a job or a child proc
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from forge_ops.arch._model import ArchitectureError, Node, graph_of
@@ -145,3 +148,66 @@ def _input_shapes(
             )
         shapes.append(list(shape))
     return shapes
+
+
+def infer_shapes_isolated(
+    arch: Mapping[str, Any],
+    custom_layers: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+) -> ShapeReport:
+    """:func:`infer_shapes` in a child process, for callers that must not run user code.
+
+    Custom layer code is executed to infer shapes; the TUI and the server call this instead,
+    so that code runs in ``python -m forge_ops.arch.shapes`` and never in their process.
+    Raises ShapeError / ArchitectureError as :func:`infer_shapes` does.
+    """
+    payload = json.dumps({"arch": arch, "custom_layers": dict(custom_layers or {})})
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "forge_ops.arch.shapes"],
+            input=payload,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ArchitectureError(f"shape inference took longer than {timeout:.0f} s") from exc
+    lines = done.stdout.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        answer = {}
+    if "report" in answer:
+        return ShapeReport(**answer["report"])
+    if "shape_error" in answer:
+        error = answer["shape_error"]
+        raise ShapeError(error["message"], error["layer"], error["got"])
+    if "error" in answer:
+        raise ArchitectureError(answer["error"])
+    tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    raise ArchitectureError(f"shape inference failed: {tail}")
+
+
+def _main() -> int:
+    """Child side of :func:`infer_shapes_isolated`: JSON request on stdin, answer on stdout."""
+    request = json.loads(sys.stdin.read())
+    try:
+        report = infer_shapes(request["arch"], request.get("custom_layers"))
+    except ShapeError as exc:
+        print(
+            json.dumps({"shape_error": {"message": str(exc), "layer": exc.layer, "got": exc.got}})
+        )
+        return 1
+    except ArchitectureError as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 1
+    except Exception as exc:  # user code in a custom layer may raise anything
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+        return 1
+    print(json.dumps({"report": asdict(report)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -199,7 +199,12 @@ def _encode_model(module: Any) -> Encoded:
     import cloudpickle
     import torch
 
-    members = {_check_member_name(k): _member(t) for k, t in module.state_dict().items()}
+    state = module.state_dict()
+    members = {_check_member_name(k): _member(t) for k, t in state.items()}
+    # Non-persistent buffers are not in the state dict but the module needs them back.
+    transient = sorted(name for name, _ in module.named_buffers() if name not in state)
+    buffers = dict(module.named_buffers())
+    members.update({_check_member_name(name): _member(buffers[name]) for name in transient})
     architecture = _json_value(getattr(module, "forge_architecture", None))
     metadata = {
         "class": f"{type(module).__module__}.{type(module).__qualname__}",
@@ -210,11 +215,18 @@ def _encode_model(module: Any) -> Encoded:
     header = {
         "kind": ArtifactKind.MODEL.value,
         "members": {name: m.hash for name, m in members.items()},
+        "transient_buffers": transient,
         "metadata": metadata,
     }
-    # The skeleton (module structure without weights) is pickled on the meta device; weights
-    # come back from the stored tensors, so the hash depends only on the weights and metadata.
-    skeleton = copy.deepcopy(module).to("meta")
+    # The skeleton (the module without its tensors' data) is pickled with meta tensors; the
+    # data comes back from the stored members, so the hash depends on weights and metadata only.
+    memo: dict[int, Any] = {}
+    for param in module.parameters():
+        memo[id(param)] = torch.nn.Parameter(param.detach().to("meta"),
+                                             requires_grad=param.requires_grad)
+    for buffer in module.buffers():
+        memo[id(buffer)] = buffer.detach().to("meta")
+    skeleton = copy.deepcopy(module, memo)
     blob = cloudpickle.dumps(skeleton)
     return Encoded(ArtifactKind.MODEL, hash_header(header), header, members, blob)
 
@@ -248,11 +260,26 @@ def restore_member(array: np.ndarray, dtype_name: str) -> Any:
     return tensor
 
 
-def restore_model(blob: bytes, state: dict[str, Any]) -> Any:
-    """Rebuild a module from its pickled skeleton and stored weights."""
+def restore_model(blob: bytes, tensors: dict[str, Any], transient: list[str]) -> Any:
+    """Rebuild a module from its pickled skeleton and stored tensors."""
     import pickle
 
+    import torch
+
     module = pickle.loads(blob)  # noqa: S301 - our own skeleton, written by _encode_model
-    module = module.to_empty(device="cpu")
-    module.load_state_dict(state)
+    # Materialise the meta tensors by hand: Module.to_empty() goes through torch's Python
+    # reference kernels, whose first import costs about a second in a fresh job process.
+    for submodule in module.modules():
+        for name, param in submodule._parameters.items():
+            if param is not None:
+                submodule._parameters[name] = torch.nn.Parameter(
+                    torch.empty(param.shape, dtype=param.dtype),
+                    requires_grad=param.requires_grad)
+        for name, buffer in submodule._buffers.items():
+            if buffer is not None:
+                submodule._buffers[name] = torch.empty(buffer.shape, dtype=buffer.dtype)
+    module.load_state_dict({k: v for k, v in tensors.items() if k not in transient})
+    for name in transient:
+        owner, _, attribute = name.rpartition(".")
+        module.get_submodule(owner)._buffers[attribute] = tensors[name]
     return module

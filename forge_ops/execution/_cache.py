@@ -9,13 +9,14 @@ to the outputs of the run that computed it; only successes are recorded.
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import hashlib
 import io
 import json
 import sys
 import tokenize
 from dataclasses import asdict, dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ._plan import JobSpec
 
 
+@lru_cache(maxsize=256)
 def normalize_code(code: str) -> str:
     """Code with comments and formatting removed, so cosmetic edits keep the cache warm."""
     try:
@@ -42,6 +44,10 @@ def normalize_code(code: str) -> str:
         except (tokenize.TokenError, SyntaxError):
             return code
         return " ".join(tokens)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 @cache
@@ -105,9 +111,7 @@ class CacheIndex:
 
     def record(self, entry: CacheEntry) -> None:
         """Record a success (overwrites: the newest run of a key is the one cited)."""
-        path = self._path(entry.key)
-        self.store.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        self.store.fs.pipe_file(path, json.dumps(asdict(entry)).encode())
+        self.store.write_json(self._path(entry.key), asdict(entry))
 
     def entry_of(self, key: str) -> dict[str, Any] | None:
         """The raw entry, even if outputs went missing (for diagnostics)."""

@@ -28,7 +28,7 @@ from forge_ops.artifacts import ArtifactStore
 from forge_ops.schema import FINISHED_STATUSES, JobStatus, new_id
 
 from ._batch import FeedbackBatcher
-from ._cache import CacheEntry, CacheIndex, cache_key
+from ._cache import CacheIndex, cache_key
 from ._events import Event, ExecutionStatusChanged, JobStatusChanged
 from ._plan import Plan
 from ._task import Executor, TaskEvent, TaskEventKind, TaskHandle, TaskSpec
@@ -219,6 +219,14 @@ class _Run:
             kept = keep.get(job_id)
             self.records[job_id] = kept or JobRecord(job_id, spec.name, spec.operation)
         self.to_run = [j for j in plan.order if j not in keep]
+        #: Queued jobs not yet launched, in plan order.
+        self.waiting: dict[str, None] = dict.fromkeys(self.to_run)
+        #: Waiting jobs to (re)examine in ``schedule`` (an ordered set).
+        self.candidates: dict[str, None] = dict.fromkeys(self.to_run)
+        self.dependents: dict[str, list[str]] = {}
+        for job_id in plan.order:
+            for upstream in plan.upstream(job_id):
+                self.dependents.setdefault(upstream, []).append(job_id)
         self.handles: dict[str, TaskHandle] = {}
         self.cancel_deadlines: dict[str, float] = {}
         self.forced: dict[str, float] = {}
@@ -243,6 +251,9 @@ class _Run:
     def update(self, job: str, **changes: Any) -> JobRecord:
         record = replace(self.records[job], **changes)
         self.records[job] = record
+        if record.status in FINISHED_STATUSES:
+            # Jobs waiting on this one may now run (or never will).
+            self.candidates.update(dict.fromkeys(self.dependents.get(job, ())))
         if "status" in changes:
             self.flush(job)
             self.emit(JobStatusChanged(
@@ -327,17 +338,14 @@ class _Run:
             if attempt > 0:
                 self.batcher.note(job, f"[forge] the worker died; retrying (attempt "
                                        f"{attempt + 1} of {self.engine.max_retries + 1})")
-            self.update(job, status=JobStatus.RUNNING, started=record.started or _now(),
-                        attempts=attempt + 1)
+            started = record.started or event.data.get("started") or _now()
+            self.update(job, status=JobStatus.RUNNING, started=started, attempts=attempt + 1)
         elif event.kind is TaskEventKind.FEEDBACK:
             self.batcher.add(job, event.data.get("items", []))
         elif event.kind is TaskEventKind.SUCCEEDED:
             outputs = dict(event.data.get("outputs", {}))
             self.update(job, status=JobStatus.SUCCEEDED, finished=_now(), outputs=outputs,
                         started=record.started or _now())
-            if record.cache_key is not None:
-                self.engine.cache.record(CacheEntry(record.cache_key, outputs, self.execution,
-                                                    job, _now()))
         elif event.kind is TaskEventKind.FAILED:
             self.update(job, status=JobStatus.FAILED, finished=_now(),
                         error=str(event.data.get("error", "failed")),
@@ -372,20 +380,26 @@ class _Run:
 
     # -- scheduling --------------------------------------------------------------------------
     def schedule(self) -> None:
-        """Submit (or satisfy from the cache) every queued job whose inputs are ready."""
-        progress = True
-        while progress:
-            progress = False
-            for job in self.to_run:
-                if self.records[job].status is not JobStatus.QUEUED or job in self.handles:
-                    continue
-                blocked = self.blocked_by(job)
-                if blocked is not None:
-                    self.finish_unrun(job, JobStatus.CANCELLED, blocked)
-                    progress = True
-                elif self.ready(job):
-                    self.launch(job)
-                    progress = True
+        """Submit (or satisfy from the cache) every queued job whose inputs are ready.
+
+        Only candidates are examined: at first every job, later the dependents of jobs that
+        finished (a cache hit finishes a job at once and so feeds this same loop).
+        """
+        while self.candidates:
+            job = next(iter(self.candidates))
+            del self.candidates[job]
+            if job not in self.waiting:
+                continue
+            if self.records[job].status is not JobStatus.QUEUED:
+                del self.waiting[job]
+                continue
+            blocked = self.blocked_by(job)
+            if blocked is not None:
+                del self.waiting[job]
+                self.finish_unrun(job, JobStatus.CANCELLED, blocked)
+            elif self.ready(job):
+                del self.waiting[job]
+                self.launch(job)
 
     def blocked_by(self, job: str) -> str | None:
         for upstream in sorted(self.plan.upstream(job)):
@@ -422,7 +436,7 @@ class _Run:
                 return
         task = TaskSpec(job=spec, inputs=inputs, store=self.engine.store.location,
                         execution=self.execution, commit=self.commit,
-                        max_retries=self.engine.max_retries,
+                        max_retries=self.engine.max_retries, cache_key=key,
                         architectures=self.plan.architectures, layers=self.plan.layers,
                         artifacts=self.plan.artifacts)
         self.tasks_launched += 1

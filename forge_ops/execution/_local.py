@@ -9,6 +9,7 @@ reporting an outcome is a crash, retried up to ``task.max_retries`` times.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import multiprocessing
 import os
@@ -157,13 +158,11 @@ class LocalExecutor:
         if self._started:
             return
         if self.start_method == "forkserver":
-            preload = ["forge_ops.execution._worker", "forge_ops.artifacts", "forge_ops.runtime"]
-            try:
-                import torch  # noqa: F401 - only checking it is installed
-
-                preload.insert(0, "torch")
-            except ImportError:
-                pass
+            # Imported once in the fork server, so no job pays for them (absent ones skipped).
+            preload = [name for name in ("torch", "numpy", "zarr", "fsspec", "cloudpickle",
+                                         "forge_ops.arch", "forge_ops.runtime",
+                                         "forge_ops.artifacts", "forge_ops.execution._worker")
+                       if importlib.util.find_spec(name.split(".")[0]) is not None]
             self.context.set_forkserver_preload(preload)
         self._started = True
 

@@ -3,18 +3,23 @@
 The operation runs in a thread of the Ray worker while the task's generator yields batched
 feedback every ~0.1 s. Cancel (``ray.cancel``) raises KeyboardInterrupt in the generator, which
 raises JobCancelled in the operation's thread; a forced cancel kills the worker. Worker crashes
-are retried by Ray (``max_retries``); user errors are reported, never retried. GPU tasks set
-``max_calls=0`` so Ray does not restart their worker after every call (its GPU default is 1).
+are retried (``task.max_retries``) by resubmitting; user errors are reported, never retried.
+GPU tasks set ``max_calls=0`` so Ray does not restart their worker after every call (its GPU
+default is 1).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ._cache import now_iso
 from ._task import TERMINAL_KINDS, Report, TaskEvent, TaskEventKind, TaskSpec
 from ._worker import (
     FLUSH_SECONDS,
@@ -27,6 +32,10 @@ from ._worker import (
 
 _log = logging.getLogger(__name__)
 CANCEL_UNWIND_SECONDS = 2.0
+#: How long the cluster's node list is trusted for feasibility checks.
+NODES_TTL_SECONDS = 5.0
+#: Task streams followed at once (tasks beyond it are followed as earlier ones end).
+MAX_STREAMS = 1024
 
 
 def _ray_task(task: TaskSpec) -> Iterator[TaskEvent]:
@@ -43,15 +52,21 @@ def _ray_task(task: TaskSpec) -> Iterator[TaskEvent]:
             result.append(TaskEvent(task.job_id, TaskEventKind.CANCELLED))
 
     runner = threading.Thread(target=target, name="forge-operation", daemon=True)
-    pid = os.getpid()
-    yield TaskEvent(task.job_id, TaskEventKind.STARTED, {"pid": pid})
+    # Every event names the worker process and when the job started there; the engine learns
+    # that the job runs from the first one. A job that ends within one feedback interval thus
+    # costs a single yield, nearly what a plain Ray task costs.
+    stamp = {"pid": os.getpid(), "started": now_iso()}
     runner.start()
+    announced = False
     try:
         while runner.is_alive():
             runner.join(FLUSH_SECONDS)
             items = sink.drain()
+            if not announced and runner.is_alive():
+                yield TaskEvent(task.job_id, TaskEventKind.STARTED, dict(stamp))
+                announced = True
             if items:
-                yield TaskEvent(task.job_id, TaskEventKind.FEEDBACK, {"items": items, "pid": pid})
+                yield TaskEvent(task.job_id, TaskEventKind.FEEDBACK, {"items": items, **stamp})
     except (KeyboardInterrupt, GeneratorExit):
         cancelled.set()
         interrupt_thread(runner)
@@ -59,71 +74,90 @@ def _ray_task(task: TaskSpec) -> Iterator[TaskEvent]:
         raise
     items = sink.drain()
     if items:
-        yield TaskEvent(task.job_id, TaskEventKind.FEEDBACK, {"items": items, "pid": pid})
+        yield TaskEvent(task.job_id, TaskEventKind.FEEDBACK, {"items": items, **stamp})
     outcome = result[0] if result else TaskEvent(task.job_id, TaskEventKind.CANCELLED)
-    yield TaskEvent(outcome.job_id, outcome.kind, {**outcome.data, "pid": pid})
+    yield TaskEvent(outcome.job_id, outcome.kind, {**outcome.data, **stamp})
 
 
 class _RayTask:
-    """A submitted Ray task and the thread that consumes its stream."""
+    """A submitted Ray task and the thread that follows its stream (and retries it).
 
-    def __init__(self, task: TaskSpec, report: Report) -> None:
+    Retries after a worker crash are ours, not Ray's: Ray replays a retried generator but skips
+    the items already consumed, which suits deterministic generators, not a job whose feedback
+    and event count differ from one attempt to the next.
+    """
+
+    def __init__(self, task: TaskSpec, report: Report, launch: Callable[[], Any]) -> None:
         self.task = task
         self.report = report
+        self.launch = launch
+        self.lock = threading.Lock()
         self.generator: Any = None
         self.cancel_requested = False
         self.attempt = 0
 
+    def start(self) -> None:
+        self.generator = self.launch()
+
     def cancel(self, force: bool = False) -> None:
         import ray
 
-        self.cancel_requested = True
-        if self.generator is not None:
+        with self.lock:
+            self.cancel_requested = True
+            generator = self.generator
+        if generator is not None:
             try:
-                ray.cancel(self.generator, force=force)
+                ray.cancel(generator, force=force)
             except Exception:  # already finished, or the worker is gone
                 _log.debug("ray.cancel of %s failed", self.task.job_id, exc_info=True)
 
     def consume(self) -> None:
+        while True:
+            outcome, crash = self._follow(self.generator)
+            if outcome is None and self.cancel_requested:
+                outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
+            if outcome is None and crash is not None and self.attempt < self.task.max_retries:
+                self.attempt += 1
+                with self.lock:
+                    if not self.cancel_requested:
+                        self.generator = self.launch()
+                        continue
+                outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
+            if outcome is None:
+                why = (f"the Ray worker running this job died ({type(crash).__name__}); "
+                       f"retried {self.attempt} of {self.task.max_retries} time(s) allowed; "
+                       "see the Ray logs for why it died") if crash is not None else \
+                    "the Ray task ended without reporting an outcome"
+                outcome = self._failure(why)
+            self.report(outcome)
+            return
+
+    def _follow(self, generator: Any) -> tuple[TaskEvent | None, Exception | None]:
+        """Report one attempt's events; its terminal event, or the crash that ended it."""
         import ray
         from ray import exceptions
 
+        announced = False
         outcome: TaskEvent | None = None
-        pid: int | None = None
         try:
-            for ref in self.generator:
+            for ref in generator:
                 event: TaskEvent = ray.get(ref)
-                # Ray replays a retried generator skipping the items already consumed, so a
-                # retry shows only as events from a new worker process.
-                if event.data.get("pid") != pid:
-                    if pid is not None:
-                        self.attempt += 1
-                    pid = event.data.get("pid")
-                    self.report(TaskEvent(event.job_id, TaskEventKind.STARTED,
-                                          {"pid": pid, "attempt": self.attempt}))
+                if not announced:
+                    announced = True
+                    self.report(TaskEvent(event.job_id, TaskEventKind.STARTED, {
+                        "pid": event.data.get("pid"), "attempt": self.attempt,
+                        "started": event.data.get("started")}))
                 if event.kind in TERMINAL_KINDS:
                     outcome = event
                 elif event.kind is not TaskEventKind.STARTED:
                     self.report(event)
-        except (exceptions.TaskCancelledError, exceptions.RayTaskError) as exc:
-            if self.cancel_requested:
-                outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
-            else:
-                outcome = self._failure(f"the Ray task failed: {exc}")
-        except (exceptions.WorkerCrashedError, exceptions.NodeDiedError,
-                exceptions.RayError) as exc:
-            if self.cancel_requested:
-                outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
-            else:
-                outcome = self._failure(
-                    f"the Ray worker running this job died ({type(exc).__name__}); retried "
-                    f"{self.attempt} of {self.task.max_retries} time(s) allowed; see the Ray "
-                    "logs for why it died")
-        if outcome is None:
-            outcome = (TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
-                       if self.cancel_requested else self._failure("the Ray task ended without "
-                                                                   "reporting an outcome"))
-        self.report(outcome)
+        except exceptions.TaskCancelledError:
+            return None, None
+        except exceptions.RayTaskError as exc:  # the task body itself broke (not user code)
+            return self._failure(f"the Ray task failed: {exc}"), None
+        except exceptions.RayError as exc:  # worker or node died
+            return None, exc
+        return outcome, None
 
     def _failure(self, message: str) -> TaskEvent:
         return TaskEvent(self.task.job_id, TaskEventKind.FAILED,
@@ -149,6 +183,12 @@ class RayExecutor:
         self._owns_runtime = False
         self._remote: dict[bool, Any] = {}
         self._lock = threading.Lock()
+        self._nodes: list[dict[str, float]] = []
+        # One thread follows each task's stream; idle threads are reused (starting a thread
+        # per job costs more than the rest of a trivial job's bookkeeping).
+        self._consumers = ThreadPoolExecutor(max_workers=MAX_STREAMS,
+                                             thread_name_prefix="forge-ray-stream")
+        self._nodes_read = -math.inf
 
     def start(self) -> None:
         import ray
@@ -174,7 +214,11 @@ class RayExecutor:
         import ray
 
         cpus, gpus = task.job.settings.num_cpus, task.job.settings.num_gpus
-        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        now = time.monotonic()
+        if now - self._nodes_read > NODES_TTL_SECONDS:
+            self._nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+            self._nodes_read = now
+        nodes = self._nodes
         if any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in nodes):
             return None
         best_cpu = max((r.get("CPU", 0) for r in nodes), default=0)
@@ -185,21 +229,18 @@ class RayExecutor:
 
     def submit(self, task: TaskSpec, report: Report) -> _RayTask:
         self.start()
-        handle = _RayTask(task, report)
+        settings = task.job.settings
+        remote = self._remote[settings.num_gpus > 0].options(
+            num_cpus=settings.num_cpus, num_gpus=settings.num_gpus, max_retries=0,
+            name=f"forge:{task.job.name}")
+        handle = _RayTask(task, report, lambda: remote.remote(task))
         reason = self.infeasible(task)
         if reason is not None:
             report(TaskEvent(task.job_id, TaskEventKind.FAILED,
                              {"error": reason, "traceback": ""}))
             return handle
-        settings = task.job.settings
-        remote = self._remote[settings.num_gpus > 0]
-        handle.generator = remote.options(
-            num_cpus=settings.num_cpus, num_gpus=settings.num_gpus,
-            max_retries=task.max_retries, retry_exceptions=False,
-            name=f"forge:{task.job.name}",
-        ).remote(task)
-        threading.Thread(target=handle.consume, daemon=True,
-                         name=f"forge-ray-{task.job_id}").start()
+        handle.start()
+        self._consumers.submit(handle.consume)
         return handle
 
     def shutdown(self) -> None:

@@ -20,6 +20,8 @@ class TaskSpec:
     execution: str
     commit: str | None = None
     max_retries: int = 1
+    #: Recorded in the cache index by the worker when the task succeeds (None: do not).
+    cache_key: str | None = None
     architectures: dict[str, Any] = field(default_factory=dict)
     layers: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import traceback
+from functools import lru_cache
 from typing import Any
 
 from ._task import TaskEvent, TaskEventKind, TaskSpec
@@ -49,9 +50,7 @@ class FeedbackBuffer:
 
     def image(self, name: str, array: Any) -> None:
         self._check()
-        from forge_ops.artifacts import ArtifactStore
-
-        stored = ArtifactStore(self._task.store).put(array, _provenance(self._task))
+        stored = open_store(self._task.store).put(array, _provenance(self._task))
         with self._lock:
             self._items.append(("image", name, stored.hash))
 
@@ -59,6 +58,14 @@ class FeedbackBuffer:
         with self._lock:
             items, self._items = self._items, []
         return items
+
+
+@lru_cache(maxsize=8)
+def open_store(location: str) -> Any:
+    """The artifact store at ``location``, opened once per worker process."""
+    from forge_ops.artifacts import ArtifactStore
+
+    return ArtifactStore(location)
 
 
 def _provenance(task: TaskSpec) -> Any:
@@ -82,14 +89,13 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer) -> dict[str, str]:
 
     Raises the runtime's OperationFailed / UnresolvedReference for user-facing failures.
     """
-    from forge_ops.artifacts import ArtifactStore
     from forge_ops.runtime import (
         ReferenceContext,
         execute_operation,
         resolve_references,
     )
 
-    store = ArtifactStore(task.store)
+    store = open_store(task.store)
     inputs = {port: store.get(artifact) for port, artifact in task.inputs.items()}
     context = ReferenceContext(
         architectures=task.architectures,
@@ -109,6 +115,12 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer) -> dict[str, str]:
         except ValueError as exc:
             raise _StoreFailed(f"output {port!r} of {task.job.name} cannot be stored: {exc}"
                                ) from exc
+    if task.cache_key is not None:
+        # Recorded here rather than by the engine: the write happens in parallel workers.
+        from ._cache import CacheEntry, CacheIndex, now_iso
+
+        CacheIndex(store).record(CacheEntry(task.cache_key, stored, task.execution,
+                                            task.job_id, now_iso()))
     return stored
 
 

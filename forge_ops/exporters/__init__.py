@@ -67,5 +67,11 @@ def load_exporter(name: str) -> Exporter:
     return exporter
 
 
-__all__ = ["GROUP", "ExportError", "Exporter", "ExporterInfo", "available_exporters",
-           "load_exporter"]
+__all__ = [
+    "GROUP",
+    "ExportError",
+    "Exporter",
+    "ExporterInfo",
+    "available_exporters",
+    "load_exporter",
+]

@@ -61,9 +61,7 @@ class PythonExporter:
 
     description = "standalone folder: run.py + operation code + architectures (plain PyTorch)"
 
-    def export(
-        self, project: Mapping[str, Any], pipeline_id: str, destination: Path
-    ) -> list[Path]:
+    def export(self, project: Mapping[str, Any], pipeline_id: str, destination: Path) -> list[Path]:
         from forge_ops.operations import InterfaceError, parse_interface
 
         pipeline = project.get("pipelines", {}).get(pipeline_id)
@@ -132,9 +130,9 @@ class PythonExporter:
                     "publishes": bool(operation.get("builtin")) and operation["name"] == "Output",
                 }
             )
-        written["pipeline.json"] = json.dumps(
-            {"name": pipeline["name"], "steps": steps}, indent=1
-        ) + "\n"
+        written["pipeline.json"] = (
+            json.dumps({"name": pipeline["name"], "steps": steps}, indent=1) + "\n"
+        )
         templates = resources.files("forge_ops.exporters._templates")
         for template in ("run.py", "forge_standalone.py"):
             written[template] = templates.joinpath(template).read_text()

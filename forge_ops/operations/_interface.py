@@ -23,6 +23,7 @@ The code is never executed here. Rules (what users see in the code editor's help
 from __future__ import annotations
 
 import ast
+import copy
 import keyword
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,6 +67,9 @@ class InterfaceError(ValueError):
         self.line = line
         self.message = message
         super().__init__(f"line {line}: {message}" if line is not None else message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.line, self.message))
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,25 @@ class OperationInterface:
         return _find(self.references, name)
 
     def attribute_defaults(self) -> dict[str, Any]:
-        return {attribute.name: attribute.default for attribute in self.attributes}
+        """The attributes' defaults (copies: interfaces are cached and shared)."""
+        return {attribute.name: copy.deepcopy(attribute.default) for attribute in self.attributes}
+
+    def to_plain(self) -> dict[str, Any]:
+        """The interface as plain JSON data (for display, export and APIs)."""
+        return {
+            "function": self.function,
+            "line": self.line,
+            "doc": self.doc,
+            "inputs": [vars(port).copy() for port in self.inputs],
+            "outputs": [{"name": port.name, "type": port.type} for port in self.outputs],
+            "attributes": [
+                {"name": a.name, "type": a.type, "default": copy.deepcopy(a.default),
+                 "nullable": a.nullable,
+                 "choices": list(a.choices) if a.choices is not None else None}
+                for a in self.attributes
+            ],
+            "references": [vars(reference).copy() for reference in self.references],
+        }
 
 
 def _find(items: tuple[Any, ...], name: str) -> Any:

@@ -18,6 +18,9 @@ from ._connections import types_compatible
 from ._interface import InterfaceError, OperationInterface, parse_interface
 from .types import TORCH_LOSSES
 
+#: The built-in operation whose ``name`` attribute names the artifact it publishes.
+OUTPUT_OPERATION = "Output"
+
 __all__ = [
     "PipelineInvalid",
     "Problem",
@@ -43,6 +46,7 @@ class ProblemKind(StrEnum):
     DANGLING_REFERENCE = "dangling_reference"
     UNKNOWN_REFERENCE = "unknown_reference"
     SETTING = "setting"
+    OUTPUT_NAME = "output_name"
     EMPTY = "empty"
 
 
@@ -148,6 +152,7 @@ class _Checker:
         connected = self.check_edges()
         self.check_unconnected(connected)
         self.check_cycles()
+        self.check_output_names()
         return self.problems
 
     def add(self, kind: ProblemKind, message: str, node: str | None = None,
@@ -297,6 +302,29 @@ class _Checker:
                     self.add(ProblemKind.UNCONNECTED_INPUT, f"{self.labels[node_id]}: input "
                              f"{port.name!r} ({port.type}) is not connected; connect an output "
                              "to it", node_id)
+
+    def check_output_names(self) -> None:
+        """Output operations publish artifacts by name: each name once per pipeline."""
+        publishers: defaultdict[str, list[str]] = defaultdict(list)
+        for node_id, interface in self.interfaces.items():
+            node = self.nodes[node_id]
+            operation = self.operations[str(node.get("operation"))]
+            if operation.get("name") != OUTPUT_OPERATION or interface.attribute("name") is None:
+                continue
+            name = (node.get("attributes") or {}).get("name",
+                                                      interface.attribute_defaults()["name"])
+            if not isinstance(name, str):
+                continue  # reported as an attribute of the wrong type
+            if not name.strip():
+                self.add(ProblemKind.OUTPUT_NAME, f"{self.labels[node_id]}: the artifact name "
+                         "is empty; set the name attribute", node_id)
+            else:
+                publishers[name].append(node_id)
+        for name, node_ids in publishers.items():
+            if len(node_ids) > 1:
+                labels = " and ".join(self.labels[node_id] for node_id in node_ids)
+                self.add(ProblemKind.OUTPUT_NAME, f"{labels} all publish the artifact {name!r}; "
+                         "give each Output a different name", node_ids[1])
 
     def check_cycles(self) -> None:
         sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import linecache
+import sys
 import traceback
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -92,7 +93,7 @@ def execute_operation(
     linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
     with job_context(sink, load_artifact), ExitStack() as stack:
         stack.enter_context(capture_console(sink))
-        if "matplotlib" in code:
+        if _may_plot(code):
             from ._plots import route_matplotlib
 
             stack.enter_context(route_matplotlib(sink))
@@ -103,6 +104,14 @@ def execute_operation(
         except (Exception, SystemExit) as exc:
             raise _failure(exc, filename) from None
     return _outputs(interface, result)
+
+
+def _may_plot(code: str) -> bool:
+    """Whether to route matplotlib figures: the code names a plotting library, or matplotlib
+    is already loaded in this process (so a helper module may plot)."""
+    return "matplotlib" in sys.modules or any(
+        name in code for name in ("matplotlib", "pyplot", "seaborn", "pandas")
+    )
 
 
 def _arguments(

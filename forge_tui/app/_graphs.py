@@ -48,7 +48,8 @@ def pipeline_spec(
     marks = marks or {}
     statuses = statuses or {}
     nodes = []
-    for node_id, node in pipeline["nodes"].items():
+    # Ordered by id: every client lays the graph out the same, whatever the map's order.
+    for node_id, node in sorted(pipeline["nodes"].items()):
         iface = interface_of(project, node["operation"])
         op = project["operations"].get(node["operation"])
         lines: list[str] = []
@@ -83,7 +84,7 @@ def pipeline_spec(
         )
     edges = tuple(
         EdgeSpec(e["src"], e["src_port"], e["dst"], e["dst_port"])
-        for e in pipeline["edges"].values()
+        for _, e in sorted(pipeline["edges"].items())
     )
     return GraphSpec(tuple(nodes), edges)
 
@@ -119,7 +120,7 @@ def architecture_spec(
         return str(index) if fan_in.get(layer, 0) > 1 else ""
 
     nodes = []
-    for layer_id, layer in arch["layers"].items():
+    for layer_id, layer in sorted(arch["layers"].items()):
         ins = sorted(
             {port(layer_id, e["index"]) for e in arch["edges"].values() if e["dst"] == layer_id}
         )
@@ -137,7 +138,7 @@ def architecture_spec(
             )
         )
     edges = []
-    for edge_id, e in arch["edges"].items():
+    for edge_id, e in sorted(arch["edges"].items()):
         shape = edge_shapes.get(edge_id)
         label = "×".join(str(d) for d in shape) if isinstance(shape, list | tuple) else ""
         edges.append(EdgeSpec(e["src"], "", e["dst"], port(e["dst"], e["index"]), label))

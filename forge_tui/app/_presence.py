@@ -38,6 +38,7 @@ class Peer:
     view: tuple[str, str] | None
     selection: str | None
     cursor: tuple[str, int, int] | None
+    anchor: tuple[int, int] | None = None  # the other end of their selection in the code
 
     @property
     def initials(self) -> str:
@@ -56,6 +57,7 @@ def read_peers(states: dict[int, dict[str, Any]], own_id: int | None) -> list[Pe
         colour = user.get("colour")
         view = state.get("view")
         cursor = state.get("cursor")
+        anchor = cursor.get("anchor") if isinstance(cursor, dict) else None
         peers.append(
             Peer(
                 client_id=client_id,
@@ -73,6 +75,9 @@ def read_peers(states: dict[int, dict[str, Any]], own_id: int | None) -> list[Pe
                     int(cursor.get("column", 0)),
                 )
                 if isinstance(cursor, dict)
+                else None,
+                anchor=(int(anchor[0]), int(anchor[1]))
+                if isinstance(anchor, list) and len(anchor) == 2
                 else None,
             )
         )

@@ -179,7 +179,7 @@ def build_paper_project() -> dict[str, Any]:
     nodes = {
         "Synthetic": ("synthetic", {"train_size": 800, "test_size": 200, "seed": 1}),
         "Normalize": ("normalize", {}),
-        "Train": ("train", {"max_iterations": 80, "learning_rate": 0.003, "batch_size": 64,
+        "Train": ("train", {"max_iterations": 50, "learning_rate": 0.003, "batch_size": 64,
                             "seed": 3}, {"net": "cnn", "criterion": "NLLLoss"}),
         "Test": ("test", {}),
         "ModelOut": ("output", {"name": "model"}),

@@ -16,6 +16,7 @@ from forge_ops.arch import (
     catalogue,
     graph_of,
     infer_shapes,
+    infer_shapes_isolated,
     parse_custom_layer,
     resnet,
     small_cnn,
@@ -282,3 +283,23 @@ class TestShapes:
         arch["input_shape"] = None
         with pytest.raises(ArchitectureError, match="set an input shape on the architecture"):
             infer_shapes(arch)
+
+
+class TestIsolatedShapes:
+    def test_custom_layer_code_runs_in_a_child_process(self, tmp_path) -> None:
+        marker = tmp_path / "ran-in"
+        code = SCALE_LAYER + f"\nimport os\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\n"
+        b = ArchitectureBuilder("Scaled", [2, 3, 4, 4])
+        b.output(b.layer("Scale", "scale", b.input(), channels=3))
+        arch = b.plain()
+        report = infer_shapes_isolated(arch, {"Scale": code})
+        assert report.total_parameters == 3
+        assert report.layer_shapes[by_name(arch, "scale")] == [2, 3, 4, 4]
+        assert int(marker.read_text()) != __import__("os").getpid()
+
+    def test_errors_come_back_with_their_kind(self) -> None:
+        arch = small_cnn()
+        arch["layers"][by_name(arch, "fc1")]["attributes"]["in_features"] = 100
+        with pytest.raises(ShapeError, match="'fc1' \\(Linear\\) got input shape") as caught:
+            infer_shapes_isolated(arch)
+        assert caught.value.layer == "fc1"

@@ -149,6 +149,13 @@ class TestTraining:
         accuracy = (predictions == normalized["test"]["y"]).float().mean().item()
         assert accuracy == pytest.approx(metrics["accuracy"])
 
+    def test_empty_data_and_bad_settings_are_clear_errors(self) -> None:
+        empty = {"x": torch.zeros(0, 3, 32, 32), "y": torch.zeros(0, dtype=torch.int64)}
+        with pytest.raises(OperationFailed, match="the training data is empty"):
+            run("Train", {"data": empty}, None, small_net())
+        with pytest.raises(OperationFailed, match="batch_size and epochs must be ≥ 1"):
+            run("Train", {"data": empty}, None, small_net(), batch_size=0)
+
     def test_training_reproduces_bit_for_bit(self, normalized: dict) -> None:
         states = []
         for _ in range(2):

@@ -126,7 +126,7 @@ class TestPlan:
     def test_cycle_is_refused_naming_its_nodes(self) -> None:
         cyclic = project({"B": ("scale", {}), "C": ("scale", {})},
                          [("B", "out", "C", "x"), ("C", "out", "B", "x")])
-        with pytest.raises(PlanError, match="cycle.*remove one of its edges"):
+        with pytest.raises(PlanError, match=r"cycle.*remove one of its edges"):
             plan_pipeline(cyclic, "p")
 
     def test_unknown_operation_and_doubled_input_are_refused(self) -> None:

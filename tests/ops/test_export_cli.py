@@ -13,7 +13,8 @@ from pycrdt import Doc
 from test_export_pipeline import cifar_project
 from test_import import MODELS
 
-from forge_ops.arch import canonical, import_from_file
+from forge_ops.arch import canonical
+from forge_ops.arch.importer import import_file
 from forge_ops.schema import ProjectDoc
 from forge_tui.cli import main
 
@@ -35,12 +36,22 @@ def no_stored_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 async def seed_project(make_client, room: str) -> None:
     """Put the CIFAR example project into a fresh room on the relay."""
     plain = cifar_project()
-    plain["meta"]["name"] = room.split("/")[0]
+    plain["meta"]["name"] = room.split("/", maxsplit=1)[0]
     doc = Doc()
     ProjectDoc.from_plain(plain, doc)
     client = await make_client(room, doc)
     await client.synced(10)
     await client.flush(10)
+
+
+async def eventually(read, done, timeout: float = 10.0):
+    """Poll ``read()`` until ``done(value)`` (remote edits arrive asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = read()
+        if done(value) or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.05)
 
 
 async def cli(*argv: str) -> int:
@@ -81,16 +92,31 @@ class TestCli:
         assert "imported Residual as architecture 'Residual'" in capsys.readouterr().out
         reader = await make_client(room)
         await reader.synced(10)
-        plain = ProjectDoc(reader.doc).to_plain()
+        plain = await eventually(
+            lambda: ProjectDoc(reader.doc).to_plain(),
+            lambda p: any(a["name"] == "Residual" for a in p["architectures"].values()),
+        )
         stored = next(a for a in plain["architectures"].values() if a["name"] == "Residual")
-        expected = import_from_file(str(models), "Residual", [2, 3, 8, 8])
+        expected = import_file(str(models), "Residual", [2, 3, 8, 8])
         assert canonical(stored) == canonical(expected)
         assert stored["input_shape"] == [2, 3, 8, 8]
         # a second import under the same name is refused, and the error names the fix
         again = await cli("import", project, f"{models}:Residual", "--server", relay.url)
         assert again == 1 and "--name" in capsys.readouterr().err
-        bad = await cli("import", project, f"{models}:Branchy", "--server", relay.url)
-        assert bad == 1 and "control flow" in capsys.readouterr().err
+        bad = await cli("import", project, f"{models}:Gated", "--server", relay.url)
+        assert bad == 1 and "--leaf Gate" in capsys.readouterr().err
+        code = await cli("import", project, f"{models}:Gated", "--leaf", "Gate",
+                         "--server", relay.url)
+        assert code == 0, capsys.readouterr().err
+        assert "custom layer 'Gate' added" in capsys.readouterr().out
+        plain = await eventually(
+            lambda: ProjectDoc(reader.doc).to_plain(),
+            lambda p: any(a["name"] == "Gated" for a in p["architectures"].values()),
+        )
+        gate = next(layer for layer in plain["layers"].values() if layer["name"] == "Gate")
+        assert "class Gate(nn.Module):" in gate["code"]
+        gated = next(a for a in plain["architectures"].values() if a["name"] == "Gated")
+        assert any(layer["type"] == "Gate" for layer in gated["layers"].values())
 
 
 def test_list_shows_third_party_exporters(tmp_path: Path) -> None:

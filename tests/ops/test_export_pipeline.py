@@ -63,7 +63,7 @@ class TestExtensionPoint:
         assert isinstance(load_exporter("python"), PythonExporter)
 
     def test_unknown_format(self) -> None:
-        with pytest.raises(ExportError, match="no exporter named 'onnx' \\(installed: .*python"):
+        with pytest.raises(ExportError, match=r"no exporter named 'onnx' \(installed: .*python"):
             load_exporter("onnx")
 
 

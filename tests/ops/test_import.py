@@ -71,6 +71,24 @@ class Recurrent(nn.Module):
         return self.norm(out).mean(dim=1), out.permute(0, 2, 1)
 
 
+class Attention(nn.Module):
+    """Layers whose attributes are layers (TransformerEncoder) and a multi-input layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(6, 16)
+        layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0,
+                                           batch_first=True, activation="gelu")
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.attn = nn.MultiheadAttention(16, 4, batch_first=True, bias=False)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x):
+        h = self.encoder(self.embed(x))
+        a = self.attn(h, h, h)[0]
+        return self.head(a.mean(dim=1))
+
+
 class Branchy(nn.Module):
     def __init__(self):
         super().__init__()
@@ -80,6 +98,50 @@ class Branchy(nn.Module):
         if x.sum() > 0:
             return self.fc(x)
         return x
+
+
+class Gate(nn.Module):
+    """Scale by a learned factor unless the input is all below the floor."""
+
+    def __init__(self, channels: int, floor: float = 0.0):
+        super().__init__()
+        self.channels = channels
+        self.floor = floor
+        self.weight = nn.Parameter(torch.ones(channels))
+
+    def forward(self, x):
+        if x.max() < self.floor:
+            return x
+        return x * self.weight[:, None, None]
+
+
+class Gated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.gate = Gate(4, floor=-1.0)
+
+    def forward(self, x):
+        return self.gate(self.conv(x)).flatten(1)
+
+
+class Reuse(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.ReLU()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.act(self.fc(self.act(x)))
+
+
+class SharedWeights(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(self.fc(x))
 
 
 class UsesParameter(nn.Module):
@@ -174,6 +236,21 @@ class TestImport:
         tokens = torch.randint(0, 20, (3, 7))
         parity(original, load_exported(export_source(first), "Recurrent"), tokens)
 
+    def test_layer_valued_attributes_are_recovered(self, models_file: Path, tmp_path: Path) -> None:
+        first = import_file(str(models_file), "Attention", [2, 5, 6])  # checks parity itself
+        layers = {layer["name"]: layer for layer in first["layers"].values()}
+        inner = layers["encoder"]["attributes"]["encoder_layer"]
+        assert inner["type"] == "TransformerEncoderLayer"
+        assert inner["attributes"]["activation"] == "gelu"
+        assert inner["attributes"]["dim_feedforward"] == 32
+        assert layers["attn"]["attributes"]["bias"] is False
+        into_attn = [e for e in first["edges"].values() if e["dst"] == by_name(first, "attn")]
+        assert sorted(e["index"] for e in into_attn) == [0, 1, 2]
+        second = round_trip(tmp_path, first, "Attention")
+        assert canonical(second) == canonical(first)
+        original = load_class(str(models_file), "Attention")()
+        parity(original, load_exported(export_source(first), "Attention"), torch.randn(2, 5, 6))
+
     @pytest.mark.parametrize("make", [small_cnn, resnet, lambda: vgg(11)])
     def test_builtins_round_trip(self, make, tmp_path: Path) -> None:
         arch = make()
@@ -195,6 +272,40 @@ class TestImport:
         assert f"models.py:{line}: if x.sum() > 0:" in message
         assert "control flow" in message
 
+    def test_untraceable_blocks_become_custom_layers(
+        self, models_file: Path, tmp_path: Path
+    ) -> None:
+        with pytest.raises(ArchitectureImportError, match=r"keep Gate whole as a custom layer "
+                           r"\(--leaf Gate\)"):
+            import_file(str(models_file), "Gated")
+        custom: dict[str, str] = {}
+        first = import_file(str(models_file), "Gated", [1, 3, 6, 6], leaves=["Gate"],
+                            custom_layers=custom)
+        assert set(custom) == {"Gate"} and "import torch" in custom["Gate"]
+        gate = first["layers"][by_name(first, "gate")]
+        assert gate == {"type": "Gate", "name": "gate",
+                        "attributes": {"channels": 4, "floor": -1.0}}
+        source = export_source(first, custom)
+        assert source.count("import torch\n") == 1  # the custom code's copy is dropped
+        path = tmp_path / "gated.py"
+        path.write_text(source)
+        again: dict[str, str] = {}
+        second = import_file(str(path), "Gated", [1, 3, 6, 6], leaves=["Gate"],
+                             custom_layers=again)
+        assert canonical(second) == canonical(first)
+        original = load_class(str(models_file), "Gated")()
+        parity(original, build_module(first, custom), torch.randn(1, 3, 6, 6))
+        with pytest.raises(ArchitectureImportError, match="no submodule of class Missing"):
+            import_file(str(models_file), "Gated", leaves=["Gate", "Missing"])
+
+    def test_reused_layers(self, models_file: Path) -> None:
+        arch = import_file(str(models_file), "Reuse", [2, 4])  # parity checked
+        assert sorted(layer["name"] for layer in arch["layers"].values()) == [
+            "act", "act_1", "fc", "output", "x",
+        ]
+        with pytest.raises(ArchitectureImportError, match="'fc' is used more than once"):
+            import_file(str(models_file), "SharedWeights")
+
     def test_direct_parameter_use_and_constructor_arguments(self, models_file: Path) -> None:
         with pytest.raises(ArchitectureImportError, match=r"parameter or buffer 'scale'.*"
                            r"return x \* self.scale"):
@@ -213,8 +324,11 @@ class TestImport:
         arch = import_from_file(str(marker), "Pid", [1, 3, 8, 8])
         assert json.loads(json.dumps(arch)) == arch  # plain JSON data
         assert "forge_import_ran" not in __import__("sys").modules  # never loaded here
-        with pytest.raises(ArchitectureImportError, match="control flow"):
-            import_from_file(str(models_file), "Branchy")
+        assert canonical(arch) == canonical(import_file(str(marker), "Pid", [1, 3, 8, 8]))
+
+
+def by_name(arch: dict[str, Any], name: str) -> str:
+    return next(i for i, layer in arch["layers"].items() if layer["name"] == name)
 
 
 def load_exported(source: str, name: str) -> torch.nn.Module:

@@ -110,6 +110,12 @@ class TestAttributes:
             parse_interface("def f(*, data: Dataset = None): ...")
 
 
+    def test_defaults_are_copies_of_the_cached_interface(self) -> None:
+        code = "def f(*, sizes: list = [1, 2]): ..."
+        parse_interface(code).attribute_defaults()["sizes"].append(3)
+        assert parse_interface(code).attribute_defaults() == {"sizes": [1, 2]}
+
+
 class TestReferences:
     def test_reference_types_become_references(self) -> None:
         interface = parse_interface(TRAIN)
@@ -159,12 +165,31 @@ class TestOutputs:
             parse_interface("def f(x) -> {1: Tensor}: ...")
 
 
+class TestPlain:
+    def test_to_plain_is_json(self) -> None:
+        import json
+
+        plain = parse_interface(TRAIN).to_plain()
+        assert json.loads(json.dumps(plain)) == plain
+        assert plain["inputs"][1] == {"name": "extra", "type": "Tensor", "required": False}
+        assert plain["attributes"][2]["choices"] == ["adam", "sgd"]
+        assert plain["references"][1] == {"name": "criterion", "type": "Criterion",
+                                          "default": "CrossEntropyLoss"}
+        assert plain["outputs"] == [{"name": "out", "type": "Model"}]
+
+
 class TestErrors:
     def test_syntax_error_gives_line_and_message(self) -> None:
         with pytest.raises(InterfaceError, match="syntax error") as info:
             parse_interface("def f(x):\n    return x +\n")
         assert info.value.line == 2
         assert str(info.value).startswith("line 2: ")
+
+    def test_error_pickles(self) -> None:
+        import pickle
+
+        error = pickle.loads(pickle.dumps(InterfaceError(3, "bad")))
+        assert (error.line, error.message, str(error)) == (3, "bad", "line 3: bad")
 
     def test_no_function(self) -> None:
         with pytest.raises(InterfaceError, match="no operation function"):

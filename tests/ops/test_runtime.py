@@ -66,6 +66,13 @@ class TestCalling:
         with pytest.raises(OperationFailed, match="no input named y"):
             run(code, inputs={"x": 1, "y": 2}, references={"net": 1})
 
+    def test_optional_inputs(self) -> None:
+        code = "def f(a=1, b=2, /) -> Any:\n    return (a, b)\n"
+        assert run(code) == {"out": (1, 2)}
+        assert run(code, inputs={"a": 5}) == {"out": (5, 2)}
+        with pytest.raises(OperationFailed, match="optional input before it is not"):
+            run(code, inputs={"b": 5})
+
     def test_invalid_code_fails_with_line(self) -> None:
         with pytest.raises(OperationFailed, match="syntax error") as info:
             run("def f(x):\n    return (\n")

@@ -72,6 +72,16 @@ class TestLinePlots:
             (0.0, 5.0), (1.0, 4.0), (2.0, 3.0)]
 
 
+    def test_figures_from_helper_modules_are_routed(self) -> None:
+        import matplotlib.pyplot as plt
+
+        # the code never names matplotlib: a library it calls does the plotting
+        code = "def f(draw: Any) -> None:\n    draw()\n"
+        sink = MemorySink()
+        execute_operation(code, {}, {}, {"draw": lambda: plt.plot([1.0, 3.0])}, sink)
+        assert sink.graphs["Figure 1"]["line 1"] == [(0.0, 1.0), (1.0, 3.0)]
+
+
 class TestImages:
     def test_other_figures_become_images(self) -> None:
         sink = run("import matplotlib.pyplot as plt\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -212,6 +213,17 @@ class TestNodeProblems:
         assert "Model (node out_scores): input 'data'" in messages(pipeline)
 
 
+    def test_output_names_must_differ_and_not_be_empty(self) -> None:
+        pipeline = paper_pipeline()
+        pipeline["nodes"]["out_scores"]["attributes"]["name"] = "model"
+        assert problems(pipeline) == [(ProblemKind.OUTPUT_NAME, "out_scores")]
+        assert "Model and Scores all publish the artifact 'model'" in messages(pipeline)
+        pipeline["nodes"]["out_scores"]["attributes"]["name"] = "  "
+        assert problems(pipeline) == [(ProblemKind.OUTPUT_NAME, "out_scores")]
+        del pipeline["nodes"]["out_scores"]["attributes"]["name"]  # default "output"
+        assert problems(pipeline) == []
+
+
 class TestAllTogether:
     def test_every_problem_is_reported_at_once(self) -> None:
         pipeline = paper_pipeline()
@@ -226,6 +238,8 @@ class TestAllTogether:
                 ProblemKind.ATTRIBUTE_TYPE, ProblemKind.CYCLE} <= kinds
         assert str(info.value).startswith("pipeline cifar cannot run (")
         assert all(problem.message in str(info.value) for problem in info.value.problems)
+        copy = pickle.loads(pickle.dumps(info.value))  # crosses process boundaries intact
+        assert copy.problems == info.value.problems and str(copy) == str(info.value)
 
 
 def test_loss_names_match_installed_torch() -> None:

@@ -47,29 +47,41 @@ class PaperProject:
 
 def build_paper_project(hub: MemoryHub, name: str = "cifar") -> PaperProject:
     project = ProjectDoc.create(name, hub.room_doc(f"{name}/main"))
+    # Fixed ids keep layouts (ordered by id) and snapshots deterministic.
     ops = {
-        "download": project.add_operation("DownloadCIFAR10", DOWNLOAD, True),
-        "normalize": project.add_operation("NormalizeData", NORMALIZE, True),
-        "train": project.add_operation("Train", TRAIN),
-        "test": project.add_operation("Test", TEST),
-        "output": project.add_operation("Output", OUTPUT, True),
+        "download": project.add_operation("DownloadCIFAR10", DOWNLOAD, True, op_id="op1"),
+        "normalize": project.add_operation("NormalizeData", NORMALIZE, True, op_id="op2"),
+        "train": project.add_operation("Train", TRAIN, op_id="op3"),
+        "test": project.add_operation("Test", TEST, op_id="op4"),
+        "output": project.add_operation("Output", OUTPUT, True, op_id="op5"),
     }
-    pid = project.add_pipeline("cifar10")
-    nodes = {key: project.add_node(pid, ops[key]) for key in ("download", "normalize", "train")}
-    nodes["test"] = project.add_node(pid, ops["test"])
-    nodes["out_model"] = project.add_node(pid, ops["output"], "Output model")
+    pid = project.add_pipeline("cifar10", pipeline_id="pipe1")
+    nodes = {
+        key: project.add_node(pid, ops[key], node_id=f"n{i}")
+        for i, key in enumerate(("download", "normalize", "train", "test"))
+    }
+    nodes["out_model"] = project.add_node(pid, ops["output"], "Output model", node_id="n5")
+    # edge ids in drawing order
     project.connect(pid, nodes["download"], "train", nodes["normalize"], "train")
     project.connect(pid, nodes["download"], "test", nodes["normalize"], "test")
     project.connect(pid, nodes["normalize"], "train", nodes["train"], "data")
     project.connect(pid, nodes["normalize"], "test", nodes["test"], "data")
     project.connect(pid, nodes["train"], "out", nodes["test"], "model")
     project.connect(pid, nodes["train"], "out", nodes["out_model"], "data")
-    arch = project.add_architecture("VGG", [1, 3, 32, 32])
+    arch = project.add_architecture("VGG", [1, 3, 32, 32], arch_id="arch1")
     conv = project.add_arch_layer(
-        arch, "Conv2d", "conv1", {"in_channels": 3, "out_channels": 16, "kernel_size": 3}
+        arch,
+        "Conv2d",
+        "conv1",
+        {"in_channels": 3, "out_channels": 16, "kernel_size": 3},
+        layer_id="l1",
     )
-    relu = project.add_arch_layer(arch, "relu", "relu1")
-    project.connect_layers(arch, conv, relu, 0)
+    relu = project.add_arch_layer(arch, "relu", "relu1", layer_id="l2")
+    image = project.add_arch_layer(arch, "Input", "image", layer_id="l0")
+    project.connect_layers(arch, image, conv, 0, edge_id="e0")
+    project.connect_layers(arch, conv, relu, 0, edge_id="e1")
+    logits = project.add_arch_layer(arch, "Output", "logits", layer_id="l3")
+    project.connect_layers(arch, relu, logits, 0, edge_id="e2")
     return PaperProject(hub, name, pid, ops, nodes, arch)
 
 

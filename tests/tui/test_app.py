@@ -196,3 +196,83 @@ class TestProjectScreen:
             await choose(pilot, "relu")
             layers = paper.view().to_plain()["architectures"][arch_id]["layers"]
             assert [layer["type"] for layer in layers.values()] == ["relu"]
+
+
+class TestArchitecture:
+    async def test_shapes_on_edges_and_parameters_in_boxes(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ProjectScreen)
+            await screen.open_now("architecture", paper.arch)
+            editor = screen.query_one(GraphEditor)
+            for _ in range(400):  # inference imports torch in a worker thread
+                await pilot.pause(0.05)
+                if editor.parameters:
+                    break
+            text = editor.canvas.rendered.text()
+            assert "1×16×30×30" in text  # conv1's output shape on its edge
+            assert "448 params" in text  # Conv2d(3, 16, 3): 16*3*3*3 + 16
+            # a bad change is reported, not drawn as if fine
+            with app.workspace.edit() as doc:  # type: ignore[union-attr]
+                doc.set_layer_attribute(paper.arch, "l1", "in_channels", 5)
+            for _ in range(400):
+                await pilot.pause(0.05)
+                if editor.shape_error:
+                    break
+            assert "conv1" in editor.shape_error
+
+
+class TestKeysAndMouse:
+    async def test_palette_lists_every_footer_action(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_pipeline(app, pilot, paper)
+            titles = {command.title for command in app.get_system_commands(app.screen)}
+            for action in (
+                "Add",
+                "Connect",
+                "Disconnect",
+                "Delete",
+                "Rename",
+                "Undo",
+                "New",
+                "Help",
+            ):
+                assert action in titles
+
+    async def test_click_selects_a_box(self, backend: MemoryBackend, paper: PaperProject) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_pipeline(app, pilot, paper)
+            rect = editor.canvas.rendered.boxes[paper.nodes["train"]]
+            await pilot.click(editor.canvas, offset=(rect.x + 2, rect.y + 1))
+            await pilot.pause()
+            assert editor.selected == paper.nodes["train"]
+            assert (
+                app.workspace.link.presence.get_local_state()["selection"] == paper.nodes["train"]
+            )  # type: ignore[union-attr,index]
+
+    async def test_view_pans_and_follows_selection(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=(80, 24)) as pilot:
+            editor = await open_pipeline(app, pilot, paper)
+            canvas = editor.canvas
+            assert canvas.virtual_size.height > canvas.size.height  # taller than the view
+            await pilot.press("J")
+            await pilot.pause()
+            assert canvas.scroll_y > 0
+            await pilot.press("K", "K")
+            await pilot.pause()
+            assert canvas.scroll_y == 0
+            editor.selected = paper.nodes["out_model"]  # at the bottom: the view follows
+            await pilot.pause()
+            rect = canvas.rendered.boxes[paper.nodes["out_model"]]
+            assert canvas.scroll_y <= rect.y and rect.bottom <= canvas.scroll_y + canvas.size.height

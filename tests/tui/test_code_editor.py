@@ -77,8 +77,31 @@ class TestCodeEditor:
             editor.area.text = TEST.replace("model: Model)", "model: Model, labels: Tensor)")
             await pilot.pause()
             assert "labels: Tensor" in str(panel.render())
+            await screen.open_now("pipeline", paper.pipeline)  # back to the diagram
             diagram = screen.query_one(GraphEditor).canvas.rendered.text()
             assert "labels" in diagram  # the new input port is on the Test box
+            editor = await open_code(app, pilot, paper.ops["test"])
             editor.area.text = TEST.replace("def test(", "def test(((")
             await pilot.pause()
             assert "line 2" in str(panel.render())  # the syntax error, with its line
+
+
+async def test_other_cursors_are_painted(backend: MemoryBackend, paper: PaperProject) -> None:
+    app = ForgeApp(backend, project=paper.name)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_code(app, pilot, paper.ops["test"])
+        other = paper.hub.link(f"{paper.name}/main")
+        await other.start()
+        other.presence.set_local_state(
+            {
+                "user": {"name": "Grace Hopper", "colour": 3},
+                "cursor": {"entry": paper.ops["test"], "line": 1, "column": 4, "anchor": [1, 0]},
+            }
+        )
+        await pilot.pause()
+        marks = [h for h in editor.area._highlights[1] if h[2] == "forge.peer3"]
+        assert marks == [(0, 4, "forge.peer3")]  # her selection: "def " on line 2
+        assert "Grace Hopper at 2:5" in str(editor.query_one("#interface-body").render())
+        await other.stop()
+        await pilot.pause()
+        assert not [h for h in editor.area._highlights[1] if h[2] == "forge.peer3"]

@@ -73,8 +73,10 @@ NAMESPACE = {
     "Graph": Graph,
     "image": image,
     "load_artifact": load_artifact,
-    **{name: Any for name in ("Any", "Tensor", "Model", "Architecture", "Criterion", "Layer",
-                              "Artifact")},
+    **{
+        name: Any
+        for name in ("Any", "Tensor", "Model", "Architecture", "Criterion", "Layer", "Artifact")
+    },
     "Dataset": Dataset,
     "Metrics": Metrics,
 }

@@ -37,7 +37,7 @@ def load_value(path: Path) -> Any:
 def load_file(path: Path, name: str) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": f"exported_{path.stem}", "__file__": str(path)}
     namespace.update(forge_standalone.NAMESPACE)
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - operation code
     return namespace
 
 

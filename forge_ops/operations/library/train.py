@@ -34,7 +34,11 @@ def train(
     net: Architecture,
     criterion: Criterion = "CrossEntropyLoss",
 ) -> Model:
-    """Train ``net`` on ``data`` for ``max_iterations`` batches (if > 0) else ``epochs``."""
+    """Train ``net`` on ``data`` for ``max_iterations`` batches (if > 0) else ``epochs``.
+
+    ``criterion`` is CrossEntropyLoss by default, which also suits nets that end in
+    log_softmax (like the paper's, whose ClassNLLCriterion is NLLLoss here).
+    """
     if batch_size < 1 or epochs < 1 or max_iterations < 0 or learning_rate <= 0:
         raise ValueError("batch_size and epochs must be ≥ 1, max_iterations ≥ 0 and "
                          "learning_rate > 0")
@@ -46,8 +50,12 @@ def train(
     x, y = data["x"], data["y"]
     if x.dtype == torch.uint8:
         x = x.float() / 255
+    elif x.dtype == torch.float64:
+        x = x.float()
     x, y = x.to(device), y.to(device)
     count = len(y)
+    if count == 0:
+        raise ValueError("the training data is empty; connect a dataset with samples")
     if optimizer == "adam":
         step: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
     else:

@@ -94,6 +94,7 @@ class ProjectScreen(Screen[None]):
         super().__init__()
         self.workspace = workspace
         self.open_entry: tuple[str, str] | None = None
+        self._listing: list[tuple[str, list[tuple[str, Any]]]] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="topbar"):
@@ -120,7 +121,9 @@ class ProjectScreen(Screen[None]):
         self._show_link(ws.link.state, ws.link.detail)
         self.refresh_tree()
         self.refresh_presence()
-        self.query_one(Tree).focus()
+        tree = self.query_one(Tree)
+        tree.cursor_line = 0
+        tree.focus()
 
     # ----- live updates -------------------------------------------------------------------
 
@@ -134,14 +137,21 @@ class ProjectScreen(Screen[None]):
         self.post_message(LinkChanged(state, detail))
 
     def on_document_changed(self, message: DocumentChanged) -> None:
+        self._redraw_editors()
         self.refresh_tree()
-        for editor in self.query(GraphEditor):
-            editor.redraw()
 
     def on_presence_changed(self, message: PresenceChanged) -> None:
         self.refresh_presence()
+        self._redraw_editors()
+
+    def _redraw_editors(self) -> None:
+        """Redraw the diagram on screen now; hidden ones redraw when shown."""
+        current = self.query_one(ContentSwitcher).current
         for editor in self.query(GraphEditor):
-            editor.redraw()
+            if editor.id == current:
+                editor.redraw()
+            else:
+                editor.stale = True
 
     def on_link_changed(self, message: LinkChanged) -> None:
         self._show_link(message.state, message.detail)
@@ -155,8 +165,36 @@ class ProjectScreen(Screen[None]):
         ws = self.workspace
         self.query_one(PresenceBar).show(ws.user, ws.colour, ws.peers())
 
-    def refresh_tree(self) -> None:
+    def _tree_entries(self) -> list[tuple[str, list[tuple[str, Any]]]]:
         project = self.workspace.snapshot()
+        sections = []
+        for key, title in SECTIONS:
+            entries: dict[str, Any] = project[key]  # type: ignore[literal-required]
+            if key == "executions":
+                items = sorted(entries.items(), key=lambda kv: kv[1]["created"], reverse=True)
+                leaves = [
+                    (f"{ex['status']:<9} {ex['created'][5:16]}", ("execution", xid))
+                    for xid, ex in items
+                ]
+            else:
+                ordered = sorted(entries.items(), key=lambda kv: kv[1]["name"].lower())
+                leaves = [
+                    (
+                        entry["name"]
+                        + (" ·" if key == "operations" and entry.get("builtin") else ""),
+                        (KIND_OF[key], entry_id),
+                    )
+                    for entry_id, entry in ordered
+                ]
+            sections.append((f"{title} ({len(leaves)})", leaves))
+        return sections
+
+    def refresh_tree(self) -> None:
+        """Rebuild the sidebar only when what it lists changed (most edits do not)."""
+        listing = self._tree_entries()
+        if listing == self._listing:
+            return
+        self._listing = listing
         tree: Tree[Any] = self.query_one(Tree)
         expanded = {n.data for n in tree.root.children if n.is_expanded} or {
             "pipelines",
@@ -165,21 +203,10 @@ class ProjectScreen(Screen[None]):
         }
         cursor = tree.cursor_node.data if tree.cursor_node else None
         tree.clear()
-        for key, title in SECTIONS:
-            entries: dict[str, Any] = project[key]  # type: ignore[literal-required]
-            branch = tree.root.add(f"{title} ({len(entries)})", data=key, expand=key in expanded)
-            if key == "executions":
-                items = sorted(entries.items(), key=lambda kv: kv[1]["created"], reverse=True)
-                for xid, ex in items:
-                    branch.add_leaf(
-                        f"{ex['status']:<9} {ex['created'][5:16]}", data=("execution", xid)
-                    )
-            else:
-                for entry_id, entry in sorted(
-                    entries.items(), key=lambda kv: kv[1]["name"].lower()
-                ):
-                    suffix = " ·" if key == "operations" and entry.get("builtin") else ""
-                    branch.add_leaf(f"{entry['name']}{suffix}", data=(KIND_OF[key], entry_id))
+        for (key, _title), (label, leaves) in zip(SECTIONS, listing, strict=True):
+            branch = tree.root.add(label, data=key, expand=key in expanded)
+            for leaf_label, data in leaves:
+                branch.add_leaf(leaf_label, data=data)
         tree.root.add_leaf("History (see `forge log`)", data="history")
         if cursor is not None:
             for node in tree.root.children:
@@ -222,6 +249,8 @@ class ProjectScreen(Screen[None]):
         self.query_one(ContentSwitcher).current = widget_id
         widget = self.query_one(f"#{widget_id}")
         if isinstance(widget, GraphEditor):
+            if widget.stale:
+                widget.redraw()
             widget.workspace.set_presence(view={"kind": widget.kind, "id": widget.entry_id})
             widget.canvas.focus()
         elif isinstance(widget, CodeEditor):

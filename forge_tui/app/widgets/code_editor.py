@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.style import Style
 from rich.text import Text as RichText
 from textual import on
 from textual.app import ComposeResult
@@ -47,6 +48,41 @@ def moved(offset: int, start: int, end: int, inserted: int) -> int:
     return start + inserted
 
 
+class SharedTextArea(TextArea):
+    """A TextArea that also paints other people's cursors and selections in their colours.
+
+    Textual has no public API for extra decorations, so the marks are added to the syntax
+    highlight map (``_build_highlight_map``), styled through the theme's syntax styles.
+    """
+
+    remote: tuple[tuple[int, tuple[int, int], tuple[int, int]], ...] = ()
+
+    def show_remote(self, marks: list[tuple[int, tuple[int, int], tuple[int, int]]]) -> None:
+        """``marks``: (colour slot, anchor, cursor) per other user in this text."""
+        self.remote = tuple(marks)
+        self._build_highlight_map()
+        self.refresh()
+
+    def _build_highlight_map(self) -> None:
+        super()._build_highlight_map()
+        theme = getattr(self, "_theme", None)
+        lines = self.document.lines
+        for slot, anchor, cursor in self.remote:
+            name = f"forge.peer{slot}"
+            if theme is not None and name not in theme.syntax_styles:
+                theme.syntax_styles[name] = Style(color="black", bgcolor=PALETTE[slot], bold=True)
+            start, end = sorted((anchor, cursor))
+            if start == end:  # a cursor: one cell
+                end = (end[0], end[1] + 1)
+            for row in range(start[0], min(end[0], len(lines) - 1) + 1):
+                line = lines[row]
+                first = start[1] if row == start[0] else 0
+                last = end[1] if row == end[0] else len(line)
+                to_bytes = len(line[:first].encode()), len(line[:last].encode())
+                if to_bytes[1] > to_bytes[0]:
+                    self._highlights[row].append((*to_bytes, name))
+
+
 class RemoteText(Message):
     """The shared text changed; floods of these collapse into one."""
 
@@ -56,6 +92,7 @@ class RemoteText(Message):
 
 class CodeEditor(Widget):
     DEFAULT_CSS = """
+    CodeEditor { height: 1fr; }
     CodeEditor > Horizontal { height: 1fr; }
     CodeEditor TextArea { width: 1fr; }
     CodeEditor #interface { width: 34; border-left: solid $primary; padding: 0 1; }
@@ -70,10 +107,11 @@ class CodeEditor(Widget):
         self.entry_id = entry_id
         self.shared = workspace.project.code_text(entry_id)
         self._subscription: Any = None
+        self._ready = False  # children composed (``is_mounted`` is still False in on_mount)
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield TextArea(
+            yield SharedTextArea(
                 str(self.shared),
                 language="python",
                 show_line_numbers=True,
@@ -85,10 +123,11 @@ class CodeEditor(Widget):
                 yield Static("", id="interface-body")
 
     @property
-    def area(self) -> TextArea:
-        return self.query_one(TextArea)
+    def area(self) -> SharedTextArea:
+        return self.query_one(SharedTextArea)
 
     def on_mount(self) -> None:
+        self._ready = True
         self._subscription = self.shared.observe(self._text_changed)
         self.workspace.on_presence(self._presence_changed)
         self.workspace.set_presence(view={"kind": self.kind, "id": self.entry_id})
@@ -121,7 +160,10 @@ class CodeEditor(Widget):
     @on(TextArea.SelectionChanged)
     def _cursor_moved(self, event: TextArea.SelectionChanged) -> None:
         row, column = event.selection.end
-        self.workspace.set_presence(cursor={"entry": self.entry_id, "line": row, "column": column})
+        anchor = list(event.selection.start)
+        self.workspace.set_presence(
+            cursor={"entry": self.entry_id, "line": row, "column": column, "anchor": anchor}
+        )
 
     def on_remote_text(self, message: RemoteText) -> None:
         new = str(self.shared)
@@ -148,7 +190,9 @@ class CodeEditor(Widget):
         self._show_interface()
 
     def _show_interface(self) -> None:
-        code = self.area.text if self.is_mounted else str(self.shared)
+        if not self._ready:
+            return
+        code = self.area.text
         out = RichText()
         if self.kind == "operation":
             try:
@@ -175,14 +219,16 @@ class CodeEditor(Widget):
         else:
             out.append("Custom layer (nn.Module)\n", style="bold")
         here = [p for p in self.workspace.peers() if p.cursor and p.cursor[0] == self.entry_id]
+        self.area.show_remote(
+            [(p.colour, p.anchor or p.cursor[1:], p.cursor[1:]) for p in here if p.cursor]
+        )
         if here:
             out.append("\nAlso here\n", style="underline")
             for peer in here:
                 assert peer.cursor is not None
                 out.append(f" {peer.initials} ", style=f"bold black on {PALETTE[peer.colour]}")
                 out.append(f" {peer.name} at {peer.cursor[1] + 1}:{peer.cursor[2] + 1}\n")
-        if self.is_mounted:
-            self.query_one("#interface-body", Static).update(out)
+        self.query_one("#interface-body", Static).update(out)
 
     def action_leave(self) -> None:
         self.screen.focus_next()

@@ -78,7 +78,7 @@ class GraphEditor(Widget):
     """A pipeline or an architecture drawn by the renderer, with an inspector beside it."""
 
     DEFAULT_CSS = """
-    GraphEditor { layout: vertical; }
+    GraphEditor { layout: vertical; height: 1fr; }
     GraphEditor > Horizontal { height: 1fr; }
     GraphEditor GraphCanvas { width: 1fr; }
     GraphEditor #inspector { width: 32; border-left: solid $primary; padding: 0 1; }
@@ -91,6 +91,10 @@ class GraphEditor(Widget):
         Binding("down,j", "move('down')", "Down", show=False),
         Binding("left,h", "move('left')", "Left", show=False),
         Binding("right,l", "move('right')", "Right", show=False),
+        Binding("shift+up,K", "pan(0, -4)", "Pan up", show=False),
+        Binding("shift+down,J", "pan(0, 4)", "Pan down", show=False),
+        Binding("shift+left,H", "pan(-8, 0)", "Pan left", show=False),
+        Binding("shift+right,L", "pan(8, 0)", "Pan right", show=False),
         Binding("a", "add_node", "Add"),
         Binding("c", "connect", "Connect"),
         Binding("x", "disconnect", "Disconnect"),
@@ -119,6 +123,12 @@ class GraphEditor(Widget):
         self.entry_id = entry_id
         self.options = RenderOptions()
         self._ready = False
+        self.stale = False
+        # Architectures: shapes and parameter counts, inferred off the UI thread per version.
+        self._shape_key: str | None = None
+        self.edge_shapes: dict[str, Any] = {}
+        self.parameters: dict[str, int] = {}
+        self.shape_error = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -157,6 +167,7 @@ class GraphEditor(Widget):
     def redraw(self) -> None:
         if not self._ready:
             return
+        self.stale = False
         project = self.workspace.snapshot()
         if self.selected is not None and self.selected not in self.node_ids():
             self.selected = None
@@ -167,12 +178,57 @@ class GraphEditor(Widget):
         if self.kind == "pipeline":
             spec = pipeline_spec(project, self.entry_id, selected=self.selected, marks=marks)
         else:
-            spec = architecture_spec(project, self.entry_id, selected=self.selected, marks=marks)
+            self._maybe_infer_shapes(project)
+            spec = architecture_spec(
+                project,
+                self.entry_id,
+                selected=self.selected,
+                marks=marks,
+                edge_shapes=self.edge_shapes,
+                parameters=self.parameters,
+            )
         rendered = render_graph(spec, self.options)
         empty = "Empty: press a to add a node" if self._graph(project) is not None else "Deleted"
         self.canvas.show(rendered, empty)
         self.canvas.follow(self.selected)
         self.query_one("#inspector-body", Static).update(self._inspector(project))
+
+    def _maybe_infer_shapes(self, project: Project) -> None:
+        arch = project["architectures"].get(self.entry_id)
+        if arch is None:
+            return
+        key = json.dumps(arch, sort_keys=True)
+        if key == self._shape_key:
+            return
+        self._shape_key = key
+        custom = {layer["name"] for layer in project["layers"].values()}
+        if any(layer["type"] in custom for layer in arch["layers"].values()):
+            # Custom layers are user code: it runs only inside jobs, never in the TUI.
+            self._shapes_done(key, {}, {}, "shapes: not inferred here (custom layers run in jobs)")
+            return
+        self._infer_shapes(key, dict(arch))
+
+    @work(thread=True, exclusive=True, group="shapes")
+    def _infer_shapes(self, key: str, arch: dict[str, Any]) -> None:
+        """Shape inference builds torch.nn layers on the meta device: slow, so in a thread."""
+        try:
+            from forge_ops.arch.shapes import infer_shapes
+
+            report = infer_shapes(arch)
+        except Exception as exc:  # any refusal becomes a message; the diagram stays usable
+            self.app.call_from_thread(self._shapes_done, key, {}, {}, f"shapes: {exc}")
+            return
+        self.app.call_from_thread(
+            self._shapes_done, key, dict(report.edge_shapes), dict(report.parameters), ""
+        )
+
+    def _shapes_done(
+        self, key: str, edges: dict[str, Any], parameters: dict[str, int], error: str
+    ) -> None:
+        if key != self._shape_key:
+            return  # the architecture changed meanwhile; a newer inference is coming
+        self.edge_shapes, self.parameters, self.shape_error = edges, parameters, error
+        self.redraw()
 
     def _inspector(self, project: Project) -> Text:
         text = Text()
@@ -180,6 +236,8 @@ class GraphEditor(Widget):
         if graph is None:
             return Text("This entry was deleted.")
         text.append(f"{graph['name']}\n", style="bold")
+        if self.kind == "architecture" and self.shape_error:
+            text.append(f"{self.shape_error}\n", style="yellow")
         if self.selected is None:
             text.append("No selection. Arrows/hjkl select;\na adds a node.", style="dim")
             return text
@@ -236,6 +294,10 @@ class GraphEditor(Widget):
 
     def action_move(self, direction: Literal["up", "down", "left", "right"]) -> None:
         self.selected = nearest(self.canvas.rendered.boxes, self.selected, direction)
+
+    def action_pan(self, dx: int, dy: int) -> None:
+        canvas = self.canvas
+        canvas.scroll_to(canvas.scroll_x + dx, canvas.scroll_y + dy, animate=False)
 
     # ----- edits --------------------------------------------------------------------------
 

@@ -32,7 +32,11 @@ def register(subparsers: Any) -> None:
     export.add_argument("item", nargs="?", help="architecture or pipeline (name or id)")
     export.add_argument("destination", nargs="?", help="folder for a pipeline export")
     export.add_argument(
-        "--format", "-f", dest="format", nargs="+", metavar=("FORMAT", "DIR"),
+        "--format",
+        "-f",
+        dest="format",
+        nargs="+",
+        metavar=("FORMAT", "DIR"),
         help="torch for an architecture; an exporter's name (python, ...) for a pipeline, "
         "followed by the folder to write (default: torch for architectures, python for "
         "pipelines)",
@@ -51,10 +55,19 @@ def register(subparsers: Any) -> None:
     imp.add_argument("project", help="project name")
     imp.add_argument("target", metavar="FILE.py:CLASS", help="module to import")
     imp.add_argument(
-        "--input-shape", metavar="1,3,32,32",
+        "--input-shape",
+        metavar="1,3,32,32",
         help="input shape: stored on the architecture and used to check the import's outputs",
     )
     imp.add_argument("--name", help="architecture name (default: the class name)")
+    imp.add_argument(
+        "--leaf",
+        action="append",
+        default=[],
+        metavar="CLASS",
+        help="keep submodules of this class whole, as a custom layer (repeatable); for blocks "
+        "with control flow that cannot be traced",
+    )
     imp.add_argument("--branch", "-b", default="main", help="branch to write to (main)")
     add_client_options(imp)
     imp.set_defaults(handler=_import)
@@ -87,8 +100,10 @@ def _find(items: dict[str, Any], key: str) -> tuple[str, dict[str, Any]] | None:
         return key, items[key]
     matches = [(i, v) for i, v in items.items() if v.get("name") == key]
     if len(matches) > 1:
-        raise CliError(f"several items are named {key!r}; give the id instead "
-                       f"({', '.join(i for i, _ in matches)})")
+        raise CliError(
+            f"several items are named {key!r}; give the id instead "
+            f"({', '.join(i for i, _ in matches)})"
+        )
     return matches[0] if matches else None
 
 
@@ -99,8 +114,10 @@ def _export(args: argparse.Namespace) -> int:
     if args.list:
         return _list_exporters()
     if not args.project or not args.item:
-        raise CliError("give a project and an architecture or pipeline: "
-                       "forge export PROJECT NAME [--format FORMAT] [DIR]  (or --list)")
+        raise CliError(
+            "give a project and an architecture or pipeline: "
+            "forge export PROJECT NAME [--format FORMAT] [DIR]  (or --list)"
+        )
     fmt_and_dir = list(args.format or [])
     if len(fmt_and_dir) > 2 or (len(fmt_and_dir) == 2 and args.destination):
         raise CliError("give one format and at most one folder: --format python DIR")
@@ -112,15 +129,20 @@ def _export(args: argparse.Namespace) -> int:
     fmt = fmt_and_dir[0] if fmt_and_dir else ("torch" if architecture is not None else "python")
     if fmt == "torch":
         if architecture is None:
-            raise CliError(f"no architecture {args.item!r} in {args.project!r}; "
-                           "--format torch exports architectures")
+            raise CliError(
+                f"no architecture {args.item!r} in {args.project!r}; "
+                "--format torch exports architectures"
+            )
         return _export_architecture(project, architecture[1], args)
     if pipeline is None:
-        raise CliError(f"no pipeline {args.item!r} in {args.project!r} "
-                       f"(format {fmt!r} exports pipelines; use --format torch for architectures)")
+        raise CliError(
+            f"no pipeline {args.item!r} in {args.project!r} "
+            f"(format {fmt!r} exports pipelines; use --format torch for architectures)"
+        )
     if not args.destination:
-        raise CliError(f"give a folder to write to: forge export {args.project} {args.item} "
-                       f"--format {fmt} DIR")
+        raise CliError(
+            f"give a folder to write to: forge export {args.project} {args.item} --format {fmt} DIR"
+        )
     from forge_ops.exporters import ExportError, load_exporter
 
     try:
@@ -138,8 +160,10 @@ def _export_architecture(
 
     custom = {str(layer["name"]): str(layer["code"]) for layer in project["layers"].values()}
     if args.destination:
-        raise CliError("--format torch prints the source; redirect it: "
-                       f"forge export {args.project} {args.item} > model.py")
+        raise CliError(
+            "--format torch prints the source; redirect it: "
+            f"forge export {args.project} {args.item} > model.py"
+        )
     try:
         sys.stdout.write(export_source(arch, custom))
     except ArchitectureError as exc:
@@ -152,8 +176,9 @@ def _list_exporters() -> int:
 
     print("torch        (architectures) plain PyTorch nn.Module source, printed")
     for info in available_exporters().values():
-        print(f"{info.name:<12} (pipelines) {info.description}  [{info.distribution}: "
-              f"{info.target}]")
+        print(
+            f"{info.name:<12} (pipelines) {info.description}  [{info.distribution}: {info.target}]"
+        )
     return 0
 
 
@@ -167,20 +192,29 @@ def _import(args: argparse.Namespace) -> int:
     path, _, class_name = str(args.target).rpartition(":")
     if not path or not class_name:
         raise CliError(f"give the module as path/to/file.py:ClassName (got {args.target!r})")
+    name = args.name or class_name
+    existing = asyncio.run(_read_project(args))  # fail fast, before running any user code
+    if any(a.get("name") == name for a in existing.get("architectures", {}).values()):
+        raise CliError(f"architecture {name!r} already exists; choose another with --name")
     try:
         shape = parse_shape(args.input_shape) if args.input_shape else None
-        arch = import_from_file(path, class_name, shape)  # user code runs in a child process
+        custom: dict[str, str] = {}
+        # The user's file runs in a child process, never in this one.
+        arch = import_from_file(path, class_name, shape, leaves=args.leaf, custom_layers=custom)
     except ArchitectureError as exc:
         raise CliError(str(exc)) from exc
-    name = args.name or class_name
-    arch_id = asyncio.run(_write_architecture(args, arch, name))
+    arch_id = asyncio.run(_write_architecture(args, arch, name, custom))
     layers = len(arch["layers"])
     print(f"imported {class_name} as architecture {name!r} ({arch_id}, {layers} layers)")
+    for layer in sorted(custom):
+        print(f"custom layer {layer!r} added to the project's layers")
     return 0
 
 
-async def _write_architecture(args: argparse.Namespace, arch: dict[str, Any], name: str) -> str:
-    from forge_ops.arch._document import add_architecture
+async def _write_architecture(
+    args: argparse.Namespace, arch: dict[str, Any], name: str, custom: dict[str, str]
+) -> str:
+    from forge_ops.arch import write_architecture
     from forge_ops.schema import ProjectDoc
     from forge_server.client import SyncError, open_document
 
@@ -192,6 +226,18 @@ async def _write_architecture(args: argparse.Namespace, arch: dict[str, Any], na
                 raise CliError(f"project {args.project!r} does not exist on {creds.server}")
             if project.find("architectures", name) is not None:
                 raise CliError(f"architecture {name!r} already exists; choose another with --name")
-            return add_architecture(project, arch, name)
+            layers = project.to_plain()["layers"]
+            for layer_name, code in custom.items():
+                same = [layer for layer in layers.values() if layer["name"] == layer_name]
+                if same and same[0]["code"] != code:
+                    raise CliError(
+                        f"the project already has a custom layer {layer_name!r} with other code; "
+                        "rename one of them"
+                    )
+            with project.doc.transaction():
+                for layer_name, code in custom.items():
+                    if project.find("layers", layer_name) is None:
+                        project.add_layer(layer_name, code)
+                return write_architecture(project, arch, name)
     except SyncError as exc:
         raise CliError(str(exc)) from exc

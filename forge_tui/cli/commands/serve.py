@@ -35,7 +35,33 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="single-user mode: no tokens, everyone is owner of everything (loopback only!)",
     )
+    add_execution_options(parser)
     parser.set_defaults(handler=_serve)
+
+
+def add_execution_options(parser: argparse.ArgumentParser) -> None:
+    """--executor, --ray-address, --artifacts: where the coordinator runs jobs and keeps data."""
+    import os
+
+    parser.add_argument(
+        "--executor",
+        choices=["ray", "local"],
+        default="ray",
+        help="default executor of runs: a Ray runtime (ray) or child processes (local)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=os.environ.get("RAY_ADDRESS") or None,
+        metavar="ADDR",
+        help="Ray cluster to join (default: $RAY_ADDRESS, else a local runtime started on the "
+        "first run)",
+    )
+    parser.add_argument(
+        "--artifacts",
+        metavar="URL",
+        help="artifact store: a folder or fsspec URL such as s3://bucket/forge "
+        "(default: DATA_DIR/artifacts)",
+    )
 
 
 def server_authorizer(data_dir: Path) -> Authorizer | None:
@@ -45,12 +71,19 @@ def server_authorizer(data_dir: Path) -> Authorizer | None:
     return TokenAuthorizer(AuthStore.open(data_dir))
 
 
-def server_setups(data_dir: Path) -> list[AppSetup]:
+def server_setups(data_dir: Path, args: argparse.Namespace | None = None) -> list[AppSetup]:
     """``setup(app)`` hooks of the server modules (history, coordinator, …) to install."""
     from forge_server.auth.routes import setup_auth_routes
+    from forge_server.coordinator import CoordinatorConfig, ExecutorKind, coordinator_setup
     from forge_server.history import history_setup
+    from forge_server.projects import projects_setup
 
-    return [setup_auth_routes, history_setup()]
+    execution = CoordinatorConfig(
+        artifacts=str(getattr(args, "artifacts", None) or data_dir / "artifacts"),
+        executor=ExecutorKind(getattr(args, "executor", "ray")),
+        ray_address=getattr(args, "ray_address", None),
+    )
+    return [setup_auth_routes, history_setup(), projects_setup, coordinator_setup(execution)]
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -85,7 +118,7 @@ def _serve(args: argparse.Namespace) -> int:
                 host=args.host,
                 port=args.port,
                 authorizer=authorizer,
-                setups=server_setups(data_dir),
+                setups=server_setups(data_dir, args),
                 on_ready=ready,
             )
         )

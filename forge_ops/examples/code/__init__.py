@@ -1,0 +1,1 @@
+"""Code texts of the example project's custom operation and custom layer (read as text)."""

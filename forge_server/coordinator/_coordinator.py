@@ -1,0 +1,669 @@
+"""The coordinator: run requests become executions, written live into execution documents.
+
+Running a pipeline: validate it (every problem, each naming its node), commit and tag the exact
+state (``run/{id}``), create the execution document (one queued job per node, the pipeline as it
+runs with its operation code), record the summary in the project, and start the engine with a
+callback whose events an :class:`~._writer.ExecutionWriter` writes into the document. When the
+run ends, the values reaching *Output* operations are published in the project's ``artifacts``.
+
+Restart and rerun plan from the ``run/{id}`` tag, so they work after a server restart and
+whatever has been edited since. Executors start lazily, on the first run that needs them; user
+code never runs in this process (jobs run in child processes or Ray workers, artifacts are read
+by a child process, see ``_inspect``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pycrdt import Doc
+
+from forge_ops.schema import (
+    FINISHED_STATUSES,
+    ExecutionDoc,
+    JobStatus,
+    ProjectDoc,
+    SchemaError,
+    new_id,
+)
+from forge_server.history import History, HistoryError
+from forge_server.rooms import RoomManager, execution_room, project_room
+
+from ._config import CoordinatorConfig, ExecutorKind
+from ._errors import Conflict, CoordinatorError, NotFound, PipelineRejected
+from ._inspect import export_suffix, inspect_artifact
+from ._records import execution_record, previous_result
+from ._writer import ExecutionWriter
+
+if TYPE_CHECKING:
+    from forge_ops.artifacts import ArtifactStore
+    from forge_ops.execution import Engine, ExecutionHandle, ExecutionResult, Plan
+
+_log = logging.getLogger(__name__)
+OUTPUT_OPERATION = "Output"
+"""Operations of this name publish the value at their ``data`` input as a project artifact."""
+
+
+@dataclass
+class _Live:
+    """An execution the engine is running now."""
+
+    project: str
+    branch: str
+    execution: str
+    plan: Plan
+    outputs: frozenset[str]
+    handle: ExecutionHandle
+    writer: ExecutionWriter
+    by: str | None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    result: ExecutionResult | None = None
+
+
+class Coordinator:
+    """Turns run, rerun, restart and cancel requests into executions on one relay."""
+
+    def __init__(
+        self,
+        rooms: RoomManager,
+        history: History,
+        config: CoordinatorConfig,
+        *,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.rooms = rooms
+        self.history = history
+        self.config = config
+        self.log = log or _log
+        self._engines: dict[ExecutorKind, Engine] = {}
+        self._engine_lock = asyncio.Lock()
+        self._live: dict[str, _Live] = {}
+        self._starting: set[str] = set()
+        self._followers: set[asyncio.Task[None]] = set()
+        self._store: ArtifactStore | None = None
+        self.results: dict[str, ExecutionResult] = {}
+        """The engine's last result per execution finished since this server started."""
+
+    # ----- lifecycle ----------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Cancel running executions, write their last state, shut the executors down."""
+        for live in list(self._live.values()):
+            live.handle.cancel()
+        if self._followers:
+            await asyncio.wait(list(self._followers), timeout=self.config.cancel_grace_s + 15)
+        for task in list(self._followers):
+            task.cancel()
+        await asyncio.gather(*self._followers, return_exceptions=True)
+        engines, self._engines = list(self._engines.values()), {}
+        for engine in engines:
+            try:
+                await asyncio.to_thread(engine.executor.shutdown)
+            except Exception:
+                self.log.exception("shutting down the %s executor failed", engine.executor.name)
+
+    @property
+    def store(self) -> ArtifactStore:
+        if self._store is None:
+            from forge_ops.artifacts import ArtifactStore
+
+            self._store = ArtifactStore(self.config.artifacts)
+        return self._store
+
+    async def engine(self, kind: str | None = None, ray_address: str | None = None) -> Engine:
+        """The engine of an executor kind, starting the executor on first use."""
+        try:
+            executor_kind = ExecutorKind(kind or self.config.executor)
+        except ValueError:
+            raise CoordinatorError(
+                f"unknown executor {kind!r}; use one of {', '.join(ExecutorKind)}"
+            ) from None
+        if ray_address and ray_address != self.config.ray_address:
+            configured = self.config.ray_address or "a local Ray runtime"
+            raise CoordinatorError(
+                f"this server runs jobs on {configured}, not {ray_address}; restart "
+                f"`forge serve --ray-address {ray_address}` to use that cluster"
+            )
+        async with self._engine_lock:
+            engine = self._engines.get(executor_kind)
+            if engine is None:
+                engine = await self._start_engine(executor_kind)
+                self._engines[executor_kind] = engine
+        return engine
+
+    async def _start_engine(self, kind: ExecutorKind) -> Engine:
+        from forge_ops.execution import Engine, Executor, LocalExecutor, RayExecutor
+
+        executor: Executor
+        if kind is ExecutorKind.LOCAL:
+            executor = LocalExecutor(self.config.local_workers)
+        else:
+            executor = RayExecutor(self.config.ray_address)
+        self.log.info("starting the %s executor", kind)
+        try:
+            await asyncio.to_thread(executor.start)
+        except Exception as exc:
+            where = f" at {self.config.ray_address}" if kind is ExecutorKind.RAY else ""
+            raise CoordinatorError(
+                f"cannot start the {kind} executor{where}: {exc}; check the server's "
+                "--executor / --ray-address settings"
+            ) from exc
+        store = await asyncio.to_thread(lambda: self.store)
+        return Engine(store, executor, cancel_grace=self.config.cancel_grace_s)
+
+    # ----- running ------------------------------------------------------------------------
+
+    async def run(
+        self,
+        project: str,
+        pipeline: str,
+        *,
+        branch: str = "main",
+        executor: str | None = None,
+        use_cache: bool = True,
+        by: str | None = None,
+        ray_address: str | None = None,
+    ) -> dict[str, Any]:
+        """Validate, commit and tag, then start running ``pipeline`` (id or name)."""
+        room_name = self._branch_room(project, branch)
+        async with self.rooms.hold(room_name) as room:
+            current = ProjectDoc(room.doc).to_plain()
+        pipeline_id = _pipeline_id(current, pipeline)
+        _validate(current, pipeline_id)
+        engine = await self.engine(executor, ray_address)
+        execution = new_id()
+        commit = await self.history.commit_and_tag_run(project, branch, execution, by=by)
+        committed = self.history.store.content(commit)  # exactly the state that runs
+        _validate(committed, pipeline_id)
+        return await self._launch(
+            project, branch, execution, prepared=_prepare(committed, pipeline_id),
+            commit=commit, engine=engine, use_cache=use_cache, by=by,
+        )
+
+    async def rerun(
+        self,
+        project: str,
+        execution: str,
+        *,
+        use_cache: bool = True,
+        executor: str | None = None,
+        by: str | None = None,
+    ) -> dict[str, Any]:
+        """Run the pipeline exactly as ``execution`` ran it, from its ``run/{id}`` tag."""
+        original = await self._document(project, execution)
+        snapshot = original["meta"]["pipeline"]
+        commit, content = self._tagged(project, execution)
+        engine = await self.engine(executor or original["meta"]["executor"])
+        prepared = _prepare(content, str(snapshot.get("pipeline")))
+        new = new_id()
+        try:
+            self.history.store.add_tag(project, f"run/{new}", commit, by)
+        except HistoryError as exc:
+            raise CoordinatorError(exc.message) from exc
+        branch = str(snapshot.get("branch") or "main")
+        return await self._launch(
+            project, branch, new, prepared=prepared, commit=commit, engine=engine,
+            use_cache=use_cache, by=by, rerun_of=execution,
+        )
+
+    async def restart(
+        self, project: str, execution: str, job: str, *, by: str | None = None
+    ) -> dict[str, Any]:
+        """Re-run one job and everything downstream of it; the other jobs keep their results."""
+        self._not_running(execution)
+        await self._settle_interrupted(project, execution)
+        room_name = self._execution_room(project, execution)
+        async with self.rooms.hold(room_name) as room:
+            document = ExecutionDoc(room.doc)
+            previous = previous_result(execution, document)
+            plain = document.to_plain()
+        snapshot = plain["meta"]["pipeline"]
+        job_id = _job_id(snapshot, plain["jobs"], job)
+        commit, content = self._tagged(project, execution)
+        prepared = _prepare(content, str(snapshot.get("pipeline")))
+        engine = await self.engine(plain["meta"]["executor"])
+        branch = str(snapshot.get("branch") or "main")
+        # The job and its downstream run again, forced; upstream jobs that did not succeed
+        # (failed, cancelled, interrupted) run again too, from the cache where it has them.
+        rerun = prepared.plan.downstream(job_id)
+        keep = {
+            j: r for j, r in previous.jobs.items()
+            if j not in rerun and r.status in (JobStatus.SUCCEEDED, JobStatus.CACHED)
+        }
+        self._starting.add(execution)
+        try:
+            writer = self._writer(project, branch, execution, by)
+            handle = engine.start(prepared.plan, writer.on_event, execution=execution,
+                                  commit=commit, keep=keep, force=rerun)
+        finally:
+            self._starting.discard(execution)
+        self._follow(
+            _Live(project, branch, execution, prepared.plan, prepared.outputs, handle, writer, by)
+        )
+        return await self.record(project, execution)
+
+    def cancel(self, project: str, execution: str, job: str | None = None) -> None:
+        """Cancel a running execution or one of its jobs (and so its downstream)."""
+        live = self._live.get(execution)
+        if live is None or live.project != project:
+            self._execution_room(project, execution)  # 404 when it does not exist
+            raise Conflict(f"execution {execution} is not running; nothing to cancel")
+        if job is None:
+            live.handle.cancel()
+            return
+        names = {j: s.name for j, s in live.plan.jobs.items()}
+        live.handle.cancel(_match(job, names, execution))
+
+    async def wait(self, execution: str) -> None:
+        """Wait until a running execution is finished and its last state written."""
+        live = self._live.get(execution)
+        if live is not None:
+            await live.done.wait()
+
+    async def _launch(
+        self,
+        project: str,
+        branch: str,
+        execution: str,
+        *,
+        prepared: _Prepared,
+        commit: str,
+        engine: Engine,
+        use_cache: bool,
+        by: str | None,
+        rerun_of: str | None = None,
+    ) -> dict[str, Any]:
+        self._starting.add(execution)
+        try:
+            return await self._create_and_start(
+                project, branch, execution, prepared=prepared, commit=commit, engine=engine,
+                use_cache=use_cache, by=by, rerun_of=rerun_of,
+            )
+        finally:
+            self._starting.discard(execution)
+
+    async def _create_and_start(
+        self,
+        project: str,
+        branch: str,
+        execution: str,
+        *,
+        prepared: _Prepared,
+        commit: str,
+        engine: Engine,
+        use_cache: bool,
+        by: str | None,
+        rerun_of: str | None,
+    ) -> dict[str, Any]:
+        plan, pipeline_name = prepared.plan, prepared.name
+        snapshot = {
+            **plan.snapshot(),
+            "name": pipeline_name,
+            "branch": branch,
+            "by": by,
+            "order": list(plan.order),
+            "rerun_of": rerun_of,
+            "publishes": sorted(prepared.outputs),
+        }
+        doc: Doc = Doc()
+        document = ExecutionDoc(doc)
+        document.init(snapshot, commit, engine.executor.name)
+        for job_id in plan.order:
+            document.add_job(job_id, plan.jobs[job_id].operation, job_id=job_id)
+        await self.rooms.create(execution_room(project, execution), doc.get_update())
+        async with self.rooms.hold(project_room(project, branch)) as room:
+            with room.edit(by) as project_doc:
+                ProjectDoc(project_doc).record_execution(
+                    plan.pipeline, commit, by, execution_id=execution
+                )
+            await room.written()
+        writer = self._writer(project, branch, execution, by)
+        handle = engine.start(
+            plan, writer.on_event, execution=execution, commit=commit, use_cache=use_cache
+        )
+        self.log.info(
+            "execution %s of %s/%s (%s) started on %s by %s",
+            execution, project, pipeline_name, commit[:10], engine.executor.name, by,
+        )
+        self._follow(_Live(project, branch, execution, plan, prepared.outputs, handle, writer, by))
+        return await self.record(project, execution)
+
+    def _writer(self, project: str, branch: str, execution: str, by: str | None) -> ExecutionWriter:
+        writer = ExecutionWriter(
+            self.rooms,
+            execution_room(project, execution),
+            project_room(project, branch),
+            execution,
+            author=by,
+            interval=self.config.write_interval_s,
+            log=self.log,
+        )
+        writer.start()
+        return writer
+
+    def _follow(self, live: _Live) -> None:
+        self._live[live.execution] = live
+        task = asyncio.get_running_loop().create_task(self._finish(live))
+        self._followers.add(task)
+        task.add_done_callback(self._followers.discard)
+
+    async def _finish(self, live: _Live) -> None:
+        """When the engine is done: publish Output artifacts, then write the final status."""
+        try:
+            # The engine signals from its own thread; polling its flag keeps no thread busy.
+            while not live.handle.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            try:
+                live.result = live.handle.wait(0)
+            except RuntimeError:
+                self.log.error("execution %s ended without a result", live.execution)
+                live.writer.finish_as(JobStatus.FAILED, _now())
+            if live.result is not None:
+                self.results[live.execution] = live.result
+                try:
+                    await self._publish(live, live.result)
+                except Exception:
+                    self.log.exception("execution %s: publishing artifacts failed",
+                                       live.execution)
+        finally:
+            await live.writer.close()
+            self._live.pop(live.execution, None)
+            live.done.set()
+
+    async def _publish(self, live: _Live, result: ExecutionResult) -> None:
+        """Record what reached each Output operation in the project's ``artifacts``."""
+        published: list[tuple[str, str, str]] = []
+        for job_id, record in result.jobs.items():
+            spec = live.plan.jobs.get(job_id)
+            if spec is None or job_id not in live.outputs:
+                continue
+            if record.status not in (JobStatus.SUCCEEDED, JobStatus.CACHED):
+                continue
+            artifact = record.inputs.get("data")
+            if artifact is None:
+                continue
+            name = spec.attributes.get("name", "output")
+            published.append((str(name), artifact, job_id))
+        if not published:
+            return
+        infos = {h: await asyncio.to_thread(self.store.info, h) for _, h, _ in published}
+        async with self.rooms.hold(project_room(live.project, live.branch)) as room:
+            with room.edit(live.by) as doc:
+                project = ProjectDoc(doc)
+                for name, artifact, _job in published:
+                    info = infos[artifact]
+                    project.record_artifact(
+                        name, artifact, info.kind, shape=info.shape, dtype=info.dtype,
+                        nbytes=info.bytes, produced_by=live.execution,
+                    )
+            await room.written()
+
+    # ----- reading ------------------------------------------------------------------------
+
+    async def record(self, project: str, execution: str) -> dict[str, Any]:
+        """The execution's record: status, each job's status, duration, cache origin, outputs."""
+        await self._settle_interrupted(project, execution)
+        async with self.rooms.hold(self._execution_room(project, execution)) as room:
+            record = execution_record(project, execution, ExecutionDoc(room.doc))
+        result = self.results.get(execution)
+        record["tasks_launched"] = result.tasks_launched if result is not None else None
+        record["running"] = execution in self._live
+        return record
+
+    async def executions(self, project: str, branch: str = "main") -> list[dict[str, Any]]:
+        """The execution summaries of a branch, oldest first."""
+        async with self.rooms.hold(self._branch_room(project, branch)) as room:
+            summaries = ProjectDoc(room.doc).to_plain()["executions"]
+        rows = [{"execution": xid, **dict(s)} for xid, s in summaries.items()]
+        return sorted(rows, key=lambda r: (r["created"], r["execution"]))
+
+    def find_project(self, execution: str) -> str:
+        """The project an execution id belongs to (ids are unique across projects)."""
+        live = self._live.get(execution)
+        if live is not None:
+            return live.project
+        for project in self.rooms.projects():
+            with contextlib.suppress(ValueError):
+                name = execution_room(project, execution)
+                if self.rooms.loaded(name) is not None or self.rooms.store.exists(name):
+                    return project
+        raise NotFound(f"no execution {execution!r}; list them with `forge executions PROJECT`")
+
+    # ----- artifacts ----------------------------------------------------------------------
+
+    async def artifacts(self, project: str, branch: str = "main") -> dict[str, dict[str, Any]]:
+        """The named artifacts of a branch (what Output operations published)."""
+        async with self.rooms.hold(self._branch_room(project, branch)) as room:
+            artifacts = ProjectDoc(room.doc).to_plain()["artifacts"]
+        return {name: dict(a) for name, a in sorted(artifacts.items())}
+
+    async def artifact(self, project: str, name: str, branch: str = "main") -> dict[str, Any]:
+        artifacts = await self.artifacts(project, branch)
+        if name not in artifacts:
+            names = ", ".join(artifacts) or "none yet: run a pipeline with an Output operation"
+            raise NotFound(f"no artifact {name!r} in {project}/{branch}; artifacts: {names}")
+        return {"name": name, **artifacts[name]}
+
+    async def artifact_summary(
+        self, project: str, name: str, branch: str = "main"
+    ) -> dict[str, Any]:
+        """The artifact's record plus provenance, shape, dtype and statistics."""
+        record = await self.artifact(project, name, branch)
+        summary = await inspect_artifact(
+            self.store.location, record["hash"], limit_s=self.config.inspect_timeout_s
+        )
+        return {**record, "summary": summary}
+
+    @contextlib.asynccontextmanager
+    async def exported(
+        self, project: str, name: str, branch: str = "main"
+    ) -> AsyncIterator[Path]:
+        """A temporary file holding the artifact as .npy/.npz/.pt/.json (deleted afterwards)."""
+        record = await self.artifact(project, name, branch)
+        suffix = export_suffix(str(record["kind"]))
+        folder = Path(tempfile.mkdtemp(prefix="forge-export-"))
+        try:
+            result = await inspect_artifact(
+                self.store.location, record["hash"], limit_s=self.config.inspect_timeout_s,
+                destination=folder / f"{_safe_file_name(name)}{suffix}",
+            )
+            yield Path(result["path"])
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # ----- helpers ------------------------------------------------------------------------
+
+    def _branch_room(self, project: str, branch: str) -> str:
+        try:
+            name = project_room(project, branch)
+        except ValueError as exc:
+            raise CoordinatorError(str(exc)) from None
+        rooms = self.rooms.project_rooms(project)
+        if name not in rooms:
+            if not rooms:
+                raise NotFound(f"no project {project!r} on this server; create it first")
+            branches = sorted(r.split("/", 1)[1] for r in rooms if "/executions/" not in r)
+            raise NotFound(
+                f"project {project!r} has no branch {branch!r}; branches: {', '.join(branches)}"
+            )
+        return name
+
+    def _execution_room(self, project: str, execution: str) -> str:
+        try:
+            name = execution_room(project, execution)
+        except ValueError as exc:
+            raise CoordinatorError(str(exc)) from None
+        if self.rooms.loaded(name) is None and not self.rooms.store.exists(name):
+            raise NotFound(
+                f"no execution {execution!r} in project {project!r}; "
+                f"list them with `forge executions {project}`"
+            )
+        return name
+
+    async def _document(self, project: str, execution: str) -> Mapping[str, Any]:
+        async with self.rooms.hold(self._execution_room(project, execution)) as room:
+            return ExecutionDoc(room.doc).to_plain()
+
+    def _tagged(self, project: str, execution: str) -> tuple[str, dict[str, Any]]:
+        """The commit an execution ran (its ``run/{id}`` tag) and that commit's content."""
+        tag = self.history.store.tag(project, f"run/{execution}")
+        if tag is None:
+            raise Conflict(
+                f"execution {execution} has no run/{execution} tag, so the state it ran cannot "
+                "be restored; run the pipeline again instead"
+            )
+        return tag.commit, self.history.store.content(tag.commit)
+
+    async def _settle_interrupted(self, project: str, execution: str) -> None:
+        """An unfinished execution nobody runs (the server stopped mid-run) becomes failed."""
+        if execution in self._live or execution in self._starting:
+            return
+        room_name = self._execution_room(project, execution)
+        async with self.rooms.hold(room_name) as room:
+            document = ExecutionDoc(room.doc)
+            plain = document.to_plain()
+            if plain["meta"]["status"] in FINISHED_STATUSES:
+                return
+            why = ("interrupted: the server stopped while this job was queued or running; "
+                   f"restart it with `forge restart {execution} JOB`")
+            with room.edit(None):
+                for job_id, job in plain["jobs"].items():
+                    if job["status"] not in FINISHED_STATUSES:
+                        document.set_job_status(job_id, JobStatus.FAILED, error=why)
+                document.set_status(JobStatus.FAILED)
+            await room.written()
+        branch = str(plain["meta"]["pipeline"].get("branch") or "main")
+        with contextlib.suppress(CoordinatorError, SchemaError):
+            async with self.rooms.hold(self._branch_room(project, branch)) as project_doc:
+                with project_doc.edit(None) as doc:
+                    ProjectDoc(doc).set_execution_status(execution, JobStatus.FAILED)
+        self.log.warning("execution %s of %s was interrupted; marked failed", execution, project)
+
+    def _not_running(self, execution: str) -> None:
+        if execution in self._live:
+            raise Conflict(
+                f"execution {execution} is still running; wait for it or cancel it first"
+            )
+
+
+# ----- pure helpers -----------------------------------------------------------------------
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _pipeline_id(project: Mapping[str, Any], pipeline: str) -> str:
+    pipelines: Mapping[str, Any] = project.get("pipelines") or {}
+    if pipeline in pipelines:
+        return pipeline
+    matches = [pid for pid, p in pipelines.items() if p.get("name") == pipeline]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise CoordinatorError(
+            f"{len(matches)} pipelines are called {pipeline!r}; give one of their ids: "
+            f"{', '.join(sorted(matches))}"
+        )
+    names = sorted(str(p.get("name")) for p in pipelines.values())
+    raise NotFound(
+        f"no pipeline {pipeline!r} in this project; pipelines: {', '.join(names) or 'none'}"
+    )
+
+
+def _validate(project: Mapping[str, Any], pipeline_id: str) -> None:
+    from forge_ops.operations import find_problems
+
+    pipeline = project["pipelines"][pipeline_id]
+    problems = find_problems(
+        pipeline,
+        project.get("operations") or {},
+        architectures=project.get("architectures") or {},
+        layers=project.get("layers") or {},
+        artifacts=project.get("artifacts") or {},
+    )
+    if not problems:
+        return
+    nodes = pipeline.get("nodes") or {}
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    lines = "\n".join(f"- {p.message}" for p in problems)
+    raise PipelineRejected(
+        f"pipeline {pipeline.get('name')} cannot run ({count}):\n{lines}",
+        details={
+            "problems": [
+                {
+                    "kind": str(p.kind),
+                    "message": p.message,
+                    "node": p.node,
+                    "node_name": (nodes.get(p.node) or {}).get("name") if p.node else None,
+                    "edge": p.edge,
+                }
+                for p in problems
+            ]
+        },
+    )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A planned pipeline, its name and which of its jobs publish artifacts (Outputs)."""
+
+    plan: Plan
+    name: str
+    outputs: frozenset[str]
+
+
+def _prepare(project: Mapping[str, Any], pipeline_id: str) -> _Prepared:
+    from forge_ops.execution import PlanError, plan_pipeline
+
+    try:
+        plan = plan_pipeline(project, pipeline_id)
+    except PlanError as exc:
+        raise CoordinatorError(str(exc)) from exc
+    operations: Mapping[str, Any] = project.get("operations") or {}
+    outputs = frozenset(
+        job_id
+        for job_id, spec in plan.jobs.items()
+        if (operations.get(spec.operation) or {}).get("name") == OUTPUT_OPERATION
+    )
+    name = str((project.get("pipelines") or {}).get(plan.pipeline, {}).get("name", plan.pipeline))
+    return _Prepared(plan, name, outputs)
+
+
+def _match(ref: str, names: Mapping[str, str], execution: str) -> str:
+    """A job id from its id or its (unique) display name."""
+    if ref in names:
+        return ref
+    matches = [job for job, name in names.items() if name == ref]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise CoordinatorError(
+            f"{len(matches)} jobs are called {ref!r}; give one of their ids: "
+            f"{', '.join(sorted(matches))}"
+        )
+    listing = ", ".join(f"{name} ({job})" for job, name in names.items())
+    raise NotFound(f"no job {ref!r} in execution {execution}; jobs: {listing}")
+
+
+def _job_id(snapshot: Mapping[str, Any], jobs: Mapping[str, Any], ref: str) -> str:
+    specs = snapshot.get("jobs") or {}
+    names = {job: str((specs.get(job) or {}).get("name", job)) for job in jobs}
+    return _match(ref, names, "this execution")
+
+
+def _safe_file_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
+    return cleaned or "artifact"
+
+
+__all__ = ["OUTPUT_OPERATION", "Coordinator"]

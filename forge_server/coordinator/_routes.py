@@ -1,0 +1,259 @@
+"""HTTP API of executions and artifacts (JSON; errors are ``{"error": reason, …}``).
+
+Under ``/api/projects/{project}/``:
+
+POST runs {pipeline, branch?, executor?, no_cache?, ray_address?}   201: the execution record
+GET  executions?branch=B                      execution summaries of a branch
+GET  executions/{id}                          the execution record (jobs, durations, outputs)
+POST executions/{id}/cancel                   cancel the whole execution
+POST executions/{id}/jobs/{job}/cancel        cancel one job (and so its downstream)
+POST executions/{id}/jobs/{job}/restart       re-run a job and its downstream
+POST executions/{id}/rerun {no_cache?, executor?}   run again from the run/{id} tag; 201
+GET  artifacts?branch=B                       named artifacts
+GET  artifacts/{name}?branch=B                one artifact: record, provenance, stats
+GET  artifacts/{name}/export?branch=B         the artifact as a file (.npy/.npz/.pt/.json)
+
+The same execution routes exist without the project, as ``/api/executions/{id}…``: the server
+finds the project (execution ids are unique). A run with validation problems answers 400 with
+``problems``: a list of ``{kind, message, node, node_name, edge}``. Starting or changing
+executions needs a writer or owner role; reading needs any role.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from forge_server.app import AUTHORIZER, CONFIG, ROOMS, authorize_request, request_token
+from forge_server.principal import AuthError, Principal
+
+from ._config import CoordinatorConfig
+from ._coordinator import Coordinator
+from ._errors import CoordinatorError
+
+COORDINATOR = web.AppKey("forge_coordinator", Coordinator)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def coordinator_setup(
+    config: CoordinatorConfig | None = None,
+) -> Callable[[web.Application], None]:
+    """An ``AppSetup`` installing the coordinator; put it after ``history_setup()``.
+
+    ``config`` defaults to the Ray executor and artifacts under the relay's data dir.
+    """
+
+    def setup(app: web.Application) -> None:
+        from forge_server.history import HISTORY
+
+        if HISTORY not in app:
+            raise RuntimeError("the coordinator tags every run: install history_setup() first")
+        settings = config or CoordinatorConfig(artifacts=str(app[CONFIG].data_dir / "artifacts"))
+        coordinator = Coordinator(app[ROOMS], app[HISTORY], settings)
+        app[COORDINATOR] = coordinator
+
+        async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                await coordinator.stop()
+
+        app.cleanup_ctx.append(lifecycle)
+        for base, find in (("/api/projects/{project}", False), ("/api/executions", True)):
+            _add_execution_routes(app, base, find)
+        base = "/api/projects/{project}"
+        app.router.add_post(f"{base}/runs", _errors(_run))
+        app.router.add_get(f"{base}/executions", _errors(_executions))
+        app.router.add_get(f"{base}/artifacts", _errors(_artifacts))
+        app.router.add_get(f"{base}/artifacts/{{name}}", _errors(_artifact))
+        app.router.add_get(f"{base}/artifacts/{{name}}/export", _errors(_export))
+
+    return setup
+
+
+def _add_execution_routes(app: web.Application, base: str, find: bool) -> None:
+    one = f"{base}/{{execution}}" if find else f"{base}/executions/{{execution}}"
+    app.router.add_get(one, _errors(_record))
+    app.router.add_post(f"{one}/cancel", _errors(_cancel))
+    app.router.add_post(f"{one}/jobs/{{job}}/cancel", _errors(_cancel))
+    app.router.add_post(f"{one}/jobs/{{job}}/restart", _errors(_restart))
+    app.router.add_post(f"{one}/rerun", _errors(_rerun))
+
+
+def _errors(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except CoordinatorError as exc:
+            return web.json_response(exc.to_json(), status=exc.status)
+
+    return wrapped
+
+
+# ----- request helpers ---------------------------------------------------------------------
+
+
+async def _project(request: web.Request) -> str:
+    project = request.match_info.get("project")
+    if project is None:
+        # Who asks comes first: an unknown token learns nothing about which ids exist.
+        try:
+            await request.app[AUTHORIZER].authenticate(request_token(request))
+        except AuthError as exc:
+            raise web.HTTPUnauthorized(
+                text=json.dumps({"error": exc.reason}), content_type="application/json"
+            ) from None
+        project = request.app[COORDINATOR].find_project(request.match_info["execution"])
+    return project
+
+
+async def _reader(request: web.Request) -> tuple[Coordinator, str, Principal]:
+    project = await _project(request)
+    principal = await authorize_request(request, project)
+    return request.app[COORDINATOR], project, principal
+
+
+async def _writer(request: web.Request) -> tuple[Coordinator, str, Principal, dict[str, Any]]:
+    coordinator, project, principal = await _reader(request)
+    if principal.role is None or not principal.role.can_write:
+        raise web.HTTPForbidden(
+            text=json.dumps(
+                {"error": f"user {principal.user!r} may only read {project!r}; running and "
+                          "changing executions needs the writer or owner role"}
+            ),
+            content_type="application/json",
+        )
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError:
+        raise CoordinatorError("request body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise CoordinatorError("request body must be a JSON object")
+    return coordinator, project, principal, body
+
+
+def _text(body: dict[str, Any], key: str, default: str | None = None) -> str | None:
+    value = body.get(key, default)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise CoordinatorError(f"{key!r} must be a non-empty string")
+    return value
+
+
+def _flag(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise CoordinatorError(f"{key!r} must be true or false")
+    return value
+
+
+def _branch(request: web.Request) -> str:
+    return request.query.get("branch", "main")
+
+
+# ----- handlers ----------------------------------------------------------------------------
+
+
+async def _run(request: web.Request) -> web.Response:
+    coordinator, project, principal, body = await _writer(request)
+    pipeline = _text(body, "pipeline")
+    if pipeline is None:
+        raise CoordinatorError('name the pipeline to run: {"pipeline": "NAME or id"}')
+    record = await coordinator.run(
+        project,
+        pipeline,
+        branch=_text(body, "branch", "main") or "main",
+        executor=_text(body, "executor"),
+        use_cache=not _flag(body, "no_cache"),
+        by=principal.user,
+        ray_address=_text(body, "ray_address"),
+    )
+    return web.json_response(record, status=201)
+
+
+async def _executions(request: web.Request) -> web.Response:
+    coordinator, project, _ = await _reader(request)
+    rows = await coordinator.executions(project, _branch(request))
+    return web.json_response({"project": project, "executions": rows})
+
+
+async def _record(request: web.Request) -> web.Response:
+    coordinator, project, _ = await _reader(request)
+    return web.json_response(await coordinator.record(project, request.match_info["execution"]))
+
+
+async def _cancel(request: web.Request) -> web.Response:
+    coordinator, project, _, _ = await _writer(request)
+    execution = request.match_info["execution"]
+    coordinator.cancel(project, execution, request.match_info.get("job"))
+    return web.json_response(await coordinator.record(project, execution), status=202)
+
+
+async def _restart(request: web.Request) -> web.Response:
+    coordinator, project, principal, _ = await _writer(request)
+    record = await coordinator.restart(
+        project, request.match_info["execution"], request.match_info["job"], by=principal.user
+    )
+    return web.json_response(record, status=202)
+
+
+async def _rerun(request: web.Request) -> web.Response:
+    coordinator, project, principal, body = await _writer(request)
+    record = await coordinator.rerun(
+        project,
+        request.match_info["execution"],
+        use_cache=not _flag(body, "no_cache"),
+        executor=_text(body, "executor"),
+        by=principal.user,
+    )
+    return web.json_response(record, status=201)
+
+
+async def _artifacts(request: web.Request) -> web.Response:
+    coordinator, project, _ = await _reader(request)
+    artifacts = await coordinator.artifacts(project, _branch(request))
+    return web.json_response({"project": project, "artifacts": artifacts})
+
+
+async def _artifact(request: web.Request) -> web.Response:
+    coordinator, project, _ = await _reader(request)
+    summary = await coordinator.artifact_summary(
+        project, request.match_info["name"], _branch(request)
+    )
+    return web.json_response(summary, dumps=_dumps)
+
+
+async def _export(request: web.Request) -> web.StreamResponse:
+    coordinator, project, _ = await _reader(request)
+    async with coordinator.exported(project, request.match_info["name"], _branch(request)) as path:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Disposition": f'attachment; filename="{path.name}"',
+                "Content-Length": str(path.stat().st_size),
+            }
+        )
+        await response.prepare(request)
+        with path.open("rb") as file:
+            while chunk := file.read(1 << 20):
+                await response.write(chunk)
+        await response.write_eof()
+        return response
+
+
+def _dumps(value: Any) -> str:
+    # Statistics of an all-NaN tensor are NaN: JSON has no NaN, so send null.
+    return json.dumps(_finite(value))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and value != value:  # noqa: PLR0124 - NaN check
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

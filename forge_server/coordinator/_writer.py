@@ -1,0 +1,154 @@
+"""Engine events → execution document writes, batched on the event loop.
+
+The engine reports from its own thread; :meth:`ExecutionWriter.on_event` hands each event to the
+event loop, where one task applies everything gathered since its last write in a single
+transaction of the execution room (persisted and broadcast like a client's edit), then pauses for
+the write interval. However fast a training loop prints or plots, the room gets at most about
+``1 / interval`` writes per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from pycrdt import Map
+
+from forge_ops.execution import Event, ExecutionStatusChanged, JobFeedback, JobStatusChanged
+from forge_ops.schema import FINISHED_STATUSES, ExecutionDoc, JobStatus, ProjectDoc, SchemaError
+from forge_server.rooms import Room, RoomManager
+
+_log = logging.getLogger(__name__)
+
+
+class ExecutionWriter:
+    """Writes one execution's events into its document and its summary in the project."""
+
+    def __init__(
+        self,
+        rooms: RoomManager,
+        execution_room: str,
+        project_room: str,
+        execution_id: str,
+        *,
+        author: str | None,
+        interval: float,
+        on_status: Callable[[JobStatus], None] | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.rooms = rooms
+        self.execution_room = execution_room
+        self.project_room = project_room
+        self.execution_id = execution_id
+        self.author = author
+        self.interval = interval
+        self.on_status = on_status
+        self.log = log or _log
+        self.writes = 0
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        # The execution's final status is written last, by close(): whoever reads "finished"
+        # then also finds what the coordinator records after the run (published artifacts).
+        self._final: ExecutionStatusChanged | None = None
+
+    def start(self) -> None:
+        self._task = self._loop.create_task(self._run(), name=f"writer-{self.execution_id}")
+
+    def on_event(self, event: Event) -> None:
+        """The engine's callback (any thread): queue the event for the next write."""
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    def finish_as(self, status: JobStatus, time: str) -> None:
+        """The final status to write if the engine never reported one (it failed itself)."""
+        if self._final is None:
+            self._final = ExecutionStatusChanged(self.execution_id, status, time)
+
+    async def close(self) -> None:
+        """Write whatever is queued and the final status, then stop."""
+        if self._task is None:
+            return
+        self._queue.put_nowait(None)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        async with self.rooms.hold(self.execution_room) as room, self.rooms.hold(
+            self.project_room
+        ) as project:
+            stop = False
+            while not stop:
+                batch = [await self._queue.get()]
+                while not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                stop = None in batch
+                events: list[Event] = [e for e in batch if e is not None]
+                if events or stop:
+                    try:
+                        self._apply(room, project, events, final=stop)
+                    except Exception:  # never lose the loop over one bad event
+                        self.log.exception("execution %s: writing events failed",
+                                           self.execution_id)
+                    await room.written()
+                if not stop:
+                    await asyncio.sleep(self.interval)
+
+    def _apply(self, room: Room, project: Room, events: list[Event], *, final: bool) -> None:
+        self.writes += 1
+        summary: JobStatus | None = None
+        with room.edit(self.author) as doc:
+            execution = ExecutionDoc(doc)
+            for event in events:
+                if isinstance(event, JobStatusChanged):
+                    _job_status(execution, event)
+                elif isinstance(event, JobFeedback):
+                    _feedback(execution, event)
+                elif isinstance(event, ExecutionStatusChanged):
+                    if event.status in FINISHED_STATUSES:
+                        self._final = event  # written by close()
+                    else:
+                        execution.set_status(event.status)
+                        execution.meta["finished"] = None
+                        summary = event.status
+            if final and self._final is not None:
+                execution.set_status(self._final.status)
+                execution.meta["finished"] = self._final.time
+                summary = self._final.status
+        if summary is not None:
+            with project.edit(self.author) as doc, contextlib.suppress(SchemaError):
+                ProjectDoc(doc).set_execution_status(self.execution_id, summary)
+            if self.on_status is not None:
+                self.on_status(summary)
+
+
+def _job_status(execution: ExecutionDoc, event: JobStatusChanged) -> None:
+    error = event.traceback or event.error
+    execution.set_job_status(event.job, event.status, error=error)
+    job = execution.jobs[event.job]
+    assert isinstance(job, Map)
+    # The engine's own times (milliseconds) rather than the moment of this write.
+    if event.started is not None or event.status == JobStatus.QUEUED:
+        job["started"] = event.started
+    if event.finished is not None or event.status == JobStatus.QUEUED:
+        job["finished"] = event.finished
+    if event.status == JobStatus.QUEUED:
+        job["outputs"] = Map()
+    execution.set_job_fields(event.job, cache_key=event.cache_key, cached_from=event.cached_from)
+    for port, artifact in event.outputs.items():
+        execution.set_output(event.job, port, artifact)
+
+
+def _feedback(execution: ExecutionDoc, event: JobFeedback) -> None:
+    execution.append_console(event.job, event.lines)
+    if event.console_dropped:
+        dropped = execution.console_dropped.get(event.job, 0)
+        count = int(dropped) if isinstance(dropped, int | float) else 0
+        execution.console_dropped[event.job] = count + event.console_dropped
+    for graph, graph_lines in event.points.items():
+        for line, points in graph_lines.items():
+            execution.add_points(event.job, graph, line, points)
+    for name, artifact in event.images.items():
+        execution.set_image(event.job, name, artifact)

@@ -1,0 +1,144 @@
+"""``forge artifacts`` and ``forge artifact show/export``: a project's named artifacts.
+
+The names are what Output operations published; each points at an immutable stored version
+(its content hash). ``show`` prints provenance (commit, execution, job), shape, dtype and
+statistics; ``export`` downloads the artifact as a plain file (.npy, .npz, .pt or .json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from forge_tui.cli.commands.run import api_call, open_api, quoted
+from forge_tui.cli.errors import CliError
+from forge_tui.cli.options import add_client_options
+
+
+def register(subparsers: Any) -> None:
+    listing = subparsers.add_parser(
+        "artifacts", help="list a project's named artifacts",
+        description="List the artifacts Output operations published in a branch.",
+    )
+    _common(listing, _list)
+    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    artifact = subparsers.add_parser(
+        "artifact", help="show or export one artifact",
+        description="Show an artifact's provenance and statistics, or export it as a file.",
+    )
+    actions = artifact.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="provenance, shape, dtype and statistics")
+    _common(show, _show)
+    show.add_argument("name", help="artifact name (see `forge artifacts PROJECT`)")
+    show.add_argument("--json", action="store_true", help="print JSON for scripts")
+    export = actions.add_parser(
+        "export", help="download as .npy (tensors), .npz (datasets), .pt (models) or .json"
+    )
+    _common(export, _export)
+    export.add_argument("name", help="artifact name")
+    export.add_argument("path", type=Path, help="file to write, or a folder to write it in")
+    export.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+
+def _common(parser: argparse.ArgumentParser, handler: Any) -> None:
+    parser.add_argument("project", help="project name")
+    parser.add_argument("--branch", "-b", default="main", help="branch (main)")
+    add_client_options(parser)
+    parser.set_defaults(handler=handler)
+
+
+def _size(nbytes: int) -> str:
+    size = float(nbytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{nbytes} B"
+
+
+def _shape(shape: Any) -> str:
+    return "×".join(str(d) for d in shape) if shape else "-"
+
+
+def _list(args: argparse.Namespace) -> int:
+    result = api_call(args, "GET", f"projects/{quoted(args.project)}/artifacts",
+                      query={"branch": args.branch})
+    artifacts = result["artifacts"]
+    if args.json:
+        print(json.dumps(artifacts, indent=2))
+        return 0
+    if not artifacts:
+        print(f"branch {args.branch} of {args.project} has no artifacts yet: run a pipeline "
+              "with an Output operation")
+    for name, artifact in artifacts.items():
+        print(f"{name:<20} {artifact['kind']:<8} {_shape(artifact.get('shape')):<16} "
+              f"{artifact.get('dtype') or '-':<10} {_size(artifact['bytes']):>10}  "
+              f"{artifact['hash'][:12]}  {artifact.get('produced_by') or '-'}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    path = f"projects/{quoted(args.project)}/artifacts/{quoted(args.name)}"
+    result = api_call(args, "GET", path, query={"branch": args.branch}, timeout=180)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    summary = result.get("summary", {})
+    print(f"artifact  {result['name']}")
+    print(f"hash      {result['hash']}")
+    print(f"kind      {result['kind']}")
+    print(f"shape     {_shape(result.get('shape'))}")
+    print(f"dtype     {result.get('dtype') or '-'}")
+    print(f"size      {_size(result['bytes'])}")
+    if summary.get("parameters") is not None:
+        print(f"params    {summary['parameters']}")
+    if summary.get("metadata"):
+        meta = summary["metadata"]
+        print(f"model     {meta.get('class')} ({meta.get('framework')} "
+              f"{meta.get('framework_version')})")
+    if summary.get("stats"):
+        print("stats     " + _stats(summary["stats"]))
+    for name, member in (summary.get("members") or {}).items():
+        stats = _stats(member["stats"]) if member.get("stats") else ""
+        print(f"  {name:<28} {_shape(member['shape']):<16} {member['dtype']:<16} {stats}")
+    if "value" in summary:
+        print("value     " + json.dumps(summary["value"], indent=2).replace("\n", "\n          "))
+    print("produced by")
+    for source in summary.get("provenance") or []:
+        print(f"  commit {str(source.get('commit'))[:10]}  execution {source.get('execution')}"
+              f"  job {source.get('job')}  {str(source.get('created'))[:19]}")
+    return 0
+
+
+def _stats(stats: dict[str, Any]) -> str:
+    return "  ".join(
+        f"{key} {value:.4g}" if isinstance(value, int | float) else f"{key} -"
+        for key, value in stats.items()
+    )
+
+
+def _export(args: argparse.Namespace) -> int:
+    import re
+    import shutil
+
+    path = f"projects/{quoted(args.project)}/artifacts/{quoted(args.name)}/export"
+    with open_api(args, "GET", path, query={"branch": args.branch}, timeout=600) as response:
+        disposition = response.headers.get("Content-Disposition", "")
+        match = re.search(r'filename="([^"/\\]+)"', disposition)
+        filename = match.group(1) if match else args.name
+        target: Path = args.path / filename if args.path.is_dir() else args.path
+        if target.exists() and not args.force:
+            raise CliError(f"{target} exists; pass --force to overwrite it")
+        partial = target.with_name(target.name + ".part")
+        try:
+            with partial.open("wb") as file:
+                shutil.copyfileobj(response, file)
+            partial.replace(target)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise CliError(f"cannot write {target}: {exc}") from exc
+    print(f"wrote {target} ({_size(target.stat().st_size)})")
+    return 0

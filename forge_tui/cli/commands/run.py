@@ -1,0 +1,320 @@
+"""``forge run/rerun/restart/cancel/executions``: executions from the command line, headless.
+
+``forge run`` asks the server to run a pipeline, then follows the execution (a line each time a
+job's status changes) and exits 0 only when it succeeded; ``--json`` prints the final record
+(status, each job's status, duration, cache origin and output artifact hashes) on stdout for
+scripts, with progress on stderr. ``forge rerun`` runs an execution again exactly as it ran (its
+``run/{id}`` tag) and reports, output by output, whether the artifact hashes match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from forge_tui.cli.errors import CliError
+from forge_tui.cli.options import add_client_options, client_credentials
+
+FINISHED = frozenset({"succeeded", "failed", "cancelled", "cached"})
+EXIT_MISMATCH = 3
+"""``forge rerun``: the rerun succeeded but some output hashes differ from the original's."""
+
+
+def register(subparsers: Any) -> None:
+    run = _command(subparsers, "run", "run a pipeline and follow its progress", _run)
+    run.add_argument("project", help="project name")
+    run.add_argument("pipeline", help="pipeline name or id")
+    run.add_argument("--branch", "-b", default="main", help="branch to run (main)")
+    run.add_argument("--executor", choices=["ray", "local"],
+                     help="where jobs run (default: the server's --executor)")
+    run.add_argument("--ray-address", metavar="ADDR",
+                     help="Ray cluster the server must be using (it refuses another)")
+    run.add_argument("--no-cache", action="store_true", help="recompute every job")
+    _follow_options(run)
+
+    rerun = _command(subparsers, "rerun",
+                     "run an execution again exactly as it ran and compare its outputs", _rerun)
+    rerun.add_argument("execution", help="execution id")
+    rerun.add_argument("--no-cache", action="store_true",
+                       help="recompute every job (checks reproducibility)")
+    rerun.add_argument("--executor", choices=["ray", "local"],
+                       help="where jobs run (default: the original's executor)")
+    rerun.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
+    restart = _command(subparsers, "restart",
+                       "re-run one job of an execution and everything downstream of it",
+                       _restart)
+    restart.add_argument("execution", help="execution id")
+    restart.add_argument("job", help="job name (as in the pipeline) or id")
+    _follow_options(restart)
+
+    cancel = _command(subparsers, "cancel",
+                      "cancel a running execution, or one job and its downstream", _cancel)
+    cancel.add_argument("execution", help="execution id")
+    cancel.add_argument("job", nargs="?", help="job name or id (default: the whole execution)")
+
+    listing = _command(subparsers, "executions", "list a branch's executions", _executions)
+    listing.add_argument("project", help="project name")
+    listing.add_argument("--branch", "-b", default="main", help="branch (main)")
+    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def _command(subparsers: Any, name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help_text, description=help_text
+    )
+    add_client_options(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _follow_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print the final record as JSON (progress goes to stderr)")
+    parser.add_argument("--detach", action="store_true",
+                        help="print the execution id and return without following it")
+
+
+# ----- HTTP ----------------------------------------------------------------------------------
+
+
+def api_call(
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    query: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Call ``/api/{path}`` on the server; errors become a CliError with the server's reason."""
+    with open_api(args, method, path, body, query=query, timeout=timeout) as response:
+        result: dict[str, Any] = json.loads(response.read() or b"{}")
+    return result
+
+
+def open_api(
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    query: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Any:
+    """The open HTTP response of ``/api/{path}`` (for downloads and JSON alike)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    creds = client_credentials(args)
+    url = f"{creds.server}/api/{path}"
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
+    headers = {"Accept": "application/json"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    if creds.token:
+        headers["Authorization"] = f"Bearer {creds.token}"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+    try:
+        return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310
+    except urllib.error.HTTPError as exc:
+        raise CliError(_error_text(exc)) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CliError(
+            f"cannot reach the Forge server at {creds.server}: {reason}; start it with "
+            "`forge serve` or pass --server URL"
+        ) from None
+
+
+def _error_text(exc: Any) -> str:
+    try:
+        payload = json.loads(exc.read())
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict) or not payload.get("error"):
+        return f"server answered {exc.code} {exc.reason}"
+    return str(payload["error"])
+
+
+def quoted(*parts: str) -> str:
+    import urllib.parse
+
+    return "/".join(urllib.parse.quote(part, safe="") for part in parts)
+
+
+# ----- following an execution ----------------------------------------------------------------
+
+
+def _clock(iso: str | None) -> str:
+    return iso[11:19] if iso and len(iso) >= 19 else time.strftime("%H:%M:%S")
+
+
+def _job_line(job: dict[str, Any]) -> str:
+    status = job["status"]
+    text = f"{_clock(job.get('finished') or job.get('started'))}  {job['name']:<20} {status}"
+    if job.get("duration") is not None and status in FINISHED:
+        text += f"  {job['duration']:.1f}s"
+    if status == "cached" and job.get("cached_from"):
+        text += f" (from {job['cached_from']})"
+    error = str(job.get("error") or "").rstrip()
+    if error and status in ("failed", "cancelled"):
+        lines = error.splitlines()
+        if len(lines) == 1:
+            text += f": {lines[0]}"
+        else:  # a traceback of the user's code
+            text += "\n" + "\n".join(f"      {line}" for line in lines)
+    return text
+
+
+def follow(args: argparse.Namespace, execution: str, *, out: Any, interval: float = 0.3,
+           seen: dict[str, str] | None = None) -> dict[str, Any]:
+    """Print job status changes until the execution is finished; returns its final record.
+
+    Ctrl-C asks the server to cancel the execution (a second Ctrl-C stops following).
+    """
+    seen = {} if seen is None else seen
+    cancelling = False
+    while True:
+        try:
+            record = api_call(args, "GET", f"executions/{quoted(execution)}")
+            for job in record["jobs"].values():
+                key = job["status"] + str(job.get("started"))
+                if seen.get(job["name"]) != key:
+                    seen[job["name"]] = key
+                    print(_job_line(job), file=out, flush=True)
+            if record["status"] in FINISHED and not record.get("running"):
+                return record
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            if cancelling:
+                raise
+            cancelling = True
+            print(f"cancelling execution {execution} (Ctrl-C again to stop following)",
+                  file=out, flush=True)
+            api_call(args, "POST", f"executions/{quoted(execution)}/cancel")
+
+
+def _summary(record: dict[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for job in record["jobs"].values():
+        counts[job["status"]] = counts.get(job["status"], 0) + 1
+    jobs = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    took = f" in {record['duration']:.1f}s" if record.get("duration") is not None else ""
+    lines = [f"execution {record['execution']} {record['status']}{took} ({jobs})"]
+    for name, artifact in sorted((record.get("artifacts") or {}).items()):
+        lines.append(f"  artifact {name} = {artifact[:16]}")
+    return "\n".join(lines)
+
+
+def _finish(args: argparse.Namespace, record: dict[str, Any], *, out: Any) -> int:
+    if args.json:
+        print(json.dumps(record, indent=2))
+    else:
+        print(_summary(record), file=out)
+    return 0 if record["status"] == "succeeded" else 1
+
+
+# ----- handlers ------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"pipeline": args.pipeline, "branch": args.branch,
+                            "no_cache": args.no_cache}
+    if args.executor:
+        body["executor"] = args.executor
+    if args.ray_address:
+        body["ray_address"] = args.ray_address
+    out = sys.stderr if args.json else sys.stdout
+    # Generous: the first run may start the server's Ray runtime.
+    record = api_call(args, "POST", f"projects/{quoted(args.project)}/runs", body, timeout=300)
+    return _started(args, record, out=out)
+
+
+def _started(args: argparse.Namespace, record: dict[str, Any], *, out: Any) -> int:
+    execution = record["execution"]
+    if args.detach:
+        print(json.dumps(record, indent=2) if args.json else execution)
+        return 0
+    print(f"execution {execution} of {record.get('pipeline_name')} on {record['executor']} "
+          f"(commit {str(record.get('commit'))[:10]})", file=out, flush=True)
+    return _finish(args, follow(args, execution, out=out), out=out)
+
+
+def _restart(args: argparse.Namespace) -> int:
+    out = sys.stderr if args.json else sys.stdout
+    path = f"executions/{quoted(args.execution)}/jobs/{quoted(args.job)}/restart"
+    record = api_call(args, "POST", path, {}, timeout=300)
+    return _started(args, record, out=out)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    path = f"executions/{quoted(args.execution)}"
+    path += f"/jobs/{quoted(args.job)}/cancel" if args.job else "/cancel"
+    api_call(args, "POST", path, {})
+    what = f"job {args.job} of execution" if args.job else "execution"
+    print(f"cancelling {what} {args.execution}; follow it with `forge executions` or the TUI")
+    return 0
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    out = sys.stderr if args.json else sys.stdout
+    body: dict[str, Any] = {"no_cache": args.no_cache}
+    if args.executor:
+        body["executor"] = args.executor
+    started = api_call(args, "POST", f"executions/{quoted(args.execution)}/rerun", body,
+                       timeout=300)
+    print(f"execution {started['execution']} reruns {args.execution} "
+          f"(commit {str(started.get('commit'))[:10]})", file=out, flush=True)
+    rerun = follow(args, started["execution"], out=out)
+    original = api_call(args, "GET", f"executions/{quoted(args.execution)}")
+    rows = compare_outputs(original, rerun)
+    all_match = all(row["match"] for row in rows)
+    if args.json:
+        print(json.dumps({"original": args.execution, "rerun": rerun["execution"],
+                          "status": rerun["status"], "all_match": all_match,
+                          "outputs": rows}, indent=2))
+    else:
+        print(_summary(rerun), file=out)
+        for row in rows:
+            verdict = "match" if row["match"] else "DIFFERENT"
+            print(f"  {row['job'] + '.' + row['port']:<28} {str(row['original'])[:12]:<12}  "
+                  f"{str(row['rerun'])[:12]:<12}  {verdict}", file=out)
+        total = sum(row["match"] for row in rows)
+        print(f"{total} of {len(rows)} outputs match the original's", file=out)
+    if rerun["status"] != "succeeded":
+        return 1
+    return 0 if all_match else EXIT_MISMATCH
+
+
+def compare_outputs(original: dict[str, Any], rerun: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per output port of the original execution: both hashes and whether they match."""
+    rows = []
+    for job_id, job in original["jobs"].items():
+        again = rerun["jobs"].get(job_id, {}).get("outputs", {})
+        for port, artifact in sorted(job["outputs"].items()):
+            rows.append({"job": job["name"], "port": port, "original": artifact,
+                         "rerun": again.get(port), "match": again.get(port) == artifact})
+    return rows
+
+
+def _executions(args: argparse.Namespace) -> int:
+    result = api_call(args, "GET", f"projects/{quoted(args.project)}/executions",
+                      query={"branch": args.branch})
+    rows = result["executions"]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"branch {args.branch} of {args.project} has no executions yet")
+    for row in rows:
+        print(f"{row['execution']}  {row['created'].replace('T', ' ')[:19]}  "
+              f"{row['status']:<10} {str(row.get('commit'))[:10]}  {row.get('by') or '-'}")
+    return 0

@@ -1,0 +1,146 @@
+"""Run a pipeline through the server API and report its progress as plain lines.
+
+Job status changes come from the execution record (``GET …/executions/{id}``); console lines
+stream from the execution document over the sync protocol, as the TUI sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from forge_tui.demo._api import ForgeApi
+
+__all__ = ["RunReport", "artifact_value", "format_accuracies", "run_pipeline"]
+
+FINISHED = {"succeeded", "failed", "cached", "cancelled"}
+GOOD = {"succeeded", "cached"}
+
+Printer = Callable[[str], None]
+
+
+@dataclass
+class RunReport:
+    execution: str
+    status: str
+    record: dict[str, Any]
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in GOOD
+
+
+async def run_pipeline(
+    api: ForgeApi,
+    project: str,
+    pipeline: str,
+    *,
+    out: Printer = print,
+    poll_s: float = 0.5,
+    timeout_s: float | None = None,
+    use_cache: bool = True,
+) -> RunReport:
+    """Start ``pipeline``, print each job's status changes and console lines until it ends.
+
+    On ``timeout_s`` the execution is cancelled (and reported as such). ``use_cache=False``
+    re-runs every job instead of reusing cached results.
+    """
+    quoted = urllib.parse.quote(project, safe="")
+    body: dict[str, Any] = {"pipeline": pipeline, "no_cache": not use_cache}
+    _, record = await api.call("POST", f"/api/projects/{quoted}/runs", body)
+    execution = str(record["execution"])
+    out(f"Started execution {execution} of {pipeline} (executor: {record.get('executor')})")
+    jobs = [str(info.get("name") or job) for job, info in record.get("jobs", {}).items()]
+    if jobs:
+        out(f"Jobs: {', '.join(jobs)}")
+    started = time.monotonic()
+    path = f"/api/projects/{quoted}/executions/{execution}"
+    seen_status: dict[str, str] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        console = await _console_stream(stack, api, project, execution, out)
+        cancelled = False
+        while True:
+            _, record = await api.call("GET", path)
+            elapsed = time.monotonic() - started
+            names = {job: str(info.get("name") or job) for job, info in record["jobs"].items()}
+            for line in console():
+                job, text = line
+                out(f"  {names.get(job, job):>16} | {text}")
+            for job, info in record["jobs"].items():
+                status = str(info["status"])
+                if seen_status.get(job, "queued") != status:
+                    seen_status[job] = status
+                    note = f" (from cache {info['cached_from']})" if info.get("cached_from") else ""
+                    took = f" in {info['duration']:.1f}s" if info.get("duration") else ""
+                    out(f"[{elapsed:6.1f}s] {names[job]}: {status}{took}{note}")
+            if record["status"] in FINISHED and not record.get("running"):
+                break
+            if timeout_s is not None and elapsed > timeout_s and not cancelled:
+                out(f"Timed out after {timeout_s:g}s: cancelling execution {execution}")
+                await api.call("POST", f"{path}/cancel")
+                cancelled = True
+            await asyncio.sleep(poll_s)
+    failures = [
+        f"{info.get('name')}: {info.get('error')}"
+        for info in record["jobs"].values()
+        if info["status"] == "failed" and info.get("error")
+    ]
+    return RunReport(execution, str(record["status"]), record, failures)
+
+
+async def _console_stream(
+    stack: contextlib.AsyncExitStack, api: ForgeApi, project: str, execution: str, out: Printer
+) -> Callable[[], list[tuple[str, str]]]:
+    """A function returning the console lines added since its last call (none if unavailable)."""
+    from forge_ops.schema import ExecutionDoc
+    from forge_server.client import SyncError, open_document
+
+    try:
+        client = await stack.enter_async_context(
+            open_document(api.server, api.token, f"{project}/executions/{execution}")
+        )
+    except (SyncError, OSError) as exc:
+        out(f"(console output not streamed: {exc})")
+        return list
+
+    printed: dict[str, int] = {}
+
+    def new_lines() -> list[tuple[str, str]]:
+        lines: list[tuple[str, str]] = []
+        for job, text in ExecutionDoc(client.doc).to_plain()["console"].items():
+            done = printed.get(job, 0)
+            if len(text) < done:  # the capped console dropped old lines
+                done = 0
+            lines.extend((job, str(line).rstrip()) for line in text[done:])
+            printed[job] = len(text)
+        return lines
+
+    return new_lines
+
+
+async def artifact_value(api: ForgeApi, project: str, name: str) -> Any:
+    """The stored value of a JSON artifact (e.g. metrics), via the artifact summary."""
+    quoted = urllib.parse.quote(project, safe="")
+    _, summary = await api.call(
+        "GET", f"/api/projects/{quoted}/artifacts/{urllib.parse.quote(name, safe='')}"
+    )
+    return summary.get("summary", {}).get("value")
+
+
+def format_accuracies(metrics: dict[str, Any]) -> list[str]:
+    """``accuracy`` first, then one line per class, as percentages."""
+    lines = []
+    overall = metrics.get("accuracy")
+    if isinstance(overall, int | float):
+        lines.append(f"  {'overall':>16}: {overall * 100:5.1f}%")
+    for key, value in metrics.items():
+        if key.startswith("accuracy/") and isinstance(value, int | float):
+            lines.append(f"  {key.removeprefix('accuracy/'):>16}: {value * 100:5.1f}%")
+    return lines
+

@@ -1,0 +1,160 @@
+"""The demo's own server: ``forge serve`` in a background process, stopped when the demo ends."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["DemoServer", "DemoServerError", "default_data_dir"]
+
+
+class DemoServerError(Exception):
+    """The background server did not start or has no usable credentials."""
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/forge/demo`` (``~/.local/share/forge/demo`` by default)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "forge" / "demo"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class DemoServer:
+    """Runs ``forge serve`` on loopback with its data (SQLite, artifacts, owner token) in
+    ``data_dir``; its output goes to ``data_dir/server.log``. Use as a context manager."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int = 0,
+        executor: str = "local",
+        ray_address: str | None = None,
+        startup_timeout: float = 90.0,
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.executor = executor
+        self.ray_address = ray_address
+        self.startup_timeout = startup_timeout
+        self.log_path = data_dir / "server.log"
+        self.token: str | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "forge_tui", "serve",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--data-dir", str(self.data_dir), "--executor", self.executor,
+        ]  # fmt: skip
+        if self.ray_address:
+            command += ["--ray-address", self.ray_address]
+        with self.log_path.open("ab") as log:
+            log.write(f"\n--- forge demo: {' '.join(command)}\n".encode())
+            log.flush()
+            # A session of its own: Ctrl-C in the demo's terminal reaches the demo, which then
+            # stops the server in order (flushing the documents) instead of both racing.
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
+        self._wait_healthy()
+        self.token = self._owner_token()
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise DemoServerError(
+                    f"the demo server exited with status {self._process.returncode}; "
+                    f"its output is in {self.log_path}:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:  # noqa: S310
+                    if json.loads(response.read()).get("status") == "ok":
+                        return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise DemoServerError(
+            f"the demo server did not answer {self.url}/health within "
+            f"{self.startup_timeout:g}s; see {self.log_path}"
+        )
+
+    def _owner_token(self) -> str:
+        from forge_server.auth import OWNER_CREDENTIALS_FILE
+
+        path = self.data_dir / OWNER_CREDENTIALS_FILE
+        try:
+            token = json.loads(path.read_text(encoding="utf-8")).get("token")
+        except (OSError, ValueError) as exc:
+            self.stop()
+            raise DemoServerError(
+                f"cannot read the demo's owner token from {path} ({exc}); delete the demo "
+                f"data folder {self.data_dir} to start afresh, or pass --data-dir"
+            ) from None
+        if not isinstance(token, str):
+            self.stop()
+            raise DemoServerError(f"{path} holds no token; delete {self.data_dir} and retry")
+        return token
+
+    def log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def stop(self, timeout: float = 40.0) -> int | None:
+        """SIGTERM (the server flushes and stops its executor), SIGKILL if it hangs."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # its whole session: workers too
+                process.wait(timeout=10)
+        return process.returncode
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def __enter__(self) -> DemoServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,202 @@
+"""Benchmark the terminal client: diagram layout + render time, and edit → visible latency.
+
+    .venv/bin/python scripts/bench_tui.py                 # 10/100/300 nodes, 100 edits
+    .venv/bin/python scripts/bench_tui.py --sizes 10 100 --edits 30
+
+1. Layout + render (``forge_tui.render.render_graph``: ranks, ordering, placement, routing and
+   drawing into the character grid) of random layered DAGs, median of several runs. Baseline in
+   the same run: grandalf's Sugiyama layout of the same graph (positions only: no routing, no
+   drawing). Target: 100 nodes ≤ 50 ms.
+2. Edit → visible: two headless Forge apps on one real relay (loopback); client A renames a node,
+   the time until client B's diagram contains the new name; p50 / p95. Baseline in the same run:
+   the same edit between two bare sync clients (document to document, no UI). Target p95 ≤ 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from forge_tui.render import EdgeSpec, GraphSpec, NodeSpec, render_graph
+
+
+def random_dag(n: int, seed: int = 1) -> GraphSpec:
+    """Nodes with two inputs and two outputs, each fed from one of the 12 nodes before it."""
+    rng = random.Random(seed)
+    nodes, edges = [], []
+    for i in range(n):
+        nodes.append(
+            NodeSpec(
+                f"n{i}",
+                f"Node{i}",
+                "op",
+                lines=(f"k={rng.randint(0, 99)}",) if rng.random() < 0.5 else (),
+                inputs=("a", "b") if i else (),
+                outputs=("x", "y"),
+            )
+        )
+    for i in range(1, n):
+        for port in ("a", "b"):
+            if port == "a" or rng.random() < 0.4:
+                j = rng.randrange(max(0, i - 12), i)
+                edges.append(EdgeSpec(f"n{j}", rng.choice(("x", "y")), f"n{i}", port))
+    return GraphSpec(tuple(nodes), tuple(edges))
+
+
+def grandalf_layout(spec: GraphSpec) -> None:
+    from grandalf.graphs import Edge, Graph, Vertex
+    from grandalf.layouts import SugiyamaLayout
+
+    class View:
+        w, h = 20, 5
+
+    vertices = {n.id: Vertex(n.id) for n in spec.nodes}
+    for v in vertices.values():
+        v.view = View()
+    graph = Graph(
+        list(vertices.values()), [Edge(vertices[e.src], vertices[e.dst]) for e in spec.edges]
+    )
+    for component in graph.C:
+        layout = SugiyamaLayout(component)
+        layout.init_all()
+        layout.draw()
+
+
+def timed(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
+
+
+def bench_render(sizes: list[int]) -> None:
+    print("layout + render (median ms)      forge render_graph   grandalf Sugiyama (layout only)")
+    for n in sizes:
+        spec = random_dag(n)
+        repeat = 7 if n <= 100 else 3
+        ours = timed(lambda spec=spec: render_graph(spec), repeat)
+        theirs = timed(lambda spec=spec: grandalf_layout(spec), repeat)
+        rendered = render_graph(spec)
+        print(
+            f"  {n:4d} nodes ({len(spec.edges):4d} edges, {rendered.width}×{rendered.height} cells)"
+            f"   {ours:8.1f}            {theirs:8.1f}"
+        )
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def bench_latency(edits: int) -> None:
+    from forge_server.client import SyncClient, room_url
+    from forge_server.relay_config import RelayConfig
+    from forge_server.server import RelayServer
+    from forge_tui.app import ForgeApp, LinkState, ServerBackend
+    from forge_tui.app.screens.project import ProjectScreen
+    from forge_tui.app.widgets.graph_editor import GraphEditor
+
+    async def wait(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.perf_counter() + timeout
+        while not condition():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the edit never arrived")
+            await asyncio.sleep(0.0005)
+
+    with tempfile.TemporaryDirectory() as data:
+        async with RelayServer(RelayConfig(data_dir=Path(data))) as relay:
+            # Baseline: two bare sync clients.
+            from pycrdt import Map
+
+            a = SyncClient(room_url(relay.url, "bench-raw/main"))
+            b = SyncClient(room_url(relay.url, "bench-raw/main"))
+            await a.start()
+            await b.start()
+            await a.synced(5)
+            await b.synced(5)
+            ma, mb = a.doc.get("m", type=Map), b.doc.get("m", type=Map)
+            raw = []
+            for i in range(edits):
+                start = time.perf_counter()
+                ma["k"] = i
+                await wait(lambda i=i: mb.get("k") == i)
+                raw.append((time.perf_counter() - start) * 1000)
+            await a.stop()
+            await b.stop()
+
+            # The apps: A renames a node, B's diagram shows it.
+            ada = ServerBackend(relay.url, None, "Ada")
+            bob = ServerBackend(relay.url, None, "Bob")
+            await ada.create_project("bench")
+            app_a, app_b = ForgeApp(ada, "bench"), ForgeApp(bob, "bench")
+            async with app_a.run_test(size=(120, 40)) as pa, app_b.run_test(size=(120, 40)) as pb:
+                await wait(
+                    lambda: all(
+                        isinstance(x.screen, ProjectScreen)
+                        and x.workspace is not None
+                        and x.workspace.link.state is LinkState.CONNECTED
+                        for x in (app_a, app_b)
+                    )
+                )
+                ws_a = app_a.workspace
+                assert ws_a is not None
+                with ws_a.edit() as doc:
+                    op = doc.add_operation("Op", "def op(x: Tensor) -> Tensor:\n    return x\n")
+                    pid = doc.add_pipeline("p")
+                    nodes = [doc.add_node(pid, op, f"node{i}") for i in range(20)]
+                    for u, v in itertools.pairwise(nodes):
+                        doc.connect(pid, u, "out", v, "x")
+                screen_b = app_b.screen
+                assert isinstance(screen_b, ProjectScreen)
+                await wait(
+                    lambda: (
+                        app_b.workspace is not None
+                        and app_b.workspace.project.find("pipelines", "p") is not None
+                    )
+                )
+                await screen_b.open_now("pipeline", pid)
+                editor_b = screen_b.query_one(GraphEditor)
+                await pb.pause()
+                ui = []
+                for i in range(edits):
+                    name = f"renamed{i}"
+                    start = time.perf_counter()
+                    with ws_a.edit() as doc:
+                        doc.rename_node(pid, nodes[i % len(nodes)], name)
+                    await wait(lambda name=name: name in editor_b.canvas.rendered.text())
+                    ui.append((time.perf_counter() - start) * 1000)
+                del pa
+    print(f"edit → visible over {edits} edits (ms)   p50      p95")
+    for label, samples in (
+        ("sync clients, doc to doc (baseline)", raw),
+        ("Forge app A → app B's diagram      ", ui),
+    ):
+        print(f"  {label}  {percentile(samples, 0.5):6.1f}   {percentile(samples, 0.95):6.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 300])
+    parser.add_argument("--edits", type=int, default=100)
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args()
+    bench_render(args.sizes)
+    if not args.skip_latency:
+        asyncio.run(bench_latency(args.edits))
+
+
+if __name__ == "__main__":
+    main()

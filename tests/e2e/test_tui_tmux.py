@@ -1,0 +1,127 @@
+"""End to end: a real `forge serve` and two real `forge tui` processes driven through tmux."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+class Terminal:
+    """One tmux session running a command in a fixed-size terminal, on a private tmux server
+    (its own socket), so nobody else's tmux settings change its size."""
+
+    def __init__(self, name: str, command: str, env: dict[str, str], size: tuple[int, int]) -> None:
+        self.name = name
+        self.tmux = ["tmux", "-L", name, "-f", "/dev/null"]
+        # Textual trusts COLUMNS/LINES over the terminal; pytest's may be inherited.
+        env = {**env, "COLUMNS": str(size[0]), "LINES": str(size[1])}
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        subprocess.run(
+            [
+                *self.tmux,
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                str(size[0]),
+                "-y",
+                str(size[1]),
+                f"env {exports} {command}",
+            ],
+            check=True,
+        )
+
+    def keys(self, *keys: str, pause: float = 0.3) -> None:
+        for key in keys:
+            subprocess.run([*self.tmux, "send-keys", "-t", self.name, key], check=True)
+            time.sleep(pause)
+
+    def type(self, text: str) -> None:
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, "-l", text], check=True)
+        time.sleep(0.3)
+
+    def screen(self) -> str:
+        result = subprocess.run(
+            [*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+        )
+        return result.stdout
+
+    def wait_for(self, condition: Callable[[str], bool], what: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if condition(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name}: never showed {what}; screen was:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def terminals() -> Iterator[Callable[..., Terminal]]:
+    opened: list[Terminal] = []
+
+    def open_terminal(
+        command: str, env: dict[str, str], size: tuple[int, int] = (120, 32)
+    ) -> Terminal:
+        terminal = Terminal(f"forge-e2e-{uuid.uuid4().hex[:8]}", command, env, size)
+        opened.append(terminal)
+        return terminal
+
+    yield open_terminal
+    for terminal in opened:
+        terminal.close()
+
+
+def test_two_users_edit_together(serve_process, terminals, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server = serve_process(tmp_path / "data", "--no-auth")
+    env = {
+        "FORGE_CONFIG_DIR": str(tmp_path / "config"),
+        "PATH": os.environ.get("PATH", ""),
+        "TERM": "xterm-256color",
+    }
+    forge = f"{shlex.quote(sys.executable)} -m forge_tui"
+    ada = terminals(f"{forge} tui --server {server.url} --name Ada", env)
+    # Ada starts on the projects screen and creates the project there.
+    ada.wait_for(lambda s: "No projects yet" in s, "the empty project list")
+    ada.keys("n")
+    ada.type("demo")
+    ada.keys("Enter")
+    ada.wait_for(lambda s: "Pipelines (0)" in s and "connected" in s, "the new project")
+    bob = terminals(f"{forge} tui --server {server.url} --project demo --name Bob", env)
+    bob.wait_for(lambda s: "Pipelines (0)" in s, "the project")
+    ada.wait_for(lambda s: "Bob" in s, "Bob in the presence bar")
+    bob.wait_for(lambda s: "Ada" in s, "Ada in the presence bar")
+    # Ada creates an operation from the template; Bob sees it and opens it.
+    ada.keys("n")
+    ada.type("Operation")
+    ada.keys("Enter")
+    ada.type("Scale")
+    ada.keys("Enter")
+    ada.wait_for(lambda s: "def scale(data: Tensor" in s, "the template in the code editor")
+    bob.wait_for(lambda s: "Operations (1)" in s, "the new operation in the sidebar")
+    bob.keys("Down", "Down", "Enter")
+    bob.wait_for(lambda s: "def scale(data: Tensor" in s, "the operation's code")
+    # Ada types at the top of the code; Bob's editor shows it, and where Ada's cursor is.
+    ada.type("# edited by Ada")
+    ada.keys("Enter")
+    screen = bob.wait_for(lambda s: "# edited by Ada" in s, "Ada's edit")
+    assert "def scale" in screen
+    bob.wait_for(lambda s: "Ada at 2:1" in s, "Ada's cursor")
