@@ -303,6 +303,7 @@ class SyncClient:
         connector: Connector | None = None,
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
+        max_messages_per_second: float = 250.0,
         log: logging.Logger | None = None,
     ) -> None:
         self.url = url
@@ -314,6 +315,9 @@ class SyncClient:
         self.awareness = Awareness(self.doc.client_id, self._send_awareness)
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        # Below the relay's per-connection limit (500/s by default); while paced, queued
+        # local updates merge into fewer, larger messages.
+        self.max_messages_per_second = max_messages_per_second
         self.connections = 0  # successful connections so far
         self._close_session: Callable[[], Awaitable[None]] | None = None
         if connector is None:
@@ -328,6 +332,7 @@ class SyncClient:
         self._handshake_done = False
         self._applying_remote = False
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._transport: Transport | None = None
         self._subscription = self.doc.observe(self._on_local_update)
 
@@ -335,6 +340,7 @@ class SyncClient:
 
     async def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._set_status(ConnectionStatus.CONNECTING)
             self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -347,9 +353,14 @@ class SyncClient:
                 self.awareness.clock += 1
                 with contextlib.suppress(Exception):
                     await self._transport.send(self.awareness.local_message())
-            task.cancel()
+            self._stopping = True
+            # Cancel until it ends: a cancellation landing inside a library's own timeout
+            # handling can be swallowed, and a stopped client must never linger.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                task.result()
         if self._close_session is not None:
             await self._close_session()
         with contextlib.suppress(ValueError):
@@ -381,7 +392,7 @@ class SyncClient:
             self._status_callbacks.remove(callback) if callback in self._status_callbacks else None
         )
 
-    async def synced(self, timeout: float | None = None) -> None:
+    async def synced(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Wait until the document is in sync with the relay (raises if refused for good)."""
         async with asyncio.timeout(timeout):
             while not self._synced.is_set():
@@ -392,7 +403,7 @@ class SyncClient:
         if self.error is not None:
             raise self.error
 
-    async def flush(self, timeout: float | None = None) -> None:
+    async def flush(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Wait until the relay has stored every local edit made so far.
 
         Sends a sync step 1 after everything queued: the relay answers a step 1 only after it
@@ -449,7 +460,7 @@ class SyncClient:
 
     async def _run(self) -> None:
         delay = self.backoff_initial
-        while True:
+        while not self._stopping:
             try:
                 transport = await self._connector()
             except AuthRefused as exc:
@@ -521,18 +532,27 @@ class SyncClient:
             self._changed.set()
 
     async def _send_loop(self, transport: Transport) -> None:
+        rate = self.max_messages_per_second
+        allowance, stamp = rate, time.monotonic()
         while True:
             if not self._outbox:
                 self._outbox_ready.clear()
                 await self._outbox_ready.wait()
                 continue
+            now = time.monotonic()
+            allowance = min(rate, allowance + (now - stamp) * rate)
+            stamp = now
+            if allowance < 1.0:
+                await asyncio.sleep((1.0 - allowance) / rate)
+                continue
+            allowance -= 1.0
             is_update, data = self._outbox.popleft()
             if is_update:
                 # Merge a burst of local updates into one message.
                 batch = [data]
                 while self._outbox and self._outbox[0][0]:
                     batch.append(self._outbox.popleft()[1])
-                update = batch[0] if len(batch) == 1 else merge_updates(*batch)  # MERGE
+                update = batch[0] if len(batch) == 1 else merge_updates(*batch)
                 data = encode_message(SyncMessage(SyncType.UPDATE, update))
             await transport.send(data)
 
@@ -588,7 +608,7 @@ async def open_document(
     room: str,
     *,
     doc: Doc | None = None,
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109
 ) -> AsyncIterator[SyncClient]:
     """Open a room, wait until it is synced, yield the client; on a normal exit wait until
     the relay has stored the local edits. Raises :class:`SyncError` with a clear message."""

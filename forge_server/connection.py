@@ -325,8 +325,6 @@ class Connection:
         if not self.can_write:
             self.stats.refused_updates += 1
             self.log.info("refused a document update from reader %r", self)
-            self.send(
-                encode_message(AuthMessage(f"permission denied: {self.user} may only read"))
-            )
+            self.send(encode_message(AuthMessage(f"permission denied: {self.user} may only read")))
             return
         self.room.apply_client_update(message.payload, self)

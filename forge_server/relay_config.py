@@ -33,6 +33,9 @@ class RelayConfig:
     max_document_bytes: int = 64 * 1024 * 1024
     """Encoded size a room's document may reach; an update beyond it is refused (close 4413)."""
 
+    max_awareness_ids_per_connection: int = 16
+    """Awareness client ids one connection may own; states for more ids are ignored."""
+
     # -- queues, timers -------------------------------------------------------------------
     send_queue_messages: int = 1000
     """Messages waiting to be sent to one client before it counts as not reading (4408)."""
@@ -61,3 +64,27 @@ class RelayConfig:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "forge.db"
+
+    @classmethod
+    def setting_names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name != "data_dir"]
+
+    @classmethod
+    def from_settings(cls, data_dir: Path, settings: list[str]) -> RelayConfig:
+        """A config from ``NAME=VALUE`` strings (``forge serve --relay-setting``)."""
+        defaults = cls(data_dir=data_dir)
+        values: dict[str, int | float] = {}
+        for item in settings:
+            name, sep, raw = item.partition("=")
+            name = name.strip().replace("-", "_")
+            if not sep or name not in cls.setting_names():
+                raise ValueError(
+                    f"relay setting {item!r} must be NAME=VALUE with NAME one of: "
+                    + ", ".join(cls.setting_names())
+                )
+            kind = type(getattr(defaults, name))
+            try:
+                values[name] = kind(float(raw)) if kind is int else float(raw)
+            except ValueError:
+                raise ValueError(f"relay setting {name} needs a number, got {raw!r}") from None
+        return cls(data_dir=data_dir, **values)  # type: ignore[arg-type]

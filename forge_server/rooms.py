@@ -279,6 +279,8 @@ class Room:
                     continue
             elif entry.removed:
                 continue
+            elif len(conn.awareness_ids) >= self.manager.config.max_awareness_ids_per_connection:
+                continue  # a connection speaks for a few clients, not thousands
             if entry.removed:
                 del self.presence[entry.client_id]
                 conn.awareness_ids.discard(entry.client_id)

@@ -12,8 +12,9 @@ runs, at the same time:
   closes them. The captured messages edit other root types (``fz_*``), so a mutation that
   happens to be a valid edit cannot touch what the well-behaved clients check.
 
-Every ``--probe-every`` frames a fuzz connection sends a sync step 1; the relay answers it only
-after it has processed every frame before it, so "confirmed" frames were certainly read.
+After each hostile frame a fuzz connection sends a sync step 1 and waits for the answer (the
+relay answers a step 1 only after processing what came before it) or for the close, so every
+frame counted was certainly read by the relay, not just written into a dead socket.
 At the end it checks: the relay still answers ``/health``; every well-behaved client converged to
 the same state as a fresh client; the ``wb`` content is exactly what the well-behaved clients
 wrote. It prints the figures and exits 0 only if all checks pass. The test
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -34,6 +36,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -50,14 +53,15 @@ from forge_server.protocol import (
     AwarenessMessage,
     Decoder,
     Encoder,
+    ProtocolError,
     QueryAwarenessMessage,
     SyncMessage,
     SyncType,
+    decode_message,
     encode_awareness,
     encode_message,
 )
 
-EXTRA: list[str] = []
 PROBE = encode_message(SyncMessage(SyncType.STEP1, b"\x00"))
 
 
@@ -246,27 +250,123 @@ class FuzzStats:
     closes: Counter[str] = field(default_factory=Counter)
 
 
+class Refused(Exception):
+    """The relay answered the WebSocket handshake with an HTTP error."""
+
+
+class RawWebSocket:
+    """A bare-bones WebSocket client (RFC 6455) on asyncio streams: a fuzzer reconnects after
+    nearly every other frame, and a full client library would cost more than the relay."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.close_code: int | None = None
+
+    @classmethod
+    async def connect(cls, url: str, token: str) -> RawWebSocket:
+        match = re.fullmatch(r"ws://([^/:]+):(\d+)(/.*)", url)
+        if match is None:
+            raise ValueError(f"expected ws://host:port/path, got {url!r}")
+        host, port, path = match.group(1), int(match.group(2)), match.group(3)
+        reader, writer = await asyncio.open_connection(host, port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
+            ).encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            writer.close()
+            raise Refused(head.split(b"\r\n", 1)[0].decode(errors="replace"))
+        return cls(reader, writer)
+
+    def send(self, data: bytes, opcode: int = 0x2) -> None:
+        n = len(data)
+        header = bytearray([0x80 | opcode])
+        if n < 126:
+            header.append(0x80 | n)
+        elif n < 65536:
+            header.append(0x80 | 126)
+            header += n.to_bytes(2, "big")
+        else:
+            header.append(0x80 | 127)
+            header += n.to_bytes(8, "big")
+        mask = os.urandom(4)
+        header += mask
+        masked = (
+            int.from_bytes(data, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")
+        ).to_bytes(n, "big")
+        self.writer.write(bytes(header) + masked)
+
+    async def recv(self) -> tuple[int, bytes]:
+        """The next data frame as (opcode, payload); answers pings; (8, b"") when closed."""
+        while True:
+            try:
+                b0, b1 = await self.reader.readexactly(2)
+                n = b1 & 0x7F
+                if n == 126:
+                    n = int.from_bytes(await self.reader.readexactly(2), "big")
+                elif n == 127:
+                    n = int.from_bytes(await self.reader.readexactly(8), "big")
+                payload = await self.reader.readexactly(n)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return 0x8, b""
+            opcode = b0 & 0x0F
+            if opcode == 0x9:
+                self.send(payload, 0xA)
+                continue
+            if opcode == 0x8:
+                self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                with contextlib.suppress(ConnectionError):
+                    self.send(payload[:2], 0x8)  # answer the close at once
+            return opcode, payload
+
+    async def close(self) -> None:
+        if not self.writer.is_closing():
+            with contextlib.suppress(ConnectionError):
+                self.send(b"\x03\xe8", 0x8)
+            self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+def _is_step1(frame: bytes) -> bool:
+    """Whether the relay will answer this frame with a step 2 (if it accepts it)."""
+    if frame[:2] != b"\x00\x00":
+        return False
+    try:
+        decode_message(frame)
+    except ProtocolError:
+        return False
+    return True
+
+
 async def fuzz_connection(
-    session: aiohttp.ClientSession,
     url: str,
     token: str,
     frames: Iterator[bytes],
     budget: list[int],
     stats: FuzzStats,
-    probe_every: int,
 ) -> None:
-    """Send hostile frames until the shared budget is spent, reconnecting after each close."""
-    headers = {"Authorization": f"Bearer {token}"}
+    """Send hostile frames until the shared budget is spent, reconnecting after each close.
+
+    After each frame comes a probe (sync step 1): the relay answers a step 1 only after it has
+    processed everything before it, so a frame counts as read once the probe is answered, or
+    when the relay closes the connection (then it was this very frame that broke a rule)."""
     while budget[0] > 0:
         try:
-            ws = await session.ws_connect(url, headers=headers, max_msg_size=0)
-        except (aiohttp.ClientError, OSError):
+            ws = await RawWebSocket.connect(url, token)
+        except (Refused, OSError, asyncio.IncompleteReadError):
             stats.refused_connects += 1
             await asyncio.sleep(0.05)
             continue
         stats.connections += 1
         try:
-            await _fuzz_session(ws, frames, budget, stats, probe_every)
+            await _fuzz_session(ws, frames, budget, stats)
         finally:
             await ws.close()
             if ws.close_code is not None:
@@ -274,37 +374,31 @@ async def fuzz_connection(
 
 
 async def _fuzz_session(
-    ws: aiohttp.ClientWebSocketResponse,
-    frames: Iterator[bytes],
-    budget: list[int],
-    stats: FuzzStats,
-    probe_every: int,
+    ws: RawWebSocket, frames: Iterator[bytes], budget: list[int], stats: FuzzStats
 ) -> None:
     while budget[0] > 0:
-        burst = min(probe_every, budget[0])
-        budget[0] -= burst
+        budget[0] -= 1
+        frame = next(frames)
+        answers = 1 + _is_step1(frame)  # the probe's step 2, and the frame's own if a step 1
         try:
-            for _ in range(burst):
-                await ws.send_bytes(next(frames))
-                stats.sent += 1
-            await ws.send_bytes(PROBE)
-        except (ConnectionError, RuntimeError):
-            stats.confirmed += 1  # the relay closed the connection on one of them
+            ws.send(frame)
+            ws.send(PROBE)
+            await ws.writer.drain()
+        except ConnectionError:
+            stats.sent += 1
+            stats.confirmed += 1  # closed on this frame (the previous ones were confirmed)
             return
-        # wait for the probe's answer (the relay answers step 1 with step 2) or the close
-        while True:
-            msg = await ws.receive()
-            if msg.type != aiohttp.WSMsgType.BINARY:
-                stats.confirmed += 1  # closed: at least the offending frame was read
+        stats.sent += 1
+        while answers:
+            opcode, data = await ws.recv()
+            if opcode == 0x8:
+                stats.confirmed += 1  # closed: this frame broke a rule
                 return
-            data = msg.data
             if data[:2] == b"\x02\x00":
                 stats.permission_denied += 1
-            if data[:2] == b"\x00\x01":
-                # a step 2 answers our probe, or an earlier step 1 among the frames; either
-                # way the relay has read everything up to it
-                stats.confirmed += burst
-                break
+            elif data[:2] == b"\x00\x01":
+                answers -= 1
+        stats.confirmed += 1
 
 
 @dataclass
@@ -382,7 +476,6 @@ async def run_fuzz(
     reader_fuzzers: int = 1,
     well_behaved_per_room: int = 2,
     min_edits: int = 20,
-    probe_every: int = 1,
     seed: int = 1,
 ) -> FuzzResult:
     """Fuzz ``rooms`` live rooms of ``project`` with ``frames`` hostile frames; check the result.
@@ -404,13 +497,7 @@ async def run_fuzz(
             rng = random.Random(seed * 1000 + i)
             fuzzers.append(
                 fuzz_connection(
-                    session,
-                    urls[i % rooms],
-                    token,
-                    hostile_frames(rng, material),
-                    budget,
-                    stats,
-                    probe_every,
+                    urls[i % rooms], token, hostile_frames(rng, material), budget, stats
                 )
             )
         stop = asyncio.Event()
@@ -480,7 +567,6 @@ def _start_server(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen
         "0",
         "--data-dir",
         str(data_dir),
-        *EXTRA,
     ]
     proc = subprocess.Popen(
         [*forge, "--log-level", "ERROR"],
@@ -490,9 +576,12 @@ def _start_server(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen
         env=env,
     )
     assert proc.stdout is not None
-    for line in proc.stdout:
+    stdout = proc.stdout
+    for line in stdout:
         match = re.search(r"listening on (http://\S+)", line)
         if match:
+            # keep draining its output so the relay never blocks on a full pipe
+            threading.Thread(target=lambda: [None for _ in stdout], daemon=True).start()
             return proc, match.group(1)
     raise SystemExit(f"forge serve did not start (exit {proc.wait()})")
 
@@ -516,7 +605,6 @@ def main() -> int:
     parser.add_argument("--writer-fuzzers", type=int, default=6)
     parser.add_argument("--reader-fuzzers", type=int, default=2)
     parser.add_argument("--well-behaved", type=int, default=2, help="clients per room")
-    parser.add_argument("--probe-every", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="forge-fuzz-") as tmp:
         data_dir = Path(tmp)
@@ -534,7 +622,6 @@ def main() -> int:
                     writer_fuzzers=args.writer_fuzzers,
                     reader_fuzzers=args.reader_fuzzers,
                     well_behaved_per_room=args.well_behaved,
-                    probe_every=args.probe_every,
                     seed=args.seed,
                 )
             )

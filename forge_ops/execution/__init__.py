@@ -1,5 +1,6 @@
 """Running pipelines: plans, cache keys, executors (local, Ray), the scheduling engine."""
 
+from ._batch import FeedbackBatcher as FeedbackBatcher
 from ._cache import CacheEntry as CacheEntry
 from ._cache import CacheIndex as CacheIndex
 from ._cache import cache_key as cache_key
@@ -38,6 +39,7 @@ __all__ = [
     "ExecutionResult",
     "ExecutionStatusChanged",
     "Executor",
+    "FeedbackBatcher",
     "InputWire",
     "JobFeedback",
     "JobRecord",

@@ -284,10 +284,21 @@ class _Run:
                                           self.started, _now(), self.tasks_launched,
                                           self.engine.executor.name)
             self.emit(ExecutionStatusChanged(self.execution, status, self.result.finished))
-        except Exception:
+        except Exception as exc:
+            # Never leave a caller waiting on a result: settle every job, say why.
             self.engine.log.exception("execution %s: engine failure", self.execution)
             for handle in self.handles.values():
                 handle.cancel(force=True)
+            for job in self.to_run:
+                if self.records[job].status not in FINISHED_STATUSES:
+                    self.records[job] = replace(self.records[job], status=JobStatus.FAILED,
+                                                finished=_now(),
+                                                error=f"the engine failed: {exc!r}")
+            self.result = ExecutionResult(self.execution, JobStatus.FAILED, dict(self.records),
+                                          self.started, _now(), self.tasks_launched,
+                                          self.engine.executor.name)
+            self.emit(ExecutionStatusChanged(self.execution, JobStatus.FAILED,
+                                             self.result.finished))
         finally:
             self.finished.set()
 
@@ -439,8 +450,15 @@ class _Run:
                         max_retries=self.engine.max_retries, cache_key=key,
                         architectures=self.plan.architectures, layers=self.plan.layers,
                         artifacts=self.plan.artifacts)
+        try:
+            handle = self.engine.executor.submit(task, self.inbox.put)
+        except Exception as exc:
+            self.engine.log.exception("submitting job %s failed", job)
+            self.finish_unrun(job, JobStatus.FAILED, f"the {self.engine.executor.name} executor "
+                              f"could not start the job: {exc}")
+            return
         self.tasks_launched += 1
-        self.handles[job] = self.engine.executor.submit(task, self.inbox.put)
+        self.handles[job] = handle
 
     def final_status(self) -> JobStatus:
         statuses = {self.records[j].status for j in self.plan.jobs}

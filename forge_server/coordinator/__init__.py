@@ -6,8 +6,9 @@ HTTP API.
 """
 
 from ._config import CoordinatorConfig, ExecutorKind
-from ._coordinator import OUTPUT_OPERATION, Coordinator
+from ._coordinator import Coordinator
 from ._errors import Conflict, CoordinatorError, NotFound, PipelineRejected
+from ._planning import OUTPUT_OPERATION
 from ._routes import COORDINATOR, coordinator_setup
 
 __all__ = [

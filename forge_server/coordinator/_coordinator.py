@@ -39,8 +39,18 @@ from forge_server.history import History, HistoryError
 from forge_server.rooms import RoomManager, execution_room, project_room
 
 from ._config import CoordinatorConfig, ExecutorKind
-from ._errors import Conflict, CoordinatorError, NotFound, PipelineRejected
+from ._errors import Conflict, CoordinatorError, NotFound
 from ._inspect import export_suffix, inspect_artifact
+from ._planning import (
+    OUTPUT_OPERATION,
+    Prepared,
+    find_job,
+    find_pipeline,
+    match_job,
+    prepare,
+    safe_file_name,
+    validate,
+)
 from ._records import execution_record, previous_result
 from ._writer import ExecutionWriter
 
@@ -49,8 +59,7 @@ if TYPE_CHECKING:
     from forge_ops.execution import Engine, ExecutionHandle, ExecutionResult, Plan
 
 _log = logging.getLogger(__name__)
-OUTPUT_OPERATION = "Output"
-"""Operations of this name publish the value at their ``data`` input as a project artifact."""
+_RESULTS_KEPT = 1000
 
 
 @dataclass
@@ -91,7 +100,7 @@ class Coordinator:
         self._followers: set[asyncio.Task[None]] = set()
         self._store: ArtifactStore | None = None
         self.results: dict[str, ExecutionResult] = {}
-        """The engine's last result per execution finished since this server started."""
+        """The engine's result of recently finished executions (tasks launched, attempts)."""
 
     # ----- lifecycle ----------------------------------------------------------------------
 
@@ -177,15 +186,15 @@ class Coordinator:
         room_name = self._branch_room(project, branch)
         async with self.rooms.hold(room_name) as room:
             current = ProjectDoc(room.doc).to_plain()
-        pipeline_id = _pipeline_id(current, pipeline)
-        _validate(current, pipeline_id)
+        pipeline_id = find_pipeline(current, pipeline)
+        validate(current, pipeline_id)
         engine = await self.engine(executor, ray_address)
         execution = new_id()
         commit = await self.history.commit_and_tag_run(project, branch, execution, by=by)
         committed = self.history.store.content(commit)  # exactly the state that runs
-        _validate(committed, pipeline_id)
+        validate(committed, pipeline_id)
         return await self._launch(
-            project, branch, execution, prepared=_prepare(committed, pipeline_id),
+            project, branch, execution, prepared=prepare(committed, pipeline_id),
             commit=commit, engine=engine, use_cache=use_cache, by=by,
         )
 
@@ -203,7 +212,7 @@ class Coordinator:
         snapshot = original["meta"]["pipeline"]
         commit, content = self._tagged(project, execution)
         engine = await self.engine(executor or original["meta"]["executor"])
-        prepared = _prepare(content, str(snapshot.get("pipeline")))
+        prepared = prepare(content, str(snapshot.get("pipeline")))
         new = new_id()
         try:
             self.history.store.add_tag(project, f"run/{new}", commit, by)
@@ -220,16 +229,25 @@ class Coordinator:
     ) -> dict[str, Any]:
         """Re-run one job and everything downstream of it; the other jobs keep their results."""
         self._not_running(execution)
-        await self._settle_interrupted(project, execution)
+        self._starting.add(execution)  # until it is live: a second restart is refused
+        try:
+            await self._settle_interrupted(project, execution, ours=True)
+            return await self._restart(project, execution, job, by)
+        finally:
+            self._starting.discard(execution)
+
+    async def _restart(
+        self, project: str, execution: str, job: str, by: str | None
+    ) -> dict[str, Any]:
         room_name = self._execution_room(project, execution)
         async with self.rooms.hold(room_name) as room:
             document = ExecutionDoc(room.doc)
             previous = previous_result(execution, document)
             plain = document.to_plain()
         snapshot = plain["meta"]["pipeline"]
-        job_id = _job_id(snapshot, plain["jobs"], job)
+        job_id = find_job(snapshot, plain["jobs"], job)
         commit, content = self._tagged(project, execution)
-        prepared = _prepare(content, str(snapshot.get("pipeline")))
+        prepared = prepare(content, str(snapshot.get("pipeline")))
         engine = await self.engine(plain["meta"]["executor"])
         branch = str(snapshot.get("branch") or "main")
         # The job and its downstream run again, forced; upstream jobs that did not succeed
@@ -239,13 +257,9 @@ class Coordinator:
             j: r for j, r in previous.jobs.items()
             if j not in rerun and r.status in (JobStatus.SUCCEEDED, JobStatus.CACHED)
         }
-        self._starting.add(execution)
-        try:
-            writer = self._writer(project, branch, execution, by)
-            handle = engine.start(prepared.plan, writer.on_event, execution=execution,
-                                  commit=commit, keep=keep, force=rerun)
-        finally:
-            self._starting.discard(execution)
+        writer = self._writer(project, branch, execution, by)
+        handle = engine.start(prepared.plan, writer.on_event, execution=execution,
+                              commit=commit, keep=keep, force=rerun)
         self._follow(
             _Live(project, branch, execution, prepared.plan, prepared.outputs, handle, writer, by)
         )
@@ -261,7 +275,7 @@ class Coordinator:
             live.handle.cancel()
             return
         names = {j: s.name for j, s in live.plan.jobs.items()}
-        live.handle.cancel(_match(job, names, execution))
+        live.handle.cancel(match_job(job, names, execution))
 
     async def wait(self, execution: str) -> None:
         """Wait until a running execution is finished and its last state written."""
@@ -275,7 +289,7 @@ class Coordinator:
         branch: str,
         execution: str,
         *,
-        prepared: _Prepared,
+        prepared: Prepared,
         commit: str,
         engine: Engine,
         use_cache: bool,
@@ -297,7 +311,7 @@ class Coordinator:
         branch: str,
         execution: str,
         *,
-        prepared: _Prepared,
+        prepared: Prepared,
         commit: str,
         engine: Engine,
         use_cache: bool,
@@ -369,6 +383,8 @@ class Coordinator:
                 live.writer.finish_as(JobStatus.FAILED, _now())
             if live.result is not None:
                 self.results[live.execution] = live.result
+                while len(self.results) > _RESULTS_KEPT:
+                    del self.results[next(iter(self.results))]
                 try:
                     await self._publish(live, live.result)
                 except Exception:
@@ -474,7 +490,7 @@ class Coordinator:
         try:
             result = await inspect_artifact(
                 self.store.location, record["hash"], limit_s=self.config.inspect_timeout_s,
-                destination=folder / f"{_safe_file_name(name)}{suffix}",
+                destination=folder / f"{safe_file_name(name)}{suffix}",
             )
             yield Path(result["path"])
         finally:
@@ -523,16 +539,19 @@ class Coordinator:
             )
         return tag.commit, self.history.store.content(tag.commit)
 
-    async def _settle_interrupted(self, project: str, execution: str) -> None:
-        """An unfinished execution nobody runs (the server stopped mid-run) becomes failed."""
-        if execution in self._live or execution in self._starting:
+    async def _settle_interrupted(self, project: str, execution: str, *, ours: bool = False
+                                  ) -> None:
+        """An unfinished execution nobody runs (the server stopped mid-run) becomes failed.
+
+        ``ours``: the caller is the one starting it again (it is in ``_starting``)."""
+        if execution in self._live or (execution in self._starting and not ours):
             return
         room_name = self._execution_room(project, execution)
         async with self.rooms.hold(room_name) as room:
             document = ExecutionDoc(room.doc)
-            plain = document.to_plain()
-            if plain["meta"]["status"] in FINISHED_STATUSES:
+            if document.meta.get("status") in FINISHED_STATUSES:
                 return
+            plain = document.to_plain()
             why = ("interrupted: the server stopped while this job was queued or running; "
                    f"restart it with `forge restart {execution} JOB`")
             with room.edit(None):
@@ -549,121 +568,14 @@ class Coordinator:
         self.log.warning("execution %s of %s was interrupted; marked failed", execution, project)
 
     def _not_running(self, execution: str) -> None:
-        if execution in self._live:
+        if execution in self._live or execution in self._starting:
             raise Conflict(
                 f"execution {execution} is still running; wait for it or cancel it first"
             )
 
 
-# ----- pure helpers -----------------------------------------------------------------------
-
-
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
-def _pipeline_id(project: Mapping[str, Any], pipeline: str) -> str:
-    pipelines: Mapping[str, Any] = project.get("pipelines") or {}
-    if pipeline in pipelines:
-        return pipeline
-    matches = [pid for pid, p in pipelines.items() if p.get("name") == pipeline]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise CoordinatorError(
-            f"{len(matches)} pipelines are called {pipeline!r}; give one of their ids: "
-            f"{', '.join(sorted(matches))}"
-        )
-    names = sorted(str(p.get("name")) for p in pipelines.values())
-    raise NotFound(
-        f"no pipeline {pipeline!r} in this project; pipelines: {', '.join(names) or 'none'}"
-    )
-
-
-def _validate(project: Mapping[str, Any], pipeline_id: str) -> None:
-    from forge_ops.operations import find_problems
-
-    pipeline = project["pipelines"][pipeline_id]
-    problems = find_problems(
-        pipeline,
-        project.get("operations") or {},
-        architectures=project.get("architectures") or {},
-        layers=project.get("layers") or {},
-        artifacts=project.get("artifacts") or {},
-    )
-    if not problems:
-        return
-    nodes = pipeline.get("nodes") or {}
-    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    lines = "\n".join(f"- {p.message}" for p in problems)
-    raise PipelineRejected(
-        f"pipeline {pipeline.get('name')} cannot run ({count}):\n{lines}",
-        details={
-            "problems": [
-                {
-                    "kind": str(p.kind),
-                    "message": p.message,
-                    "node": p.node,
-                    "node_name": (nodes.get(p.node) or {}).get("name") if p.node else None,
-                    "edge": p.edge,
-                }
-                for p in problems
-            ]
-        },
-    )
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A planned pipeline, its name and which of its jobs publish artifacts (Outputs)."""
-
-    plan: Plan
-    name: str
-    outputs: frozenset[str]
-
-
-def _prepare(project: Mapping[str, Any], pipeline_id: str) -> _Prepared:
-    from forge_ops.execution import PlanError, plan_pipeline
-
-    try:
-        plan = plan_pipeline(project, pipeline_id)
-    except PlanError as exc:
-        raise CoordinatorError(str(exc)) from exc
-    operations: Mapping[str, Any] = project.get("operations") or {}
-    outputs = frozenset(
-        job_id
-        for job_id, spec in plan.jobs.items()
-        if (operations.get(spec.operation) or {}).get("name") == OUTPUT_OPERATION
-    )
-    name = str((project.get("pipelines") or {}).get(plan.pipeline, {}).get("name", plan.pipeline))
-    return _Prepared(plan, name, outputs)
-
-
-def _match(ref: str, names: Mapping[str, str], execution: str) -> str:
-    """A job id from its id or its (unique) display name."""
-    if ref in names:
-        return ref
-    matches = [job for job, name in names.items() if name == ref]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise CoordinatorError(
-            f"{len(matches)} jobs are called {ref!r}; give one of their ids: "
-            f"{', '.join(sorted(matches))}"
-        )
-    listing = ", ".join(f"{name} ({job})" for job, name in names.items())
-    raise NotFound(f"no job {ref!r} in execution {execution}; jobs: {listing}")
-
-
-def _job_id(snapshot: Mapping[str, Any], jobs: Mapping[str, Any], ref: str) -> str:
-    specs = snapshot.get("jobs") or {}
-    names = {job: str((specs.get(job) or {}).get("name", job)) for job in jobs}
-    return _match(ref, names, "this execution")
-
-
-def _safe_file_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
-    return cleaned or "artifact"
 
 
 __all__ = ["OUTPUT_OPERATION", "Coordinator"]

@@ -66,6 +66,12 @@ class ForgeApi:
         if not isinstance(payload, dict):
             payload = {"value": payload}
         if status >= 400:
-            message = payload.get("error") or f"server answered {status}"
-            raise ApiError(str(message), status)
+            message = str(payload.get("error") or f"server answered {status}")
+            problems = payload.get("problems")
+            if isinstance(problems, list):  # a run refused by validation: list what to fix
+                message += "".join(
+                    f"\n  - {p.get('message', p) if isinstance(p, dict) else p}"
+                    for p in problems
+                )
+            raise ApiError(message, status)
         return status, payload

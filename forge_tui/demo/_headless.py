@@ -69,9 +69,7 @@ async def run_pipeline(
             _, record = await api.call("GET", path)
             elapsed = time.monotonic() - started
             names = {job: str(info.get("name") or job) for job, info in record["jobs"].items()}
-            for line in console():
-                job, text = line
-                out(f"  {names.get(job, job):>16} | {text}")
+            _print_console(console(), names, out)
             for job, info in record["jobs"].items():
                 status = str(info["status"])
                 if seen_status.get(job, "queued") != status:
@@ -80,6 +78,9 @@ async def run_pipeline(
                     took = f" in {info['duration']:.1f}s" if info.get("duration") else ""
                     out(f"[{elapsed:6.1f}s] {names[job]}: {status}{took}{note}")
             if record["status"] in FINISHED and not record.get("running"):
+                # The console syncs over its own connection: let its last lines arrive.
+                await asyncio.sleep(poll_s)
+                _print_console(console(), names, out)
                 break
             if timeout_s is not None and elapsed > timeout_s and not cancelled:
                 out(f"Timed out after {timeout_s:g}s: cancelling execution {execution}")
@@ -92,6 +93,11 @@ async def run_pipeline(
         if info["status"] == "failed" and info.get("error")
     ]
     return RunReport(execution, str(record["status"]), record, failures)
+
+
+def _print_console(lines: list[tuple[str, str]], names: dict[str, str], out: Printer) -> None:
+    for job, text in lines:
+        out(f"  {names.get(job, job):>16} | {text}")
 
 
 async def _console_stream(

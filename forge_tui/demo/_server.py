@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 __all__ = ["DemoServer", "DemoServerError", "default_data_dir"]
 
@@ -55,6 +56,7 @@ class DemoServer:
         self.log_path = data_dir / "server.log"
         self.token: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock: IO[str] | None = None
 
     @property
     def url(self) -> str:
@@ -62,6 +64,16 @@ class DemoServer:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_data_dir()
+        try:
+            self._spawn()
+            self._wait_healthy()
+            self.token = self._owner_token()
+        except BaseException:
+            self.stop()  # also releases the data folder
+            raise
+
+    def _spawn(self) -> None:
         command = [
             sys.executable, "-m", "forge_tui", "serve",
             "--host", "127.0.0.1", "--port", str(self.port),
@@ -82,8 +94,26 @@ class DemoServer:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 start_new_session=True,
             )
-        self._wait_healthy()
-        self.token = self._owner_token()
+
+    def _lock_data_dir(self) -> None:
+        """Two servers on one SQLite file would fight over it: one demo per data folder."""
+        import fcntl
+
+        handle = (self.data_dir / "demo.lock").open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise DemoServerError(
+                f"another forge demo is using {self.data_dir}; quit it first, or pass "
+                "--data-dir to run a second demo with its own data"
+            ) from None
+        self._lock = handle
+
+    def _unlock_data_dir(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing releases the lock
+            self._lock = None
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -101,7 +131,6 @@ class DemoServer:
             except (urllib.error.URLError, OSError, ValueError):
                 pass
             time.sleep(0.2)
-        self.stop()
         raise DemoServerError(
             f"the demo server did not answer {self.url}/health within "
             f"{self.startup_timeout:g}s; see {self.log_path}"
@@ -114,13 +143,11 @@ class DemoServer:
         try:
             token = json.loads(path.read_text(encoding="utf-8")).get("token")
         except (OSError, ValueError) as exc:
-            self.stop()
             raise DemoServerError(
                 f"cannot read the demo's owner token from {path} ({exc}); delete the demo "
                 f"data folder {self.data_dir} to start afresh, or pass --data-dir"
             ) from None
         if not isinstance(token, str):
-            self.stop()
             raise DemoServerError(f"{path} holds no token; delete {self.data_dir} and retry")
         return token
 
@@ -132,16 +159,19 @@ class DemoServer:
     def stop(self, timeout: float = 40.0) -> int | None:
         """SIGTERM (the server flushes and stops its executor), SIGKILL if it hangs."""
         process, self._process = self._process, None
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # its whole session: workers too
-                process.wait(timeout=10)
-        return process.returncode
+        try:
+            if process is None:
+                return None
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)  # its whole session: workers too
+                    process.wait(timeout=10)
+            return process.returncode
+        finally:
+            self._unlock_data_dir()
 
     @property
     def running(self) -> bool:

@@ -4,6 +4,9 @@ No Textual import: widgets colour the grid by its style tags, tests read it as t
 """
 
 from forge_tui.render._model import (
+    COMPACT as COMPACT,
+)
+from forge_tui.render._model import (
     STATUS_GLYPHS as STATUS_GLYPHS,
 )
 from forge_tui.render._model import (
@@ -34,6 +37,7 @@ from forge_tui.render._navigate import nearest as nearest
 from forge_tui.render._render import render_graph as render_graph
 
 __all__ = [
+    "COMPACT",
     "STATUS_GLYPHS",
     "EdgeSpec",
     "GraphSpec",

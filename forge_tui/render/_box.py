@@ -75,10 +75,10 @@ def measure(node: NodeSpec, options: RenderOptions) -> BoxGeometry:
     marks = " ".join(m.initials for m in node.marks)
     title = glyph + node.title
     body: list[tuple[str, str]] = [(title, "title")]
-    if node.subtitle and node.subtitle != node.title:
+    if node.subtitle and node.subtitle != node.title and options.show_subtitle:
         body.append((node.subtitle, "subtitle"))
     lines = list(node.lines[: options.max_lines])
-    if len(node.lines) > options.max_lines:
+    if lines and len(node.lines) > options.max_lines:
         lines[-1] = f"… {len(node.lines) - options.max_lines + 1} more"
     body.extend((line, "attr") for line in lines)
     if node.extra:

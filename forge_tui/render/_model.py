@@ -76,9 +76,14 @@ class RenderOptions:
     max_inner_width: int = 24
     max_port_name: int = 10
     max_lines: int = 3
+    show_subtitle: bool = True
     box_gap: int = 3
     dummy_gap: int = 2
     sweeps: int = 6
+
+
+COMPACT = RenderOptions(max_inner_width=18, max_lines=0, show_subtitle=False, box_gap=2)
+"""Name and ports only: more of the graph fits an 80×24 terminal."""
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,16 @@ def demo(data_dir: Path, *args: str, timeout: float = 240) -> subprocess.Complet
     )
 
 
+def owner_token(server) -> str:  # type: ignore[no-untyped-def]
+    """The server's owner token. The serve fixture returns on the relay's first "listening"
+    log line, which can come just before the credentials file is written: wait for it."""
+    deadline = time.monotonic() + 15
+    while server.token is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.token is not None, "forge serve wrote no owner credentials"
+    return str(server.token)
+
+
 def server_port(output: str) -> int:
     match = re.search(r"Demo server listening on http://127\.0\.0\.1:(\d+)", output)
     assert match, output
@@ -97,19 +107,24 @@ class TestHeadless:
         from forge_server.client import open_document
 
         server = serve_process(tmp_path, "--executor", "local")
+        token = owner_token(server)
 
         async def break_project() -> None:
-            headers = {"Authorization": f"Bearer {server.token}"}
+            headers = {"Authorization": f"Bearer {token}"}
             async with aiohttp.ClientSession(headers=headers) as http:
                 body = {"name": "cifar10", "example": "cifar10"}
                 async with http.post(server.url + "/api/projects", json=body) as response:
                     assert response.status == 201, await response.text()
-            async with open_document(server.url, server.token, "cifar10/main") as client:
+            async with open_document(server.url, token, "cifar10/main") as client:
                 doc = ProjectDoc(client.doc)
                 op = doc.find("operations", "NormalizeData")
                 assert op is not None
-                doc.set_code(op, "def normalize_data(train, test, /):\n"
-                                 "    raise ValueError('broken on purpose by the test')\n")
+                code = doc.to_plain()["operations"][op]["code"]
+                # Same interface (so the run is valid), but the body fails.
+                broken = code.replace('    x = _as_float(train["x"])\n',
+                                      '    raise ValueError("broken on purpose by the test")\n')
+                assert broken != code
+                doc.set_code(op, broken)
 
         asyncio.run(break_project())
         server.stop()
@@ -131,7 +146,7 @@ class TestHeadless:
         request = urllib.request.Request(
             server.url + "/api/projects",
             data=json.dumps({"name": "mine"}).encode(),
-            headers={"Authorization": f"Bearer {server.token}"},
+            headers={"Authorization": f"Bearer {owner_token(server)}"},
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=10) as response:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,7 +81,7 @@ def python_content(doc: Doc) -> dict[str, Any]:
     }
 
 
-async def assert_identical(js: JsPeer, client: SyncClient) -> None:
+async def assert_identical(js: JsPeer, client: SyncClient, timeout: float = 5.0) -> None:
     """Byte-for-byte convergence: state vectors, text bytes, content; and nothing to exchange."""
     doc = client.doc
 
@@ -92,7 +93,7 @@ async def assert_identical(js: JsPeer, client: SyncClient) -> None:
         ] == python_content(doc)
 
     with contextlib.suppress(AssertionError):  # if not, the asserts below show how
-        await eventually(converged)
+        await eventually(converged, timeout)
     state = await js.state(SCHEMA)
     # Same entries, byte for byte once decoded (Yjs writes them sorted by client id, yrs in
     # its hash map's order, so the encodings may differ in order only).
@@ -222,6 +223,35 @@ class TestJavaScriptClient:
             if r.name == "forge_server.text_integrity" and r.levelno == logging.WARNING
         ]
         assert any(room in m and "surrogate pair" in m for m in relay_warnings), relay_warnings
+
+    async def test_js_client_rides_out_a_relay_crash(
+        self, js: JsPeer, make_client: Any, serve_process: Any, tmp_path: Path
+    ) -> None:
+        # `forge serve` with auth: the JS client passes its token as a query parameter.
+        server = serve_process(tmp_path / "data")
+        await eventually(lambda: server.token is not None)  # written just after it listens
+        room = "interop-crash/main"
+        client: SyncClient = await make_client(
+            room, token=server.token, server=server.url, backoff_max=0.5
+        )
+        await client.synced(timeout=10)
+        ws_base = server.url.replace("http", "ws", 1) + "/sync"
+        await js.connect(ws_base, room, params={"token": server.token})
+        code = client.doc.get("code", type=Text)
+        code += "before 😀\n"
+        await js.edit({"op": "map_set", "path": ["meta"], "key": "js", "value": "before"})
+        await assert_identical(js, client)
+
+        server.kill()  # SIGKILL; both sides keep editing while it is down
+        await js.edit({"op": "text_insert", "text": "code", "index": 0, "value": "js é\n"})
+        code += "py 中文\n"
+        await asyncio.to_thread(server.start)  # same port, same data dir
+
+        # y-websocket reconnects by itself (backoff at most 2.5 s) and both re-sync.
+        await assert_identical(js, client, timeout=15)
+        final = python_content(client.doc)
+        assert final["code"] == "js é\nbefore 😀\npy 中文\n"
+        assert final["meta"] == {"js": "before"}
 
 
 async def _js_has(js: JsPeer, root: str, key: str) -> bool:

@@ -15,6 +15,7 @@ from conftest import Recorder
 from forge_ops.artifacts import ArtifactStore
 from forge_ops.execution import (
     Engine,
+    FeedbackBatcher,
     JobFeedback,
     LocalExecutor,
     PlanError,
@@ -82,8 +83,14 @@ def suicide(x: Tensor, /, *, marker: str = "") -> Tensor:
         os.kill(os.getpid(), signal.SIGKILL)
     return x
 '''
-OPS = {"source": SOURCE, "scale": SCALE, "total": TOTAL, "boom": BOOM, "sleepy": SLEEPY,
-       "stubborn": STUBBORN, "chatty": CHATTY, "suicide": SUICIDE}
+PICTURE = '''
+def picture(x: Tensor, /) -> Tensor:
+    import numpy
+    image("sample", numpy.full((4, 5), 200, dtype=numpy.uint8))
+    return x
+'''
+OPS = {"picture": PICTURE, "source": SOURCE, "scale": SCALE, "total": TOTAL, "boom": BOOM,
+       "sleepy": SLEEPY, "stubborn": STUBBORN, "chatty": CHATTY, "suicide": SUICIDE}
 
 
 def project(nodes: dict[str, tuple[Any, ...]], edges: list[tuple[str, str, str, str]]
@@ -326,6 +333,37 @@ class TestFeedback:
         assert len(batches) <= record.duration * 10 + 3
 
 
+    def test_images_are_stored_as_artifacts(self, engine: Engine, store: ArtifactStore,
+                                            recorder: Recorder) -> None:
+        plan = plan_pipeline(project({"A": ("source", {}), "P": ("picture", {})},
+                                     [("A", "out", "P", "x")]), "p")
+        result = engine.run(plan, recorder)
+        assert result.jobs["P"].status is JobStatus.SUCCEEDED
+        images = {name: h for f in recorder.feedback("P") for name, h in f.images.items()}
+        assert set(images) == {"sample"}
+        picture = store.get(images["sample"])
+        assert picture.shape == (4, 5)
+        assert int(picture[0, 0]) == 200
+        assert store.provenance(images["sample"])[0].job == "P"
+
+    def test_batcher_caps_console_and_respects_the_interval(self) -> None:
+        batcher = FeedbackBatcher("e", interval=0.1, console_cap=3)
+        batcher.add("j", [("console", "stdout", f"l{i}") for i in range(5)])
+        batcher.add("j", [("graph", "g", "line", 1, 2.5), ("image", "im", "h")])
+        assert batcher.due(now=100.0) == ["j"]
+        first = batcher.flush("j", now=100.0)
+        assert first is not None
+        assert first.lines == ["l0", "l1", "l2"]
+        assert first.console_dropped == 2
+        assert first.points == {"g": {"line": [(1.0, 2.5)]}}
+        assert first.images == {"im": "h"}
+        batcher.add("j", [("console", "stdout", "late")])
+        assert batcher.due(now=100.05) == []  # within the interval: held back
+        assert batcher.next_due() == pytest.approx(100.1)
+        later = batcher.flush("j", now=100.2)
+        assert later is not None and later.lines == [] and later.console_dropped == 1
+
+
 class TestCrashes:
     def test_killed_worker_is_retried(self, store: ArtifactStore,
                                       local_executor: LocalExecutor, tmp_path: Path) -> None:
@@ -354,3 +392,30 @@ class TestCrashes:
 def test_sigint_handler_is_restored_for_the_test_process() -> None:
     # The executor's children install their own SIGINT handler; the parent's stays untouched.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler or os.name != "posix"
+
+
+class _UnreachableExecutor:
+    """An executor whose cluster is gone: every submission raises."""
+
+    name = "unreachable"
+
+    def start(self) -> None:
+        pass
+
+    def submit(self, task: Any, report: Any) -> Any:
+        raise ConnectionError("the cluster at ray://gone:10001 does not answer")
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_a_submission_error_fails_the_job_with_the_reason(store: ArtifactStore) -> None:
+    engine = Engine(store, _UnreachableExecutor())
+    handle = engine.start(plan_pipeline(chain_project(), "p"))
+    with pytest.raises(KeyError, match="no job 'nope'"):
+        handle.cancel("nope")
+    result = handle.wait(30)
+    assert result.status is JobStatus.FAILED
+    assert "could not start the job: the cluster at ray://gone:10001" in result.jobs["A"].error
+    assert result.jobs["B"].status is JobStatus.CANCELLED
+    assert result.tasks_launched == 0

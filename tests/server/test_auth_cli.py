@@ -222,3 +222,16 @@ class TestMembershipApi:
             assert (await r.json())["projects"] == [{"name": "proj", "role": "owner"}]
             r = await http.get(f"{url}/api/auth/whoami", headers=carol)
             assert (await r.json()) == {"user": "carol", "admin": False}
+
+
+async def test_login_to_a_server_without_accounts_says_so(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FORGE_CONFIG_DIR", str(tmp_path / "config"))
+    async with RelayServer(RelayConfig(data_dir=tmp_path / "d"), setups=[setup_auth_routes]) as s:
+        code = await asyncio.to_thread(main, ["login", s.url, "forge_" + "0" * 12 + "_" + "A" * 43])
+    _, err = capsys.readouterr()
+    assert code == 1 and "--no-auth" in err
+    assert not (tmp_path / "config" / "credentials.json").exists()

@@ -7,6 +7,7 @@ Credentials {none, garbage, expired, revoked, no role, reader, writer, owner} ×
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -336,3 +337,23 @@ async def test_a_project_with_rooms_but_no_roles_is_not_claimed(
         await http.ws_connect(world.server.ws_url("legacy/main"), headers=world.headers("no_role"))
     assert exc.value.status == 403
     assert world.store.role("nora", "legacy") is None
+
+
+async def test_tokens_never_reach_the_logs(
+    world: World, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    secrets_used = [t for t in world.tokens.values() if t]
+    for cred in CREDENTIALS:
+        token = world.tokens[cred]
+        for url in (world.ws_url("logs"), world.ws_url("logs") + f"?token={token}"):
+            with contextlib.suppress(aiohttp.WSServerHandshakeError):
+                ws = await http.ws_connect(url, headers=world.headers(cred))
+                await ws.send_bytes(b"\xff\xff")  # malformed: logged with a warning
+                await ws.receive()
+                await ws.close()
+        await http.get(f"{world.server.url}/api/projects?token={token}")
+    assert "refused token" in caplog.text and "malformed" in caplog.text  # it did log
+    for token in secrets_used:
+        secret = token.split("_", 2)[-1]
+        assert secret not in caplog.text

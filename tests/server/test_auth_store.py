@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import stat
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -301,12 +300,10 @@ def test_concurrent_writers_do_not_fail(tmp_path: Path) -> None:
 
     AuthStore.open(tmp_path).close()
     threads = [threading.Thread(target=work, args=(p,)) for p in "ab"]
-    start = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
     assert not errors, errors
-    assert time.monotonic() - start < 60
     with AuthStore.open(tmp_path) as s:
         assert len(s.list_users()) == 60

@@ -156,6 +156,9 @@ class TestValidation:
         assert status == 404 and "branches: main" in body["error"]
         status, body = await api(http, "POST", url, {})
         assert status == 400 and "pipeline" in body["error"]
+        status, body = await api(http, "POST", url,
+                                 {"pipeline": "paper", "ray_address": "10.1.2.3:6379"})
+        assert status == 400 and "forge serve --ray-address 10.1.2.3:6379" in body["error"]
         status, body = await api(
             http, "POST", f"{coordinated.url}/api/projects/nothing-here/runs", {"pipeline": "x"})
         assert status == 404 and "no project" in body["error"]
@@ -333,3 +336,49 @@ class TestInterrupted:
         kept = first["jobs"][names["SyntheticImages"]]
         assert after["jobs"][names["SyntheticImages"]] == kept  # untouched by the restart
         assert after["jobs"][names["Test"]]["outputs"] == first["jobs"][names["Test"]]["outputs"]
+
+
+FLOOD = '''
+def flood(*, lines: int = 6000) -> int:
+    graph = Graph("Noise")
+    line = graph.line("y")
+    for i in range(lines):
+        print("line", i)
+        line.add(i, i % 7)
+    return lines
+'''
+
+
+class TestFeedback:
+    async def test_a_flood_of_prints_and_points_is_batched_and_the_console_capped(
+        self, coordinated: RelayServer, http: aiohttp.ClientSession, paper_project
+    ) -> None:
+        def add_flood(project: ProjectDoc) -> None:
+            pid = project.add_pipeline("flood")
+            project.add_node(pid, project.find("operations", "Flood") or "")
+
+        project = await paper_project({"Flood": FLOOD}, edit=add_flood)
+        rooms = coordinated.app[ROOMS]
+        writes: list[float] = []
+        status, record = await api(http, "POST", f"{coordinated.url}/api/projects/{project}/runs",
+                                   {"pipeline": "flood"})
+        assert status == 201, record
+        execution = record["execution"]
+        unsubscribe = rooms.subscribe(lambda *_: writes.append(asyncio.get_running_loop().time()),
+                                      room=execution_room(project, execution))
+        started = asyncio.get_running_loop().time()
+        try:
+            await asyncio.wait_for(coordinator_of(coordinated).wait(execution), 60)
+        finally:
+            unsubscribe()
+        elapsed = asyncio.get_running_loop().time() - started
+        # One write per 0.1 s at most, whatever the job does (plus the final one).
+        assert len(writes) <= elapsed * 10 + 2, (len(writes), elapsed)
+        plain = (await execution_doc(coordinated, project, execution)).to_plain()
+        job = next(iter(plain["jobs"]))
+        assert plain["meta"]["status"] == "succeeded"
+        console = plain["console"][job]
+        assert len(console) == 2000  # CONSOLE_CAP: the newest lines are kept
+        assert console[-1] == "line 5999"
+        assert plain["console_dropped"][job] == 4000
+        assert len(plain["graphs"][job]["Noise"]["y"]) == 6000

@@ -85,6 +85,52 @@ class TestRoles:
         assert status == 403
 
 
+SLOW = """
+import time
+
+
+def slow() -> int:
+    for step in range(600):
+        print("tick", step)
+        time.sleep(0.1)
+    return 1
+"""
+
+
+class TestShutdown:
+    async def test_stopping_the_server_cancels_runs_and_leaves_consistent_documents(
+        self, tmp_path: Path
+    ) -> None:
+        project = "stopping"
+        doc = build_paper_doc(project, {"Slow": SLOW})
+        pid = doc.add_pipeline("slow")
+        doc.add_node(pid, doc.find("operations", "Slow") or "")
+        server = RelayServer(RelayConfig(data_dir=tmp_path), setups=setups(tmp_path, "local"))
+        await server.start()
+        try:
+            await server.app[ROOMS].create(f"{project}/main", doc.doc.get_update())
+            status, record = await call(f"{server.url}/api/projects/{project}/runs", "POST",
+                                        None, {"pipeline": "slow"})
+            assert status == 201, record
+            execution = record["execution"]
+            for _ in range(300):
+                _, record = await call(f"{server.url}/api/executions/{execution}", "GET", None)
+                if next(iter(record["jobs"].values()))["console_lines"] >= 2:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await server.stop()  # cancels the run, writes its end, flushes every room
+        again = RelayServer(RelayConfig(data_dir=tmp_path), setups=setups(tmp_path, "local"))
+        async with again:
+            status, final = await call(f"{again.url}/api/executions/{execution}", "GET", None)
+            assert status == 200
+            assert final["status"] == "cancelled"
+            assert [job["status"] for job in final["jobs"].values()] == ["cancelled"]
+            _, listing = await call(f"{again.url}/api/projects/{project}/executions", "GET",
+                                    None)
+            assert [row["status"] for row in listing["executions"]] == ["cancelled"]
+
+
 class TestServe:
     async def test_forge_serve_runs_pipelines_on_its_executor(
         self, tmp_path: Path, serve_process: Callable[..., Any],

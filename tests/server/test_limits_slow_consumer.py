@@ -28,8 +28,8 @@ from forge_server.protocol import (
     encode_message,
 )
 
-MESSAGES = 1500
-STATE = json.dumps({"user": {"name": "sender"}, "blob": "z" * 32_000})  # ~32 kB each
+MESSAGES = 1000
+STATE = json.dumps({"user": {"name": "sender"}, "blob": "z" * 48_000})  # ~48 kB each
 SENDER_ID = 777
 
 
@@ -106,8 +106,9 @@ async def test_slow_consumer_is_bounded_and_does_not_delay_others(
             for clock in range(1, MESSAGES + 1):
                 entry = AwarenessEntry(SENDER_ID, clock, STATE)
                 await sender.send_bytes(encode_message(AwarenessMessage(encode_awareness([entry]))))
-                if clock % 50 == 0:
-                    await asyncio.sleep(0.15)  # stay under the per-connection rate limits
+                if clock % 25 == 0:
+                    # ~6 MB/s, 125 messages/s: well under the per-connection rate limits
+                    await asyncio.sleep(0.2)
             async with asyncio.timeout(60):
                 await reading
         async with http.get(f"{server.url}/health") as response:

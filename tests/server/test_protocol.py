@@ -155,7 +155,7 @@ class TestAwareness:
         except ProtocolError:
             pass
 
-    @pytest.mark.parametrize("state", ["{", "NaN", "[" * 100_000, "\"\\ud800", "{'a': 1}"])
+    @pytest.mark.parametrize("state", ["{", "NaN", "[" * 100_000, '"\\ud800', "{'a': 1}"])
     def test_invalid_json_refused(self, state: str) -> None:
         payload = encode_awareness([AwarenessEntry(1, 1, state)])
         with pytest.raises(ProtocolError, match="JSON"):

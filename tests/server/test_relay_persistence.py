@@ -176,14 +176,12 @@ class TestStoreAndCompaction:
         # More updates after the snapshot, then compaction in a worker thread.
         source.get("array", type=Array).append("late")
         await store.append("p/main", updates[-1], "ada")
-        assert await store.compact("p/main", inline_below=0) == 2
+        assert await store.compact("p/main", inline_below=0) == 1
         expected = content(source)
         assert stored_content() == expected
         store.close()
 
-    async def test_rooms_listed_by_project_and_created_from_snapshot(
-        self, data_dir: Path
-    ) -> None:
+    async def test_rooms_listed_by_project_and_created_from_snapshot(self, data_dir: Path) -> None:
         store = Store(data_dir / "forge.db")
         doc = Doc()
         doc.get("text", type=Text).insert(0, "base")
@@ -218,7 +216,9 @@ class TestRoomManager:
         relay = await start_relay()
         rooms: RoomManager = relay.app[__import__("forge_server.app").app.ROOMS]
         seen: list[tuple[str, str | None, bytes]] = []
-        unsubscribe = rooms.subscribe(lambda room, update, author: seen.append((room, author, update)))
+        unsubscribe = rooms.subscribe(
+            lambda room, update, author: seen.append((room, author, update))
+        )
         async_seen: list[str] = []
 
         async def async_subscriber(room: str, update: bytes, author: str | None) -> None:
@@ -264,9 +264,13 @@ class TestRoomManager:
         relay = await start_relay(room_idle_s=0.2, sweep_interval_s=0.05)
         rooms: RoomManager = relay.app[__import__("forge_server.app").app.ROOMS]
         async with open_document(relay.url, None, "p/main") as client:
-            client.doc.get("text", type=Text).insert(0, "keep me")
+            client.doc.get("text", type=Text).insert(0, "me")
+            await client.flush(5)
+            client.doc.get("text", type=Text).insert(0, "keep ")
         await wait_for(lambda: rooms.loaded("p/main") is None, timeout=5)
-        assert rooms.store.load("p/main").snapshot is not None  # compacted when unloaded
+        # Compacted into a snapshot when unloaded.
+        await wait_for(lambda: rooms.store.load("p/main").snapshot is not None, timeout=5)
+        assert rooms.store.load("p/main").updates == []
         async with open_document(relay.url, None, "p/main") as client:
             assert str(client.doc.get("text", type=Text)) == "keep me"
         assert rooms.loads == 2

@@ -85,7 +85,9 @@ async def test_two_clients_converge(make_client: MakeClient, new_room: NewRoom) 
     assert content(a.doc)["array"] == [1.0, "two", 3.5]
 
 
-async def test_twenty_clients_editing_concurrently_converge(make_client: MakeClient, new_room: NewRoom) -> None:
+async def test_twenty_clients_editing_concurrently_converge(
+    make_client: MakeClient, new_room: NewRoom
+) -> None:
     room = new_room()
     clients = [await make_client(room) for _ in range(20)]
     await asyncio.gather(*(c.synced(10) for c in clients))

@@ -189,7 +189,7 @@ class TestProjectScreen:
             editor = app.screen.query_one(GraphEditor)
             assert editor.entry_id == arch_id
             await pilot.press("a")
-            for _ in range(100):  # the catalogue loads in a thread
+            for _ in range(600):  # the catalogue imports torch in a thread
                 await pilot.pause(0.05)
                 if isinstance(app.screen, FuzzyPicker):
                     break
@@ -209,7 +209,7 @@ class TestArchitecture:
             assert isinstance(screen, ProjectScreen)
             await screen.open_now("architecture", paper.arch)
             editor = screen.query_one(GraphEditor)
-            for _ in range(400):  # inference imports torch in a worker thread
+            for _ in range(600):  # inference imports torch in a worker thread
                 await pilot.pause(0.05)
                 if editor.parameters:
                     break
@@ -276,3 +276,92 @@ class TestKeysAndMouse:
             await pilot.pause()
             rect = canvas.rendered.boxes[paper.nodes["out_model"]]
             assert canvas.scroll_y <= rect.y and rect.bottom <= canvas.scroll_y + canvas.size.height
+
+    async def test_set_input_shape(self, backend: MemoryBackend, paper: PaperProject) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ProjectScreen)
+            await screen.open_now("architecture", paper.arch)
+            await pilot.press("s")
+            await choose(pilot, "2, 3, 64 x 64")
+            shape = paper.view().to_plain()["architectures"][paper.arch]["input_shape"]
+            assert shape == [2, 3, 64, 64]
+            await pilot.press("s")
+            await choose(pilot, "3, -1")
+            assert isinstance(app.screen, Prompt)  # refused with a message, still asking
+            assert "positive integers" in str(app.screen.query_one("#prompt-error").render())
+
+
+class TestSharedEditing:
+    async def test_undo_leaves_other_peoples_edits_alone(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_pipeline(app, pilot, paper)
+            editor.selected = paper.nodes["test"]
+            await pilot.press("r")
+            await choose(pilot, "Mine")
+            paper.view().rename_node(paper.pipeline, paper.nodes["train"], "Theirs")  # remote
+            await pilot.pause()
+            await pilot.press("u")
+            await pilot.pause()
+            assert node_names(paper).count("Theirs") == 1  # the remote edit stays
+            assert "Mine" not in node_names(paper) and "Test" in node_names(paper)
+            await pilot.press("u")
+            await pilot.pause()
+            assert "Theirs" in node_names(paper)
+            assert "Nothing of yours to undo" in str(editor.query_one("#message").render())
+
+    async def test_entry_deleted_by_someone_else(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_pipeline(app, pilot, paper)
+            editor.selected = paper.nodes["train"]
+            paper.view().remove(paper.pipeline)
+            await pilot.pause()
+            assert editor.selected is None
+            assert "deleted" in str(editor.query_one("#inspector-body").render())
+            await pilot.press("a")  # edits are refused with a message, not a crash
+            await pilot.pause()
+            assert not isinstance(app.screen, FuzzyPicker)
+            assert "deleted" in str(editor.query_one("#message").render())
+
+    async def test_help_lists_every_key(self, backend: MemoryBackend, paper: PaperProject) -> None:
+        from textual.widgets import Static
+
+        from forge_tui.app.screens.info import HelpScreen
+
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=(100, 60)) as pilot:
+            await open_pipeline(app, pilot, paper)
+            await pilot.press("f1")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            text = "".join(
+                segment.text
+                for line in app.screen.query_one(Static).render_lines(app.screen.region)
+                for segment in line
+            )
+            for binding in GraphEditor.BINDINGS:
+                assert binding.description in text  # type: ignore[union-attr]
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, HelpScreen)
+
+    async def test_compact_toggle(self, backend: MemoryBackend, paper: PaperProject) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=(80, 24)) as pilot:
+            editor = await open_pipeline(app, pilot, paper)
+            full = editor.canvas.rendered.height
+            await pilot.press("z")
+            await pilot.pause()
+            assert editor.canvas.rendered.height < full
+            assert "learning_rate" not in editor.canvas.rendered.text()
+            await pilot.press("z")
+            await pilot.pause()
+            assert editor.canvas.rendered.height == full

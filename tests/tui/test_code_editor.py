@@ -105,3 +105,15 @@ async def test_other_cursors_are_painted(backend: MemoryBackend, paper: PaperPro
         await other.stop()
         await pilot.pause()
         assert not [h for h in editor.area._highlights[1] if h[2] == "forge.peer3"]
+
+
+async def test_deleted_operation_becomes_read_only(
+    backend: MemoryBackend, paper: PaperProject
+) -> None:
+    app = ForgeApp(backend, project=paper.name)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_code(app, pilot, paper.ops["test"])
+        paper.view().remove(paper.ops["test"])
+        await pilot.pause()
+        assert editor.area.read_only
+        assert "deleted" in str(editor.query_one("#interface-body").render())

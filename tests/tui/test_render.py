@@ -307,3 +307,13 @@ class TestNavigation:
         assert nearest(r.boxes, left, "right") == right
         assert nearest(r.boxes, "download", "up") == "download"  # nothing above: stay
         assert nearest(r.boxes, None, "down") == "download"
+
+
+def test_compact_view_is_shorter_and_keeps_ports() -> None:
+    from forge_tui.render import COMPACT
+
+    spec = paper_pipeline()
+    full, compact = render_graph(spec), render_graph(spec, COMPACT)
+    assert compact.height < full.height
+    assert "learning_rate" not in compact.text() and "Train" in compact.text()
+    assert_sound(compact, spec)

@@ -50,7 +50,3 @@ def test_code_editor(snap_compare: Any) -> None:
     assert snap_compare(
         paper_app(), terminal_size=(120, 30), run_before=open_entry("operation", "op3")
     )
-
-
-def test_help_screen(snap_compare: Any) -> None:
-    assert snap_compare(paper_app(), terminal_size=(80, 24), press=["f1"])

@@ -34,6 +34,9 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         from forge_tui.app.app import ForgeApp
+        from forge_tui.app.screens.executions import ExecutionsScreen
+        from forge_tui.app.screens.history import HistoryScreen
+        from forge_tui.app.screens.monitor import MonitorScreen
         from forge_tui.app.screens.project import ProjectScreen
         from forge_tui.app.screens.projects import ProjectsScreen
         from forge_tui.app.widgets.graph_editor import GraphEditor
@@ -46,6 +49,9 @@ class HelpScreen(ModalScreen[None]):
             ("Projects", ProjectsScreen.BINDINGS),
             ("Project (sidebar)", ProjectScreen.BINDINGS),
             ("Diagram editor", GraphEditor.BINDINGS),
+            ("Execution monitor", MonitorScreen.BINDINGS),
+            ("Executions list", ExecutionsScreen.BINDINGS),
+            ("History", HistoryScreen.BINDINGS),
         )
         for title, bindings in sections:
             table.add_row(Text(title, style="bold underline"), "")

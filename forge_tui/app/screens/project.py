@@ -88,6 +88,8 @@ class ProjectScreen(Screen[None]):
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
         Binding("tab", "focus_next", "Next pane", show=False),
         Binding("ctrl+o", "switch_project", "Projects", show=False),
+        Binding("E", "executions", "Executions", show=False),
+        Binding("ctrl+g", "history", "History", show=False),
     ]
 
     def __init__(self, workspace: Workspace) -> None:
@@ -139,6 +141,8 @@ class ProjectScreen(Screen[None]):
     def on_document_changed(self, message: DocumentChanged) -> None:
         self._redraw_editors()
         self.refresh_tree()
+        for code in self.query(CodeEditor):
+            code.check_exists()
 
     def on_presence_changed(self, message: PresenceChanged) -> None:
         self.refresh_presence()
@@ -221,6 +225,8 @@ class ProjectScreen(Screen[None]):
         data = event.node.data
         if isinstance(data, tuple):
             self.open(*data)
+        elif data == "history":
+            self.action_history()
 
     def open(self, kind: str, entry_id: str) -> None:
         self.run_worker(self.open_now(kind, entry_id), group="open-entry")
@@ -240,7 +246,9 @@ class ProjectScreen(Screen[None]):
                     self.notify(str(exc), severity="error")
                     return
         else:
-            self.notify("The execution monitor arrives with issue 8", severity="warning")
+            from forge_tui.app.screens.monitor import open_monitor
+
+            await open_monitor(self.app, self.workspace.project_name, entry_id)
             return
         self.open_entry = (kind, entry_id)
         self._show(widget_id)
@@ -262,6 +270,21 @@ class ProjectScreen(Screen[None]):
         self.open(event.kind, event.entry_id)
 
     # ----- actions ------------------------------------------------------------------------
+
+    def action_executions(self) -> None:
+        from forge_tui.app.screens.executions import ExecutionsScreen
+
+        self.app.push_screen(ExecutionsScreen(self.workspace))
+
+    def action_history(self) -> None:
+        from forge_tui.app.api import api_for
+        from forge_tui.app.screens.history import HistoryScreen
+
+        api = api_for(self.app.backend, self.workspace.project_name)  # type: ignore[attr-defined]
+        if api is None:
+            self.notify("History lives on a Forge server: open the project with --server URL")
+            return
+        self.app.push_screen(HistoryScreen(api, self.app.branch))  # type: ignore[attr-defined]
 
     def action_toggle_sidebar(self) -> None:
         tree = self.query_one(Tree)

@@ -190,8 +190,8 @@ class CodeEditor(Widget):
         self._show_interface()
 
     def _show_interface(self) -> None:
-        if not self._ready:
-            return
+        if not self._ready or self.area.read_only:
+            return  # not composed yet, or the entry is gone (check_exists said so)
         code = self.area.text
         out = RichText()
         if self.kind == "operation":
@@ -229,6 +229,16 @@ class CodeEditor(Widget):
                 out.append(f" {peer.initials} ", style=f"bold black on {PALETTE[peer.colour]}")
                 out.append(f" {peer.name} at {peer.cursor[1] + 1}:{peer.cursor[2] + 1}\n")
         self.query_one("#interface-body", Static).update(out)
+
+    def check_exists(self) -> None:
+        """Someone deleted this entry: stop editing text that no longer belongs anywhere."""
+        project = self.workspace.snapshot()
+        gone = self.entry_id not in project["operations"] and self.entry_id not in project["layers"]
+        if gone and not self.area.read_only:
+            self.area.read_only = True
+            self.query_one("#interface-body", Static).update(
+                RichText("This entry was deleted by someone; the text is read-only.", "bold red")
+            )
 
     def action_leave(self) -> None:
         self.screen.focus_next()

@@ -34,7 +34,7 @@ from forge_tui.app._graphs import (
 from forge_tui.app._workspace import Workspace
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt, if_chosen
 from forge_tui.app.widgets.graph_canvas import GraphCanvas
-from forge_tui.render import Mark, RenderOptions, nearest, render_graph
+from forge_tui.render import COMPACT, Mark, RenderOptions, nearest, render_graph
 
 Kind = Literal["pipeline", "architecture"]
 CRITERIA = (
@@ -103,8 +103,12 @@ class GraphEditor(Widget):
         Binding("e,enter", "edit_attribute", "Attribute"),
         Binding("f", "set_reference", "Reference"),
         Binding("o", "open_code", "Code"),
+        Binding("s", "input_shape", "Input shape", show=False),
+        Binding("z", "toggle_compact", "Compact view", show=False),
         Binding("u,ctrl+z", "undo", "Undo"),
         Binding("U,ctrl+y", "redo", "Redo"),
+        Binding("ctrl+r", "run", "Run", show=False),
+        Binding("ctrl+t", "run_with_options", "Run with options…", show=False),
     ]
 
     selected: reactive[str | None] = reactive(None, init=False)
@@ -129,6 +133,7 @@ class GraphEditor(Widget):
         self.edge_shapes: dict[str, Any] = {}
         self.parameters: dict[str, int] = {}
         self.shape_error = ""
+        self.run_problems: dict[str, Any] = {}  # nodes a refused run named (issue 8)
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -176,7 +181,13 @@ class GraphEditor(Widget):
             if peer.view == (self.kind, self.entry_id) and peer.selection:
                 marks.setdefault(peer.selection, []).append(Mark(peer.initials, peer.colour))
         if self.kind == "pipeline":
-            spec = pipeline_spec(project, self.entry_id, selected=self.selected, marks=marks)
+            spec = pipeline_spec(
+                project,
+                self.entry_id,
+                selected=self.selected,
+                marks=marks,
+                statuses=self.run_problems,
+            )
         else:
             self._maybe_infer_shapes(project)
             spec = architecture_spec(
@@ -295,6 +306,11 @@ class GraphEditor(Widget):
     def action_move(self, direction: Literal["up", "down", "left", "right"]) -> None:
         self.selected = nearest(self.canvas.rendered.boxes, self.selected, direction)
 
+    def action_toggle_compact(self) -> None:
+        """Names and ports only (no attribute lines): more of a big graph fits the screen."""
+        self.options = RenderOptions() if self.options == COMPACT else COMPACT
+        self.redraw()
+
     def action_pan(self, dx: int, dy: int) -> None:
         canvas = self.canvas
         canvas.scroll_to(canvas.scroll_x + dx, canvas.scroll_y + dy, animate=False)
@@ -314,6 +330,9 @@ class GraphEditor(Widget):
 
     def action_add_node(self) -> None:
         project = self.workspace.snapshot()
+        if self._graph(project) is None:
+            self.say(f"This {self.kind} was deleted; nothing to add to")
+            return
         if self.kind == "pipeline":
             options = sorted(
                 (f"{op['name']}{'  (built-in)' if op['builtin'] else ''}", op_id)
@@ -668,7 +687,52 @@ class GraphEditor(Widget):
             ),
         )
 
+    def action_input_shape(self) -> None:
+        """Architectures: the input shape that shape inference starts from."""
+        if self.kind != "architecture":
+            self.say("Input shapes belong to architectures")
+            return
+        graph = self._graph(self.workspace.snapshot())
+        if graph is None:
+            self.say("This architecture was deleted")
+            return
+        current = graph.get("input_shape")
+
+        def parse(text: str) -> list[int] | None:
+            parts = [p for p in text.replace("×", ",").replace("x", ",").split(",") if p.strip()]
+            try:
+                dims = [int(p) for p in parts]
+            except ValueError:
+                return None
+            return dims if dims and all(d > 0 for d in dims) else None
+
+        def validate(text: str) -> str | None:
+            if not text.strip() or parse(text) is not None:
+                return None
+            return "positive integers separated by commas, e.g. 1, 3, 32, 32"
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                shape = parse(text) if text.strip() else None
+                self._apply("Input shape", lambda p: p.set_input_shape(self.entry_id, shape))
+
+        shown = ", ".join(str(d) for d in current) if current else ""
+        self.app.push_screen(
+            Prompt("Input shape (empty: none)", shown, validate, "batch, channels, height, width"),
+            done,
+        )
+
     # ----- undo, code ---------------------------------------------------------------------
+
+    def action_run(self) -> None:
+        from forge_tui.app.screens.monitor import run_pipeline
+
+        run_pipeline(self)
+
+    def action_run_with_options(self) -> None:
+        from forge_tui.app.screens.monitor import ask_executor_and_run
+
+        ask_executor_and_run(self)
 
     def action_undo(self) -> None:
         if not self.workspace.undo.undo():

@@ -63,6 +63,13 @@ def register(subparsers: Any) -> None:
         "(the example uses the paper's 50)",
     )
     parser.add_argument(
+        "--gpus",
+        type=float,
+        metavar="N",
+        help="give the Train and Test jobs N GPUs (their num_gpus setting; Ray hides GPUs "
+        "from jobs that ask for none)",
+    )
+    parser.add_argument(
         "--no-cache",
         action="store_true",
         help="--headless: re-run every job instead of reusing results of identical earlier runs",
@@ -78,12 +85,19 @@ def register(subparsers: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import sys
+
     from forge_ops.examples import PIPELINE_CIFAR10, PIPELINE_SYNTHETIC
     from forge_tui.cli.errors import CliError
     from forge_tui.demo import DemoServer, DemoServerError, default_data_dir
 
     if args.iterations is not None and args.iterations < 1:
         raise CliError("--iterations must be at least 1")
+    if args.gpus is not None and args.gpus < 0:
+        raise CliError("--gpus cannot be negative")
+    if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError("the demo opens the TUI, which needs a terminal; run it in one, or "
+                       "pass --headless to run the example pipeline and print the results")
     executor = _executor(args)
     pipeline = PIPELINE_SYNTHETIC if _offline(args) else PIPELINE_CIFAR10
     data_dir: Path = (args.data_dir or default_data_dir()).expanduser().resolve()
@@ -156,7 +170,7 @@ def _prepare_project(api: ForgeApi, args: argparse.Namespace, pipeline: str) -> 
                 f"project {args.project!r} has no pipeline {pipeline!r}; it was not made from "
                 f"the {EXAMPLE} example: pass --project NEW_NAME or another --data-dir"
             )
-        await _train_settings(api, args.project, pipeline, args.iterations)
+        await _train_settings(api, args.project, pipeline, args.iterations, args.gpus)
 
     asyncio.run(_with_api(api, prepare))
 
@@ -167,9 +181,9 @@ async def _with_api(api: ForgeApi, work: Any) -> Any:
 
 
 async def _train_settings(
-    api: ForgeApi, project: str, pipeline: str, iterations: int | None
+    api: ForgeApi, project: str, pipeline: str, iterations: int | None, gpus: float | None
 ) -> None:
-    """Apply --iterations to the pipeline's Train node, then say how it will train.
+    """Apply --iterations and --gpus to the pipeline's nodes, then say how it will train.
 
     The edit goes through the sync client like any collaborator's (and is committed by the
     server's history like theirs), so the project shows what ran.
@@ -184,7 +198,11 @@ async def _train_settings(
         train = doc.find("operations", "Train")
         if pid is None or train is None:
             return
+        gpu_users = {train, doc.find("operations", "Test")}
         for node_id, node in plain["pipelines"][pid]["nodes"].items():
+            if gpus is not None and node["operation"] in gpu_users:
+                doc.set_setting(pid, node_id, "num_gpus", gpus)
+                print(f"Set {pipeline}'s {node['name']} num_gpus to {gpus:g}.")
             if node["operation"] != train:
                 continue
             if iterations is not None:
@@ -250,8 +268,10 @@ def _interactive(args: argparse.Namespace, server: DemoServer, pipeline: str) ->
         _prepare_project(ForgeApi(server.url, server.token), args, pipeline)
     except ApiError as exc:
         raise CliError(f"{exc} (server log: {server.log_path})") from None
-    print(f"Opening the TUI on project {args.project}: select the pipeline {pipeline} in the "
-          "sidebar and run it to watch it train. Quit the TUI to stop the demo.", flush=True)
+    print(f"Opening the TUI on project {args.project}: choose the pipeline {pipeline} in the "
+          "sidebar (arrows, Enter) and press Ctrl+R to run it; the monitor shows each job, "
+          "its console and the training error (j/k move between jobs). F1 lists every key; "
+          "Ctrl+Q quits the TUI and stops the demo.", flush=True)
     # The token travels in the environment, never on a command line others can list.
     env = {**os.environ, "FORGE_TOKEN": server.token or ""}
     command = [sys.executable, "-m", "forge_tui", "tui", "--server", server.url,

@@ -62,6 +62,11 @@ def _verify(url: str, token: str) -> str:
             raise CliError(
                 f"{url} refused the token: {_reason(exc)}; check it or create a new one"
             ) from None
+        if exc.code == 404:
+            raise CliError(
+                f"{url} has no accounts (started with --no-auth?) or is not a Forge server; "
+                "use --no-verify to store the credentials anyway"
+            ) from None
         raise CliError(f"{url} answered {exc.code} {_reason(exc)}") from None
     except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
         raise CliError(

@@ -187,9 +187,11 @@ def follow(args: argparse.Namespace, execution: str, *, out: Any, interval: floa
             record = api_call(args, "GET", f"executions/{quoted(execution)}")
             for job in record["jobs"].values():
                 key = job["status"] + str(job.get("started"))
+                first = job["name"] not in seen
                 if seen.get(job["name"]) != key:
                     seen[job["name"]] = key
-                    print(_job_line(job), file=out, flush=True)
+                    if not (first and job["status"] == "queued"):  # every job starts queued
+                        print(_job_line(job), file=out, flush=True)
             if record["status"] in FINISHED and not record.get("running"):
                 return record
             time.sleep(interval)
@@ -245,7 +247,10 @@ def _started(args: argparse.Namespace, record: dict[str, Any], *, out: Any) -> i
         return 0
     print(f"execution {execution} of {record.get('pipeline_name')} on {record['executor']} "
           f"(commit {str(record.get('commit'))[:10]})", file=out, flush=True)
-    return _finish(args, follow(args, execution, out=out), out=out)
+    # What the server answered is already known: print only what changes from here on.
+    seen = {job["name"]: job["status"] + str(job.get("started"))
+            for job in record["jobs"].values()}
+    return _finish(args, follow(args, execution, out=out, seen=seen), out=out)
 
 
 def _restart(args: argparse.Namespace) -> int:

@@ -31,6 +31,14 @@ def register(subparsers: Any) -> None:
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     parser.add_argument(
+        "--relay-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a relay limit or timer (repeatable), e.g. max_rooms_loaded=500; "
+        "names and defaults: forge_server/relay_config.py",
+    )
+    parser.add_argument(
         "--no-auth",
         action="store_true",
         help="single-user mode: no tokens, everyone is owner of everything (loopback only!)",
@@ -103,7 +111,10 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"cannot create data directory {data_dir}: {exc}") from exc
-    config = RelayConfig(data_dir=data_dir)
+    try:
+        config = RelayConfig.from_settings(data_dir, args.relay_setting)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
 
     authorizer = None if args.no_auth else server_authorizer(data_dir)
 

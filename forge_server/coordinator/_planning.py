@@ -1,0 +1,119 @@
+"""From a project snapshot to something runnable: the pipeline, its validation, its plan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._errors import CoordinatorError, NotFound, PipelineRejected
+
+if TYPE_CHECKING:
+    from forge_ops.execution import Plan
+
+OUTPUT_OPERATION = "Output"
+"""Operations of this name publish the value at their ``data`` input as a project artifact."""
+
+
+def find_pipeline(project: Mapping[str, Any], pipeline: str) -> str:
+    pipelines: Mapping[str, Any] = project.get("pipelines") or {}
+    if pipeline in pipelines:
+        return pipeline
+    matches = [pid for pid, p in pipelines.items() if p.get("name") == pipeline]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise CoordinatorError(
+            f"{len(matches)} pipelines are called {pipeline!r}; give one of their ids: "
+            f"{', '.join(sorted(matches))}"
+        )
+    names = sorted(str(p.get("name")) for p in pipelines.values())
+    raise NotFound(
+        f"no pipeline {pipeline!r} in this project; pipelines: {', '.join(names) or 'none'}"
+    )
+
+
+def validate(project: Mapping[str, Any], pipeline_id: str) -> None:
+    from forge_ops.operations import find_problems
+
+    pipeline = project["pipelines"][pipeline_id]
+    problems = find_problems(
+        pipeline,
+        project.get("operations") or {},
+        architectures=project.get("architectures") or {},
+        layers=project.get("layers") or {},
+        artifacts=project.get("artifacts") or {},
+    )
+    if not problems:
+        return
+    nodes = pipeline.get("nodes") or {}
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    lines = "\n".join(f"- {p.message}" for p in problems)
+    raise PipelineRejected(
+        f"pipeline {pipeline.get('name')} cannot run ({count}):\n{lines}",
+        details={
+            "problems": [
+                {
+                    "kind": str(p.kind),
+                    "message": p.message,
+                    "node": p.node,
+                    "node_name": (nodes.get(p.node) or {}).get("name") if p.node else None,
+                    "edge": p.edge,
+                }
+                for p in problems
+            ]
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A planned pipeline, its name and which of its jobs publish artifacts (Outputs)."""
+
+    plan: Plan
+    name: str
+    outputs: frozenset[str]
+
+
+def prepare(project: Mapping[str, Any], pipeline_id: str) -> Prepared:
+    from forge_ops.execution import PlanError, plan_pipeline
+
+    try:
+        plan = plan_pipeline(project, pipeline_id)
+    except PlanError as exc:
+        raise CoordinatorError(str(exc)) from exc
+    operations: Mapping[str, Any] = project.get("operations") or {}
+    outputs = frozenset(
+        job_id
+        for job_id, spec in plan.jobs.items()
+        if (operations.get(spec.operation) or {}).get("name") == OUTPUT_OPERATION
+    )
+    name = str((project.get("pipelines") or {}).get(plan.pipeline, {}).get("name", plan.pipeline))
+    return Prepared(plan, name, outputs)
+
+
+def match_job(ref: str, names: Mapping[str, str], execution: str) -> str:
+    """A job id from its id or its (unique) display name."""
+    if ref in names:
+        return ref
+    matches = [job for job, name in names.items() if name == ref]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise CoordinatorError(
+            f"{len(matches)} jobs are called {ref!r}; give one of their ids: "
+            f"{', '.join(sorted(matches))}"
+        )
+    listing = ", ".join(f"{name} ({job})" for job, name in names.items())
+    raise NotFound(f"no job {ref!r} in execution {execution}; jobs: {listing}")
+
+
+def find_job(snapshot: Mapping[str, Any], jobs: Mapping[str, Any], ref: str) -> str:
+    specs = snapshot.get("jobs") or {}
+    names = {job: str((specs.get(job) or {}).get("name", job)) for job in jobs}
+    return match_job(ref, names, "this execution")
+
+
+def safe_file_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
+    return cleaned or "artifact"

@@ -1,0 +1,161 @@
+"""A small async client of the server's HTTP API (executions, artifacts, history) for the TUI.
+
+Every call answers parsed JSON or raises :class:`ApiError` whose message is the server's own
+``error`` text (or says the server cannot be reached), ready to show in the UI. Validation
+problems of a refused run travel in :attr:`ApiError.problems`.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+_TIMEOUT_S = 30.0
+
+
+class ApiError(Exception):
+    """A refused or failed API call; ``status`` is the HTTP status (0: no answer)."""
+
+    def __init__(
+        self, message: str, *, status: int = 0, problems: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.problems = problems or []
+
+
+def _quote(segment: str) -> str:
+    return urllib.parse.quote(segment, safe="")
+
+
+class ForgeApi:
+    """``/api/projects/{project}/…`` of one server, as one user (bearer token or none)."""
+
+    def __init__(self, server: str, token: str | None, project: str) -> None:
+        self.server = server.rstrip("/")
+        self.token = token
+        self.project = project
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``method`` on ``/api/projects/{project}/{path}``; the JSON answer or ApiError."""
+        import aiohttp
+
+        url = f"{self.server}/api/projects/{_quote(self.project)}/{path}"
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        timeout = aiohttp.ClientTimeout(total=_TIMEOUT_S)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.request(method, url, params=query, json=body, headers=headers) as answer,
+            ):
+                try:
+                    data = await answer.json(content_type=None)
+                except ValueError:
+                    data = None
+                if answer.status >= 400:
+                    detail = data if isinstance(data, dict) else {}
+                    message = detail.get("error") or f"server answered {answer.status}"
+                    raise ApiError(
+                        str(message), status=answer.status, problems=detail.get("problems")
+                    )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ApiError(
+                f"cannot reach {self.server} ({exc.__class__.__name__}); is `forge serve` "
+                "running there?"
+            ) from exc
+        return data if isinstance(data, dict) else {}
+
+    # ----- executions ---------------------------------------------------------------------
+
+    async def run(
+        self,
+        pipeline: str,
+        *,
+        branch: str = "main",
+        executor: str | None = None,
+        no_cache: bool = False,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"pipeline": pipeline, "branch": branch, "no_cache": no_cache}
+        if executor:
+            body["executor"] = executor
+        return await self.call("POST", "runs", body=body)
+
+    async def executions(self, branch: str = "main") -> list[dict[str, Any]]:
+        answer = await self.call("GET", "executions", query={"branch": branch})
+        return list(answer.get("executions") or [])
+
+    async def execution(self, execution: str) -> dict[str, Any]:
+        return await self.call("GET", f"executions/{_quote(execution)}")
+
+    async def cancel(self, execution: str, job: str | None = None) -> dict[str, Any]:
+        path = f"executions/{_quote(execution)}"
+        path += f"/jobs/{_quote(job)}/cancel" if job else "/cancel"
+        return await self.call("POST", path)
+
+    async def restart(self, execution: str, job: str) -> dict[str, Any]:
+        return await self.call("POST", f"executions/{_quote(execution)}/jobs/{_quote(job)}/restart")
+
+    async def artifacts(self, branch: str = "main") -> list[dict[str, Any]]:
+        """Named artifacts as records ``{name, hash, kind, shape, …}``."""
+        answer = await self.call("GET", "artifacts", query={"branch": branch})
+        artifacts = answer.get("artifacts") or {}
+        if isinstance(artifacts, dict):
+            return [{"name": name, **record} for name, record in artifacts.items()]
+        return list(artifacts)
+
+    async def artifact(self, name: str, branch: str = "main") -> dict[str, Any]:
+        return await self.call("GET", f"artifacts/{_quote(name)}", query={"branch": branch})
+
+    # ----- history ------------------------------------------------------------------------
+
+    async def log(self, branch: str = "main", limit: int = 200) -> list[dict[str, Any]]:
+        answer = await self.call("GET", "log", query={"branch": branch, "limit": str(limit)})
+        return list(answer.get("commits") or [])
+
+    async def commit(self, ref: str) -> dict[str, Any]:
+        return await self.call("GET", f"commits/{urllib.parse.quote(ref, safe='/')}")
+
+    async def branches(self) -> list[dict[str, Any]]:
+        return list((await self.call("GET", "branches")).get("branches") or [])
+
+    async def tags(self) -> list[dict[str, Any]]:
+        return list((await self.call("GET", "tags")).get("tags") or [])
+
+    async def create_branch(self, name: str, source: str | None = None) -> dict[str, Any]:
+        body = {"name": name} | ({"from": source} if source else {})
+        return dict((await self.call("POST", "branches", body=body))["branch"])
+
+    async def tag(self, name: str, commit: str | None = None) -> dict[str, Any]:
+        body = {"name": name} | ({"commit": commit} if commit else {})
+        return dict((await self.call("POST", "tags", body=body))["tag"])
+
+    async def merge(self, branch: str, into: str = "main") -> dict[str, Any]:
+        answer = await self.call("POST", "merge", body={"branch": branch, "into": into})
+        return dict(answer["commit"])
+
+    async def revert(self, commit: str, branch: str = "main") -> dict[str, Any]:
+        answer = await self.call("POST", "revert", body={"commit": commit, "branch": branch})
+        return dict(answer["commit"])
+
+    async def commit_now(self, branch: str = "main", message: str | None = None) -> dict[str, Any]:
+        body = {"branch": branch} | ({"message": message} if message else {})
+        answer = await self.call("POST", "commit", body=body)
+        return dict(answer["commit"] or {})
+
+
+def api_for(backend: object, project: str) -> ForgeApi | None:
+    """The API of the app's backend when it is a server (None for an in-process hub)."""
+    server = getattr(backend, "server", None)
+    if not isinstance(server, str):
+        return None
+    return ForgeApi(server, getattr(backend, "token", None), project)

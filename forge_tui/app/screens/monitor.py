@@ -1,0 +1,457 @@
+"""The execution monitor: the job graph coloured by status, live from the execution document.
+
+The graph is drawn by the same renderer as the editor (status by colour, border style and
+glyph; elapsed time in each box). Selecting a job shows its code on the left and its output on
+the right (plots, console, traceback). Restart and cancel go through the HTTP API; the document
+tells the monitor what happened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Label, Static, TextArea
+
+from forge_ops.operations import InterfaceError, parse_interface
+from forge_ops.schema import Execution, ExecutionDoc
+from forge_tui.app._graphs import show_value
+from forge_tui.app.api import ApiError, ForgeApi, api_for
+from forge_tui.app.screens.modals import Prompt, if_chosen
+from forge_tui.app.widgets.graph_canvas import GraphCanvas
+from forge_tui.app.widgets.job_output import (
+    JobOutput,
+    elapsed_seconds,
+    format_elapsed,
+    status_text,
+)
+from forge_tui.app.widgets.status_bar import ConnectionState
+from forge_tui.render import EdgeSpec, GraphSpec, NodeSpec, RenderOptions, Status, nearest
+from forge_tui.render import render_graph as render
+
+if TYPE_CHECKING:
+    from forge_tui.app._link import DocumentLink, LinkState
+
+
+def job_names(execution: Execution) -> dict[str, str]:
+    specs = execution["meta"]["pipeline"].get("jobs") or {}
+    return {
+        job_id: str((specs.get(job_id) or {}).get("name") or job["node"])
+        for job_id, job in execution["jobs"].items()
+    }
+
+
+def execution_spec(
+    execution: Execution, selected: str | None = None, now: dt.datetime | None = None
+) -> GraphSpec:
+    """The job graph of an execution: pipeline shape from ``meta.pipeline``, state from jobs."""
+    specs: Mapping[str, Any] = execution["meta"]["pipeline"].get("jobs") or {}
+    used_outputs: dict[str, set[str]] = {}
+    edges = []
+    for job_id, spec in sorted(specs.items()):
+        for port, wire in sorted((spec.get("inputs") or {}).items()):
+            if isinstance(wire, list) and len(wire) == 2 and wire[0] in specs:
+                used_outputs.setdefault(wire[0], set()).add(str(wire[1]))
+                edges.append(EdgeSpec(str(wire[0]), str(wire[1]), job_id, port))
+    nodes = []
+    for job_id, spec in sorted(specs.items()):
+        job = execution["jobs"].get(job_id)
+        inputs = tuple(sorted(spec.get("inputs") or {}))
+        outputs = tuple(sorted(used_outputs.get(job_id, ())))
+        subtitle = str(spec.get("operation") or "")
+        try:
+            iface = parse_interface(str(spec.get("code") or ""))
+            inputs = tuple(p.name for p in iface.inputs)
+            outputs = tuple(p.name for p in iface.outputs)
+            subtitle = f"{iface.function}()"
+        except InterfaceError:
+            pass  # the ports wired in the snapshot still draw the graph
+        lines = [f"{k}={show_value(v)}" for k, v in sorted((spec.get("attributes") or {}).items())]
+        extra = ""
+        status = None
+        if job is not None:
+            status = Status(job["status"])
+            extra = format_elapsed(elapsed_seconds(job["started"], job["finished"], now))
+            if job["status"] == "cached":
+                extra = f"cached {extra}".strip()
+        nodes.append(
+            NodeSpec(
+                id=job_id,
+                title=str(spec.get("name") or job_id),
+                subtitle=subtitle,
+                lines=tuple(lines),
+                inputs=inputs,
+                outputs=outputs,
+                extra=extra,
+                status=status,
+                selected=job_id == selected,
+            )
+        )
+    return GraphSpec(tuple(nodes), tuple(edges))
+
+
+class TextScreen(ModalScreen[None]):
+    """A scrolling page of text (artifact summaries, commit diffs); escape closes it."""
+
+    DEFAULT_CSS = """
+    TextScreen { align: center middle; }
+    TextScreen > VerticalScroll {
+        width: 90%; height: 80%; border: round $accent; background: $panel; padding: 0 1;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, title: str, body: Text | str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as scroll:
+            scroll.border_title = self.title_text
+            yield Static(self.body, id="text-body")
+
+
+def artifact_text(port: str, digest: str, summary: Mapping[str, Any] | None) -> Text:
+    """An output artifact: its hash and, when the server knows it by name, its summary."""
+    text = Text()
+    text.append(f"output {port}\n", style="bold")
+    text.append(f"hash     {digest}\n")
+    if summary is None:
+        text.append(
+            "\nNo named artifact points at this hash (only the outputs of Output operations\n"
+            "are published by name), so the server has no summary of it.",
+            style="dim",
+        )
+        return text
+    for key in ("name", "kind", "shape", "dtype", "bytes", "produced_by", "created"):
+        if key in summary:
+            text.append(f"{key:<9}{summary[key]}\n")
+    details = summary.get("summary") or {}
+    for key, value in details.items():
+        if isinstance(value, dict):
+            text.append(f"{key}:\n", style="bold")
+            for inner, inner_value in value.items():
+                text.append(f"  {inner:<14}{show_value(inner_value, 60)}\n")
+        else:
+            text.append(f"{key:<9}{show_value(value, 70)}\n")
+    return text
+
+
+class ExecutionChanged(Message):
+    """The execution document changed; a flood of updates collapses into one redraw."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ExecutionChanged)
+
+
+class MonitorScreen(Screen[None]):
+    """One execution, live. The link is started by :func:`open_monitor` and stopped on close."""
+
+    DEFAULT_CSS = """
+    MonitorScreen > #monitor-top { height: 1; background: $primary-background; }
+    MonitorScreen #monitor-title { width: 1fr; }
+    MonitorScreen GraphCanvas { height: 2fr; min-height: 7; }
+    MonitorScreen #monitor-lower { height: 3fr; }
+    MonitorScreen #job-code { width: 1fr; }
+    MonitorScreen JobOutput { width: 1fr; }
+    MonitorScreen #monitor-message { height: 1; padding: 0 1; color: $warning; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "move('up')", "Up", show=False),
+        Binding("down,j", "move('down')", "Down", show=False),
+        Binding("left,h", "move('left')", "Left", show=False),
+        Binding("right,l", "move('right')", "Right", show=False),
+        Binding("R", "restart_job", "Restart job"),
+        Binding("c", "cancel_job", "Cancel job"),
+        Binding("C", "cancel_execution", "Cancel run"),
+        Binding("a", "artifact", "Artifact"),
+        Binding("f", "toggle_follow", "Follow"),
+        Binding("slash", "search", "Search"),
+        Binding("n", "next_match(1)", "Next match", show=False),
+        Binding("N", "next_match(-1)", "Previous match", show=False),
+        Binding("escape,q", "close", "Back"),
+    ]
+
+    def __init__(
+        self,
+        link: DocumentLink,
+        project: str,
+        execution_id: str,
+        api: ForgeApi | None = None,
+    ) -> None:
+        super().__init__()
+        self.link = link
+        self.project = project
+        self.execution_id = execution_id
+        self.api = api
+        self.execution = ExecutionDoc(link.doc)
+        self.plain: Execution | None = None
+        self.selected: str | None = None
+        self.options = RenderOptions()
+        self._subscription: Any = None
+        self._unwatch: Any = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="monitor-top"):
+            yield Label("", id="monitor-title")
+            yield ConnectionState(id="monitor-connection")
+        with Vertical():
+            yield GraphCanvas(id="monitor-graph")
+            with Horizontal(id="monitor-lower"):
+                yield TextArea(
+                    "", language="python", read_only=True, id="job-code", show_line_numbers=True
+                )
+                yield JobOutput(id="job-output")
+        yield Static("", id="monitor-message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._subscription = self.link.doc.observe(lambda _event: self._post_changed())
+        self._unwatch = self.link.watch(self._link_state)
+        self._show_link(self.link.state, self.link.detail)
+        self.set_interval(0.5, self._tick)
+        self.refresh_view()
+        self.query_one(GraphCanvas).focus()
+
+    async def on_unmount(self) -> None:
+        if self._subscription is not None:
+            self.link.doc.unobserve(self._subscription)
+        if self._unwatch is not None:
+            self._unwatch()
+        await self.link.stop()
+
+    # ----- live updates -------------------------------------------------------------------
+
+    def _post_changed(self) -> None:
+        self.post_message(ExecutionChanged())
+
+    def on_execution_changed(self, message: ExecutionChanged) -> None:
+        self.refresh_view()
+
+    def _link_state(self, state: LinkState, detail: str) -> None:
+        self.app.call_later(self._show_link, state, detail)
+
+    def _show_link(self, state: LinkState, detail: str) -> None:
+        indicator = self.query_one(ConnectionState)
+        indicator.state = state
+        indicator.detail = detail
+
+    def _tick(self) -> None:
+        """Running jobs' elapsed times move on without any document change."""
+        if self.plain is not None and any(
+            job["status"] == "running" for job in self.plain["jobs"].values()
+        ):
+            self.refresh_view()
+
+    def refresh_view(self) -> None:
+        plain = self.plain = self.execution.to_plain()
+        if self.selected not in plain["jobs"]:
+            self.selected = None
+        if self.selected is None and plain["jobs"]:
+            order = plain["meta"]["pipeline"].get("order") or sorted(plain["jobs"])
+            self.selected = next((j for j in order if j in plain["jobs"]), None)
+        canvas = self.query_one(GraphCanvas)
+        canvas.show(
+            render(execution_spec(plain, self.selected), self.options),
+            "Waiting for the execution document…",
+        )
+        canvas.follow(self.selected)
+        self.query_one("#monitor-title", Label).update(self._title(plain))
+        self._show_job()
+
+    def _title(self, plain: Execution) -> Text:
+        meta = plain["meta"]
+        snapshot = meta["pipeline"]
+        text = Text(f" {self.project} · {snapshot.get('name') or 'execution'} ", style="bold")
+        text.append_text(status_text(meta["status"]))
+        took = format_elapsed(elapsed_seconds(meta["started"], meta["finished"]))
+        text.append(f"  {took}" if took else "")
+        text.append(f"  {self.execution_id}", style="dim")
+        if snapshot.get("by"):
+            text.append(f"  by {snapshot['by']}", style="dim")
+        return text
+
+    def _show_job(self) -> None:
+        plain = self.plain
+        assert plain is not None
+        names = job_names(plain)
+        job_id = self.selected
+        code = ""
+        if job_id is not None:
+            spec = (plain["meta"]["pipeline"].get("jobs") or {}).get(job_id) or {}
+            code = str(spec.get("code") or "")
+        area = self.query_one("#job-code", TextArea)
+        if area.text != code:
+            area.load_text(code)
+        area.border_title = names.get(job_id or "", "")
+        self.query_one(JobOutput).show(job_id, names.get(job_id or "", ""), plain)
+
+    def say(self, message: str) -> None:
+        self.query_one("#monitor-message", Static).update(message)
+
+    # ----- actions ------------------------------------------------------------------------
+
+    def action_move(self, direction: str) -> None:
+        boxes = self.query_one(GraphCanvas).rendered.boxes
+        target = nearest(boxes, self.selected, direction)  # type: ignore[arg-type]
+        if target is not None and target != self.selected:
+            self.selected = target
+            self.refresh_view()
+
+    def select(self, job_id: str) -> None:
+        self.selected = job_id
+        self.refresh_view()
+
+    def on_graph_canvas_box_clicked(self, event: GraphCanvas.BoxClicked) -> None:
+        self.select(event.node_id)
+
+    def _need_api(self) -> ForgeApi | None:
+        if self.api is None:
+            self.say("This needs a Forge server: open the project with --server URL")
+        return self.api
+
+    def action_restart_job(self) -> None:
+        if self.selected and self._need_api():
+            self._call("restart", self.selected)
+
+    def action_cancel_job(self) -> None:
+        if self.selected and self._need_api():
+            self._call("cancel", self.selected)
+
+    def action_cancel_execution(self) -> None:
+        if self._need_api():
+            self._call("cancel", None)
+
+    @work(group="monitor-api")
+    async def _call(self, what: str, job: str | None) -> None:
+        assert self.api is not None
+        name = job_names(self.plain or self.execution.to_plain()).get(job or "", job)
+        try:
+            if what == "restart" and job is not None:
+                await self.api.restart(self.execution_id, job)
+                self.say(f"Restarting {name} and what depends on it")
+            else:
+                await self.api.cancel(self.execution_id, job)
+                self.say(f"Cancelling {name}" if job else "Cancelling the execution")
+        except ApiError as exc:
+            self.say(f"{what} refused: {exc.message}")
+            self.notify(exc.message, title=f"{what} refused", severity="error")
+
+    def action_artifact(self) -> None:
+        job = (self.plain or {"jobs": {}})["jobs"].get(self.selected or "")  # type: ignore[call-overload]
+        outputs = dict(job["outputs"]) if job else {}
+        if not outputs:
+            self.say("The selected job has no outputs (yet)")
+            return
+        if len(outputs) == 1:
+            self._artifact(*next(iter(outputs.items())))
+            return
+        from forge_tui.app.screens.modals import FuzzyPicker
+
+        options = [(f"{port}  {digest[:12]}", (port, digest)) for port, digest in outputs.items()]
+        self.app.push_screen(
+            FuzzyPicker("Output artifact", options), if_chosen(lambda pd: self._artifact(*pd))
+        )
+
+    @work(group="monitor-api")
+    async def _artifact(self, port: str, digest: str) -> None:
+        summary = None
+        if self.api is not None:
+            try:
+                named = [a for a in await self.api.artifacts() if a.get("hash") == digest]
+                if named:
+                    summary = await self.api.artifact(str(named[0]["name"]))
+            except ApiError as exc:
+                self.say(f"artifact summary: {exc.message}")
+        await self.app.push_screen(
+            TextScreen(f"artifact {digest[:12]}", artifact_text(port, digest, summary))
+        )
+
+    def action_toggle_follow(self) -> None:
+        console = self.query_one(JobOutput).console
+        console.follow(not console.following)
+
+    def action_search(self) -> None:
+        console = self.query_one(JobOutput).console
+
+        def found(term: str) -> None:
+            count = console.search(term.strip())
+            self.say(f"{count} console line(s) match {term.strip()!r}; n/N: next/previous")
+
+        self.app.push_screen(
+            Prompt("Search the console", console.term, lambda t: None), if_chosen(found)
+        )
+
+    def action_next_match(self, step: int) -> None:
+        if self.query_one(JobOutput).console.next_match(step) is None:
+            self.say("No matches: / searches the console")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+async def open_monitor(app: Any, project: str, execution_id: str) -> MonitorScreen:
+    """Open the live monitor of an execution of ``project`` (room ``executions/{id}``)."""
+    link = app.backend.link(project, f"executions/{execution_id}")
+    await link.start()  # returns at once; syncing continues in the background
+    screen = MonitorScreen(link, project, execution_id, api_for(app.backend, project))
+    await app.push_screen(screen)
+    return screen
+
+
+def run_pipeline(editor: Any, *, executor: str | None = None) -> None:
+    """Run the editor's pipeline on the server; open its monitor, or mark refused nodes."""
+    app = editor.app
+    workspace = editor.workspace
+    api = api_for(app.backend, workspace.project_name)
+    if editor.kind != "pipeline":
+        editor.say("Only pipelines run; open one in the sidebar")
+        return
+    if api is None:
+        editor.say("Running needs a Forge server: open the project with --server URL")
+        return
+
+    async def go() -> None:
+        editor.say("Starting the run…")
+        try:
+            record = await api.run(
+                editor.entry_id, branch=getattr(app, "branch", "main"), executor=executor
+            )
+        except ApiError as exc:
+            problems = {p["node"]: p for p in exc.problems if p.get("node")}
+            editor.run_problems = {node: Status.FAILED for node in problems}
+            editor.redraw()
+            lines = [f"{p.get('node_name') or n}: {p.get('message')}" for n, p in problems.items()]
+            editor.say(exc.message if not lines else "✗ " + "; ".join(lines))
+            app.notify(exc.message, title="Run refused", severity="error")
+            return
+        editor.run_problems = {}
+        editor.redraw()
+        editor.say(f"Running as execution {record['execution']}")
+        await open_monitor(app, workspace.project_name, str(record["execution"]))
+
+    editor.run_worker(go(), group="run", exclusive=True)
+
+
+def ask_executor_and_run(editor: Any) -> None:
+    """Run with options: which executor (ray or local; empty for the server's default)."""
+
+    def check(text: str) -> str | None:
+        return None if text.strip() in ("", "ray", "local") else "type ray, local or nothing"
+
+    editor.app.push_screen(
+        Prompt("Run with executor (ray / local / empty: server default)", "", check),
+        lambda value: (
+            None if value is None else run_pipeline(editor, executor=value.strip() or None)
+        ),
+    )

@@ -1,0 +1,440 @@
+"""The execution monitor against a real relay with history and the coordinator (local executor).
+
+A pipeline is run from its diagram (ctrl+r); the monitor follows the execution document live:
+statuses, plot points, console lines, a failed job's traceback, restart of one job.
+Fixtures here are shared with test_executions.py and test_history_view.py.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from multiprocessing import resource_tracker
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from textual.widgets import Input
+
+from forge_ops.schema import ProjectDoc
+from forge_server.app import ROOMS
+from forge_server.coordinator import CoordinatorConfig, coordinator_setup
+from forge_server.history import HistoryConfig, history_setup
+from forge_server.relay_config import RelayConfig
+from forge_server.server import RelayServer
+from forge_tui.app import ForgeApp, LinkState, ServerBackend
+from forge_tui.app.api import ForgeApi
+from forge_tui.app.screens.modals import Prompt
+from forge_tui.app.screens.monitor import MonitorScreen, execution_spec
+from forge_tui.app.screens.project import ProjectScreen
+from forge_tui.app.widgets.graph_editor import GraphEditor
+from forge_tui.app.widgets.job_output import JobOutput, elapsed_seconds, format_elapsed
+from forge_tui.render import render_graph
+
+SIZE = (110, 40)
+
+EMIT = """
+import time
+
+from forge_ops.runtime import Graph
+
+
+def emit(*, steps: int = 12, pause: float = 0.1, scale: float = 1.0) -> int:
+    line = Graph("Loss").line("loss")
+    for step in range(steps):
+        print("step", step)
+        line.add(step, scale / (step + 1))
+        time.sleep(pause)
+    return steps
+"""
+AFTER = """
+def after(value: int, /) -> int:
+    print("got", value)
+    return value + 1
+"""
+BOOM = """
+def boom(value: int, /) -> int:
+    raise ValueError("boom: the value was " + str(value))
+"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RelayServer]:
+    """A relay on a real port with history and the coordinator running jobs locally."""
+    # Jobs start from a forkserver whose resource tracker is spawned with this process's
+    # stderr; under a Textual test app stderr is captured (no file descriptor), so start the
+    # tracker now, as a real `forge serve` process would have it.
+    resource_tracker.ensure_running()
+    data_dir = tmp_path_factory.mktemp("tui-runs")
+    config = CoordinatorConfig(
+        artifacts=str(data_dir / "artifacts"),
+        executor="local",
+        local_workers=2,
+        cancel_grace_s=2.0,
+    )
+    setups = [
+        history_setup(HistoryConfig(debounce_s=30, max_interval_s=60)),
+        coordinator_setup(config),
+    ]
+    async with RelayServer(RelayConfig(data_dir=data_dir), setups=setups) as relay:
+        yield relay
+
+
+def build_project(name: str) -> tuple[ProjectDoc, dict[str, str]]:
+    """Pipelines "good" (Emit → After), "bad" (Emit → Boom), "broken" (Boom, unconnected)."""
+    project = ProjectDoc.create(name)
+    ops = {
+        op: project.add_operation(op, code)
+        for op, code in (("Emit", EMIT), ("After", AFTER), ("Boom", BOOM))
+    }
+    ids = {}
+    for pipeline, second in (("good", "After"), ("bad", "Boom")):
+        pid = ids[pipeline] = project.add_pipeline(pipeline)
+        emit = project.add_node(pid, ops["Emit"])
+        other = project.add_node(pid, ops[second])
+        project.connect(pid, emit, "out", other, "value")
+    ids["broken"] = project.add_pipeline("broken")
+    ids["broken.Boom"] = project.add_node(ids["broken"], ops["Boom"])
+    return project, ids
+
+
+async def new_project(server: RelayServer) -> tuple[str, dict[str, str]]:
+    name = f"m-{uuid.uuid4().hex[:10]}"
+    project, ids = build_project(name)
+    await server.app[ROOMS].create(f"{name}/main", project.doc.get_update())
+    return name, ids
+
+
+async def until(pilot: Any, condition: Callable[[], Any], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+async def open_project(pilot: Any, app: ForgeApp) -> ProjectScreen:
+    await until(
+        pilot,
+        lambda: (
+            isinstance(app.screen, ProjectScreen)
+            and app.workspace is not None
+            and app.workspace.link.state is LinkState.CONNECTED
+            and app.workspace.snapshot()["pipelines"]
+        ),
+    )
+    assert isinstance(app.screen, ProjectScreen)
+    return app.screen
+
+
+def status_of(screen: MonitorScreen, name: str) -> str | None:
+    plain = screen.plain
+    if plain is None:
+        return None
+    specs = plain["meta"]["pipeline"].get("jobs") or {}
+    for job_id, job in plain["jobs"].items():
+        if specs.get(job_id, {}).get("name") == name:
+            return str(job["status"])
+    return None
+
+
+def job_id(screen: MonitorScreen, name: str) -> str:
+    assert screen.plain is not None
+    specs = screen.plain["meta"]["pipeline"]["jobs"]
+    return next(j for j, spec in specs.items() if spec["name"] == name)
+
+
+class TestMonitor:
+    async def test_run_from_diagram_follows_live_then_restart_reruns_one_job(
+        self, server: RelayServer
+    ) -> None:
+        name, ids = await new_project(server)
+        app = ForgeApp(ServerBackend(server.url, None, "Ada Lovelace"), name)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_project(pilot, app)
+            await screen.open_now("pipeline", ids["good"])
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: isinstance(app.screen, MonitorScreen))
+            monitor = app.screen
+            assert isinstance(monitor, MonitorScreen)
+            output = monitor.query_one(JobOutput)
+            # Emit is selected first; it runs, plotting and printing as it goes.
+            await until(pilot, lambda: status_of(monitor, "Emit") == "running")
+            assert "▶" in monitor.query_one("#monitor-graph").rendered.text()  # type: ignore[attr-defined]
+            await until(pilot, lambda: "Loss" in output.plots.charts())
+            first_points = output.plots.charts()["Loss"].point_count
+            await until(pilot, lambda: output.plots.charts()["Loss"].point_count == 12)
+            assert first_points < 12, "points arrive while the job runs"
+            await until(pilot, lambda: status_of(monitor, "After") == "succeeded")
+            assert status_of(monitor, "Emit") == "succeeded"
+            assert output.console.shown[:2] == ["step 0", "step 1"]
+            assert "def emit(" in monitor.query_one("#job-code").text  # type: ignore[attr-defined]
+            drawn = monitor.query_one("#monitor-graph").rendered.text()  # type: ignore[attr-defined]
+            assert drawn.count("✓") == 2
+            await until(
+                pilot, lambda: monitor.plain and monitor.plain["meta"]["status"] == "succeeded"
+            )
+
+            # Restart After: it runs again; Emit keeps its result.
+            before = dict(monitor.plain["jobs"])  # type: ignore[index]
+            emit, after = job_id(monitor, "Emit"), job_id(monitor, "After")
+            monitor.select(after)
+            await pilot.press("R")
+            await until(
+                pilot,
+                lambda: (
+                    monitor.plain["jobs"][after]["started"]  # type: ignore[index]
+                    != before[after]["started"]
+                    and status_of(monitor, "After") == "succeeded"
+                ),
+            )
+            assert monitor.plain["jobs"][emit] == before[emit]  # type: ignore[index]
+            assert output.console.shown == ["got 12", "got 12"]  # the rerun printed again
+
+    async def test_failed_job_shows_its_traceback(self, server: RelayServer) -> None:
+        name, _ids = await new_project(server)
+        api = ForgeApi(server.url, None, name)
+        record = await api.run("bad")
+        app = ForgeApp(ServerBackend(server.url, None, "Ada Lovelace"), name)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_project(pilot, app)
+            await screen.open_now("execution", record["execution"])
+            await until(pilot, lambda: isinstance(app.screen, MonitorScreen))
+            monitor = app.screen
+            assert isinstance(monitor, MonitorScreen)
+            await until(pilot, lambda: status_of(monitor, "Boom") == "failed")
+            monitor.select(job_id(monitor, "Boom"))
+            await pilot.pause()
+            output = monitor.query_one(JobOutput)
+            assert output.has_class("-failed")
+            error = str(output.query_one("#job-error").render())
+            assert "ValueError" in error and "boom: the value was 12" in error
+            assert "Traceback" in error
+            monitor.select(job_id(monitor, "Emit"))
+            await pilot.pause()
+            drawn = monitor.query_one("#monitor-graph").rendered.text()  # type: ignore[attr-defined]
+            assert "✗" in drawn and "╔" in drawn  # failed: cross glyph and a double border
+            # Nothing is running: cancelling is refused and the refusal is shown.
+            await pilot.press("C")
+            await until(
+                pilot, lambda: "refused" in str(monitor.query_one("#monitor-message").render())
+            )
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
+
+    async def test_refused_run_marks_the_nodes_it_names(self, server: RelayServer) -> None:
+        name, ids = await new_project(server)
+        app = ForgeApp(ServerBackend(server.url, None, "Ada Lovelace"), name)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_project(pilot, app)
+            await screen.open_now("pipeline", ids["broken"])
+            editor = screen.query_one(GraphEditor)
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: editor.run_problems)
+            assert set(editor.run_problems) == {ids["broken.Boom"]}
+            assert "✗" in editor.canvas.rendered.text()
+            assert "Boom" in str(editor.query_one("#message").render())
+            assert isinstance(app.screen, ProjectScreen)  # no monitor for a refused run
+
+            # run with options: the executor is checked before anything is sent
+            editor.run_problems = {}
+            await pilot.press("ctrl+t")
+            await until(pilot, lambda: isinstance(app.screen, Prompt))
+            prompt = app.screen
+            prompt.query_one(Input).value = "gpu"
+            await pilot.press("enter")
+            await pilot.pause()
+            assert "ray, local" in str(prompt.query_one("#prompt-error").render())
+            prompt.query_one(Input).value = "local"
+            await pilot.press("enter")
+            await until(pilot, lambda: editor.run_problems)
+            assert set(editor.run_problems) == {ids["broken.Boom"]}
+
+
+class TestPureParts:
+    def test_execution_spec_draws_status_and_elapsed(self) -> None:
+        execution: Any = {
+            "meta": {
+                "pipeline": {
+                    "jobs": {
+                        "a": {"name": "Emit", "operation": "op", "code": EMIT, "inputs": {}},
+                        "b": {
+                            "name": "After",
+                            "operation": "op2",
+                            "code": AFTER,
+                            "inputs": {"value": ["a", "out"]},
+                        },
+                    }
+                }
+            },
+            "jobs": {
+                "a": {
+                    "status": "succeeded",
+                    "started": "2026-01-01T00:00:00+00:00",
+                    "finished": "2026-01-01T00:01:05+00:00",
+                },
+                "b": {"status": "queued", "started": None, "finished": None},
+            },
+        }
+        spec = execution_spec(execution, selected="b")
+        assert [n.extra for n in spec.nodes] == ["1m05s", ""]
+        assert spec.edges[0].src_port == "out" and spec.edges[0].dst_port == "value"
+        text = render_graph(spec).text()
+        assert "✓" in text and "·" in text and "1m05s" in text
+
+    def test_elapsed(self) -> None:
+        assert elapsed_seconds(None, None) is None
+        assert (
+            format_elapsed(elapsed_seconds("2026-01-01T00:00:00", "2026-01-01T00:00:02.5"))
+            == "2.5s"
+        )
+        assert format_elapsed(7300) == "2h01m"
+
+
+class TestConsoleView:
+    async def test_follow_search_and_dropped_lines(self) -> None:
+        from textual.app import App, ComposeResult
+
+        from forge_tui.app.widgets.console_view import ConsoleView
+
+        class One(App[None]):
+            def compose(self) -> ComposeResult:
+                yield ConsoleView(id="console")
+
+        app = One()
+        async with app.run_test(size=(60, 12)) as pilot:
+            console = app.query_one(ConsoleView)
+            lines = [f"line {i}" for i in range(100)]
+            console.show(lines[:50])
+            await pilot.pause()
+            assert console.following and console.scroll_y == console.max_scroll_y
+            console.show(lines)  # only the new 50 are written
+            await pilot.pause()
+            assert console.line_count == 100 and console.scroll_y == console.max_scroll_y
+            assert console.search("LINE 1") == 11  # 1, 10..19; case-insensitive
+            await pilot.pause()
+            assert not console.following  # searching pauses follow mode
+            assert console.next_match() == 10
+            assert console.next_match(-1) == 1
+            assert "/LINE 1: 1/11" in console.border_title
+            console.follow(True)
+            # the job's console was capped: older lines dropped and counted
+            console.show(lines[60:], dropped=60)
+            await pilot.pause()
+            assert console.lines[0] == "… 60 earlier lines dropped"
+            assert console.line_count == 41
+
+
+def finished_execution(hub: Any, project: str, execution_id: str = "x1") -> None:
+    """An execution document in the in-process hub: Emit succeeded, After failed."""
+    from forge_ops.schema import ExecutionDoc
+
+    start, end = "2026-01-01T10:00:00+00:00", "2026-01-01T10:00:04.5+00:00"
+    ExecutionDoc.from_plain(
+        {
+            "meta": {
+                "pipeline": {
+                    "name": "good",
+                    "by": "Ada Lovelace",
+                    "order": ["j1", "j2"],
+                    "jobs": {
+                        "j1": {
+                            "name": "Emit",
+                            "operation": "op1",
+                            "code": EMIT,
+                            "inputs": {},
+                            "attributes": {"steps": 4},
+                        },
+                        "j2": {
+                            "name": "After",
+                            "operation": "op2",
+                            "code": BOOM,
+                            "inputs": {"value": ["j1", "out"]},
+                            "attributes": {},
+                        },
+                    },
+                },
+                "commit": "c0ffee",
+                "status": "failed",
+                "executor": "local",
+                "started": start,
+                "finished": end,
+            },
+            "jobs": {
+                "j1": {
+                    "node": "j1",
+                    "operation": "op1",
+                    "status": "succeeded",
+                    "started": start,
+                    "finished": "2026-01-01T10:00:02+00:00",
+                    "error": None,
+                    "cache_key": None,
+                    "cached_from": None,
+                    "outputs": {"out": "ab" * 32},
+                },
+                "j2": {
+                    "node": "j2",
+                    "operation": "op2",
+                    "status": "failed",
+                    "started": "2026-01-01T10:00:02+00:00",
+                    "finished": end,
+                    "error": 'Traceback (most recent call last):\n  File "boom.py", line 3'
+                    "\nValueError: boom: the value was 4",
+                    "cache_key": None,
+                    "cached_from": None,
+                    "outputs": {},
+                },
+            },
+            "console": {"j1": [f"step {i}" for i in range(4)]},
+            "graphs": {"j1": {"Loss": {"loss": [[i, 1 / (i + 1)] for i in range(4)]}}},
+        },
+        hub.room_doc(f"{project}/executions/{execution_id}"),
+    )
+
+
+class TestMonitorInProcess:
+    def test_snapshot(self, snap_compare: Any) -> None:
+        from forge_tui.app import MemoryBackend, MemoryHub
+
+        from .conftest import build_paper_project
+
+        paper = build_paper_project(MemoryHub())
+        finished_execution(paper.hub, paper.name)
+        app = ForgeApp(MemoryBackend(paper.hub, user="Ada Lovelace"), paper.name)
+
+        async def open_it(pilot: Any) -> None:
+            await pilot.pause()
+            await app.screen.open_now("execution", "x1")  # type: ignore[attr-defined]
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=(100, 34), run_before=open_it)
+
+    async def test_keys_without_a_server_say_what_is_needed(self, paper: Any) -> None:
+        from forge_tui.app import MemoryBackend
+
+        finished_execution(paper.hub, paper.name)
+        app = ForgeApp(MemoryBackend(paper.hub, user="Ada Lovelace"), paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await app.screen.open_now("execution", "x1")  # type: ignore[attr-defined]
+            await until(pilot, lambda: isinstance(app.screen, MonitorScreen))
+            monitor = app.screen
+            assert isinstance(monitor, MonitorScreen)
+            await until(pilot, lambda: monitor.plain and monitor.plain["jobs"])
+            assert monitor.selected == "j1"  # the first job in run order
+            output = monitor.query_one(JobOutput)
+            assert output.console.shown == ["step 0", "step 1", "step 2", "step 3"]
+            await pilot.press("down")  # spatial move to After
+            assert monitor.selected == "j2"
+            assert "boom: the value was 4" in str(output.query_one("#job-error").render())
+            await pilot.press("R")
+            assert "needs a Forge server" in str(monitor.query_one("#monitor-message").render())
+            # a live change to the document (as the coordinator writes it) shows at once
+            from forge_ops.schema import ExecutionDoc
+
+            ExecutionDoc(paper.hub.room_doc(f"{paper.name}/executions/x1")).append_console(
+                "j2", ["late line"]
+            )
+            await until(pilot, lambda: output.console.shown == ["late line"])
