@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from aiohttp import web
@@ -33,7 +34,7 @@ from forge_server.principal import (
 from forge_server.relay_config import RelayConfig
 from forge_server.rooms import RoomManager, validate_room_name
 from forge_server.stats import RelayStats
-from forge_server.store import Store
+from forge_server.store import Store, StoreError
 
 __all__ = [
     "AUTHORIZER",
@@ -168,12 +169,26 @@ async def _sync(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="this is a y-websocket endpoint: connect with a WebSocket")
     await ws.prepare(request)
     peer = request.remote or "unknown"
-    conn = Connection(ws, principal, peer=peer, config=config, stats=app[STATS], log=log)
+    conn = Connection(
+        ws,
+        principal,
+        peer=peer,
+        config=config,
+        stats=app[STATS],
+        log=log,
+        transport=request.transport,
+    )
     app[STATS].connections_opened += 1
     app[CONNECTIONS].add(conn)
     try:
         with app[LIMITER].admit(principal.user, peer):
-            room = await app[ROOMS].get(name)
+            try:
+                room = await app[ROOMS].get(name)
+            except (ValueError, StoreError, sqlite3.Error) as exc:
+                log.exception("could not load room %s", name)
+                raise RelayRefusal(
+                    CloseCode.INTERNAL_ERROR, "the relay could not load this room"
+                ) from exc
             await conn.serve(room)
     except RelayRefusal as exc:
         if exc.code == CloseCode.TOO_MANY_CONNECTIONS:

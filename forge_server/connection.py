@@ -143,11 +143,13 @@ class Connection:
         config: RelayConfig,
         stats: RelayStats,
         log: logging.Logger,
+        transport: asyncio.BaseTransport | None = None,
     ) -> None:
         self.id = next(_ids)
         self.ws = ws
         self.principal = principal
         self.peer = peer
+        self.transport = transport  # the socket, to drop a peer that will not take a close
         self.config = config
         self.stats = stats
         self.log = log
@@ -236,10 +238,8 @@ class Connection:
             self._abort_transport()
 
     def _abort_transport(self) -> None:
-        req = self.ws._req  # the only handle aiohttp gives to the socket of a response
-        transport = req.transport if req is not None else None
-        if transport is not None:
-            transport.abort()
+        if isinstance(self.transport, asyncio.Transport):
+            self.transport.abort()
 
     # -- receiving -------------------------------------------------------------------------
 

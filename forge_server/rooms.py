@@ -14,6 +14,12 @@ Server-side code (history, coordinator) uses the :class:`RoomManager`:
 - ``rooms.subscribe(callback, room=None)`` — ``callback(room, update, author)`` after each update
   is persisted (sync or async callback); returns a function that unsubscribes;
 - ``await rooms.create(name, snapshot)`` — a new room whose initial state is ``snapshot``.
+
+A room nobody holds and nobody is connected to is unloaded after ``room_idle_s``; a :class:`Room`
+kept from an earlier ``get`` then refuses edits (``RuntimeError``), so long-lived users hold it or
+get it again. Edits happen on the relay's event loop. Bad updates raise
+:class:`~forge_server.protocol.ProtocolError`; one that would exceed ``max_document_bytes``
+raises :class:`~forge_server.connection.RelayRefusal`.
 """
 
 from __future__ import annotations

@@ -242,6 +242,8 @@ class SurrogateGuard:
         self._log = logger or _log
         # client -> clocks of the high halves of its astral characters (the low half is +1)
         self._high: dict[int, set[int]] = {}
+        # Every sync step 2 carries the whole delete set again: report each place once.
+        self._reported: set[SplitSurrogate] = set()
         self.findings = 0
         if state:
             self.check(state)
@@ -252,7 +254,8 @@ class SurrogateGuard:
         return sum(len(clocks) for clocks in self._high.values())
 
     def check(self, update: bytes) -> list[SplitSurrogate]:
-        """Findings for an update the room accepted; the update's astral text is learnt too.
+        """New findings for an update the room accepted (each place is reported once); the
+        update's astral text is learnt too.
 
         Never raises: an update this module cannot parse is logged at debug level and skipped
         (the relay has already validated it by applying it).
@@ -278,8 +281,10 @@ class SurrogateGuard:
                 findings.append(
                     SplitSurrogate(SplitKind.DELETE_HALF_PAIR, client, clock + length - 1)
                 )
-        self.findings += len(findings)
-        return findings
+        new = [f for f in dict.fromkeys(findings) if f not in self._reported]
+        self._reported.update(new)
+        self.findings += len(new)
+        return new
 
     def watch(self, room: str, update: bytes) -> list[SplitSurrogate]:
         """:meth:`check`, logging each finding as a warning that names the room."""

@@ -681,7 +681,8 @@ def main() -> int:
     print(
         f"# bench_relay {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}: "
         f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
-        f"{args.duration:g} s per run, {args.workers} load processes on the same machine"
+        f"{args.duration:g} s per run, {args.workers} load processes on the same machine; "
+        f"load average {os.getloadavg()[0]:.1f} at start"
     )
     results: list[RunResult] = []
     with tempfile.TemporaryDirectory(prefix="bench-relay-") as tmp:
@@ -708,6 +709,7 @@ def main() -> int:
             if len(result.errors) > 5:
                 print(f"    ... {len(result.errors) - 5} more client errors", file=sys.stderr)
     print_table(results)
+    print(f"# load average {os.getloadavg()[0]:.1f} at the end")
     for r in results:
         if r.hostile is not None:
             clean = next(

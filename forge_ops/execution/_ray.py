@@ -71,6 +71,11 @@ def _ray_task(task: TaskSpec) -> Iterator[TaskEvent]:
         cancelled.set()
         interrupt_thread(runner)
         runner.join(CANCEL_UNWIND_SECONDS)
+        if runner.is_alive():
+            # The operation ignores the interrupt (e.g. blocked in C code): end this worker
+            # so the job cannot keep its CPU, GPU memory or files busy. Ray starts a new one.
+            _log.warning("job %s did not stop when cancelled; exiting its worker", task.job_id)
+            os._exit(1)
         raise
     items = sink.drain()
     if items:

@@ -496,6 +496,71 @@ class Coordinator:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
+    async def execution_artifact(
+        self, project: str, execution: str, artifact_hash: str
+    ) -> dict[str, Any]:
+        """Summary of any output or image of an execution's jobs, named by its hash.
+
+        Only hashes this execution produced are answered: the store is shared by all projects,
+        and a reader of this project must not read another project's artifacts by hash."""
+        plain = await self._document(project, execution)
+        producers = [
+            {"job": job_id, "port": port}
+            for job_id, job in plain["jobs"].items()
+            for port, digest in job["outputs"].items()
+            if digest == artifact_hash
+        ] + [
+            {"job": job_id, "image": name}
+            for job_id, names in plain["images"].items()
+            for name, digest in names.items()
+            if digest == artifact_hash
+        ]
+        if not producers:
+            raise NotFound(
+                f"execution {execution} produced no artifact {artifact_hash[:12]}…; its job "
+                f"outputs are listed by GET /api/executions/{execution}"
+            )
+        summary = await inspect_artifact(
+            self.store.location, artifact_hash, limit_s=self.config.inspect_timeout_s
+        )
+        return {"hash": artifact_hash, "execution": execution, "produced_by": producers,
+                "summary": summary}
+
+    async def image(
+        self, project: str, execution: str, job: str, name: str, max_side: int | None = None
+    ) -> Any:
+        """The pixels (uint8 H×W×C) of image ``name`` that job ``job`` showed.
+
+        Images are plain arrays in the store, so they are read here: nothing is unpickled."""
+        from ._images import image_pixels
+
+        plain = await self._document(project, execution)
+        images = plain["images"].get(job)
+        if job not in plain["jobs"]:
+            raise NotFound(f"execution {execution} has no job {job!r}")
+        if not images or name not in images:
+            shown = ", ".join(sorted(images or {})) or "none"
+            raise NotFound(f"job {job} of execution {execution} showed no image {name!r}; "
+                           f"its images: {shown}")
+        store = self.store
+        digest = images[name]
+
+        def read() -> Any:
+            from forge_ops.artifacts import ArtifactError
+
+            try:
+                info = store.info(digest)
+            except ArtifactError as exc:
+                raise NotFound(str(exc)) from None
+            if info.kind != "array":
+                raise CoordinatorError(
+                    f"image {name!r} is stored as a {info.kind} artifact, not a plain array; "
+                    "images are H×W(×C) arrays written by forge_ops.runtime.image"
+                )
+            return image_pixels(store.get(digest), max_side)
+
+        return await asyncio.to_thread(read)
+
     # ----- helpers ------------------------------------------------------------------------
 
     def _branch_room(self, project: str, branch: str) -> str:

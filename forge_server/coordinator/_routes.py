@@ -9,6 +9,10 @@ POST executions/{id}/cancel                   cancel the whole execution
 POST executions/{id}/jobs/{job}/cancel        cancel one job (and so its downstream)
 POST executions/{id}/jobs/{job}/restart       re-run a job and its downstream
 POST executions/{id}/rerun {no_cache?, executor?}   run again from the run/{id} tag; 201
+GET  executions/{id}/jobs/{job}/images/{name}?format=png|raw&max_side=N
+                                              an image a job showed: PNG, or raw uint8 H×W×C
+                                              bytes with the shape in ``X-Forge-Shape: H,W,C``
+GET  executions/{id}/artifacts/{hash}         summary of any job output or image of the run
 GET  artifacts?branch=B                       named artifacts
 GET  artifacts/{name}?branch=B                one artifact: record, provenance, stats
 GET  artifacts/{name}/export?branch=B         the artifact as a file (.npy/.npz/.pt/.json)
@@ -82,6 +86,8 @@ def _add_execution_routes(app: web.Application, base: str, find: bool) -> None:
     app.router.add_post(f"{one}/jobs/{{job}}/cancel", _errors(_cancel))
     app.router.add_post(f"{one}/jobs/{{job}}/restart", _errors(_restart))
     app.router.add_post(f"{one}/rerun", _errors(_rerun))
+    app.router.add_get(f"{one}/jobs/{{job}}/images/{{name}}", _errors(_image))
+    app.router.add_get(f"{one}/artifacts/{{hash}}", _errors(_execution_artifact))
 
 
 def _errors(handler: Handler) -> Handler:
@@ -210,6 +216,41 @@ async def _rerun(request: web.Request) -> web.Response:
         by=principal.user,
     )
     return web.json_response(record, status=201)
+
+
+async def _image(request: web.Request) -> web.Response:
+    from ._images import png_bytes
+
+    coordinator, project, _ = await _reader(request)
+    form = request.query.get("format", "png")
+    if form not in ("png", "raw"):
+        raise CoordinatorError("format must be png or raw")
+    max_side = None
+    if "max_side" in request.query:
+        try:
+            max_side = int(request.query["max_side"])
+        except ValueError:
+            max_side = 0
+        if not 1 <= max_side <= 4096:
+            raise CoordinatorError("max_side must be a whole number of pixels from 1 to 4096")
+    pixels = await coordinator.image(
+        project, request.match_info["execution"], request.match_info["job"],
+        request.match_info["name"], max_side,
+    )
+    shape = ",".join(str(n) for n in pixels.shape)
+    if form == "raw":
+        return web.Response(body=pixels.tobytes(), content_type="application/octet-stream",
+                            headers={"X-Forge-Shape": shape})
+    return web.Response(body=png_bytes(pixels), content_type="image/png",
+                        headers={"X-Forge-Shape": shape})
+
+
+async def _execution_artifact(request: web.Request) -> web.Response:
+    coordinator, project, _ = await _reader(request)
+    summary = await coordinator.execution_artifact(
+        project, request.match_info["execution"], request.match_info["hash"]
+    )
+    return web.json_response(summary, dumps=_dumps)
 
 
 async def _artifacts(request: web.Request) -> web.Response:

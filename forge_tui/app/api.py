@@ -7,6 +7,7 @@ problems of a refused run travel in :attr:`ApiError.problems`.
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from typing import Any
 
@@ -104,6 +105,39 @@ class ForgeApi:
 
     async def restart(self, execution: str, job: str) -> dict[str, Any]:
         return await self.call("POST", f"executions/{_quote(execution)}/jobs/{_quote(job)}/restart")
+
+    async def execution_artifact(self, execution: str, digest: str) -> dict[str, Any]:
+        """Summary of any output or image of an execution, by its hash."""
+        return await self.call("GET", f"executions/{_quote(execution)}/artifacts/{_quote(digest)}")
+
+    async def image(self, execution: str, job: str, name: str, max_side: int = 96) -> Any:
+        """Pixels of an image a job showed: a uint8 H×W×C numpy array (C = 1, 3 or 4)."""
+        import aiohttp
+        import numpy
+
+        path = (f"executions/{_quote(execution)}/jobs/{_quote(job)}/images/{_quote(name)}")
+        url = f"{self.server}/api/projects/{_quote(self.project)}/{path}"
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        query = {"format": "raw", "max_side": str(max_side)}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S)) as session,
+                session.get(url, params=query, headers=headers) as answer,
+            ):
+                body = await answer.read()
+                if answer.status >= 400:
+                    try:
+                        message = json.loads(body).get("error")
+                    except (ValueError, AttributeError):
+                        message = None
+                    raise ApiError(message or f"server answered {answer.status}",
+                                   status=answer.status)
+                shape = tuple(int(n) for n in answer.headers.get("X-Forge-Shape", "").split(","))
+                return numpy.frombuffer(body, dtype=numpy.uint8).reshape(shape)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ApiError(f"cannot reach {self.server} ({exc.__class__.__name__})") from exc
+        except ValueError:
+            raise ApiError("the server sent an image without a valid X-Forge-Shape") from None
 
     async def artifacts(self, branch: str = "main") -> list[dict[str, Any]]:
         """Named artifacts as records ``{name, hash, kind, shape, …}``."""

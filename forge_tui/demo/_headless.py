@@ -69,7 +69,7 @@ async def run_pipeline(
             _, record = await api.call("GET", path)
             elapsed = time.monotonic() - started
             names = {job: str(info.get("name") or job) for job, info in record["jobs"].items()}
-            _print_console(console(), names, out)
+            _print_console(console.new_lines(), names, out)
             for job, info in record["jobs"].items():
                 status = str(info["status"])
                 if seen_status.get(job, "queued") != status:
@@ -79,8 +79,8 @@ async def run_pipeline(
                     out(f"[{elapsed:6.1f}s] {names[job]}: {status}{took}{note}")
             if record["status"] in FINISHED and not record.get("running"):
                 # The console syncs over its own connection: let its last lines arrive.
-                await asyncio.sleep(poll_s)
-                _print_console(console(), names, out)
+                await console.caught_up()
+                _print_console(console.new_lines(), names, out)
                 break
             if timeout_s is not None and elapsed > timeout_s and not cancelled:
                 out(f"Timed out after {timeout_s:g}s: cancelling execution {execution}")
@@ -100,34 +100,55 @@ def _print_console(lines: list[tuple[str, str]], names: dict[str, str], out: Pri
         out(f"  {names.get(job, job):>16} | {text}")
 
 
+class _Console:
+    """Console lines of an execution, read from its document as a sync client sees it."""
+
+    def __init__(self, doc: Any | None) -> None:
+        self.doc = doc  # None when the document could not be opened
+        self.printed: dict[str, int] = {}
+
+    def _plain(self) -> dict[str, Any]:
+        from forge_ops.schema import ExecutionDoc
+
+        return dict(ExecutionDoc(self.doc).to_plain())
+
+    def new_lines(self) -> list[tuple[str, str]]:
+        """Lines added since the last call."""
+        if self.doc is None:
+            return []
+        lines: list[tuple[str, str]] = []
+        for job, text in self._plain()["console"].items():
+            done = self.printed.get(job, 0)
+            if len(text) < done:  # the capped console dropped old lines
+                done = 0
+            lines.extend((job, str(line).rstrip()) for line in text[done:])
+            self.printed[job] = len(text)
+        return lines
+
+    async def caught_up(self, timeout_s: float = 10.0) -> None:
+        """Wait until the synced copy shows the execution finished: the job writer puts every
+        console line into the document before the final status, so then all lines are here."""
+        deadline = time.monotonic() + timeout_s
+        while self.doc is not None and time.monotonic() < deadline:
+            if self._plain()["meta"].get("status") in FINISHED:
+                return
+            await asyncio.sleep(0.1)
+
+
 async def _console_stream(
     stack: contextlib.AsyncExitStack, api: ForgeApi, project: str, execution: str, out: Printer
-) -> Callable[[], list[tuple[str, str]]]:
-    """A function returning the console lines added since its last call (none if unavailable)."""
-    from forge_ops.schema import ExecutionDoc
+) -> _Console:
+    """The execution's console, streamed over the sync protocol (empty if unavailable)."""
     from forge_server.client import SyncError, open_document
 
     try:
         client = await stack.enter_async_context(
-            open_document(api.server, api.token, f"{project}/executions/{execution}")
+            open_document(api.server, api.token, f"{project}/executions/{execution}", timeout=30)
         )
     except (SyncError, OSError) as exc:
         out(f"(console output not streamed: {exc})")
-        return list
-
-    printed: dict[str, int] = {}
-
-    def new_lines() -> list[tuple[str, str]]:
-        lines: list[tuple[str, str]] = []
-        for job, text in ExecutionDoc(client.doc).to_plain()["console"].items():
-            done = printed.get(job, 0)
-            if len(text) < done:  # the capped console dropped old lines
-                done = 0
-            lines.extend((job, str(line).rstrip()) for line in text[done:])
-            printed[job] = len(text)
-        return lines
-
-    return new_lines
+        return _Console(None)
+    return _Console(client.doc)
 
 
 async def artifact_value(api: ForgeApi, project: str, name: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -125,3 +126,82 @@ def test_two_users_edit_together(serve_process, terminals, tmp_path: Path) -> No
     screen = bob.wait_for(lambda s: "# edited by Ada" in s, "Ada's edit")
     assert "def scale" in screen
     bob.wait_for(lambda s: "Ada at 2:1" in s, "Ada's cursor")
+
+
+CURVE = '''
+import time
+
+from forge_ops.runtime import Graph
+
+
+def emit(*, steps: int = 40, pause: float = 0.25) -> int:
+    line = Graph("Loss").line("loss")
+    for step in range(steps):
+        print("step", step)
+        line.add(step, 1 / (step + 1))
+        time.sleep(pause)
+    return steps
+'''
+
+
+def seed_curve_project(url: str, name: str) -> None:
+    """Project ``name`` with pipeline "curve": one job plotting a loss for about 10 s."""
+    import asyncio
+    import json
+    import urllib.request
+
+    from forge_ops.schema import ProjectDoc
+    from forge_server.client import open_document
+
+    request = urllib.request.Request(
+        f"{url}/api/projects",
+        data=json.dumps({"name": name}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 201
+
+    async def fill() -> None:
+        async with open_document(url, None, f"{name}/main") as client:
+            project = ProjectDoc(client.doc)
+            project.add_node(project.add_pipeline("curve"), project.add_operation("Emit", CURVE))
+
+    asyncio.run(fill())
+
+
+def test_one_user_runs_a_pipeline_the_other_watches_its_plot(  # type: ignore[no-untyped-def]
+    serve_process, terminals, tmp_path: Path
+) -> None:
+    server = serve_process(tmp_path / "data", "--no-auth", "--executor", "local")
+    seed_curve_project(server.url, "live")
+    env = {
+        "FORGE_CONFIG_DIR": str(tmp_path / "config"),
+        "PATH": os.environ.get("PATH", ""),
+        "TERM": "xterm-256color",
+    }
+    forge = f"{shlex.quote(sys.executable)} -m forge_tui"
+    ada = terminals(f"{forge} tui --server {server.url} --project live --name Ada", env)
+    bob = terminals(f"{forge} tui --server {server.url} --project live --name Bob", env)
+    ada.wait_for(lambda s: "└── curve" in s and "connected" in s, "the project")
+    bob.wait_for(lambda s: "Ada" in s, "Ada in the presence bar")
+    # Ada opens the pipeline and runs it (ctrl+r); her monitor opens.
+    ada.keys("Down", "Enter")
+    ada.wait_for(lambda s: "steps=40" in s, "the pipeline diagram")
+    ada.keys("C-r")
+    ada.wait_for(lambda s: "live · curve" in s and "running" in s, "her monitor")
+    # Bob opens the executions list, then the running execution's monitor.
+    bob.keys("E")
+    bob.wait_for(lambda s: "curve" in s and ("running" in s or "queued" in s), "the new run")
+    bob.keys("Enter")
+    # While the job runs (the play glyph in its heavy box), its plot and console fill in.
+    live = bob.wait_for(
+        lambda s: "┃ ▶ Emit ┃" in s and "Loss" in s and re.search(r"│step \d+ ", s) is not None,
+        "the live plot while the job runs",
+    )
+    assert "▶ running" in live and "step 39" not in live
+    done = bob.wait_for(lambda s: "✓ succeeded" in s and "step 39" in s, "the finished run")
+    assert "✓ Emit" in done and "Loss" in done
+    braille = [c for c in done if "\u2800" < c <= "\u28ff"]
+    assert len(braille) > 20, "the chart shows the plotted points"
+    ada.wait_for(lambda s: "✓ succeeded" in s, "the finished run on Ada's screen too")

@@ -47,7 +47,14 @@ CONSUME = '''
 def consume(x: Tensor, /) -> Metrics:
     return {"n": int(x.numel())}
 '''
-OPS = {"wait": PID_THEN_WAIT, "sleepy": SLEEPY, "consume": CONSUME}
+BLOCKED = '''
+def blocked(*, seconds: float = 60.0) -> Tensor:
+    import time, torch
+    print("started", flush=True)
+    time.sleep(seconds)  # one blocking call: an interrupt lands only when it returns
+    return torch.zeros(1)
+'''
+OPS = {"wait": PID_THEN_WAIT, "sleepy": SLEEPY, "consume": CONSUME, "blocked": BLOCKED}
 
 
 def statuses(result: Any) -> dict[str, str]:
@@ -177,6 +184,20 @@ class TestRay:
         assert time.monotonic() - begun < 10
         assert result.status is JobStatus.CANCELLED
         assert statuses(result) == {"S": "cancelled", "After": "cancelled"}
+
+    def test_cancel_of_a_job_blocked_in_one_call_ends_its_worker(
+            self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
+        started = threading.Event()
+        project = build_project(OPS, {"B": ("blocked", {})}, [])
+        handle = Engine(store, ray_executor, cancel_grace=20.0).start(
+            plan_pipeline(project, "p"),
+            Recorder(lambda e: started.set() if isinstance(e, JobFeedback) else None))
+        assert started.wait(60)
+        begun = time.monotonic()
+        handle.cancel()
+        result = handle.wait(60)
+        assert time.monotonic() - begun < 15  # well before the 60 s sleep or the grace period
+        assert statuses(result) == {"B": "cancelled"}
 
 
 @pytest.mark.gpu

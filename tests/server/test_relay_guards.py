@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import sqlite3
 from typing import Any, ClassVar
 
 import aiohttp
@@ -291,3 +293,40 @@ class TestAuth:
             assert isinstance(reply, AuthMessage)
             assert reply.reason.startswith("permission denied")
             await ws.close()
+
+
+async def test_tokens_never_reach_the_logs(
+    start_relay: StartRelay, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    relay = await start_relay(authorizer=TokenTable())
+    async with aiohttp.ClientSession() as s:
+        ws = await s.ws_connect(relay.ws_url("p/main") + "?token=writer-token")
+        await ws.receive_bytes()
+        await ws.send_bytes(b"\x09")  # malformed: logged with the connection's details
+        await closed_with(ws)
+        for token in ("garbage-s3cret", "x-token"):
+            with pytest.raises(aiohttp.WSServerHandshakeError):
+                await s.ws_connect(relay.ws_url("p/main") + f"?token={token}")
+        async with s.get(f"{relay.url}/api/projects?token=reader-token") as resp:
+            assert resp.status == 200
+    await relay.stop()
+    assert "GET /sync/p/main" in caplog.text  # the access log ran, without the query
+    assert "malformed frame" in caplog.text
+    for secret in ("writer-token", "garbage-s3cret", "x-token", "reader-token"):
+        assert secret not in caplog.text
+
+
+async def test_a_room_that_cannot_load_is_refused_clearly(start_relay: StartRelay) -> None:
+    relay = await start_relay()
+    with sqlite3.connect(relay.config.db_path) as db:
+        db.execute(
+            "INSERT INTO room_updates (room, data, author, created) VALUES (?, ?, NULL, 0)",
+            ("p/broken", b"\xff\xff\xff"),
+        )
+    async with aiohttp.ClientSession() as s:
+        ws = await s.ws_connect(relay.ws_url("p/broken"))
+        assert await closed_with(ws) == CloseCode.INTERNAL_ERROR
+        ws = await s.ws_connect(relay.ws_url("p/fine"))  # the relay carries on
+        assert decode_message(await ws.receive_bytes()).kind == SyncType.STEP1  # type: ignore[union-attr]
+        await ws.close()

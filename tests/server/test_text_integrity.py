@@ -72,6 +72,9 @@ class TestCapturedYjsUpdates:
         # and a range ending on a high half (clocks 0..1)
         ends_high = b"\x00\x01\xc3\xa6\xea\xe2\x07\x01\x00\x02"
         assert guard.check(ends_high) == [SplitSurrogate(SplitKind.DELETE_HALF_PAIR, CLIENT, 1)]
+        # the delete set travels again in every sync step 2: each place is reported once
+        assert guard.check(half) == []
+        assert guard.findings == 2
 
     def test_text_without_astral_characters_indexes_nothing(self) -> None:
         guard = SurrogateGuard()

@@ -24,7 +24,7 @@ from forge_server.history import HistoryConfig, history_setup
 from forge_server.relay_config import RelayConfig
 from forge_server.server import RelayServer
 from forge_tui.app import ForgeApp, LinkState, ServerBackend
-from forge_tui.app.api import ForgeApi
+from forge_tui.app.api import ApiError, ForgeApi
 from forge_tui.app.screens.modals import Prompt
 from forge_tui.app.screens.monitor import MonitorScreen, execution_spec
 from forge_tui.app.screens.project import ProjectScreen
@@ -57,6 +57,19 @@ BOOM = """
 def boom(value: int, /) -> int:
     raise ValueError("boom: the value was " + str(value))
 """
+PICTURE = """
+import numpy
+
+from forge_ops.runtime import image
+
+
+def picture() -> int:
+    pixels = numpy.zeros((8, 8, 3), dtype=numpy.uint8)
+    pixels[:4, :, 0] = 255  # upper half red
+    pixels[4:, :, 2] = 255  # lower half blue
+    image("sample", pixels)
+    return 1
+"""
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -82,11 +95,12 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rela
 
 
 def build_project(name: str) -> tuple[ProjectDoc, dict[str, str]]:
-    """Pipelines "good" (Emit → After), "bad" (Emit → Boom), "broken" (Boom, unconnected)."""
+    """Pipelines "good" (Emit → After), "bad" (Emit → Boom), "broken" (Boom, unconnected),
+    "pictures" (Picture, which shows an image)."""
     project = ProjectDoc.create(name)
     ops = {
         op: project.add_operation(op, code)
-        for op, code in (("Emit", EMIT), ("After", AFTER), ("Boom", BOOM))
+        for op, code in (("Emit", EMIT), ("After", AFTER), ("Boom", BOOM), ("Picture", PICTURE))
     }
     ids = {}
     for pipeline, second in (("good", "After"), ("bad", "Boom")):
@@ -96,6 +110,8 @@ def build_project(name: str) -> tuple[ProjectDoc, dict[str, str]]:
         project.connect(pid, emit, "out", other, "value")
     ids["broken"] = project.add_pipeline("broken")
     ids["broken.Boom"] = project.add_node(ids["broken"], ops["Boom"])
+    ids["pictures"] = project.add_pipeline("pictures")
+    project.add_node(ids["pictures"], ops["Picture"])
     return project, ids
 
 
@@ -251,6 +267,75 @@ class TestMonitor:
             await pilot.press("enter")
             await until(pilot, lambda: editor.run_problems)
             assert set(editor.run_problems) == {ids["broken.Boom"]}
+
+
+class TestImages:
+    async def test_a_job_image_shows_as_half_blocks_and_outputs_have_summaries(
+        self, server: RelayServer
+    ) -> None:
+        import zlib
+
+        import aiohttp
+
+        from forge_tui.app.screens.monitor import TextScreen
+
+        name, _ids = await new_project(server)
+        api = ForgeApi(server.url, None, name)
+        record = await api.run("pictures")
+        execution = record["execution"]
+        app = ForgeApp(ServerBackend(server.url, None, "Ada Lovelace"), name)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_project(pilot, app)
+            await screen.open_now("execution", execution)
+            await until(pilot, lambda: isinstance(app.screen, MonitorScreen))
+            monitor = app.screen
+            assert isinstance(monitor, MonitorScreen)
+            images = monitor.query_one(JobOutput).images
+            await until(pilot, lambda: "sample" in images.pictures)
+            picture = images.pictures["sample"]
+            # 8×8 pixels: 8 columns, 4 rows of ▀; red above, blue below.
+            assert (picture.width, picture.height) == (8, 4)
+            red, blue = (255, 0, 0), (0, 0, 255)
+            assert picture.rows[0][0] == (red, red) and picture.rows[1][7] == (red, red)
+            assert picture.rows[2][0] == (blue, blue) and picture.rows[3][3] == (blue, blue)
+            shown = str(images.render())
+            assert "image sample" in shown and "▀" * 8 in shown
+
+            # The output's summary, asked by hash (Picture is no Output operation).
+            await until(pilot, lambda: status_of(monitor, "Picture") == "succeeded")
+            await pilot.press("a")
+            await until(pilot, lambda: isinstance(app.screen, TextScreen))
+            body = str(app.screen.query_one("#text-body").render())
+            assert "json" in body and "produced_by" in body
+            await pilot.press("escape")
+
+        job = job_id(monitor, "Picture")
+        digest = monitor.plain["images"][job]["sample"]  # type: ignore[index]
+        summary = await api.execution_artifact(execution, digest)
+        assert summary["summary"]["shape"] == [8, 8, 3]
+        assert summary["produced_by"] == [{"job": job, "image": "sample"}]
+        with pytest.raises(ApiError) as refused:
+            await api.execution_artifact(execution, "ab" * 32)
+        assert refused.value.status == 404 and "produced no artifact" in refused.value.message
+
+        base = f"{server.url}/api/projects/{name}/executions/{execution}/jobs/{job}/images"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/sample") as answer:
+                png = await answer.read()
+                assert answer.content_type == "image/png"
+                assert answer.headers["X-Forge-Shape"] == "8,8,3"
+            assert png.startswith(b"\x89PNG\r\n\x1a\n")
+            idat = png.index(b"IDAT")
+            length = int.from_bytes(png[idat - 4 : idat], "big")
+            rows = zlib.decompress(png[idat + 4 : idat + 4 + length])
+            assert rows[:4] == b"\x00\xff\x00\x00"  # filter byte, then a red pixel
+            async with session.get(f"{base}/sample", params={"max_side": "2"}) as answer:
+                assert answer.headers["X-Forge-Shape"] == "2,2,3"
+            async with session.get(f"{base}/nothing") as answer:
+                assert answer.status == 404
+                assert "its images: sample" in (await answer.json())["error"]
+            async with session.get(f"{base}/sample", params={"format": "bmp"}) as answer:
+                assert answer.status == 400
 
 
 class TestPureParts:

@@ -121,14 +121,14 @@ class TextScreen(ModalScreen[None]):
 
 
 def artifact_text(port: str, digest: str, summary: Mapping[str, Any] | None) -> Text:
-    """An output artifact: its hash and, when the server knows it by name, its summary."""
+    """An output artifact: its hash and the server's summary of it (shape, dtype, statistics,
+    provenance), or why there is none."""
     text = Text()
     text.append(f"output {port}\n", style="bold")
     text.append(f"hash     {digest}\n")
     if summary is None:
         text.append(
-            "\nNo named artifact points at this hash (only the outputs of Output operations\n"
-            "are published by name), so the server has no summary of it.",
+            "\nNo summary: the server could not be asked (see the message below the graph).",
             style="dim",
         )
         return text
@@ -220,6 +220,11 @@ class MonitorScreen(Screen[None]):
         self._unwatch = self.link.watch(self._link_state)
         self._show_link(self.link.state, self.link.detail)
         self.set_interval(0.5, self._tick)
+        if self.api is not None:
+            api = self.api
+            self.query_one(JobOutput).images.loader = lambda job, name: api.image(
+                self.execution_id, job, name
+            )
         self.refresh_view()
         self.query_one(GraphCanvas).focus()
 
@@ -368,9 +373,7 @@ class MonitorScreen(Screen[None]):
         summary = None
         if self.api is not None:
             try:
-                named = [a for a in await self.api.artifacts() if a.get("hash") == digest]
-                if named:
-                    summary = await self.api.artifact(str(named[0]["name"]))
+                summary = await self.api.execution_artifact(self.execution_id, digest)
             except ApiError as exc:
                 self.say(f"artifact summary: {exc.message}")
         await self.app.push_screen(

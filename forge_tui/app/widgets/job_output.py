@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from forge_tui.app.widgets.console_view import ConsoleView
+from forge_tui.app.widgets.image_view import ImageView
 from forge_tui.app.widgets.plots import PlotPanel
 from forge_tui.render import STATUS_GLYPHS, Status
 
@@ -72,7 +73,6 @@ class JobOutput(Vertical):
     JobOutput > #job-error { height: auto; max-height: 14; padding: 0 1; color: $error;
                              border: round $error; display: none; }
     JobOutput.-failed > #job-error { display: block; }
-    JobOutput > #job-images { height: auto; padding: 0 1; color: $text-muted; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -83,12 +83,16 @@ class JobOutput(Vertical):
         yield Static("Select a job (arrows) to see its output.", id="job-header")
         yield Static("", id="job-error")
         yield PlotPanel(id="job-plots")
-        yield Static("", id="job-images")
+        yield ImageView(id="job-images")
         yield ConsoleView(id="job-console")
 
     @property
     def console(self) -> ConsoleView:
         return self.query_one(ConsoleView)
+
+    @property
+    def images(self) -> ImageView:
+        return self.query_one(ImageView)
 
     @property
     def plots(self) -> PlotPanel:
@@ -105,7 +109,7 @@ class JobOutput(Vertical):
             header.update("Select a job (arrows) to see its output.")
             self.set_class(False, "-failed")
             self.plots.show({})
-            self.query_one("#job-images", Static).update("")
+            self.images.show(None, {})
             return
         text = Text()
         text.append(f"{name}  ", style="bold")
@@ -124,12 +128,7 @@ class JobOutput(Vertical):
             Text(job.get("error") or "failed without an error message") if failed else ""
         )
         self.plots.show(execution["graphs"].get(job_id, {}))
-        images = execution["images"].get(job_id, {})
-        self.query_one("#job-images", Static).update(
-            "images: " + ", ".join(f"{n} ({h[:10]})" for n, h in sorted(images.items()))
-            if images
-            else ""
-        )
+        self.images.show(job_id, execution["images"].get(job_id, {}))
         self.console.show(
             execution["console"].get(job_id, []), execution["console_dropped"].get(job_id, 0)
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from forge_ops.schema import ProjectDoc
     from forge_tui.demo import DemoServer, ForgeApi
 
 EXAMPLE = "cifar10"
@@ -189,33 +190,43 @@ async def _train_settings(
     server's history like theirs), so the project shows what ran.
     """
     from forge_ops.schema import ProjectDoc
-    from forge_server.client import open_document
+    from forge_server.client import SyncError, open_document
+    from forge_tui.demo import ApiError
 
-    async with open_document(api.server, api.token, f"{project}/main") as client:
-        doc = ProjectDoc(client.doc)
-        plain = doc.to_plain()
-        pid = doc.find("pipelines", pipeline)
-        train = doc.find("operations", "Train")
-        if pid is None or train is None:
-            return
-        gpu_users = {train, doc.find("operations", "Test")}
-        for node_id, node in plain["pipelines"][pid]["nodes"].items():
-            if gpus is not None and node["operation"] in gpu_users:
-                doc.set_setting(pid, node_id, "num_gpus", gpus)
-                print(f"Set {pipeline}'s {node['name']} num_gpus to {gpus:g}.")
-            if node["operation"] != train:
-                continue
-            if iterations is not None:
-                doc.set_attribute(pid, node_id, "max_iterations", iterations)
-                print(f"Set {pipeline}'s {node['name']}.max_iterations to {iterations}.")
-            settings = {**node["attributes"], **node["references"]}
-            if iterations is not None:
-                settings["max_iterations"] = iterations
-            arch = plain["architectures"].get(str(settings.get("net")))
-            if arch is not None:  # show the architecture's name, not its id
-                settings["net"] = arch["name"]
-            shown = ", ".join(f"{key}={value}" for key, value in sorted(settings.items()))
-            print(f"{node['name']} settings: {shown}")
+    try:
+        async with open_document(api.server, api.token, f"{project}/main", timeout=30) as client:
+            _apply_settings(ProjectDoc(client.doc), pipeline, iterations, gpus)
+    except SyncError as exc:
+        raise ApiError(f"cannot open project {project!r}: {exc}") from None
+
+
+def _apply_settings(
+    doc: ProjectDoc, pipeline: str, iterations: int | None, gpus: float | None
+) -> None:
+    """Edit the pipeline's Train (and Test) nodes as asked and print Train's settings."""
+    plain = doc.to_plain()
+    pid = doc.find("pipelines", pipeline)
+    train = doc.find("operations", "Train")
+    if pid is None or train is None:
+        return
+    gpu_users = {train, doc.find("operations", "Test")}
+    for node_id, node in plain["pipelines"][pid]["nodes"].items():
+        if gpus is not None and node["operation"] in gpu_users:
+            doc.set_setting(pid, node_id, "num_gpus", gpus)
+            print(f"Set {pipeline}'s {node['name']} num_gpus to {gpus:g}.")
+        if node["operation"] != train:
+            continue
+        if iterations is not None:
+            doc.set_attribute(pid, node_id, "max_iterations", iterations)
+            print(f"Set {pipeline}'s {node['name']}.max_iterations to {iterations}.")
+        settings = {**node["attributes"], **node["references"]}
+        if iterations is not None:
+            settings["max_iterations"] = iterations
+        arch = plain["architectures"].get(str(settings.get("net")))
+        if arch is not None:  # show the architecture's name, not its id
+            settings["net"] = arch["name"]
+        shown = ", ".join(f"{key}={value}" for key, value in sorted(settings.items()))
+        print(f"{node['name']} settings: {shown}")
 
 
 def _headless(args: argparse.Namespace, server: DemoServer, pipeline: str) -> int:
