@@ -324,6 +324,7 @@ class SyncClient:
             connector, self._close_session = websocket_connector(url, token)
         self._connector = connector
         self._status_callbacks: list[Callable[[ConnectionStatus], None]] = []
+        self._denied_callbacks: list[Callable[[str], None]] = []
         self._synced = asyncio.Event()
         self._changed = asyncio.Event()  # set on any status / sync / error change
         self._outbox: deque[tuple[bool, bytes]] = deque()  # (is_update, message or update)
@@ -390,6 +391,13 @@ class SyncClient:
         self._status_callbacks.append(callback)
         return lambda: (
             self._status_callbacks.remove(callback) if callback in self._status_callbacks else None
+        )
+
+    def on_permission_denied(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(reason)`` when the relay refuses an edit (a reader's); unsubscribe."""
+        self._denied_callbacks.append(callback)
+        return lambda: (
+            self._denied_callbacks.remove(callback) if callback in self._denied_callbacks else None
         )
 
     async def synced(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
@@ -587,6 +595,11 @@ class SyncClient:
             self.permission_denied = message.reason
             self.log.warning("relay refused an edit: %s", message.reason)
             self._changed.set()
+            for callback in list(self._denied_callbacks):
+                try:
+                    callback(message.reason)
+                except Exception:
+                    self.log.exception("permission-denied callback failed")
         elif isinstance(message, QueryAwarenessMessage):
             if self.awareness.local_state is not None:
                 self._enqueue(False, self.awareness.local_message())

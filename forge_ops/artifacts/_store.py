@@ -181,7 +181,9 @@ class ArtifactStore:
 
     def _write(self, encoded: Encoded) -> int:
         final = self._object_path(encoded.hash)
-        if not self._local:
+        if not self._local or encoded.kind is ArtifactKind.JSON:
+            # Object stores replace whole files atomically, and so does write_json (the only
+            # file of a JSON artifact): no need to build these aside.
             return self._write_node(encoded, final)
         # Locally the object is built aside and renamed into place, so a reader (or a
         # concurrent writer of the same content) never sees a partial object.

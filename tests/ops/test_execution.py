@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Recorder
+from engine_helpers import Recorder
 
 from forge_ops.artifacts import ArtifactStore
 from forge_ops.execution import (
@@ -93,7 +93,7 @@ OPS = {"picture": PICTURE, "source": SOURCE, "scale": SCALE, "total": TOTAL, "bo
 
 def project(nodes: dict[str, tuple[Any, ...]], edges: list[tuple[str, str, str, str]]
             ) -> dict[str, Any]:
-    from conftest import build_project
+    from engine_helpers import build_project
 
     return build_project(OPS, nodes, edges)
 

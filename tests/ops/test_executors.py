@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Recorder, build_project
+from engine_helpers import Recorder, build_project
 
 from forge_ops.artifacts import ArtifactStore
 from forge_ops.execution import (

@@ -263,6 +263,8 @@ class TestAuth:
             SyncClient(url, token="reader-token") as reader,
         ):
             await asyncio.gather(writer.synced(5), reader.synced(5))
+            refusals: list[str] = []
+            reader.on_permission_denied(refusals.append)
             writer.doc.get("map", type=Map)["by"] = "writer"
             await writer.flush(5)
             await wait_for(lambda: reader.doc.get("map", type=Map).to_py() == {"by": "writer"})
@@ -270,6 +272,7 @@ class TestAuth:
             reader.doc.get("map", type=Map)["by"] = "reader"
             await wait_for(lambda: reader.permission_denied is not None)
             assert "permission denied" in (reader.permission_denied or "")
+            assert refusals == [reader.permission_denied]
             assert relay.app[STATS].refused_updates == 1
             room = await relay.app[ROOMS].get("p/main")
             assert room.doc.get("map", type=Map).to_py() == {"by": "writer"}

@@ -72,7 +72,7 @@ class TestHistoryView:
             await until(pilot, lambda: "created branch exp" in message(history))
             branches = {b["name"]: b for b in await api.branches()}
             assert branches["exp"]["from"] == first["id"]
-            assert await operations(server, name, "exp") == {"Emit", "After", "Boom"}
+            assert await operations(server, name, "exp") == {"Emit", "After", "Boom", "Picture"}
             await until(pilot, lambda: any(b["name"] == "exp" for b in history.branches))
             listing.highlighted = 1
             await pilot.press("t")
