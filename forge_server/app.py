@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 
@@ -23,6 +24,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from forge_server.connection import CloseCode, Connection, ConnectionLimiter, RelayRefusal
+from forge_server.offenders import OffenderTracker, offender_key
 from forge_server.principal import (
     AllowAll,
     AuthError,
@@ -41,6 +43,7 @@ __all__ = [
     "CONFIG",
     "CONNECTIONS",
     "LIMITER",
+    "OFFENDERS",
     "ROOMS",
     "STATS",
     "STORE",
@@ -60,6 +63,7 @@ AUTHORIZER = web.AppKey("forge_authorizer", Authorizer)
 STATS = web.AppKey("forge_stats", RelayStats)
 LIMITER = web.AppKey("forge_limiter", ConnectionLimiter)
 CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("forge_connections")
+OFFENDERS = web.AppKey("forge_offenders", OffenderTracker)
 
 AppSetup = Callable[[web.Application], None]
 """A module's hook: adds its routes / startup tasks to the relay app."""
@@ -74,7 +78,7 @@ def create_app(
     """Build the relay app; the store is opened now and closed when the app cleans up."""
     app = web.Application(client_max_size=config.max_frame_bytes)
     stats = RelayStats()
-    store = Store(config.db_path)
+    store = Store(config.db_path, writer_thread=config.store_writer_thread)
     app[CONFIG] = config
     app[STATS] = stats
     app[STORE] = store
@@ -82,6 +86,9 @@ def create_app(
     app[AUTHORIZER] = authorizer if authorizer is not None else AllowAll()
     app[LIMITER] = ConnectionLimiter(config)
     app[CONNECTIONS] = set()
+    app[OFFENDERS] = OffenderTracker(
+        config.malformed_strikes_before_refusal, config.malformed_strike_half_life_s
+    )
     app.router.add_get("/health", _health)
     app.router.add_get("/api/projects", _projects)
     app.router.add_get("/sync/{project}/executions/{execution_id}", _sync)
@@ -159,16 +166,30 @@ async def _sync(request: web.Request) -> web.StreamResponse:
         validate_room_name(name)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
+    peer = request.remote or "unknown"
+    # A client that keeps sending malformed frames is refused before any other work.
+    key = offender_key(peer, request_token(request))
+    retry_after = app[OFFENDERS].retry_after(key)
+    if retry_after is not None:
+        app[STATS].offenders_refused += 1
+        raise web.HTTPTooManyRequests(
+            text="too many malformed frames from this client recently; retry later",
+            headers={"Retry-After": str(math.ceil(retry_after))},
+        )
     # Authorization happens before the upgrade: a refused client never gets a WebSocket.
     principal = await authorize_request(request, info["project"])
     config = app[CONFIG]
+    # No permessage-deflate: y-websocket messages are small, and broadcasts write one
+    # pre-encoded frame to every peer (forge_server.protocol.websocket_frame).
     ws = web.WebSocketResponse(
-        heartbeat=config.heartbeat_s, max_msg_size=config.max_frame_bytes, autoping=True
+        heartbeat=config.heartbeat_s,
+        max_msg_size=config.max_frame_bytes,
+        autoping=True,
+        compress=False,
     )
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(text="this is a y-websocket endpoint: connect with a WebSocket")
     await ws.prepare(request)
-    peer = request.remote or "unknown"
     conn = Connection(
         ws,
         principal,
@@ -177,6 +198,8 @@ async def _sync(request: web.Request) -> web.StreamResponse:
         stats=app[STATS],
         log=log,
         transport=request.transport,
+        offenders=app[OFFENDERS],
+        offender_key=key,
     )
     app[STATS].connections_opened += 1
     app[CONNECTIONS].add(conn)

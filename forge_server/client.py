@@ -352,8 +352,10 @@ class SyncClient:
                 # Say goodbye so others see us leave now rather than after a timeout.
                 self.awareness.local_state = None
                 self.awareness.clock += 1
-                with contextlib.suppress(Exception):
-                    await self._transport.send(self.awareness.local_message())
+                with contextlib.suppress(Exception):  # a dead relay must not hold stop() up
+                    await asyncio.wait_for(
+                        self._transport.send(self.awareness.local_message()), timeout=1.0
+                    )
             self._stopping = True
             # Cancel until it ends: a cancellation landing inside a library's own timeout
             # handling can be swallowed, and a stopped client must never linger.

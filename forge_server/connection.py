@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
+from forge_server.offenders import OffenderTracker
 from forge_server.principal import Principal
 from forge_server.protocol import (
     AuthMessage,
@@ -30,6 +31,7 @@ from forge_server.protocol import (
     decode_awareness,
     decode_message,
     encode_message,
+    websocket_frame,
 )
 from forge_server.relay_config import RelayConfig
 from forge_server.stats import RelayStats
@@ -42,6 +44,10 @@ __all__ = ["EMPTY_UPDATE", "CloseCode", "Connection", "ConnectionLimiter", "Rela
 # An update with no structs and an empty delete set: what a peer with nothing new sends as step2.
 EMPTY_UPDATE = b"\x00\x00"
 _ids = itertools.count(1)
+# Frames go straight to a socket whose unsent buffer stays below this (asyncio's default high
+# water mark); beyond it they wait in the connection's bounded queue.
+_DIRECT_WRITE_BYTES = 64 * 1024
+_DRAIN_POLL_S = 0.005
 
 
 class CloseCode(IntEnum):
@@ -57,6 +63,11 @@ class CloseCode(IntEnum):
     RATE_LIMITED = 4429  # messages or bytes per second
     TOO_MANY_CONNECTIONS = 4430  # per user or per IP
     AT_CAPACITY = 4503  # max_rooms_loaded reached
+
+
+# Closes that wait for the client's close reply; every refusal ends the socket right after
+# sending its close frame.
+_CLOSE_HANDSHAKE = frozenset({CloseCode.NORMAL, CloseCode.GOING_AWAY})
 
 
 class RelayRefusal(Exception):
@@ -144,12 +155,16 @@ class Connection:
         stats: RelayStats,
         log: logging.Logger,
         transport: asyncio.BaseTransport | None = None,
+        offenders: OffenderTracker | None = None,
+        offender_key: str | None = None,
     ) -> None:
         self.id = next(_ids)
         self.ws = ws
         self.principal = principal
         self.peer = peer
         self.transport = transport  # the socket, to drop a peer that will not take a close
+        self.offenders = offenders  # where a malformed frame counts against this client
+        self.offender_key = offender_key or peer
         self.config = config
         self.stats = stats
         self.log = log
@@ -161,6 +176,7 @@ class Connection:
         self._queued_bytes = 0
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._socket = transport if isinstance(transport, asyncio.WriteTransport) else None
         self._messages = _TokenBucket(config.max_messages_per_second)
         self._bytes = _TokenBucket(config.max_bytes_per_second)
 
@@ -180,11 +196,29 @@ class Connection:
 
     def send(self, message: bytes) -> None:
         """Queue a message without waiting; a client whose queue is full is disconnected."""
+        self.send_frame(websocket_frame(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Send an encoded frame (see :func:`websocket_frame`) without waiting.
+
+        While the socket keeps up, the frame goes straight to the transport (no task switch);
+        otherwise it waits in the bounded queue, and a client whose queue fills is not reading:
+        it is disconnected (logged, counted).
+        """
         if self.closed or self.close_code is not None:  # closed, or being closed
+            return
+        transport = self._socket
+        if transport is None or transport.is_closing() or self.ws.closed:
+            return  # the socket is ending: nothing more can go out on it
+        if (
+            not self._queue
+            and transport.get_write_buffer_size() + len(frame) <= _DIRECT_WRITE_BYTES
+        ):
+            transport.write(frame)
             return
         if (
             len(self._queue) >= self.config.send_queue_messages
-            or self._queued_bytes + len(message) > self.config.send_queue_bytes
+            or self._queued_bytes + len(frame) > self.config.send_queue_bytes
         ):
             self.stats.slow_consumers += 1
             self.log.warning(
@@ -195,19 +229,31 @@ class Connection:
             )
             self.abort(CloseCode.SLOW_CONSUMER, "send queue full: client is not reading")
             return
-        self._queue.append(message)
-        self._queued_bytes += len(message)
+        self._queue.append(frame)
+        self._queued_bytes += len(frame)
         self._wakeup.set()
 
     async def _write_loop(self) -> None:
+        """Move queued frames to the socket as its buffer drains."""
+        transport = self._socket
         while not self.closed:
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            message = self._queue.popleft()
-            self._queued_bytes -= len(message)
-            await self.ws.send_bytes(message)
+            if transport is None or transport.is_closing() or self.ws.closed:
+                self._queue.clear()
+                self._queued_bytes = 0
+                return
+            if transport.get_write_buffer_size() > _DIRECT_WRITE_BYTES:
+                # asyncio offers no public "writable again" wait on a transport we do not own
+                # (aiohttp's protocol does); a short poll only runs for a client behind.
+                await asyncio.sleep(_DRAIN_POLL_S)
+                continue
+            while self._queue and transport.get_write_buffer_size() <= _DIRECT_WRITE_BYTES:
+                frame = self._queue.popleft()
+                self._queued_bytes -= len(frame)
+                transport.write(frame)
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -229,9 +275,17 @@ class Connection:
         if self._writer is not None:
             self._writer.cancel()
         message = reason.encode("utf-8")[:123]  # a close reason holds at most 123 bytes
+        closing = asyncio.get_running_loop().create_task(self.ws.close(code=code, message=message))
+        if code not in _CLOSE_HANDSHAKE:
+            # A refused client gets the close frame (written in the task's first step) and
+            # then the end of the socket, without the relay waiting for its reply: a flood of
+            # reconnecting bad clients must not hold connections open.
+            await asyncio.sleep(0)
+            if isinstance(self.transport, asyncio.Transport):
+                self.transport.close()  # flushes the close frame, then FIN
         try:
             # A client that does not read may never take the close frame: do not wait long.
-            await asyncio.wait_for(self.ws.close(code=code, message=message), timeout=2.0)
+            await asyncio.wait_for(closing, timeout=2.0)
         except (TimeoutError, ConnectionError, RuntimeError):
             pass
         if not self.ws.closed or code == CloseCode.SLOW_CONSUMER:
@@ -280,6 +334,8 @@ class Connection:
 
     async def _refuse(self, code: CloseCode, reason: str) -> None:
         self.log.warning("closing %r with %d: %s", self, code, reason)
+        if code == CloseCode.MALFORMED and self.offenders is not None:
+            self.offenders.strike(self.offender_key)
         await self.close(code, reason)
 
     async def _receive(self, data: bytes) -> None:

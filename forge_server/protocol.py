@@ -18,6 +18,7 @@ else, so the relay can close a misbehaving connection without guessing.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -40,6 +41,7 @@ __all__ = [
     "decode_message",
     "encode_awareness",
     "encode_message",
+    "websocket_frame",
 ]
 
 # lib0 (JavaScript) reads var-uints into doubles and refuses anything above 2**53 - 1.
@@ -206,6 +208,21 @@ def encode_message(message: Message) -> bytes:
     else:  # pragma: no cover - guarded by the type checker
         raise ProtocolError(f"cannot encode {type(message).__name__}")
     return enc.to_bytes()
+
+
+def websocket_frame(message: bytes) -> bytes:
+    """``message`` as one unmasked, uncompressed binary WebSocket frame (server to client).
+
+    The relay builds a broadcast's frame once and writes the same bytes to every peer's socket.
+    """
+    length = len(message)
+    if length < 126:
+        header = struct.pack("!BB", 0x82, length)
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", 0x82, 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x82, 127, length)
+    return header + message
 
 
 def decode_message(data: bytes) -> Message:

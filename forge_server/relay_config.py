@@ -33,6 +33,12 @@ class RelayConfig:
     max_document_bytes: int = 64 * 1024 * 1024
     """Encoded size a room's document may reach; an update beyond it is refused (close 4413)."""
 
+    malformed_strikes_before_refusal: float = 50.0
+    """Connections of one client (address + token) closed for malformed frames, decaying with
+    the half-life below, after which its upgrades are refused with HTTP 429 until it decays."""
+    malformed_strike_half_life_s: float = 10.0
+    """Half-life of a client's malformed-frame count."""
+
     max_awareness_ids_per_connection: int = 16
     """Awareness client ids one connection may own; states for more ids are ignored."""
 
@@ -53,6 +59,10 @@ class RelayConfig:
     """Compact a room's log into a snapshot after this many updates (and when it unloads)."""
     compact_inline_below_bytes: int = 256 * 1024
     """Rooms smaller than this are compacted on the event loop; larger ones in a thread."""
+    store_writer_thread: bool = False
+    """Commit updates in a writer thread instead of on the event loop (one transaction per loop
+    turn either way). The thread takes SQLite's time off the loop but costs more CPU in all
+    (thread wake-ups, GIL hand-offs): worth it with cores to spare, not on small machines."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -83,6 +93,11 @@ class RelayConfig:
                     + ", ".join(cls.setting_names())
                 )
             kind = type(getattr(defaults, name))
+            if kind is bool:
+                if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(f"relay setting {name} needs true or false, got {raw!r}")
+                values[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+                continue
             try:
                 values[name] = kind(float(raw)) if kind is int else float(raw)
             except ValueError:

@@ -45,6 +45,7 @@ from forge_server.protocol import (
     SyncType,
     encode_awareness,
     encode_message,
+    websocket_frame,
 )
 from forge_server.relay_config import RelayConfig
 from forge_server.stats import RelayStats
@@ -215,9 +216,10 @@ class Room:
         self.size_estimate += len(update)
         self.updates_since_compact += 1
         self.manager.stats.updates_applied += 1
-        future = self.manager.store.append(self.name, update, author)
+        future = self.manager.store.append(
+            self.name, update, author, then=partial(self._broadcast_written, update, author, origin)
+        )
         self._last_write = future
-        future.add_done_callback(partial(self._broadcast_written, update, author, origin))
         return future
 
     def _broadcast_written(
@@ -225,19 +227,21 @@ class Room:
         update: bytes,
         author: str | None,
         origin: Connection | None,
-        future: asyncio.Future[int],
+        written: int | BaseException,
     ) -> None:
-        if future.cancelled() or future.exception() is not None:
+        """Runs on the loop as soon as the store committed the update (commit order)."""
+        if isinstance(written, BaseException):
             # Not on disk: nobody may receive it. Close every client so they re-sync their
             # own state (which still holds the update) once the store works again.
             self.manager.log.error("room %s: update not persisted; dropping clients", self.name)
             for conn in list(self.connections):
                 conn.abort(CloseCode.INTERNAL_ERROR, "could not persist an update")
             return
-        message = encode_message(SyncMessage(SyncType.UPDATE, update))
+        # One frame, encoded once, written to every peer's socket.
+        frame = websocket_frame(encode_message(SyncMessage(SyncType.UPDATE, update)))
         for conn in self.connections:
             if conn is not origin:
-                conn.send(message)
+                conn.send_frame(frame)
         self.manager.notify(self.name, update, author)
         if self.updates_since_compact >= self.manager.config.compact_after_updates:
             self.manager.schedule_compaction(self)
@@ -264,9 +268,10 @@ class Room:
         self._remove_presence(owned)
 
     def broadcast(self, message: bytes, exclude: Connection | None = None) -> None:
+        frame = websocket_frame(message)  # encoded once for every peer
         for conn in self.connections:
             if conn is not exclude:
-                conn.send(message)
+                conn.send_frame(frame)
 
     # -- awareness -------------------------------------------------------------------------
 

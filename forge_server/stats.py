@@ -31,6 +31,8 @@ class RelayStats:
     """Awareness states removed after the timeout."""
     auth_failures: int = 0
     """Upgrades refused with 401 or 403."""
+    offenders_refused: int = 0
+    """Upgrades refused with 429 because the client sent malformed frames recently."""
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

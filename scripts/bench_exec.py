@@ -3,7 +3,10 @@
 (a) a 200-node trivial pipeline on our Ray executor vs the same DAG as raw Ray tasks (≤ 2×);
 (b) a fully cached re-run of it (≤ 0.5 s, zero tasks);
 (c) Train samples/s inside a job (local and Ray executors) vs a plain PyTorch loop with the same
-    model, data, batch size and threads (≥ 0.95×); ``--device cuda`` runs it on a GPU;
+    model, data, batch size and threads (≥ 0.95×); ``--device cuda`` runs it on a GPU. Both are
+    measured at the margin — (time of N iterations − time of 1) per iteration — so the loop is
+    compared with the loop; the job's fixed cost (process, inputs, model storage) is reported
+    apart;
 (d) storing and loading a 100 MB tensor vs numpy.save / numpy.load (≤ 3×); storing it again
     writes 0 bytes.
 
@@ -112,13 +115,14 @@ def library(module: str) -> str:
     return (resources.files("forge_ops.operations.library") / f"{module}.py").read_text()
 
 
-def train_project(args: argparse.Namespace, architecture: dict[str, Any]) -> dict[str, Any]:
+def train_project(args: argparse.Namespace, architecture: dict[str, Any],
+                  iterations: int) -> dict[str, Any]:
     settings = {"num_cpus": args.num_cpus, "num_gpus": 1 if args.device == "cuda" else 0}
     nodes = {
         "Synthetic": ("synthetic_images", {"train_size": args.train_size, "test_size": 10,
                                            "seed": 0}, {}),
         "Normalize": ("normalize_data", {}, {}),
-        "Train": ("train", {"max_iterations": args.iterations, "batch_size": args.batch_size,
+        "Train": ("train", {"max_iterations": iterations, "batch_size": args.batch_size,
                             "learning_rate": 0.001, "seed": 0},
                   {"net": "cnn", "criterion": "CrossEntropyLoss"}),
     }
@@ -138,7 +142,7 @@ def train_project(args: argparse.Namespace, architecture: dict[str, Any]) -> dic
     }
 
 
-def plain_loop(args: argparse.Namespace, architecture: dict[str, Any]) -> float:
+def plain_loop(args: argparse.Namespace, architecture: dict[str, Any], iterations: int) -> float:
     """The same training as the Train operation, written as a plain PyTorch loop."""
     import torch
 
@@ -162,7 +166,7 @@ def plain_loop(args: argparse.Namespace, architecture: dict[str, Any]) -> float:
     shuffle = torch.Generator().manual_seed(0)
     losses = []
     iteration = 0
-    while iteration < args.iterations:
+    while iteration < iterations:
         order = torch.randperm(len(y), generator=shuffle).to(device)
         for start in range(0, len(y), args.batch_size):
             batch = order[start:start + args.batch_size]
@@ -172,7 +176,7 @@ def plain_loop(args: argparse.Namespace, architecture: dict[str, Any]) -> float:
             optimizer.step()
             losses.append(loss.detach())
             iteration += 1
-            if iteration >= args.iterations:
+            if iteration >= iterations:
                 break
     torch.stack(losses).tolist()
     net.cpu()
@@ -183,21 +187,21 @@ def bench_train(args: argparse.Namespace, work: Path) -> None:
     from forge_ops.arch import small_cnn
     from forge_ops.execution import plan_pipeline
 
-    samples = args.iterations * args.batch_size
     print(f"(c) Train: small CNN, {args.iterations} iterations of {args.batch_size} on "
           f"{args.device}, {args.num_cpus} CPU threads")
     architecture = small_cnn()
-    plan = plan_pipeline(train_project(args, architecture), "p")
-    plain_loop(args, architecture)  # warm-up (kernels, allocator)
+    plans = {n: plan_pipeline(train_project(args, architecture, n), "p")
+             for n in (1, args.iterations)}
+    plain_loop(args, architecture, args.iterations)  # warm-up (kernels, allocator)
     for name in args.executors:
         try:
-            train_on(args, work, name, plan, architecture, samples)
+            train_on(args, work, name, plans, architecture)
         except Exception as exc:  # report and go on with the next executor
             print(f"  (c) on {name} failed: {type(exc).__name__}: {exc}", flush=True)
 
 
-def train_on(args: argparse.Namespace, work: Path, name: str, plan: Any,
-             architecture: dict[str, Any], samples: int) -> None:
+def train_on(args: argparse.Namespace, work: Path, name: str, plans: dict[int, Any],
+             architecture: dict[str, Any]) -> None:
     from forge_ops.artifacts import ArtifactStore
     from forge_ops.execution import Engine, LocalExecutor, RayExecutor
 
@@ -205,17 +209,27 @@ def train_on(args: argparse.Namespace, work: Path, name: str, plan: Any,
                      RayExecutor(num_cpus=args.num_cpus, num_gpus=args.num_gpus))
     executor.start()
     engine = Engine(ArtifactStore(work / f"train-{name}"), executor)
-    engine.run(plan, use_cache=False)  # warms the workers (Ray keeps them)
-    job_times, plain_times = [], []
-    for _ in range(args.repeat):  # interleaved, so both see the same machine load
-        record = engine.run(plan, use_cache=False).jobs["Train"]
+    engine.run(plans[1], use_cache=False)  # warms the workers (Ray keeps them)
+
+    def job(iterations: int) -> float:
+        record = engine.run(plans[iterations], use_cache=False).jobs["Train"]
         assert record.status.value == "succeeded", (record.error, record.traceback)
-        job_times.append(record.duration or float("nan"))
-        plain_times.append(plain_loop(args, architecture))
-    ours, plain = min(job_times), min(plain_times)
+        return record.duration or float("nan")
+
+    times: dict[str, dict[int, list[float]]] = {"job": {}, "plain": {}}
+    for _ in range(args.repeat):  # interleaved, so both see the same machine load
+        for iterations in (1, args.iterations):
+            times["job"].setdefault(iterations, []).append(job(iterations))
+            times["plain"].setdefault(iterations, []).append(
+                plain_loop(args, architecture, iterations))
+    best = {k: {n: min(v) for n, v in t.items()} for k, t in times.items()}
+    margin = {k: b[args.iterations] - b[1] for k, b in best.items()}
+    samples = (args.iterations - 1) * args.batch_size
     row(f"(c) Train samples/s, {name} executor, {args.device}",
-        f"{samples / ours:,.0f}/s (job {ours:.2f} s)",
-        f"{samples / plain:,.0f}/s (plain loop {plain:.2f} s)", plain / ours, "≥ 0.95×")
+        f"{samples / margin['job']:,.0f}/s in the job (whole job {best['job'][args.iterations]:.2f}"
+        f" s, of which fixed {best['job'][1]:.2f} s)",
+        f"{samples / margin['plain']:,.0f}/s (plain loop {best['plain'][args.iterations]:.2f} s)",
+        margin["plain"] / margin["job"], "≥ 0.95×")
     executor.shutdown()
 
 
@@ -332,7 +346,7 @@ def main() -> int:
     parser.add_argument("--train-size", type=int, default=4096)
     parser.add_argument("--tensor-mb", type=int, default=100)
     parser.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeat", type=int, default=2, help="take the best of this many")
+    parser.add_argument("--repeat", type=int, default=3, help="take the best of this many")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder")
     args = parser.parse_args()
     args.executors = [e for e in args.executors.split(",") if e]

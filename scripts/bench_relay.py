@@ -669,6 +669,11 @@ def main() -> int:
     parser.add_argument(
         "--hostile", action="store_true", help="also run 100x4@2000 against Forge under attack"
     )
+    parser.add_argument(
+        "--hostile-config",
+        default="100x4@2000",
+        help="ROOMSxCLIENTS@RATE of the hostile run (smaller on small machines)",
+    )
     args = parser.parse_args()
     configs = []
     for text in args.configs.split(","):
@@ -677,6 +682,11 @@ def main() -> int:
             parser.error(f"config {text!r} is not ROOMSxCLIENTS@RATE, e.g. 100x4@2000")
         configs.append((int(match[1]), int(match[2]), float(match[3])))
     relays = [name.strip() for name in args.relays.split(",") if name.strip()]
+    match = re.fullmatch(r"(\d+)x(\d+)@(\d+(?:\.\d+)?)", args.hostile_config.strip())
+    if not match:
+        parser.error(f"--hostile-config {args.hostile_config!r} is not ROOMSxCLIENTS@RATE")
+    hostile_cfg = (int(match[1]), int(match[2]), float(match[3]))
+    hostile_label = f"{hostile_cfg[0]}x{hostile_cfg[1]} @{hostile_cfg[2]:g}/s"
 
     print(
         f"# bench_relay {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}: "
@@ -689,9 +699,9 @@ def main() -> int:
         workdir = Path(tmp)
         runs = [(name, cfg, False) for cfg in configs for name in relays]
         if args.hostile:
-            runs.append(("forge", (100, 4, 2000.0), True))
-            if not any(n == "forge" and c == (100, 4, 2000.0) for n, c, _ in runs[:-1]):
-                runs.insert(len(runs) - 1, ("forge", (100, 4, 2000.0), False))
+            runs.append(("forge", hostile_cfg, True))
+            if not any(n == "forge" and c == hostile_cfg for n, c, _ in runs[:-1]):
+                runs.insert(len(runs) - 1, ("forge", hostile_cfg, False))
         for name, (rooms, clients, rate), hostile in runs:
             relay = start_relay(name, workdir)
             try:
@@ -713,11 +723,11 @@ def main() -> int:
     for r in results:
         if r.hostile is not None:
             clean = next(
-                (x for x in results if x.relay == "forge" and x.label == "100x4 @2000/s"), None
+                (x for x in results if x.relay == "forge" and x.label == hostile_label), None
             )
             clean_p99 = percentile(clean.latencies, 0.99) if clean else float("nan")
             print(
-                f"\nhostile (forge, 100x4 @2000/s): well-behaved p99 "
+                f"\nhostile (forge, {hostile_label}): well-behaved p99 "
                 f"{percentile(r.latencies, 0.99):.2f} ms vs clean {clean_p99:.2f} ms; "
                 f"lost {r.lost}"
             )

@@ -62,7 +62,7 @@ from forge_server.protocol import (
     encode_message,
 )
 
-PROBE = encode_message(SyncMessage(SyncType.STEP1, b"\x00"))
+PROBE = encode_message(SyncMessage(SyncType.STEP1, b"\x00"))  # sync step 1, empty state
 
 
 # -- material: real messages ---------------------------------------------------------------------
@@ -376,13 +376,19 @@ async def fuzz_connection(
 async def _fuzz_session(
     ws: RawWebSocket, frames: Iterator[bytes], budget: list[int], stats: FuzzStats
 ) -> None:
+    # The relay greets with its sync step 1 (its state vector). Sent back as the probe, it is
+    # answered with only what changed since: cheap even when the document has grown large.
+    opcode, greeting = await ws.recv()
+    if opcode == 0x8:
+        return
+    probe = greeting if greeting[:2] == b"\x00\x00" else PROBE
     while budget[0] > 0:
         budget[0] -= 1
         frame = next(frames)
         answers = 1 + _is_step1(frame)  # the probe's step 2, and the frame's own if a step 1
         try:
             ws.send(frame)
-            ws.send(PROBE)
+            ws.send(probe)
             await ws.writer.drain()
         except ConnectionError:
             stats.sent += 1
@@ -476,6 +482,7 @@ async def run_fuzz(
     reader_fuzzers: int = 1,
     well_behaved_per_room: int = 2,
     min_edits: int = 20,
+    edit_pause: float = 0.05,
     seed: int = 1,
 ) -> FuzzResult:
     """Fuzz ``rooms`` live rooms of ``project`` with ``frames`` hostile frames; check the result.
@@ -503,7 +510,7 @@ async def run_fuzz(
         stop = asyncio.Event()
         editing = [
             asyncio.ensure_future(
-                well_behaved(urls[r], writer_token, r * 100 + c, min_edits, 0.05, stop)
+                well_behaved(urls[r], writer_token, r * 100 + c, min_edits, edit_pause, stop)
             )
             for r in range(rooms)
             for c in range(well_behaved_per_room)
@@ -569,7 +576,8 @@ def _start_server(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen
         str(data_dir),
     ]
     proc = subprocess.Popen(
-        [*forge, "--log-level", "ERROR"],
+        # Fuzz every frame: no early 429 for a client that keeps sending malformed frames.
+        [*forge, "--log-level", "ERROR", "--relay-setting", "malformed_strikes_before_refusal=1e9"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -605,6 +613,12 @@ def main() -> int:
     parser.add_argument("--writer-fuzzers", type=int, default=6)
     parser.add_argument("--reader-fuzzers", type=int, default=2)
     parser.add_argument("--well-behaved", type=int, default=2, help="clients per room")
+    parser.add_argument(
+        "--edit-pause",
+        type=float,
+        default=0.5,
+        help="seconds between a well-behaved client's edits (their documents grow all run long)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="forge-fuzz-") as tmp:
         data_dir = Path(tmp)
@@ -622,6 +636,7 @@ def main() -> int:
                     writer_fuzzers=args.writer_fuzzers,
                     reader_fuzzers=args.reader_fuzzers,
                     well_behaved_per_room=args.well_behaved,
+                    edit_pause=args.edit_pause,
                     seed=args.seed,
                 )
             )

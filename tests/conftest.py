@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -97,6 +99,9 @@ class ServeProcess:
         return json.loads(path.read_text())["token"] if path.exists() else None
 
     def start(self, timeout: float = 30.0) -> ServeProcess:
+        """Start and wait (at most ``timeout`` s) until it serves. The CLI announces that only
+        after writing ``owner-credentials.json`` (first start with auth), so :attr:`token` is
+        set from then on."""
         args = [
             sys.executable,
             "-m",
@@ -114,33 +119,44 @@ class ServeProcess:
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
+        lines = self._pump()
         deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
+        # The CLI prints this line after it has written the owner credentials (the relay's own
+        # "relay listening" log line comes earlier, so it is not the signal to wait for).
+        ready = re.compile(r"Forge server listening on http://[^\s:]+:(\d+)")
+        while True:  # returns on the announcement, raises on exit or timeout
+            # A queue read with a timeout, never a blocking readline: a server that hangs
+            # without printing must fail this start in `timeout` seconds, not hang the test.
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.proc.kill()
+                raise RuntimeError(
+                    f"forge serve did not start in {timeout}s:\n{''.join(self.output)}"
+                ) from None
+            if line is None:
                 raise RuntimeError(f"forge serve exited early:\n{''.join(self.output)}")
-            self.output.append(line)
-            match = re.search(r"listening on http://[^\s:]+:(\d+)", line)
+            match = ready.search(line)
             if match:
                 self.port = int(match.group(1))
-                self._drain()
                 return self
-        raise RuntimeError(f"forge serve did not start in {timeout}s:\n{''.join(self.output)}")
 
-    def _drain(self) -> None:
-        # Keep reading its output so a chatty server never blocks on a full pipe.
-        import threading
-
+    def _pump(self) -> queue.Queue[str | None]:
+        """Read the server's output in a thread (into ``output`` and the returned queue, None
+        at the end), so a chatty server never blocks on a full pipe."""
         proc = self.proc
         assert proc is not None and proc.stdout is not None
         stdout = proc.stdout
+        lines: queue.Queue[str | None] = queue.Queue()
 
         def pump() -> None:
             for line in stdout:
                 self.output.append(line)
+                lines.put(line)
+            lines.put(None)
 
         threading.Thread(target=pump, daemon=True).start()
+        return lines
 
     def kill(self) -> None:
         """SIGKILL: no chance to flush anything."""

@@ -15,7 +15,7 @@ import io
 import json
 import sys
 import tokenize
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -98,7 +98,7 @@ class CacheIndex:
     def lookup(self, key: str) -> CacheEntry | None:
         """The entry for ``key`` if every output it names is still stored."""
         try:
-            raw = self.store.fs.cat_file(self._path(key))
+            raw = self.store.read_bytes(self._path(key))
         except FileNotFoundError:
             return None
         try:
@@ -111,7 +111,8 @@ class CacheIndex:
 
     def record(self, entry: CacheEntry) -> None:
         """Record a success (overwrites: the newest run of a key is the one cited)."""
-        self.store.write_json(self._path(entry.key), asdict(entry))
+        # vars(), not asdict(): the fields are plain values, no deep copy needed.
+        self.store.write_json(self._path(entry.key), dict(vars(entry)))
 
     def entry_of(self, key: str) -> dict[str, Any] | None:
         """The raw entry, even if outputs went missing (for diagnostics)."""

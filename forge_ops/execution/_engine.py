@@ -219,6 +219,10 @@ class _Run:
             kept = keep.get(job_id)
             self.records[job_id] = kept or JobRecord(job_id, spec.name, spec.operation)
         self.to_run = [j for j in plan.order if j not in keep]
+        self.to_run_set = frozenset(self.to_run)
+        #: Jobs of ``to_run`` not yet finished (kept by ``update``; checked after every event).
+        self.unfinished = {j for j in self.to_run
+                           if self.records[j].status not in FINISHED_STATUSES}
         #: Queued jobs not yet launched, in plan order.
         self.waiting: dict[str, None] = dict.fromkeys(self.to_run)
         #: Waiting jobs to (re)examine in ``schedule`` (an ordered set).
@@ -252,8 +256,11 @@ class _Run:
         record = replace(self.records[job], **changes)
         self.records[job] = record
         if record.status in FINISHED_STATUSES:
+            self.unfinished.discard(job)
             # Jobs waiting on this one may now run (or never will).
             self.candidates.update(dict.fromkeys(self.dependents.get(job, ())))
+        elif job in self.to_run_set:
+            self.unfinished.add(job)
         if "status" in changes:
             self.flush(job)
             self.emit(JobStatusChanged(
@@ -303,7 +310,7 @@ class _Run:
             self.finished.set()
 
     def all_finished(self) -> bool:
-        return all(self.records[j].status in FINISHED_STATUSES for j in self.to_run)
+        return not self.unfinished
 
     def step(self) -> None:
         now = time.monotonic()

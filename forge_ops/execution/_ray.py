@@ -1,8 +1,11 @@
-"""RayExecutor: each task a Ray generator task that streams its feedback back.
+"""RayExecutor: each job a plain Ray task; feedback goes through a relay actor.
 
-The operation runs in a thread of the Ray worker while the task's generator yields batched
-feedback every ~0.1 s. Cancel (``ray.cancel``) raises KeyboardInterrupt in the generator, which
-raises JobCancelled in the operation's thread; a forced cancel kills the worker. Worker crashes
+The operation runs in a thread of the Ray worker while the task's main thread pushes batched
+feedback to the executor's FeedbackRelay actor every ~0.1 s (a job that ends sooner pushes
+nothing: its last feedback comes back with its outcome); one poller thread on the driver
+collects the relay every ~0.1 s. Cancel (``ray.cancel``) raises KeyboardInterrupt in the task's
+main thread, which raises JobCancelled in the operation's thread; a forced cancel kills the
+worker. Worker crashes
 are retried (``task.max_retries``) by resubmitting; user errors are reported, never retried.
 GPU tasks set ``max_calls=0`` so Ray does not restart their worker after every call (its GPU
 default is 1).
@@ -13,14 +16,15 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
+import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import uuid
 from typing import Any
 
 from ._cache import now_iso
-from ._task import TERMINAL_KINDS, Report, TaskEvent, TaskEventKind, TaskSpec
+from ._task import Report, TaskEvent, TaskEventKind, TaskSpec
 from ._worker import (
     FLUSH_SECONDS,
     FeedbackBuffer,
@@ -34,12 +38,63 @@ _log = logging.getLogger(__name__)
 CANCEL_UNWIND_SECONDS = 2.0
 #: How long the cluster's node list is trusted for feasibility checks.
 NODES_TTL_SECONDS = 5.0
-#: Task streams followed at once (tasks beyond it are followed as earlier ones end).
-MAX_STREAMS = 1024
 
 
-def _ray_task(task: TaskSpec) -> Iterator[TaskEvent]:
-    """Body of the Ray task (a generator: each yield reaches the engine as it happens)."""
+class FeedbackRelay:
+    """A Ray actor holding feedback that running tasks push until the executor collects it.
+
+    Tasks are plain Ray tasks (a streaming generator task costs about a millisecond more per
+    job); only jobs that run longer than a feedback interval, or print, plot or show images,
+    send anything here. Events are kept per attempt key, in push order.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[str, list[TaskEvent]] = {}
+
+    def push(self, key: str, events: list[TaskEvent]) -> None:
+        self._events.setdefault(key, []).extend(events)
+
+    def take(self, keys: list[str] | None = None) -> dict[str, list[TaskEvent]]:
+        """Remove and return the events of ``keys`` (all of them with None)."""
+        if keys is None:
+            taken, self._events = self._events, {}
+            return taken
+        return {key: self._events.pop(key) for key in keys if key in self._events}
+
+
+#: The relay actor of each executor, looked up by name once per worker process.
+_relays: dict[str, Any] = {}
+
+
+def _relay(name: str) -> Any:
+    import ray
+
+    relay = _relays.get(name)
+    if relay is None:
+        relay = _relays[name] = ray.get_actor(name)
+    return relay
+
+
+def _half_imported_modules() -> list[str]:
+    """Submodules left behind by an interrupted import: their package is gone from
+    ``sys.modules`` (Python drops a module whose import failed, not the submodules it had
+    already loaded), so a later import of the package would run against stale parts."""
+    import sys
+
+    loaded = set(sys.modules)
+    return [name for name in loaded if "." in name and name.split(".", 1)[0] not in loaded]
+
+
+def _ray_task(payload: bytes, relay_name: str, key: str) -> dict[str, Any]:
+    """Body of the Ray task: runs the job, pushes feedback to the relay, returns the outcome.
+
+    ``payload`` is the pickled TaskSpec (Ray submits bytes several times faster than an object
+    it must serialize itself). Returns ``{"outcome": terminal TaskEvent, "items": feedback not
+    yet pushed, "pushed": bool}``.
+    """
+    import ray
+
+    task: TaskSpec = pickle.loads(payload)  # noqa: S301 - written by RayExecutor.submit
     limit_threads(task.job.settings.num_cpus)
     cancelled = threading.Event()
     sink = FeedbackBuffer(task, cancelled)
@@ -52,22 +107,26 @@ def _ray_task(task: TaskSpec) -> Iterator[TaskEvent]:
             result.append(TaskEvent(task.job_id, TaskEventKind.CANCELLED))
 
     runner = threading.Thread(target=target, name="forge-operation", daemon=True)
-    # Every event names the worker process and when the job started there; the engine learns
-    # that the job runs from the first one. A job that ends within one feedback interval thus
-    # costs a single yield, nearly what a plain Ray task costs.
+    # Every event names the worker process and when the job started there. A job that ends
+    # within one feedback interval sends nothing but its return value, like a plain Ray task.
     stamp = {"pid": os.getpid(), "started": now_iso()}
     runner.start()
-    announced = False
+    last_push: Any = None
     try:
         while runner.is_alive():
             runner.join(FLUSH_SECONDS)
+            if not runner.is_alive():
+                break  # what is left goes back with the outcome
+            events = []
+            if last_push is None:
+                events.append(TaskEvent(task.job_id, TaskEventKind.STARTED, dict(stamp)))
             items = sink.drain()
-            if not announced and runner.is_alive():
-                yield TaskEvent(task.job_id, TaskEventKind.STARTED, dict(stamp))
-                announced = True
             if items:
-                yield TaskEvent(task.job_id, TaskEventKind.FEEDBACK, {"items": items, **stamp})
-    except (KeyboardInterrupt, GeneratorExit):
+                events.append(TaskEvent(task.job_id, TaskEventKind.FEEDBACK,
+                                        {"items": items, **stamp}))
+            if events:
+                last_push = _relay(relay_name).push.remote(key, events)
+    except KeyboardInterrupt:  # ray.cancel
         cancelled.set()
         interrupt_thread(runner)
         runner.join(CANCEL_UNWIND_SECONDS)
@@ -76,92 +135,128 @@ def _ray_task(task: TaskSpec) -> Iterator[TaskEvent]:
             # so the job cannot keep its CPU, GPU memory or files busy. Ray starts a new one.
             _log.warning("job %s did not stop when cancelled; exiting its worker", task.job_id)
             os._exit(1)
+        if _half_imported_modules():
+            # The interrupt landed inside an import (e.g. of torch): the half-initialised
+            # module would break every later job on this worker, so Ray must start a new one.
+            _log.warning("job %s was cancelled during an import; exiting its worker", task.job_id)
+            os._exit(1)
         raise
-    items = sink.drain()
-    if items:
-        yield TaskEvent(task.job_id, TaskEventKind.FEEDBACK, {"items": items, **stamp})
+    if last_push is not None:
+        try:
+            # Pushes from one caller run in order: once the last is in, all are.
+            ray.get(last_push)
+        except Exception:  # the relay is gone (executor shut down): feedback is best effort
+            _log.debug("feedback relay unreachable for %s", task.job_id, exc_info=True)
     outcome = result[0] if result else TaskEvent(task.job_id, TaskEventKind.CANCELLED)
-    yield TaskEvent(outcome.job_id, outcome.kind, {**outcome.data, **stamp})
+    return {"outcome": TaskEvent(outcome.job_id, outcome.kind, {**outcome.data, **stamp}),
+            "items": sink.drain(), "pushed": last_push is not None}
 
 
 class _RayTask:
-    """A submitted Ray task and the thread that follows its stream (and retries it).
+    """A submitted Ray task: its attempts, their feedback and outcome (and retries).
 
-    Retries after a worker crash are ours, not Ray's: Ray replays a retried generator but skips
-    the items already consumed, which suits deterministic generators, not a job whose feedback
-    and event count differ from one attempt to the next.
+    ``complete`` runs on the executor's completion thread once an attempt's result is ready
+    (one thread for every task in flight: a blocked thread per task costs more than a trivial
+    job's own work).
+
+    Retries after a worker crash are ours, not Ray's, so that each attempt is announced and its
+    feedback told apart (by a key per attempt).
     """
 
-    def __init__(self, task: TaskSpec, report: Report, launch: Callable[[], Any]) -> None:
+    def __init__(self, executor: RayExecutor, task: TaskSpec, report: Report,
+                 remote: Any) -> None:
+        self.executor = executor
         self.task = task
         self.report = report
-        self.launch = launch
+        self.remote = remote
+        self.payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
         self.lock = threading.Lock()
-        self.generator: Any = None
+        self.ref: Any = None
+        self.key = ""
+        self.announced = False
         self.cancel_requested = False
         self.attempt = 0
 
     def start(self) -> None:
-        self.generator = self.launch()
+        self.key = f"{self.task.job_id}:{self.attempt}:{uuid.uuid4().hex[:8]}"
+        self.announced = False
+        self.executor._follow_feedback(self)
+        ref = self.ref = self.remote.remote(self.payload, self.executor._relay_name, self.key)
+        ref.future().add_done_callback(lambda _: self.executor._completed.put((self, ref)))
 
     def cancel(self, force: bool = False) -> None:
         import ray
 
         with self.lock:
             self.cancel_requested = True
-            generator = self.generator
-        if generator is not None:
+            ref = self.ref
+        if ref is not None:
             try:
-                ray.cancel(generator, force=force)
+                ray.cancel(ref, force=force)
             except Exception:  # already finished, or the worker is gone
                 _log.debug("ray.cancel of %s failed", self.task.job_id, exc_info=True)
 
-    def consume(self) -> None:
-        while True:
-            outcome, crash = self._follow(self.generator)
-            if outcome is None and self.cancel_requested:
-                outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
-            if outcome is None and crash is not None and self.attempt < self.task.max_retries:
-                self.attempt += 1
-                with self.lock:
-                    if not self.cancel_requested:
-                        self.generator = self.launch()
-                        continue
-                outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
-            if outcome is None:
-                why = (f"the Ray worker running this job died ({type(crash).__name__}); "
-                       f"retried {self.attempt} of {self.task.max_retries} time(s) allowed; "
-                       "see the Ray logs for why it died") if crash is not None else \
-                    "the Ray task ended without reporting an outcome"
-                outcome = self._failure(why)
-            self.report(outcome)
-            return
+    def deliver(self, events: list[TaskEvent]) -> None:
+        """Report events the task pushed (called under the executor's feedback lock)."""
+        for event in events:
+            if not self.announced:
+                self.announced = True
+                self.report(TaskEvent(event.job_id, TaskEventKind.STARTED, {
+                    "pid": event.data.get("pid"), "attempt": self.attempt,
+                    "started": event.data.get("started")}))
+            if event.kind is not TaskEventKind.STARTED:
+                self.report(event)
 
-    def _follow(self, generator: Any) -> tuple[TaskEvent | None, Exception | None]:
-        """Report one attempt's events; its terminal event, or the crash that ended it."""
+    def complete(self, ref: Any) -> None:
+        """An attempt ended: report its outcome, or start the next attempt after a crash."""
+        if ref is not self.ref:
+            return  # not the current attempt (cannot happen; be safe)
+        outcome, crash = self._wait()
+        if outcome is None and self.cancel_requested:
+            outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
+        if outcome is None and crash is not None and self.attempt < self.task.max_retries:
+            self.attempt += 1
+            with self.lock:
+                if not self.cancel_requested:
+                    self.start()
+                    return
+            outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
+        if outcome is None:
+            why = (f"the Ray worker running this job died ({type(crash).__name__}); "
+                   f"retried {self.attempt} of {self.task.max_retries} time(s) allowed; "
+                   "see the Ray logs for why it died") if crash is not None else \
+                "the Ray task ended without reporting an outcome"
+            outcome = self._failure(why)
+        self.report(outcome)
+
+    def _wait(self) -> tuple[TaskEvent | None, Exception | None]:
+        """Wait for one attempt and report its feedback; its terminal event, or its crash."""
         import ray
         from ray import exceptions
 
-        announced = False
-        outcome: TaskEvent | None = None
         try:
-            for ref in generator:
-                event: TaskEvent = ray.get(ref)
-                if not announced:
-                    announced = True
-                    self.report(TaskEvent(event.job_id, TaskEventKind.STARTED, {
-                        "pid": event.data.get("pid"), "attempt": self.attempt,
-                        "started": event.data.get("started")}))
-                if event.kind in TERMINAL_KINDS:
-                    outcome = event
-                elif event.kind is not TaskEventKind.STARTED:
-                    self.report(event)
+            returned: dict[str, Any] = ray.get(self.ref)
         except exceptions.TaskCancelledError:
+            self.executor._unfollow_feedback(self)
             return None, None
         except exceptions.RayTaskError as exc:  # the task body itself broke (not user code)
+            self.executor._unfollow_feedback(self)
             return self._failure(f"the Ray task failed: {exc}"), None
         except exceptions.RayError as exc:  # worker or node died
+            self.executor._unfollow_feedback(self)
             return None, exc
+        outcome: TaskEvent = returned["outcome"]
+        # Under the feedback lock: what the poller took earlier has been reported, and what
+        # is still in the relay is reported now, before the outcome.
+        with self.executor._feedback_lock:
+            if returned["pushed"]:
+                self.executor._collect([self.key])
+            self.executor._following.pop(self.key, None)
+            events = [TaskEvent(outcome.job_id, TaskEventKind.STARTED, outcome.data)]
+            if returned["items"]:
+                events.append(TaskEvent(outcome.job_id, TaskEventKind.FEEDBACK,
+                                        {"items": returned["items"], **outcome.data}))
+            self.deliver(events)
         return outcome, None
 
     def _failure(self, message: str) -> TaskEvent:
@@ -189,11 +284,17 @@ class RayExecutor:
         self._remote: dict[bool, Any] = {}
         self._lock = threading.Lock()
         self._nodes: list[dict[str, float]] = []
-        # One thread follows each task's stream; idle threads are reused (starting a thread
-        # per job costs more than the rest of a trivial job's bookkeeping).
-        self._consumers = ThreadPoolExecutor(max_workers=MAX_STREAMS,
-                                             thread_name_prefix="forge-ray-stream")
         self._nodes_read = -math.inf
+        # Attempts whose result is ready, handled in order by one completion thread.
+        self._completed: queue.Queue[tuple[_RayTask, Any] | None] = queue.Queue()
+        self._completer: threading.Thread | None = None
+        # Feedback: tasks push to a relay actor; one poller thread delivers it.
+        self._relay: Any = None
+        self._relay_name = ""
+        self._feedback_lock = threading.Lock()
+        self._following: dict[str, _RayTask] = {}
+        self._poller: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         import ray
@@ -213,6 +314,58 @@ class RayExecutor:
                 # max_calls cannot be set through .options(): one remote function per kind.
                 self._remote[False] = ray.remote(_ray_task)
                 self._remote[True] = ray.remote(max_calls=0)(_ray_task)
+            if self._completer is None:
+                self._completer = threading.Thread(target=self._complete_tasks, daemon=True,
+                                                   name="forge-ray-completion")
+                self._completer.start()
+            if self._relay is None:
+                self._relay_name = f"forge-feedback-{uuid.uuid4().hex}"
+                self._relay = ray.remote(num_cpus=0)(FeedbackRelay).options(
+                    name=self._relay_name).remote()
+                self._stopping.clear()
+                self._poller = threading.Thread(target=self._poll_feedback, daemon=True,
+                                                name="forge-ray-feedback")
+                self._poller.start()
+
+    def _complete_tasks(self) -> None:
+        while (item := self._completed.get()) is not None:
+            handle, ref = item
+            try:
+                handle.complete(ref)
+            except Exception:  # never lose the thread: the job would wait forever
+                _log.exception("completing Ray job %s failed", handle.task.job_id)
+                handle.report(handle._failure("the Ray executor failed while collecting this "
+                                              "job's result; see the server log"))
+
+    # -- feedback ----------------------------------------------------------------------------
+    def _follow_feedback(self, handle: _RayTask) -> None:
+        with self._feedback_lock:
+            self._following[handle.key] = handle
+
+    def _unfollow_feedback(self, handle: _RayTask) -> None:
+        with self._feedback_lock:
+            self._following.pop(handle.key, None)
+
+    def _collect(self, keys: list[str] | None) -> None:
+        """Take pushed events from the relay and deliver them (caller holds the lock)."""
+        import ray
+
+        try:
+            taken = ray.get(self._relay.take.remote(keys))
+        except Exception:  # the relay died: feedback is lost, outcomes still arrive
+            _log.warning("the Ray feedback relay failed", exc_info=True)
+            return
+        for key, events in taken.items():
+            handle = self._following.get(key)
+            if handle is not None:  # else a finished or crashed attempt's leftovers
+                handle.deliver(events)
+
+    def _poll_feedback(self) -> None:
+        while not self._stopping.wait(FLUSH_SECONDS):
+            if not self._following:
+                continue
+            with self._feedback_lock:
+                self._collect(None)
 
     def infeasible(self, task: TaskSpec) -> str | None:
         """Why no node of the cluster can ever run ``task``, or None if one can."""
@@ -238,19 +391,30 @@ class RayExecutor:
         remote = self._remote[settings.num_gpus > 0].options(
             num_cpus=settings.num_cpus, num_gpus=settings.num_gpus, max_retries=0,
             name=f"forge:{task.job.name}")
-        handle = _RayTask(task, report, lambda: remote.remote(task))
+        handle = _RayTask(self, task, report, remote)
         reason = self.infeasible(task)
         if reason is not None:
             report(TaskEvent(task.job_id, TaskEventKind.FAILED,
                              {"error": reason, "traceback": ""}))
             return handle
         handle.start()
-        self._consumers.submit(handle.consume)
         return handle
 
     def shutdown(self) -> None:
         import ray
 
+        self._stopping.set()
+        if self._completer is not None:
+            self._completed.put(None)
+            self._completer.join()
+            self._completer = None
+        if self._poller is not None:
+            self._poller.join()
+            self._poller = None
+        if self._relay is not None:
+            if ray.is_initialized():
+                ray.kill(self._relay)
+            self._relay = None
         if self._owns_runtime and ray.is_initialized():
             ray.shutdown()
             self._owns_runtime = False

@@ -16,6 +16,8 @@ import sys
 import traceback
 from collections.abc import Mapping
 from contextlib import ExitStack
+from functools import lru_cache
+from types import CodeType
 from typing import Any
 
 from forge_ops.operations import InterfaceError, OperationInterface, parse_interface
@@ -99,11 +101,17 @@ def execute_operation(
             stack.enter_context(route_matplotlib(sink))
         try:
             namespace = operation_namespace(filename)
-            exec(compile(code, filename, "exec"), namespace)  # noqa: S102 - runs inside a job
+            exec(_compiled(code, filename), namespace)  # noqa: S102 - runs inside a job
             result = namespace[interface.function](*arguments, **keywords)
         except (Exception, SystemExit) as exc:
             raise _failure(exc, filename) from None
     return _outputs(interface, result)
+
+
+@lru_cache(maxsize=256)
+def _compiled(code: str, filename: str) -> CodeType:
+    """The code compiled once per worker process (pipelines run the same operation many times)."""
+    return compile(code, filename, "exec")
 
 
 def _may_plot(code: str) -> bool:

@@ -26,6 +26,21 @@ class TestHashing:
         array = np.arange(12.0).reshape(3, 4)
         assert encode(array.T).hash == encode(np.ascontiguousarray(array.T)).hash
 
+    def test_large_arrays_hash_the_same_whatever_the_thread_count(self) -> None:
+        from blake3 import blake3
+
+        from forge_ops.artifacts import _hashing
+
+        array = np.random.default_rng(0).standard_normal(_hashing.PARALLEL_BYTES // 4 + 123,
+                                                         dtype=np.float32)
+        header = {"kind": "array", "dtype": array.dtype.str, "shape": list(array.shape)}
+        single = blake3(_hashing.HASH_PREFIX, max_threads=1)
+        single.update(_hashing.canonical_json(header).encode() + b"\0" + array.tobytes())
+        assert encode(array).hash == single.hexdigest()  # hashed by several threads
+        changed = array.copy()
+        changed[-1] += 1  # the last bytes count too
+        assert encode(changed).hash != encode(array).hash
+
     def test_torch_tensor_and_numpy_array_are_distinct_kinds(self) -> None:
         assert encode(torch.arange(3)).kind == "tensor"
         assert encode(np.arange(3)).kind == "array"
@@ -181,6 +196,23 @@ class TestStore:
         assert len({r.hash for r in results}) == 1
         loaded = store.get(results[0].hash)
         np.testing.assert_array_equal(loaded["x"], value["x"])
+
+    def test_small_files_leave_no_temporary_files_behind(self, store: ArtifactStore) -> None:
+        artifact = store.put({"accuracy": 0.5}, Provenance("c1", "exec1", "job1")).hash
+        store.put({"accuracy": 0.5}, Provenance("c1", "exec1", "job2"))
+        leftovers = [p for p in Path(store.location).rglob("*") if p.name.endswith(".tmp")]
+        assert leftovers == []
+        assert store.get(artifact) == {"accuracy": 0.5}
+        assert {p.job for p in store.provenance(artifact)} == {"job1", "job2"}
+
+    def test_a_json_artifact_without_its_ref_is_not_listed_but_still_reads(
+            self, store: ArtifactStore) -> None:
+        artifact = store.put([1, 2, 3]).hash
+        Path(store.path("refs", artifact[:2], f"{artifact}.json")).unlink()
+        assert not store.exists(artifact)
+        assert store.get(artifact) == [1, 2, 3]  # the object was written whole, atomically
+        assert store.put([1, 2, 3]).bytes_written == 0
+        assert store.exists(artifact)
 
     def test_any_fsspec_location_works(self) -> None:
         memory = ArtifactStore("memory://forge-test/artifacts")

@@ -54,7 +54,16 @@ def blocked(*, seconds: float = 60.0) -> Tensor:
     time.sleep(seconds)  # one blocking call: an interrupt lands only when it returns
     return torch.zeros(1)
 '''
-OPS = {"wait": PID_THEN_WAIT, "sleepy": SLEEPY, "consume": CONSUME, "blocked": BLOCKED}
+TALK = '''
+def talk(*, lines: int = 10, pause: float = 0.0) -> Tensor:
+    import time, torch
+    for i in range(lines):
+        print("line", i, flush=True)
+        time.sleep(pause)
+    return torch.zeros(1)
+'''
+OPS = {"wait": PID_THEN_WAIT, "sleepy": SLEEPY, "consume": CONSUME, "blocked": BLOCKED,
+       "talk": TALK}
 
 
 def statuses(result: Any) -> dict[str, str]:
@@ -168,6 +177,27 @@ class TestRay:
             assert statuses(result) == {"K": "failed", "After": "cancelled"}
             assert "Ray worker running this job died" in result.jobs["K"].error
             assert result.status is JobStatus.FAILED
+
+    def test_feedback_arrives_whole_and_in_order_before_the_outcome(
+            self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
+        # Slow: pushed through the relay while it runs; Quick: ends within one feedback
+        # interval, so its lines come back with its outcome.
+        project = build_project(OPS, {
+            "Slow": ("talk", {"lines": 40, "pause": 0.02}),
+            "Quick": ("talk", {"lines": 5, "pause": 0.0}),
+        }, [])
+        recorder = Recorder()
+        result = Engine(store, ray_executor).run(plan_pipeline(project, "p"), recorder)
+        assert statuses(result) == {"Slow": "succeeded", "Quick": "succeeded"}
+        assert recorder.lines("Slow") == [f"line {i}" for i in range(40)]
+        assert recorder.lines("Quick") == [f"line {i}" for i in range(5)]
+        for job in ("Slow", "Quick"):
+            assert recorder.statuses(job) == ["queued", "running", "succeeded"]
+        # Nothing about a job is reported after its outcome.
+        last = {job: max(i for i, e in enumerate(recorder.events)
+                         if getattr(e, "job", None) == job) for job in ("Slow", "Quick")}
+        for job, index in last.items():
+            assert getattr(recorder.events[index], "status", None) is JobStatus.SUCCEEDED
 
     def test_cancel_in_the_middle_of_a_job(self, store: ArtifactStore,
                                            ray_executor: RayExecutor) -> None:

@@ -25,7 +25,7 @@ from forge_server.relay_config import RelayConfig
 from forge_server.server import RelayServer
 from forge_tui.app import ForgeApp, LinkState, ServerBackend
 from forge_tui.app.api import ApiError, ForgeApi
-from forge_tui.app.screens.modals import Prompt
+from forge_tui.app.screens.modals import FuzzyPicker, Prompt
 from forge_tui.app.screens.monitor import MonitorScreen, execution_spec
 from forge_tui.app.screens.project import ProjectScreen
 from forge_tui.app.widgets.graph_editor import GraphEditor
@@ -126,7 +126,13 @@ async def until(pilot: Any, condition: Callable[[], Any], timeout: float = 30.0)
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            screen = pilot.app.screen
+            state = ""
+            if isinstance(screen, MonitorScreen) and screen.plain is not None:
+                state = f"; execution: {screen.plain['meta']['status']}, jobs: " + ", ".join(
+                    f"{job_id} {job['status']}" for job_id, job in screen.plain["jobs"].items()
+                )
+            raise AssertionError(f"condition not met in time on {screen!r}{state}")
         await pilot.pause(0.05)
 
 
@@ -291,7 +297,7 @@ class TestImages:
             monitor = app.screen
             assert isinstance(monitor, MonitorScreen)
             images = monitor.query_one(JobOutput).images
-            await until(pilot, lambda: "sample" in images.pictures)
+            await until(pilot, lambda: "sample" in images.pictures, timeout=60)
             picture = images.pictures["sample"]
             # 8×8 pixels: 8 columns, 4 rows of ▀; red above, blue below.
             assert (picture.width, picture.height) == (8, 4)
@@ -301,13 +307,19 @@ class TestImages:
             shown = str(images.render())
             assert "image sample" in shown and "▀" * 8 in shown
 
-            # The output's summary, asked by hash (Picture is no Output operation).
-            await until(pilot, lambda: status_of(monitor, "Picture") == "succeeded")
-            await pilot.press("a")
-            await until(pilot, lambda: isinstance(app.screen, TextScreen))
-            body = str(app.screen.query_one("#text-body").render())
-            assert "json" in body and "produced_by" in body
-            await pilot.press("escape")
+            # Summaries by hash of the output and the image (Picture is no Output operation).
+            await until(pilot, lambda: status_of(monitor, "Picture") == "succeeded", timeout=60)
+            for choice, expected in (("out", "kind     json"), ("sample", "shape    [8, 8, 3]")):
+                await pilot.press("a")
+                await until(pilot, lambda: isinstance(app.screen, FuzzyPicker))
+                app.screen.query_one(Input).value = choice
+                await pilot.pause()
+                await pilot.press("enter")
+                await until(pilot, lambda: isinstance(app.screen, TextScreen))
+                body = str(app.screen.query_one("#text-body").render())
+                assert expected in body and "made by  job" in body and "provenance:" in body
+                await pilot.press("escape")
+                await until(pilot, lambda: app.screen is monitor)
 
         job = job_id(monitor, "Picture")
         digest = monitor.plain["images"][job]["sample"]  # type: ignore[index]

@@ -124,7 +124,8 @@ def artifact_text(port: str, digest: str, summary: Mapping[str, Any] | None) -> 
     """An output artifact: its hash and the server's summary of it (shape, dtype, statistics,
     provenance), or why there is none."""
     text = Text()
-    text.append(f"output {port}\n", style="bold")
+    text.append(port if port.startswith("image ") else f"output {port}", style="bold")
+    text.append("\n")
     text.append(f"hash     {digest}\n")
     if summary is None:
         text.append(
@@ -132,12 +133,27 @@ def artifact_text(port: str, digest: str, summary: Mapping[str, Any] | None) -> 
             style="dim",
         )
         return text
-    for key in ("name", "kind", "shape", "dtype", "bytes", "produced_by", "created"):
+    for key in ("name", "kind", "shape", "dtype", "bytes", "created"):
         if key in summary:
             text.append(f"{key:<9}{summary[key]}\n")
+    producers = summary.get("produced_by")
+    if isinstance(producers, list):  # by hash: the jobs of this execution that made it
+        for producer in producers:
+            made = (f"output {producer.get('port')}" if "port" in producer
+                    else f"image {producer.get('image')}")
+            text.append(f"made by  job {producer.get('job')}, {made}\n")
+    elif producers:
+        text.append(f"{'produced_by':<9}{producers}\n")
     details = summary.get("summary") or {}
     for key, value in details.items():
-        if isinstance(value, dict):
+        if key == "hash":
+            continue
+        if key == "provenance" and isinstance(value, list):
+            text.append("provenance:\n", style="bold")
+            for record in value:
+                fields = record.items() if isinstance(record, dict) else [("", record)]
+                text.append("  " + "  ".join(f"{k} {v}".strip() for k, v in fields) + "\n")
+        elif isinstance(value, dict):
             text.append(f"{key}:\n", style="bold")
             for inner, inner_value in value.items():
                 text.append(f"  {inner:<14}{show_value(inner_value, 60)}\n")
@@ -353,8 +369,12 @@ class MonitorScreen(Screen[None]):
             self.notify(exc.message, title=f"{what} refused", severity="error")
 
     def action_artifact(self) -> None:
-        job = (self.plain or {"jobs": {}})["jobs"].get(self.selected or "")  # type: ignore[call-overload]
+        plain = self.plain or self.execution.to_plain()
+        job = plain["jobs"].get(self.selected or "")
         outputs = dict(job["outputs"]) if job else {}
+        # The images a job showed are artifacts too: offer them after its outputs.
+        for name, digest in sorted(plain["images"].get(self.selected or "", {}).items()):
+            outputs[f"image {name}"] = digest
         if not outputs:
             self.say("The selected job has no outputs (yet)")
             return
