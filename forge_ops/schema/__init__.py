@@ -5,6 +5,7 @@ from ._ids import new_id, now_iso
 from ._plain import plain_value
 from ._project import ProjectDoc, read_project, to_plain
 from ._read import SchemaError, SchemaWarning
+from ._restore import changed_span
 from ._types import (
     EXECUTION_ROOTS,
     FINISHED_STATUSES,
@@ -59,6 +60,7 @@ __all__ = [
     "SchemaError",
     "SchemaWarning",
     "Target",
+    "changed_span",
     "code_diff",
     "commit_message",
     "diff_projects",

@@ -70,11 +70,8 @@ def build(content: Mapping[str, Any], spec: Mapping[str, Any]) -> Map:
     return Map(fields)
 
 
-def set_text(text: Text, new: str) -> None:
-    """Replace ``text``'s content with ``new`` by editing only the span that differs."""
-    old = str(text)
-    if old == new:
-        return
+def changed_span(old: str, new: str) -> tuple[int, int, str]:
+    """(start, end in old, replacement): the smallest single edit turning old into new."""
     start = 0
     limit = min(len(old), len(new))
     while start < limit and old[start] == new[start]:
@@ -83,13 +80,22 @@ def set_text(text: Text, new: str) -> None:
     while end_old > start and end_new > start and old[end_old - 1] == new[end_new - 1]:
         end_old -= 1
         end_new -= 1
+    return start, end_old, new[start:end_new]
+
+
+def set_text(text: Text, new: str) -> None:
+    """Replace ``text``'s content with ``new`` by editing only the span that differs."""
+    old = str(text)
+    if old == new:
+        return
+    start, end_old, inserted = changed_span(old, new)
     # pycrdt indexes Text by UTF-8 byte offset, not by Python character index.
     at = len(old[:start].encode())
     removed = len(old[start:end_old].encode())
     if removed:
         del text[at : at + removed]
-    if end_new > start:
-        text.insert(at, new[start:end_new])
+    if inserted:
+        text.insert(at, inserted)
 
 
 def _same(current: Any, value: Any) -> bool:

@@ -151,6 +151,29 @@ def _meta(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
     return []
 
 
+def _entry_changes(
+    target: Target,
+    collection: str,
+    key: str,
+    a: Mapping[str, Any] | None,
+    b: Mapping[str, Any] | None,
+    *,
+    added: str = "Created",
+) -> list[Change]:
+    """A top-level entry's own addition, deletion or renaming (callers diff what is inside)."""
+    name = _name(b or a, key)
+    scope = (collection, key, name)
+    path = (collection, key)
+    if b is None:
+        return [Change(Action.REMOVED, target, f"Deleted {target} {name}", scope, path, name, None)]
+    if a is None:
+        return [Change(Action.ADDED, target, f"{added} {target} {name}", scope, path, None, name)]
+    if a.get("name") == b.get("name"):
+        return []
+    text = f"Renamed {target} {a.get('name')} → {name}"
+    return [Change(Action.RENAMED, target, text, scope, (*path, "name"), a.get("name"), name)]
+
+
 def _code_entries(
     collection: str, target: Target, old_root: Mapping[str, Any], new_root: Mapping[str, Any]
 ) -> list[Change]:
@@ -162,28 +185,9 @@ def _code_entries(
         name = _name(b or a, key)
         scope = (collection, key, name)
         path = (collection, key)
-        if a is None:
-            changes.append(
-                Change(Action.ADDED, target, f"Added {target} {name}", scope, path, None, name)
-            )
+        changes += _entry_changes(target, collection, key, a, b, added="Added")
+        if a is None or b is None:
             continue
-        if b is None:
-            changes.append(
-                Change(Action.REMOVED, target, f"Deleted {target} {name}", scope, path, name, None)
-            )
-            continue
-        if a.get("name") != b.get("name"):
-            changes.append(
-                Change(
-                    Action.RENAMED,
-                    target,
-                    f"Renamed {target} {a.get('name')} → {name}",
-                    scope,
-                    (*path, "name"),
-                    a.get("name"),
-                    name,
-                )
-            )
         if a.get("code", "") != b.get("code", ""):
             plus, minus, detail = code_diff(a.get("code", ""), b.get("code", ""), name)
             changes.append(
@@ -222,45 +226,11 @@ def _pipelines(old_root: Mapping[str, Any], new_root: Mapping[str, Any]) -> list
         a, b = old.get(key), new.get(key)
         name = _name(b or a, key)
         scope = ("pipelines", key, name)
-        path = ("pipelines", key)
+        changes += _entry_changes(Target.PIPELINE, "pipelines", key, a, b)
         if b is None:
-            changes.append(
-                Change(
-                    Action.REMOVED,
-                    Target.PIPELINE,
-                    f"Deleted pipeline {name}",
-                    scope,
-                    path,
-                    name,
-                    None,
-                )
-            )
             continue
         if a is None:
-            changes.append(
-                Change(
-                    Action.ADDED,
-                    Target.PIPELINE,
-                    f"Created pipeline {name}",
-                    scope,
-                    path,
-                    None,
-                    name,
-                )
-            )
             a = {}
-        elif a.get("name") != b.get("name"):
-            changes.append(
-                Change(
-                    Action.RENAMED,
-                    Target.PIPELINE,
-                    f"Renamed pipeline {a.get('name')} → {name}",
-                    scope,
-                    (*path, "name"),
-                    a.get("name"),
-                    name,
-                )
-            )
         changes += _nodes(a.get("nodes", {}), b.get("nodes", {}), old_ops, new_ops, scope)
         changes += _edges(a, b, scope)
     return changes
@@ -434,44 +404,11 @@ def _architectures(old_root: Mapping[str, Any], new_root: Mapping[str, Any]) -> 
         scope = ("architectures", key, name)
         path = ("architectures", key)
         where = f"in architecture {name}"
+        changes += _entry_changes(Target.ARCHITECTURE, "architectures", key, a, b)
         if b is None:
-            changes.append(
-                Change(
-                    Action.REMOVED,
-                    Target.ARCHITECTURE,
-                    f"Deleted architecture {name}",
-                    scope,
-                    path,
-                    name,
-                    None,
-                )
-            )
             continue
         if a is None:
-            changes.append(
-                Change(
-                    Action.ADDED,
-                    Target.ARCHITECTURE,
-                    f"Created architecture {name}",
-                    scope,
-                    path,
-                    None,
-                    name,
-                )
-            )
             a = {"input_shape": b.get("input_shape")}
-        elif a.get("name") != b.get("name"):
-            changes.append(
-                Change(
-                    Action.RENAMED,
-                    Target.ARCHITECTURE,
-                    f"Renamed architecture {a.get('name')} → {name}",
-                    scope,
-                    (*path, "name"),
-                    a.get("name"),
-                    name,
-                )
-            )
         if a.get("input_shape") != b.get("input_shape"):
             changes.append(
                 Change(

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from forge_server.http_api import RequestError
 
 
-class CoordinatorError(Exception):
+class CoordinatorError(RequestError):
     """A run, rerun, restart, cancel or artifact request that cannot be done."""
-
-    status = 400
-
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
-
-    def to_json(self) -> dict[str, Any]:
-        return {"error": self.message, **self.details}
 
 
 class NotFound(CoordinatorError):

@@ -26,12 +26,13 @@ executions needs a writer or owner role; reading needs any role.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
 
 from forge_server.app import AUTHORIZER, CONFIG, ROOMS, authorize_request, request_token
+from forge_server.http_api import json_body, json_errors, require_writer
 from forge_server.principal import AuthError, Principal
 
 from ._config import CoordinatorConfig
@@ -39,8 +40,6 @@ from ._coordinator import Coordinator
 from ._errors import CoordinatorError
 
 COORDINATOR = web.AppKey("forge_coordinator", Coordinator)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def coordinator_setup(
@@ -70,34 +69,24 @@ def coordinator_setup(
         for base, find in (("/api/projects/{project}", False), ("/api/executions", True)):
             _add_execution_routes(app, base, find)
         base = "/api/projects/{project}"
-        app.router.add_post(f"{base}/runs", _errors(_run))
-        app.router.add_get(f"{base}/executions", _errors(_executions))
-        app.router.add_get(f"{base}/artifacts", _errors(_artifacts))
-        app.router.add_get(f"{base}/artifacts/{{name}}", _errors(_artifact))
-        app.router.add_get(f"{base}/artifacts/{{name}}/export", _errors(_export))
+        app.router.add_post(f"{base}/runs", json_errors(_run))
+        app.router.add_get(f"{base}/executions", json_errors(_executions))
+        app.router.add_get(f"{base}/artifacts", json_errors(_artifacts))
+        app.router.add_get(f"{base}/artifacts/{{name}}", json_errors(_artifact))
+        app.router.add_get(f"{base}/artifacts/{{name}}/export", json_errors(_export))
 
     return setup
 
 
 def _add_execution_routes(app: web.Application, base: str, find: bool) -> None:
     one = f"{base}/{{execution}}" if find else f"{base}/executions/{{execution}}"
-    app.router.add_get(one, _errors(_record))
-    app.router.add_post(f"{one}/cancel", _errors(_cancel))
-    app.router.add_post(f"{one}/jobs/{{job}}/cancel", _errors(_cancel))
-    app.router.add_post(f"{one}/jobs/{{job}}/restart", _errors(_restart))
-    app.router.add_post(f"{one}/rerun", _errors(_rerun))
-    app.router.add_get(f"{one}/jobs/{{job}}/images/{{name}}", _errors(_image))
-    app.router.add_get(f"{one}/artifacts/{{hash}}", _errors(_execution_artifact))
-
-
-def _errors(handler: Handler) -> Handler:
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except CoordinatorError as exc:
-            return web.json_response(exc.to_json(), status=exc.status)
-
-    return wrapped
+    app.router.add_get(one, json_errors(_record))
+    app.router.add_post(f"{one}/cancel", json_errors(_cancel))
+    app.router.add_post(f"{one}/jobs/{{job}}/cancel", json_errors(_cancel))
+    app.router.add_post(f"{one}/jobs/{{job}}/restart", json_errors(_restart))
+    app.router.add_post(f"{one}/rerun", json_errors(_rerun))
+    app.router.add_get(f"{one}/jobs/{{job}}/images/{{name}}", json_errors(_image))
+    app.router.add_get(f"{one}/artifacts/{{hash}}", json_errors(_execution_artifact))
 
 
 # ----- request helpers ---------------------------------------------------------------------
@@ -125,21 +114,9 @@ async def _reader(request: web.Request) -> tuple[Coordinator, str, Principal]:
 
 async def _writer(request: web.Request) -> tuple[Coordinator, str, Principal, dict[str, Any]]:
     coordinator, project, principal = await _reader(request)
-    if principal.role is None or not principal.role.can_write:
-        raise web.HTTPForbidden(
-            text=json.dumps(
-                {"error": f"user {principal.user!r} may only read {project!r}; running and "
-                          "changing executions needs the writer or owner role"}
-            ),
-            content_type="application/json",
-        )
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except ValueError:
-        raise CoordinatorError("request body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise CoordinatorError("request body must be a JSON object")
-    return coordinator, project, principal, body
+    require_writer(principal, project,
+                   "; running and changing executions needs the writer or owner role")
+    return coordinator, project, principal, await json_body(request)
 
 
 def _text(body: dict[str, Any], key: str, default: str | None = None) -> str | None:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from forge_server.http_api import RequestError
 
-class HistoryError(Exception):
+
+class HistoryError(RequestError):
     """A history request that cannot be done; the message says what to do instead."""
-
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class NotFound(HistoryError):

@@ -13,21 +13,19 @@ POST commit {branch?, message?}     commit now (normally automatic)
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
 
 from forge_server.app import CONFIG, ROOMS, authorize_request
+from forge_server.http_api import json_body, json_errors, require_writer
 
 from ._engine import MAIN, History, HistoryConfig
 from ._errors import HistoryError
 from ._store import Commit, HistoryStore
 
 HISTORY = web.AppKey("forge_history", History)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _MAX_LIMIT = 1000
 
 
@@ -48,28 +46,18 @@ def history_setup(config: HistoryConfig | None = None) -> Callable[[web.Applicat
 
         app.cleanup_ctx.append(lifecycle)
         base = "/api/projects/{project}"
-        app.router.add_get(f"{base}/log", _errors(_log))
-        app.router.add_get(f"{base}/commits/{{ref:.+}}", _errors(_show))
-        app.router.add_get(f"{base}/diff", _errors(_diff))
-        app.router.add_get(f"{base}/branches", _errors(_branches))
-        app.router.add_post(f"{base}/branches", _errors(_create_branch))
-        app.router.add_get(f"{base}/tags", _errors(_tags))
-        app.router.add_post(f"{base}/tags", _errors(_create_tag))
-        app.router.add_post(f"{base}/merge", _errors(_merge))
-        app.router.add_post(f"{base}/revert", _errors(_revert))
-        app.router.add_post(f"{base}/commit", _errors(_commit))
+        app.router.add_get(f"{base}/log", json_errors(_log))
+        app.router.add_get(f"{base}/commits/{{ref:.+}}", json_errors(_show))
+        app.router.add_get(f"{base}/diff", json_errors(_diff))
+        app.router.add_get(f"{base}/branches", json_errors(_branches))
+        app.router.add_post(f"{base}/branches", json_errors(_create_branch))
+        app.router.add_get(f"{base}/tags", json_errors(_tags))
+        app.router.add_post(f"{base}/tags", json_errors(_create_tag))
+        app.router.add_post(f"{base}/merge", json_errors(_merge))
+        app.router.add_post(f"{base}/revert", json_errors(_revert))
+        app.router.add_post(f"{base}/commit", json_errors(_commit))
 
     return setup
-
-
-def _errors(handler: Handler) -> Handler:
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except HistoryError as exc:
-            return web.json_response({"error": exc.message}, status=exc.status)
-
-    return wrapped
 
 
 async def _reader(request: web.Request) -> tuple[History, str, str]:
@@ -81,18 +69,8 @@ async def _reader(request: web.Request) -> tuple[History, str, str]:
 async def _writer(request: web.Request) -> tuple[History, str, str, dict[str, Any]]:
     project = request.match_info["project"]
     principal = await authorize_request(request, project)
-    if principal.role is None or not principal.role.can_write:
-        raise web.HTTPForbidden(
-            text=json.dumps({"error": f"user {principal.user!r} may only read {project!r}"}),
-            content_type="application/json",
-        )
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except ValueError:
-        raise HistoryError("request body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise HistoryError("request body must be a JSON object")
-    return request.app[HISTORY], project, principal.user, body
+    require_writer(principal, project)
+    return request.app[HISTORY], project, principal.user, await json_body(request)
 
 
 def _text(body: dict[str, Any], key: str, default: str | None = None) -> str:

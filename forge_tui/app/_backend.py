@@ -70,33 +70,22 @@ class ServerBackend:
         self.label = self.server
 
     async def list_projects(self) -> list[str]:
-        import aiohttp
+        from forge_tui.api_client import ApiClient, ApiError
 
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        timeout = aiohttp.ClientTimeout(total=5)
         try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.get(f"{self.server}/api/projects", headers=headers) as response,
-            ):
-                if response.status in (401, 403):
-                    reason = (await response.json(content_type=None) or {}).get("error", "")
-                    raise BackendError(
-                        f"{self.server} refused the token ({response.status}: {reason}); "
-                        "log in again with `forge login URL TOKEN` or pass --token",
-                        refused=True,
-                    )
-                if response.status != 200:
-                    raise BackendError(
-                        f"{self.server}/api/projects answered {response.status}; "
-                        "is this a Forge server?"
-                    )
-                data = await response.json()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise BackendError(
-                f"cannot reach {self.server} ({exc.__class__.__name__}: {exc}); "
-                "is `forge serve` running there? Check --server"
-            ) from exc
+            data = await ApiClient(self.server, self.token, timeout=5).request("GET", "projects")
+        except ApiError as exc:
+            if exc.status in (401, 403):
+                raise BackendError(
+                    f"{self.server} refused the token ({exc.status}: {exc.message}); "
+                    "log in again with `forge login URL TOKEN` or pass --token",
+                    refused=True,
+                ) from exc
+            if exc.status:
+                raise BackendError(
+                    f"{self.server}/api/projects answered {exc.status}; is this a Forge server?"
+                ) from exc
+            raise BackendError(exc.message) from exc
         return sorted(p["name"] for p in data.get("projects", []) if isinstance(p, dict))
 
     async def create_project(self, name: str) -> None:

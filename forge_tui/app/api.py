@@ -1,40 +1,26 @@
-"""A small async client of the server's HTTP API (executions, artifacts, history) for the TUI.
+"""The TUI's view of the server's HTTP API: one project's executions, artifacts and history.
 
-Every call answers parsed JSON or raises :class:`ApiError` whose message is the server's own
-``error`` text (or says the server cannot be reached), ready to show in the UI. Validation
-problems of a refused run travel in :attr:`ApiError.problems`.
+Every call answers parsed JSON or raises :class:`ApiError` (from :mod:`forge_tui.api_client`)
+whose ``message`` is the server's own ``error`` text (or says the server cannot be reached),
+ready to show in the UI. Validation problems of a refused run travel in ``ApiError.problems``.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.parse
 from typing import Any
 
-_TIMEOUT_S = 30.0
+from forge_tui.api_client import ApiClient, ApiError, quote_ref
+from forge_tui.api_client import quote as _quote
 
-
-class ApiError(Exception):
-    """A refused or failed API call; ``status`` is the HTTP status (0: no answer)."""
-
-    def __init__(
-        self, message: str, *, status: int = 0, problems: list[dict[str, Any]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.problems = problems or []
-
-
-def _quote(segment: str) -> str:
-    return urllib.parse.quote(segment, safe="")
+__all__ = ["ApiError", "ForgeApi", "api_for"]
 
 
 class ForgeApi:
     """``/api/projects/{project}/…`` of one server, as one user (bearer token or none)."""
 
     def __init__(self, server: str, token: str | None, project: str) -> None:
-        self.server = server.rstrip("/")
+        self.client = ApiClient(server, token)
+        self.server = self.client.server
         self.token = token
         self.project = project
 
@@ -47,34 +33,9 @@ class ForgeApi:
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``method`` on ``/api/projects/{project}/{path}``; the JSON answer or ApiError."""
-        import aiohttp
-
-        url = f"{self.server}/api/projects/{_quote(self.project)}/{path}"
-        headers = {"Accept": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        timeout = aiohttp.ClientTimeout(total=_TIMEOUT_S)
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.request(method, url, params=query, json=body, headers=headers) as answer,
-            ):
-                try:
-                    data = await answer.json(content_type=None)
-                except ValueError:
-                    data = None
-                if answer.status >= 400:
-                    detail = data if isinstance(data, dict) else {}
-                    message = detail.get("error") or f"server answered {answer.status}"
-                    raise ApiError(
-                        str(message), status=answer.status, problems=detail.get("problems")
-                    )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise ApiError(
-                f"cannot reach {self.server} ({exc.__class__.__name__}); is `forge serve` "
-                "running there?"
-            ) from exc
-        return data if isinstance(data, dict) else {}
+        return await self.client.request(
+            method, f"projects/{_quote(self.project)}/{path}", body, query=query
+        )
 
     # ----- executions ---------------------------------------------------------------------
 
@@ -112,30 +73,15 @@ class ForgeApi:
 
     async def image(self, execution: str, job: str, name: str, max_side: int = 96) -> Any:
         """Pixels of an image a job showed: a uint8 H×W×C numpy array (C = 1, 3 or 4)."""
-        import aiohttp
         import numpy
 
-        path = (f"executions/{_quote(execution)}/jobs/{_quote(job)}/images/{_quote(name)}")
-        url = f"{self.server}/api/projects/{_quote(self.project)}/{path}"
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        path = "projects/" + _quote(self.project, "executions", execution, "jobs", job, "images",
+                                    name)
         query = {"format": "raw", "max_side": str(max_side)}
+        pixels, headers = await self.client.request_bytes("GET", path, query=query)
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S)) as session,
-                session.get(url, params=query, headers=headers) as answer,
-            ):
-                body = await answer.read()
-                if answer.status >= 400:
-                    try:
-                        message = json.loads(body).get("error")
-                    except (ValueError, AttributeError):
-                        message = None
-                    raise ApiError(message or f"server answered {answer.status}",
-                                   status=answer.status)
-                shape = tuple(int(n) for n in answer.headers.get("X-Forge-Shape", "").split(","))
-                return numpy.frombuffer(body, dtype=numpy.uint8).reshape(shape)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise ApiError(f"cannot reach {self.server} ({exc.__class__.__name__})") from exc
+            shape = tuple(int(n) for n in headers.get("X-Forge-Shape", "").split(","))
+            return numpy.frombuffer(pixels, dtype=numpy.uint8).reshape(shape)
         except ValueError:
             raise ApiError("the server sent an image without a valid X-Forge-Shape") from None
 
@@ -157,7 +103,7 @@ class ForgeApi:
         return list(answer.get("commits") or [])
 
     async def commit(self, ref: str) -> dict[str, Any]:
-        return await self.call("GET", f"commits/{urllib.parse.quote(ref, safe='/')}")
+        return await self.call("GET", f"commits/{quote_ref(ref)}")
 
     async def branches(self) -> list[dict[str, Any]]:
         return list((await self.call("GET", "branches")).get("branches") or [])

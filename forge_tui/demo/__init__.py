@@ -1,11 +1,11 @@
 """``forge demo``: a background server, the example project, and the TUI or a headless run.
 
 ``DemoServer`` runs ``forge serve`` for the demo; ``run_pipeline`` drives a run through the HTTP
-API and reports progress; ``ForgeApi`` is the small JSON client both use (and ``forge project``).
+API and reports progress; ``ApiClient`` (:mod:`forge_tui.api_client`) is the client both use.
 """
 
-from forge_tui.demo._api import ApiError as ApiError
-from forge_tui.demo._api import ForgeApi as ForgeApi
+from forge_tui.api_client import ApiClient as ApiClient
+from forge_tui.api_client import ApiError as ApiError
 from forge_tui.demo._headless import RunReport as RunReport
 from forge_tui.demo._headless import artifact_value as artifact_value
 from forge_tui.demo._headless import format_accuracies as format_accuracies
@@ -17,11 +17,11 @@ from forge_tui.demo._server import DemoServerError as DemoServerError
 from forge_tui.demo._server import default_data_dir as default_data_dir
 
 __all__ = [
+    "ApiClient",
     "ApiError",
     "DemoServer",
     "DemoServerError",
     "DownloadCheck",
-    "ForgeApi",
     "RunReport",
     "artifact_value",
     "check_cifar10_download",

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from forge_tui.demo._api import ForgeApi
+from forge_tui.api_client import ApiClient, quote
 
 __all__ = ["RunReport", "artifact_value", "format_accuracies", "run_pipeline"]
 
@@ -37,7 +36,7 @@ class RunReport:
 
 
 async def run_pipeline(
-    api: ForgeApi,
+    api: ApiClient,
     project: str,
     pipeline: str,
     *,
@@ -51,22 +50,21 @@ async def run_pipeline(
     On ``timeout_s`` the execution is cancelled (and reported as such). ``use_cache=False``
     re-runs every job instead of reusing cached results.
     """
-    quoted = urllib.parse.quote(project, safe="")
     body: dict[str, Any] = {"pipeline": pipeline, "no_cache": not use_cache}
-    _, record = await api.call("POST", f"/api/projects/{quoted}/runs", body)
+    record = await api.request("POST", f"projects/{quote(project)}/runs", body)
     execution = str(record["execution"])
     out(f"Started execution {execution} of {pipeline} (executor: {record.get('executor')})")
     jobs = [str(info.get("name") or job) for job, info in record.get("jobs", {}).items()]
     if jobs:
         out(f"Jobs: {', '.join(jobs)}")
     started = time.monotonic()
-    path = f"/api/projects/{quoted}/executions/{execution}"
+    path = f"projects/{quote(project, 'executions', execution)}"
     seen_status: dict[str, str] = {}
     async with contextlib.AsyncExitStack() as stack:
         console = await _console_stream(stack, api, project, execution, out)
         cancelled = False
         while True:
-            _, record = await api.call("GET", path)
+            record = await api.request("GET", path)
             elapsed = time.monotonic() - started
             names = {job: str(info.get("name") or job) for job, info in record["jobs"].items()}
             _print_console(console.new_lines(), names, out)
@@ -84,7 +82,7 @@ async def run_pipeline(
                 break
             if timeout_s is not None and elapsed > timeout_s and not cancelled:
                 out(f"Timed out after {timeout_s:g}s: cancelling execution {execution}")
-                await api.call("POST", f"{path}/cancel")
+                await api.request("POST", f"{path}/cancel")
                 cancelled = True
             await asyncio.sleep(poll_s)
     failures = [
@@ -136,7 +134,7 @@ class _Console:
 
 
 async def _console_stream(
-    stack: contextlib.AsyncExitStack, api: ForgeApi, project: str, execution: str, out: Printer
+    stack: contextlib.AsyncExitStack, api: ApiClient, project: str, execution: str, out: Printer
 ) -> _Console:
     """The execution's console, streamed over the sync protocol (empty if unavailable)."""
     from forge_server.client import SyncError, open_document
@@ -151,12 +149,9 @@ async def _console_stream(
     return _Console(client.doc)
 
 
-async def artifact_value(api: ForgeApi, project: str, name: str) -> Any:
+async def artifact_value(api: ApiClient, project: str, name: str) -> Any:
     """The stored value of a JSON artifact (e.g. metrics), via the artifact summary."""
-    quoted = urllib.parse.quote(project, safe="")
-    _, summary = await api.call(
-        "GET", f"/api/projects/{quoted}/artifacts/{urllib.parse.quote(name, safe='')}"
-    )
+    summary = await api.request("GET", f"projects/{quote(project, 'artifacts', name)}")
     return summary.get("summary", {}).get("value")
 
 

@@ -21,22 +21,9 @@ from textual.widgets import Static, TextArea
 from textual.widgets.text_area import Selection
 
 from forge_ops.operations import InterfaceError, parse_interface
-from forge_ops.schema import SchemaError
+from forge_ops.schema import SchemaError, changed_span
 from forge_tui.app._presence import PALETTE
 from forge_tui.app._workspace import Workspace
-
-
-def changed_span(old: str, new: str) -> tuple[int, int, str]:
-    """(start, end in old, replacement): the smallest single edit turning old into new."""
-    start = 0
-    limit = min(len(old), len(new))
-    while start < limit and old[start] == new[start]:
-        start += 1
-    end_old, end_new = len(old), len(new)
-    while end_old > start and end_new > start and old[end_old - 1] == new[end_new - 1]:
-        end_old -= 1
-        end_new -= 1
-    return start, end_old, new[start:end_new]
 
 
 def moved(offset: int, start: int, end: int, inserted: int) -> int:

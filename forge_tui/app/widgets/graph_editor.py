@@ -163,6 +163,22 @@ class GraphEditor(Widget):
         collection = project["pipelines"] if self.kind == "pipeline" else project["architectures"]
         return collection.get(self.entry_id)  # type: ignore[return-value]
 
+    def _current_graph(self) -> tuple[Project, dict[str, Any]]:
+        """A snapshot of the project and the graph being edited in it (it exists while editing)."""
+        project = self.workspace.snapshot()
+        graph = self._graph(project)
+        assert graph is not None
+        return project, graph
+
+    def _selection(
+        self, hint: str = "Select a node first"
+    ) -> tuple[str, Project, dict[str, Any]] | None:
+        """The selected node with the project snapshot and graph, or None after saying ``hint``."""
+        if self.selected is None:
+            self.say(hint)
+            return None
+        return (self.selected, *self._current_graph())
+
     def node_ids(self) -> list[str]:
         graph = self._graph(self.workspace.snapshot())
         if graph is None:
@@ -425,13 +441,10 @@ class GraphEditor(Widget):
     # ----- connections --------------------------------------------------------------------
 
     def action_connect(self) -> None:
-        if self.selected is None:
-            self.say("Select the node whose output to connect")
+        selection = self._selection("Select the node whose output to connect")
+        if selection is None:
             return
-        project = self.workspace.snapshot()
-        graph = self._graph(project)
-        assert graph is not None
-        src = self.selected
+        src, project, graph = selection
         if self.kind == "architecture":
             options = [
                 (f"{layer['name']}  ({layer['type']})", lid)
@@ -456,9 +469,7 @@ class GraphEditor(Widget):
         )
 
     def _pick_target(self, src: str, src_port: str) -> None:
-        project = self.workspace.snapshot()
-        graph = self._graph(project)
-        assert graph is not None
+        project, graph = self._current_graph()
         taken = {(e["dst"], e["dst_port"]) for e in graph["edges"].values()}
         options = []
         for node_id, node in graph["nodes"].items():
@@ -481,9 +492,7 @@ class GraphEditor(Widget):
         )
 
     def _connect(self, src: str, src_port: str, dst: str, dst_port: str) -> bool:
-        project = self.workspace.snapshot()
-        graph = self._graph(project)
-        assert graph is not None
+        project, graph = self._current_graph()
         nodes = graph["nodes"]
         src_iface = interface_of(project, nodes[src]["operation"])
         dst_iface = interface_of(project, nodes[dst]["operation"])
@@ -508,8 +517,7 @@ class GraphEditor(Widget):
     def _connect_layers(self, src: str, dst: str | None) -> None:
         if dst is None:
             return
-        graph = self._graph(self.workspace.snapshot())
-        assert graph is not None
+        _, graph = self._current_graph()
         edges = [(e["src"], e["dst"]) for e in graph["edges"].values()]
         if reaches(edges, dst, src):
             self.say("Refused: that connection makes a cycle")
@@ -518,16 +526,14 @@ class GraphEditor(Widget):
         self._apply("Connect", lambda p: p.connect_layers(self.entry_id, src, dst, index))
 
     def action_disconnect(self) -> None:
-        if self.selected is None:
-            self.say("Select a node first")
+        selection = self._selection()
+        if selection is None:
             return
-        project = self.workspace.snapshot()
-        graph = self._graph(project)
-        assert graph is not None
+        node, _, graph = selection
         group = graph["nodes"] if self.kind == "pipeline" else graph["layers"]
         options = []
         for edge_id, e in graph["edges"].items():
-            if self.selected in (e["src"], e["dst"]):
+            if node in (e["src"], e["dst"]):
                 a, b = group[e["src"]]["name"], group[e["dst"]]["name"]
                 if self.kind == "pipeline":
                     options.append((f"{a}.{e['src_port']} → {b}.{e['dst_port']}", edge_id))
@@ -550,13 +556,10 @@ class GraphEditor(Widget):
     # ----- inspector edits ----------------------------------------------------------------
 
     def action_edit_attribute(self) -> None:
-        if self.selected is None:
-            self.say("Select a node first")
+        selection = self._selection()
+        if selection is None:
             return
-        project = self.workspace.snapshot()
-        graph = self._graph(project)
-        assert graph is not None
-        node_id = self.selected
+        node_id, project, graph = selection
         if self.kind == "architecture":
             attrs = graph["layers"][node_id]["attributes"]
             options = [(f"{k} = {show_value(v, 30)}", k) for k, v in attrs.items()]
@@ -583,8 +586,7 @@ class GraphEditor(Widget):
         )
 
     def _edit_attribute(self, node_id: str, attr: Attribute) -> None:
-        graph = self._graph(self.workspace.snapshot())
-        assert graph is not None
+        _, graph = self._current_graph()
         current = graph["nodes"][node_id]["attributes"].get(attr.name, attr.default)
 
         def validate(text: str) -> str | None:
@@ -626,8 +628,7 @@ class GraphEditor(Widget):
                 if_chosen(lambda name: self._edit_layer_attribute(layer_id, name.strip())),
             )
             return
-        graph = self._graph(self.workspace.snapshot())
-        assert graph is not None
+        _, graph = self._current_graph()
         current = graph["layers"][layer_id]["attributes"].get(key)
 
         def done(text: str | None) -> None:
@@ -648,9 +649,7 @@ class GraphEditor(Widget):
         if self.kind != "pipeline" or self.selected is None:
             self.say("Select a pipeline node first")
             return
-        project = self.workspace.snapshot()
-        graph = self._graph(project)
-        assert graph is not None
+        project, graph = self._current_graph()
         node_id = self.selected
         iface = interface_of(project, graph["nodes"][node_id]["operation"])
         if not isinstance(iface, OperationInterface) or not iface.references:
@@ -743,17 +742,14 @@ class GraphEditor(Widget):
             self.say("Nothing to redo")
 
     def action_open_code(self) -> None:
-        if self.selected is None:
-            self.say("Select a node first")
+        selection = self._selection()
+        if selection is None:
             return
-        graph = self._graph(self.workspace.snapshot())
-        assert graph is not None
+        node, _, graph = selection
         if self.kind == "pipeline":
-            self.post_message(
-                self.OpenCode("operation", graph["nodes"][self.selected]["operation"])
-            )
+            self.post_message(self.OpenCode("operation", graph["nodes"][node]["operation"]))
             return
-        layer_type = graph["layers"][self.selected]["type"]
+        layer_type = graph["layers"][node]["type"]
         layer_id = self.workspace.project.find("layers", layer_type)
         if layer_id is None:
             self.say(f"{layer_type} is a built-in layer; its code is not editable")

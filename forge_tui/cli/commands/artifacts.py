@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from forge_tui.cli.commands.run import api_call, open_api, quoted
+from forge_tui.api_client import quote
+from forge_tui.cli.api import api_call, open_api
 from forge_tui.cli.errors import CliError
 from forge_tui.cli.options import add_client_options
 
@@ -64,7 +65,7 @@ def _shape(shape: Any) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    result = api_call(args, "GET", f"projects/{quoted(args.project)}/artifacts",
+    result = api_call(args, "GET", f"projects/{quote(args.project)}/artifacts",
                       query={"branch": args.branch})
     artifacts = result["artifacts"]
     if args.json:
@@ -81,7 +82,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    path = f"projects/{quoted(args.project)}/artifacts/{quoted(args.name)}"
+    path = f"projects/{quote(args.project)}/artifacts/{quote(args.name)}"
     result = api_call(args, "GET", path, query={"branch": args.branch}, timeout=180)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -124,7 +125,7 @@ def _export(args: argparse.Namespace) -> int:
     import re
     import shutil
 
-    path = f"projects/{quoted(args.project)}/artifacts/{quoted(args.name)}/export"
+    path = f"projects/{quote(args.project)}/artifacts/{quote(args.name)}/export"
     with open_api(args, "GET", path, query={"branch": args.branch}, timeout=600) as response:
         disposition = response.headers.get("Content-Disposition", "")
         match = re.search(r'filename="([^"/\\]+)"', disposition)

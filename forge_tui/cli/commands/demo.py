@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from forge_ops.schema import ProjectDoc
-    from forge_tui.demo import DemoServer, ForgeApi
+    from forge_tui.demo import ApiClient, DemoServer
 
 EXAMPLE = "cifar10"
 
@@ -152,15 +152,15 @@ def _offline(args: argparse.Namespace) -> bool:
     return True
 
 
-def _prepare_project(api: ForgeApi, args: argparse.Namespace, pipeline: str) -> None:
+def _prepare_project(api: ApiClient, args: argparse.Namespace, pipeline: str) -> None:
     """Create the example project (or reuse it) and apply --iterations."""
     import asyncio
 
     from forge_tui.demo import ApiError
 
     async def prepare() -> None:
-        _, result = await api.call(
-            "POST", "/api/projects", {"name": args.project, "example": EXAMPLE, "exist_ok": True}
+        result = await api.request(
+            "POST", "projects", {"name": args.project, "example": EXAMPLE, "exist_ok": True}
         )
         if result.get("created"):
             print(f"Created project {args.project} from the example {EXAMPLE}.")
@@ -173,16 +173,11 @@ def _prepare_project(api: ForgeApi, args: argparse.Namespace, pipeline: str) -> 
             )
         await _train_settings(api, args.project, pipeline, args.iterations, args.gpus)
 
-    asyncio.run(_with_api(api, prepare))
-
-
-async def _with_api(api: ForgeApi, work: Any) -> Any:
-    async with api:
-        return await work()
+    asyncio.run(prepare())
 
 
 async def _train_settings(
-    api: ForgeApi, project: str, pipeline: str, iterations: int | None, gpus: float | None
+    api: ApiClient, project: str, pipeline: str, iterations: int | None, gpus: float | None
 ) -> None:
     """Apply --iterations and --gpus to the pipeline's nodes, then say how it will train.
 
@@ -234,9 +229,9 @@ def _headless(args: argparse.Namespace, server: DemoServer, pipeline: str) -> in
 
     from forge_ops.examples import ARTIFACTS
     from forge_tui.cli.errors import CliError
-    from forge_tui.demo import ApiError, ForgeApi, artifact_value, format_accuracies, run_pipeline
+    from forge_tui.demo import ApiClient, ApiError, artifact_value, format_accuracies, run_pipeline
 
-    api = ForgeApi(server.url, server.token)
+    api = ApiClient(server.url, server.token)
     try:
         _prepare_project(api, args, pipeline)
 
@@ -262,7 +257,7 @@ def _headless(args: argparse.Namespace, server: DemoServer, pipeline: str) -> in
                   f"run/{report.execution} in the project's history.")
             return 0
 
-        return int(asyncio.run(_with_api(api, run)))
+        return int(asyncio.run(run()))
     except ApiError as exc:
         raise CliError(f"{exc} (server log: {server.log_path})") from None
 
@@ -273,10 +268,10 @@ def _interactive(args: argparse.Namespace, server: DemoServer, pipeline: str) ->
     import sys
 
     from forge_tui.cli.errors import CliError
-    from forge_tui.demo import ApiError, ForgeApi
+    from forge_tui.demo import ApiClient, ApiError
 
     try:
-        _prepare_project(ForgeApi(server.url, server.token), args, pipeline)
+        _prepare_project(ApiClient(server.url, server.token), args, pipeline)
     except ApiError as exc:
         raise CliError(f"{exc} (server log: {server.log_path})") from None
     print(f"Opening the TUI on project {args.project}: choose the pipeline {pipeline} in the "

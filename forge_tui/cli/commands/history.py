@@ -10,8 +10,10 @@ import argparse
 import json
 from typing import Any
 
+from forge_tui.api_client import quote, quote_ref
+from forge_tui.cli.api import api_call
 from forge_tui.cli.errors import CliError
-from forge_tui.cli.options import add_client_options, client_credentials
+from forge_tui.cli.options import add_client_options
 
 
 def register(subparsers: Any) -> None:
@@ -77,44 +79,8 @@ def _call(
     query: dict[str, str] | None = None,
     body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    creds = client_credentials(args)
-    project = urllib.parse.quote(args.project, safe="")
-    url = f"{creds.server}/api/projects/{project}/{path}"
-    if query:
-        url += "?" + urllib.parse.urlencode(query)
-    headers = {"Accept": "application/json"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if creds.token:
-        headers["Authorization"] = f"Bearer {creds.token}"
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            result: dict[str, Any] = json.loads(response.read() or b"{}")
-            return result
-    except urllib.error.HTTPError as exc:
-        raise CliError(_error_text(exc)) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CliError(
-            f"cannot reach the Forge server at {creds.server}: {reason}; start it with "
-            "`forge serve` or pass --server URL"
-        ) from None
-
-
-def _error_text(exc: Any) -> str:
-    try:
-        payload = json.loads(exc.read())
-        message = payload.get("error") if isinstance(payload, dict) else None
-    except ValueError:
-        message = None
-    return str(message or f"server answered {exc.code} {exc.reason}")
+    """``method`` on ``/api/projects/{project}/{path}``."""
+    return api_call(args, method, f"projects/{quote(args.project)}/{path}", body, query=query)
 
 
 # ----- output --------------------------------------------------------------------------------
@@ -167,10 +133,7 @@ def _log(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    import urllib.parse
-
-    ref = urllib.parse.quote(args.commit, safe="/")
-    result = _call(args, "GET", f"commits/{ref}")
+    result = _call(args, "GET", f"commits/{quote_ref(args.commit)}")
     if args.json:
         _emit_json(result)
         return 0

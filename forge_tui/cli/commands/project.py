@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from forge_tui.cli.errors import CliError
-from forge_tui.cli.options import add_client_options, client_credentials
+from forge_tui.cli.api import api_call
+from forge_tui.cli.options import add_client_options
 
 
 def register(subparsers: Any) -> None:
@@ -49,31 +49,11 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> dict[str, Any]:
-    import asyncio
-
-    from forge_tui.demo import ApiError, ForgeApi
-
-    try:
-        creds = client_credentials(args)
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
-
-    async def call() -> dict[str, Any]:
-        async with ForgeApi(creds.server, creds.token) as api:
-            return (await api.call(method, path, body))[1]
-
-    try:
-        return asyncio.run(call())
-    except ApiError as exc:
-        raise CliError(str(exc)) from None
-
-
 def _create(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"name": args.name, "exist_ok": args.exist_ok}
     if args.example:
         body["example"] = args.example
-    result = _call(args, "POST", "/api/projects", body)
+    result = api_call(args, "POST", "projects", body)
     verb = "Created" if result.get("created") else "Found existing"
     source = f" from example {result['example']}" if result.get("example") else ""
     print(f"{verb} project {result['name']}{source} (your role: {result.get('role')})")
@@ -84,7 +64,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    projects = _call(args, "GET", "/api/projects").get("projects", [])
+    projects = api_call(args, "GET", "projects").get("projects", [])
     if args.json:
         print(json.dumps(projects, indent=2))
         return 0

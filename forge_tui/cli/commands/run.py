@@ -15,8 +15,9 @@ import sys
 import time
 from typing import Any
 
-from forge_tui.cli.errors import CliError
-from forge_tui.cli.options import add_client_options, client_credentials
+from forge_tui.api_client import quote
+from forge_tui.cli.api import api_call
+from forge_tui.cli.options import add_client_options
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled", "cached"})
 EXIT_MISMATCH = 3
@@ -78,78 +79,6 @@ def _follow_options(parser: argparse.ArgumentParser) -> None:
                         help="print the execution id and return without following it")
 
 
-# ----- HTTP ----------------------------------------------------------------------------------
-
-
-def api_call(
-    args: argparse.Namespace,
-    method: str,
-    path: str,
-    body: dict[str, Any] | None = None,
-    *,
-    query: dict[str, str] | None = None,
-    timeout: float = 30.0,
-) -> dict[str, Any]:
-    """Call ``/api/{path}`` on the server; errors become a CliError with the server's reason."""
-    with open_api(args, method, path, body, query=query, timeout=timeout) as response:
-        result: dict[str, Any] = json.loads(response.read() or b"{}")
-    return result
-
-
-def open_api(
-    args: argparse.Namespace,
-    method: str,
-    path: str,
-    body: dict[str, Any] | None = None,
-    *,
-    query: dict[str, str] | None = None,
-    timeout: float = 30.0,
-) -> Any:
-    """The open HTTP response of ``/api/{path}`` (for downloads and JSON alike)."""
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    creds = client_credentials(args)
-    url = f"{creds.server}/api/{path}"
-    if query:
-        url += "?" + urllib.parse.urlencode(query)
-    headers = {"Accept": "application/json"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if creds.token:
-        headers["Authorization"] = f"Bearer {creds.token}"
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
-    try:
-        return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310
-    except urllib.error.HTTPError as exc:
-        raise CliError(_error_text(exc)) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CliError(
-            f"cannot reach the Forge server at {creds.server}: {reason}; start it with "
-            "`forge serve` or pass --server URL"
-        ) from None
-
-
-def _error_text(exc: Any) -> str:
-    try:
-        payload = json.loads(exc.read())
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict) or not payload.get("error"):
-        return f"server answered {exc.code} {exc.reason}"
-    return str(payload["error"])
-
-
-def quoted(*parts: str) -> str:
-    import urllib.parse
-
-    return "/".join(urllib.parse.quote(part, safe="") for part in parts)
-
-
 # ----- following an execution ----------------------------------------------------------------
 
 
@@ -184,7 +113,7 @@ def follow(args: argparse.Namespace, execution: str, *, out: Any, interval: floa
     cancelling = False
     while True:
         try:
-            record = api_call(args, "GET", f"executions/{quoted(execution)}")
+            record = api_call(args, "GET", f"executions/{quote(execution)}")
             for job in record["jobs"].values():
                 key = job["status"] + str(job.get("started"))
                 first = job["name"] not in seen
@@ -201,7 +130,7 @@ def follow(args: argparse.Namespace, execution: str, *, out: Any, interval: floa
             cancelling = True
             print(f"cancelling execution {execution} (Ctrl-C again to stop following)",
                   file=out, flush=True)
-            api_call(args, "POST", f"executions/{quoted(execution)}/cancel")
+            api_call(args, "POST", f"executions/{quote(execution)}/cancel")
 
 
 def _summary(record: dict[str, Any]) -> str:
@@ -236,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         body["ray_address"] = args.ray_address
     out = sys.stderr if args.json else sys.stdout
     # Generous: the first run may start the server's Ray runtime.
-    record = api_call(args, "POST", f"projects/{quoted(args.project)}/runs", body, timeout=300)
+    record = api_call(args, "POST", f"projects/{quote(args.project)}/runs", body, timeout=300)
     return _started(args, record, out=out)
 
 
@@ -255,14 +184,14 @@ def _started(args: argparse.Namespace, record: dict[str, Any], *, out: Any) -> i
 
 def _restart(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
-    path = f"executions/{quoted(args.execution)}/jobs/{quoted(args.job)}/restart"
+    path = f"executions/{quote(args.execution)}/jobs/{quote(args.job)}/restart"
     record = api_call(args, "POST", path, {}, timeout=300)
     return _started(args, record, out=out)
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    path = f"executions/{quoted(args.execution)}"
-    path += f"/jobs/{quoted(args.job)}/cancel" if args.job else "/cancel"
+    path = f"executions/{quote(args.execution)}"
+    path += f"/jobs/{quote(args.job)}/cancel" if args.job else "/cancel"
     api_call(args, "POST", path, {})
     what = f"job {args.job} of execution" if args.job else "execution"
     print(f"cancelling {what} {args.execution}; follow it with `forge executions` or the TUI")
@@ -274,12 +203,12 @@ def _rerun(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"no_cache": args.no_cache}
     if args.executor:
         body["executor"] = args.executor
-    started = api_call(args, "POST", f"executions/{quoted(args.execution)}/rerun", body,
+    started = api_call(args, "POST", f"executions/{quote(args.execution)}/rerun", body,
                        timeout=300)
     print(f"execution {started['execution']} reruns {args.execution} "
           f"(commit {str(started.get('commit'))[:10]})", file=out, flush=True)
     rerun = follow(args, started["execution"], out=out)
-    original = api_call(args, "GET", f"executions/{quoted(args.execution)}")
+    original = api_call(args, "GET", f"executions/{quote(args.execution)}")
     rows = compare_outputs(original, rerun)
     all_match = all(row["match"] for row in rows)
     if args.json:
@@ -311,7 +240,7 @@ def compare_outputs(original: dict[str, Any], rerun: dict[str, Any]) -> list[dic
 
 
 def _executions(args: argparse.Namespace) -> int:
-    result = api_call(args, "GET", f"projects/{quoted(args.project)}/executions",
+    result = api_call(args, "GET", f"projects/{quote(args.project)}/executions",
                       query={"branch": args.branch})
     rows = result["executions"]
     if args.json:
