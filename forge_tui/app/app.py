@@ -27,10 +27,18 @@ class ForgeApp(App[int]):
         Binding("ctrl+q", "quit", "Quit"),
     ]
 
-    def __init__(self, backend: Backend, project: str | None = None, branch: str = "main") -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        project: str | None = None,
+        branch: str = "main",
+        *,
+        start_pipeline: str | None = None,
+    ) -> None:
         super().__init__()
         self.backend = backend
         self.start_project = project
+        self.start_pipeline = start_pipeline
         self.branch = branch
         self.links: list[DocumentLink] = []
         self.workspace: Workspace | None = None
@@ -56,7 +64,8 @@ class ForgeApp(App[int]):
         await link.start()  # returns at once; syncing continues in the background
         link.watch(lambda state, detail: self._link_state(link, state))
         self.workspace = Workspace(link, name, self.backend.user)
-        await self.push_screen(ProjectScreen(self.workspace))
+        pipeline, self.start_pipeline = self.start_pipeline, None  # only on the first open
+        await self.push_screen(ProjectScreen(self.workspace, open_pipeline=pipeline))
 
     def _link_state(self, link: DocumentLink, state: LinkState) -> None:
         if state is LinkState.OFFLINE and getattr(link, "refused", False):

@@ -145,6 +145,19 @@ class TestGraphEditing:
 
 
 class TestProjectScreen:
+    async def test_start_pipeline_opens_its_diagram(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name, start_pipeline="cifar10")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ProjectScreen)
+            assert screen.open_entry == ("pipeline", paper.pipeline)
+            assert screen.pending_pipeline is None
+            assert screen.query_one(GraphEditor).display
+
     async def test_sidebar_lists_everything(
         self, backend: MemoryBackend, paper: PaperProject
     ) -> None:

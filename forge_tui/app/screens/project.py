@@ -92,10 +92,12 @@ class ProjectScreen(Screen[None]):
         Binding("ctrl+g", "history", "History", show=False),
     ]
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, *, open_pipeline: str | None = None) -> None:
         super().__init__()
         self.workspace = workspace
         self.open_entry: tuple[str, str] | None = None
+        # A pipeline to open by name once the synced document holds it (forge tui --pipeline).
+        self.pending_pipeline = open_pipeline
         self._listing: list[tuple[str, list[tuple[str, Any]]]] | None = None
 
     def compose(self) -> ComposeResult:
@@ -195,6 +197,7 @@ class ProjectScreen(Screen[None]):
 
     def refresh_tree(self) -> None:
         """Rebuild the sidebar only when what it lists changed (most edits do not)."""
+        self._open_pending_pipeline()
         listing = self._tree_entries()
         if listing == self._listing:
             return
@@ -219,6 +222,17 @@ class ProjectScreen(Screen[None]):
                         tree.move_cursor(leaf)
 
     # ----- opening ------------------------------------------------------------------------
+
+    def _open_pending_pipeline(self) -> None:
+        name = self.pending_pipeline
+        if name is None:
+            return
+        pipelines = self.workspace.snapshot()["pipelines"]
+        for pipeline_id, pipeline in pipelines.items():
+            if pipeline["name"] == name:
+                self.pending_pipeline = None
+                self.open("pipeline", pipeline_id)
+                return
 
     @on(Tree.NodeSelected)
     def _selected(self, event: Tree.NodeSelected[Any]) -> None:

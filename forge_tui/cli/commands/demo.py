@@ -274,14 +274,14 @@ def _interactive(args: argparse.Namespace, server: DemoServer, pipeline: str) ->
         _prepare_project(ApiClient(server.url, server.token), args, pipeline)
     except ApiError as exc:
         raise CliError(f"{exc} (server log: {server.log_path})") from None
-    print(f"Opening the TUI on project {args.project}: choose the pipeline {pipeline} in the "
-          "sidebar (arrows, Enter) and press Ctrl+R to run it; the monitor shows each job, "
-          "its console and the training error (j/k move between jobs). F1 lists every key; "
-          "Ctrl+Q quits the TUI and stops the demo.", flush=True)
+    print(f"Opening the TUI on project {args.project}, pipeline {pipeline}: press Ctrl+R to "
+          "run it; the monitor shows each job, its console and the training error (j/k move "
+          "between jobs). F1 lists every key; Ctrl+Q quits the TUI and stops the demo.",
+          flush=True)
     # The token travels in the environment, never on a command line others can list.
     env = {**os.environ, "FORGE_TOKEN": server.token or ""}
     command = [sys.executable, "-m", "forge_tui", "tui", "--server", server.url,
-               "--project", args.project]
+               "--project", args.project, "--pipeline", pipeline]
     try:
         return subprocess.call(command, env=env)
     except KeyboardInterrupt:

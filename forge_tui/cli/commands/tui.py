@@ -17,6 +17,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--project", metavar="NAME", help="open this project directly")
     parser.add_argument("--branch", default="main", help="branch to open (default: main)")
     parser.add_argument(
+        "--pipeline",
+        metavar="NAME",
+        help="with --project: open this pipeline's diagram as soon as the project has synced",
+    )
+    parser.add_argument(
         "--name",
         metavar="NAME",
         help="your name as others see it (default: $FORGE_USER, then your login name)",
@@ -33,6 +38,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     user = args.name or os.environ.get("FORGE_USER") or getpass.getuser()
-    app = ForgeApp(ServerBackend(creds.server, creds.token, user), args.project, args.branch)
+    if args.pipeline and not args.project:
+        raise CliError("--pipeline needs --project: name the project that holds the pipeline")
+    app = ForgeApp(
+        ServerBackend(creds.server, creds.token, user),
+        args.project,
+        args.branch,
+        start_pipeline=args.pipeline,
+    )
     result = app.run()
     return int(result or 0)
