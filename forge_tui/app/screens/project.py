@@ -214,7 +214,7 @@ class ProjectScreen(Screen[None]):
             branch = tree.root.add(label, data=key, expand=key in expanded)
             for leaf_label, data in leaves:
                 branch.add_leaf(leaf_label, data=data)
-        tree.root.add_leaf("History (see `forge log`)", data="history")
+        tree.root.add_leaf("History (ctrl+g)", data="history")
         if cursor is not None:
             for node in tree.root.children:
                 for leaf in [node, *node.children]:
