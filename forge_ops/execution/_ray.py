@@ -13,6 +13,7 @@ default is 1).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -21,6 +22,7 @@ import queue
 import threading
 import time
 import uuid
+from concurrent.futures import Future
 from typing import Any
 
 from ._cache import now_iso
@@ -38,6 +40,8 @@ _log = logging.getLogger(__name__)
 CANCEL_UNWIND_SECONDS = 2.0
 #: How long the cluster's node list is trusted for feasibility checks.
 NODES_TTL_SECONDS = 5.0
+#: How many ``.options()`` variants of the task function are kept.
+MAX_VARIANTS = 4096
 
 
 class FeedbackRelay:
@@ -178,11 +182,15 @@ class _RayTask:
         self.attempt = 0
 
     def start(self) -> None:
-        self.key = f"{self.task.job_id}:{self.attempt}:{uuid.uuid4().hex[:8]}"
+        # Unique per executor (the relay is too): a restarted job's new attempts never pick up
+        # an earlier run's leftovers.
+        self.key = f"{self.task.job_id}:{self.attempt}:{next(self.executor._attempt_numbers)}"
         self.announced = False
         self.executor._follow_feedback(self)
         ref = self.ref = self.remote.remote(self.payload, self.executor._relay_name, self.key)
-        ref.future().add_done_callback(lambda _: self.executor._completed.put((self, ref)))
+        # The future carries the deserialized result (or the task's error): no ray.get later.
+        ref.future().add_done_callback(
+            lambda future: self.executor._completed.put((self, ref, future)))
 
     def cancel(self, force: bool = False) -> None:
         import ray
@@ -207,11 +215,11 @@ class _RayTask:
             if event.kind is not TaskEventKind.STARTED:
                 self.report(event)
 
-    def complete(self, ref: Any) -> None:
+    def complete(self, ref: Any, future: Future[Any]) -> None:
         """An attempt ended: report its outcome, or start the next attempt after a crash."""
         if ref is not self.ref:
             return  # not the current attempt (cannot happen; be safe)
-        outcome, crash = self._wait()
+        outcome, crash = self._wait(future)
         if outcome is None and self.cancel_requested:
             outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
         if outcome is None and crash is not None and self.attempt < self.task.max_retries:
@@ -229,13 +237,15 @@ class _RayTask:
             outcome = self._failure(why)
         self.report(outcome)
 
-    def _wait(self) -> tuple[TaskEvent | None, Exception | None]:
-        """Wait for one attempt and report its feedback; its terminal event, or its crash."""
-        import ray
+    def _wait(self, future: Future[Any]) -> tuple[TaskEvent | None, Exception | None]:
+        """Report one ended attempt's feedback; its terminal event, or its crash.
+
+        ``future`` is the attempt's (done) ref future: it raises what ``ray.get`` would.
+        """
         from ray import exceptions
 
         try:
-            returned: dict[str, Any] = ray.get(self.ref)
+            returned: dict[str, Any] = future.result()
         except exceptions.TaskCancelledError:
             self.executor._unfollow_feedback(self)
             return None, None
@@ -282,11 +292,15 @@ class RayExecutor:
         self.init_options = dict(init_options or {})
         self._owns_runtime = False
         self._remote: dict[bool, Any] = {}
+        #: ``.options(...)`` wrappers by (gpu, num_cpus, num_gpus, job name): building one costs
+        #: about a tenth of a trivial job's submission.
+        self._variants: dict[tuple[bool, float, float, str], Any] = {}
+        self._attempt_numbers = itertools.count()
         self._lock = threading.Lock()
         self._nodes: list[dict[str, float]] = []
         self._nodes_read = -math.inf
         # Attempts whose result is ready, handled in order by one completion thread.
-        self._completed: queue.Queue[tuple[_RayTask, Any] | None] = queue.Queue()
+        self._completed: queue.Queue[tuple[_RayTask, Any, Future[Any]] | None] = queue.Queue()
         self._completer: threading.Thread | None = None
         # Feedback: tasks push to a relay actor; one poller thread delivers it.
         self._relay: Any = None
@@ -329,9 +343,9 @@ class RayExecutor:
 
     def _complete_tasks(self) -> None:
         while (item := self._completed.get()) is not None:
-            handle, ref = item
+            handle, ref, future = item
             try:
-                handle.complete(ref)
+                handle.complete(ref, future)
             except Exception:  # never lose the thread: the job would wait forever
                 _log.exception("completing Ray job %s failed", handle.task.job_id)
                 handle.report(handle._failure("the Ray executor failed while collecting this "
@@ -388,9 +402,14 @@ class RayExecutor:
     def submit(self, task: TaskSpec, report: Report) -> _RayTask:
         self.start()
         settings = task.job.settings
-        remote = self._remote[settings.num_gpus > 0].options(
-            num_cpus=settings.num_cpus, num_gpus=settings.num_gpus, max_retries=0,
-            name=f"forge:{task.job.name}")
+        variant = (settings.num_gpus > 0, settings.num_cpus, settings.num_gpus, task.job.name)
+        remote = self._variants.get(variant)
+        if remote is None:
+            if len(self._variants) >= MAX_VARIANTS:
+                self._variants.clear()
+            remote = self._variants[variant] = self._remote[variant[0]].options(
+                num_cpus=settings.num_cpus, num_gpus=settings.num_gpus, max_retries=0,
+                name=f"forge:{task.job.name}")
         handle = _RayTask(self, task, report, remote)
         reason = self.infeasible(task)
         if reason is not None:
