@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import contextlib
 import json
 import os
@@ -564,7 +565,9 @@ async def _converged(clients: list[SyncClient], timeout: float) -> None:
 # -- command line --------------------------------------------------------------------------------
 
 
-def _start_server(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+def _start_server(
+    data_dir: Path, env: dict[str, str], tail: collections.deque[str]
+) -> tuple[subprocess.Popen[str], str]:
     forge = [
         sys.executable,
         "-m",
@@ -588,8 +591,9 @@ def _start_server(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen
     for line in stdout:
         match = re.search(r"listening on (http://\S+)", line)
         if match:
-            # keep draining its output so the relay never blocks on a full pipe
-            threading.Thread(target=lambda: [None for _ in stdout], daemon=True).start()
+            # keep draining its output so the relay never blocks on a full pipe; the last
+            # lines are kept to say why, should the relay die
+            threading.Thread(target=lambda: tail.extend(stdout), daemon=True).start()
             return proc, match.group(1)
     raise SystemExit(f"forge serve did not start (exit {proc.wait()})")
 
@@ -624,7 +628,8 @@ def main() -> int:
         data_dir = Path(tmp)
         writer, reader = _tokens(data_dir, "fuzz")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc, url = _start_server(data_dir, env)
+        tail: collections.deque[str] = collections.deque(maxlen=40)
+        proc, url = _start_server(data_dir, env, tail)
         try:
             result = asyncio.run(
                 run_fuzz(
@@ -647,7 +652,8 @@ def main() -> int:
                 proc.wait(30)
     print(f"fuzz_relay seed={args.seed}: {result.summary()}")
     if not alive:
-        print("PROBLEM: the relay process died")
+        print(f"PROBLEM: the relay process died (exit {proc.returncode}); its last output:")
+        print("".join(tail), end="")
     return 0 if alive and not result.problems else 1
 
 
