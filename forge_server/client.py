@@ -45,6 +45,7 @@ from forge_server.protocol import (
     decode_message,
     encode_awareness,
     encode_message,
+    is_crdt_panic,
 )
 
 __all__ = [
@@ -612,6 +613,12 @@ class SyncClient:
             self.doc.apply_update(update)
         except ValueError as exc:
             self.log.warning("ignored an update the relay sent that does not decode: %s", exc)
+        except BaseException as exc:
+            if not is_crdt_panic(exc):
+                raise
+            # A Rust panic (a BaseException) would end the sync task for good; reconnecting
+            # re-syncs the whole state instead.
+            raise TransportClosed(None, f"pycrdt failed on a relay update: {exc}") from exc
         finally:
             self._applying_remote = False
 

@@ -41,6 +41,7 @@ __all__ = [
     "decode_message",
     "encode_awareness",
     "encode_message",
+    "is_crdt_panic",
     "websocket_frame",
 ]
 
@@ -51,6 +52,15 @@ _MAX_VAR_UINT_BYTES = 8  # ceil(53 / 7)
 
 class ProtocolError(ValueError):
     """A frame that does not follow the y-websocket protocol; the message says what is wrong."""
+
+
+def is_crdt_panic(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Rust panic inside pycrdt (yrs), e.g. on a garbage update that decodes.
+
+    pyo3 raises it as ``pyo3_runtime.PanicException``, a ``BaseException`` (not an
+    ``Exception``) that is not importable by name: ``except ValueError`` lets it through.
+    """
+    return type(exc).__name__ == "PanicException" and type(exc).__module__ == "pyo3_runtime"
 
 
 class MessageType(IntEnum):

@@ -40,17 +40,23 @@ from forge_server.connection import CloseCode, Connection, RelayRefusal
 from forge_server.protocol import (
     AwarenessEntry,
     AwarenessMessage,
+    Decoder,
     ProtocolError,
     SyncMessage,
     SyncType,
     encode_awareness,
     encode_message,
+    is_crdt_panic,
     websocket_frame,
 )
 from forge_server.relay_config import RelayConfig
 from forge_server.stats import RelayStats
 from forge_server.store import RoomState, Store, StoreError, merge_state
-from forge_server.text_integrity import SurrogateGuard
+from forge_server.text_integrity import (
+    MAX_CLOCK,
+    SurrogateGuard,
+    check_update,
+)
 
 __all__ = [
     "Room",
@@ -84,6 +90,12 @@ def project_room(project: str, branch: str = "main") -> str:
 
 def execution_room(project: str, execution_id: str) -> str:
     return validate_room_name(f"{project}/executions/{execution_id}")
+
+
+def _clocks(state_vector: bytes) -> dict[int, int]:
+    """A state vector as {client id: next clock}."""
+    dec = Decoder(state_vector)
+    return {dec.var_uint(): dec.var_uint() for _ in range(dec.var_uint())}
 
 
 @dataclass
@@ -139,9 +151,15 @@ class Room:
     def sync_step2(self, state_vector: bytes) -> bytes:
         """The reply to a peer's sync step 1: everything it is missing."""
         try:
+            if any(clock > MAX_CLOCK for clock in _clocks(state_vector).values()):
+                raise ProtocolError("sync step 1 names a clock beyond 2**32 - 1")
             update = self.doc.get_update(state_vector)
         except ValueError as exc:
             raise ProtocolError(f"sync step 1 carries an invalid state vector: {exc}") from exc
+        except BaseException as exc:
+            if not is_crdt_panic(exc):
+                raise
+            raise ProtocolError(f"sync step 1: pycrdt fails on its state vector: {exc}") from exc
         return encode_message(SyncMessage(SyncType.STEP2, update))
 
     def sync_step1(self) -> bytes:
@@ -196,11 +214,47 @@ class Room:
         self, update: bytes, author: str | None, origin: Connection | None
     ) -> asyncio.Future[int]:
         try:
+            ends = check_update(update)  # before yrs sees it: some malformed updates crash yrs
             self._apply_quietly(update)
-        except ValueError as exc:
+        except ValueError as exc:  # UpdateFormatError too
             raise ProtocolError(f"invalid document update: {exc}") from exc
+        except BaseException as exc:
+            # Some garbage updates that decode make yrs panic (a BaseException). Without this
+            # it escaped the connection's handler; the document is rebuilt because a panic may
+            # leave part of the update in it, which nobody stored or received.
+            if not is_crdt_panic(exc):
+                raise
+            self.manager.log.warning("room %s: pycrdt panicked on an update: %s", self.name, exc)
+            self._reload_from_store()
+            raise ProtocolError(f"invalid document update (pycrdt panicked: {exc})") from exc
+        if self._left_pending(ends):
+            # yrs keeps such structs aside ("pending") and leaves them out of every sync step
+            # 2, yet integrates them once the gap fills: clients that joined meanwhile would
+            # never get them. No well-behaved client sends one (it has all it builds on).
+            self._reload_from_store()
+            raise ProtocolError(
+                "document update builds on changes the relay does not have; "
+                "sync (step 1) before sending updates"
+            )
         self.surrogates.watch(self.name, update)
         return self._persist_then_broadcast(update, author, origin)
+
+    def _left_pending(self, ends: dict[int, int]) -> bool:
+        """Whether the document stops short of an applied update's ``ends`` (from
+        :func:`check_update`): part of it waits for dependencies, unintegrated."""
+        have = _clocks(self.doc.get_state())
+        return any(have.get(client, 0) < clock for client, clock in ends.items())
+
+    def _reload_from_store(self) -> None:
+        """Replace the live document by what the store holds: every update applied before."""
+        store = self.manager.store
+        store.flush_now()  # queued updates were applied to the document: store them first
+        merged = merge_state(store.load(self.name))
+        self.doc.unobserve(self._subscription)
+        self.doc = Doc()
+        self._subscription = self.doc.observe(self._on_transaction)
+        self._load(merged)
+        self.manager.stats.documents_reloaded += 1
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         if self._integrating:

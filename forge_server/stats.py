@@ -33,6 +33,8 @@ class RelayStats:
     """Upgrades refused with 401 or 403."""
     offenders_refused: int = 0
     """Upgrades refused with 429 because the client sent malformed frames recently."""
+    documents_reloaded: int = 0
+    """Live documents rebuilt from the store after an update yrs panicked on or left pending."""
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -26,7 +26,14 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["SplitKind", "SplitSurrogate", "SurrogateGuard", "UpdateFormatError"]
+__all__ = [
+    "MAX_CLOCK",
+    "SplitKind",
+    "SplitSurrogate",
+    "SurrogateGuard",
+    "UpdateFormatError",
+    "check_update",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -34,6 +41,7 @@ _log = logging.getLogger(__name__)
 # whole sequence, not just its lead byte, keeps var-int client ids from triggering a parse.)
 _ASTRAL_UTF8 = re.compile(rb"[\xf0-\xf4][\x80-\xbf]{3}")
 _MAX_VARINT_BYTES = 10
+MAX_CLOCK = 0xFFFFFFFF  # yrs (the relay's pycrdt) keeps clocks as 32-bit numbers
 
 
 class UpdateFormatError(ValueError):
@@ -233,6 +241,63 @@ def _parse_update(data: bytes) -> _Update:
     if reader.pos != len(data):
         raise UpdateFormatError(f"{len(data) - reader.pos} trailing bytes after the update")
     return _Update(items, deletes)
+
+
+def check_update(data: bytes) -> dict[int, int]:
+    """Raise :class:`UpdateFormatError` unless ``data`` is a well-formed Yjs v1 update; return
+    the clock after its last struct of each client (what a document holding it must reach).
+
+    yrs can corrupt its heap and crash the whole process on some malformed updates (seen: a
+    deleted run longer than 2**32 followed by garbage), and allocates up front for the counts
+    an update claims; so the relay walks every update first. The walk is linear in the size
+    (each counted element consumes bytes), knows every content type, and keeps every clock
+    and length within yrs' 32-bit clocks.
+    """
+
+    def clock_in_range(value: int) -> None:
+        if value > MAX_CLOCK:
+            raise UpdateFormatError(f"clock {value} is beyond 2**32 - 1")
+
+    ends: dict[int, int] = {}
+    reader = _Reader(data)
+    for _ in range(reader.var_uint()):
+        structs = reader.var_uint()
+        client = reader.var_uint()
+        clock = reader.var_uint()
+        for _ in range(structs):
+            clock_in_range(clock)
+            info = reader.byte()
+            ref = info & 0x1F
+            if ref in (0, 10):  # GC, Skip: just a length
+                clock += reader.var_uint()
+                if ref == 0:
+                    ends[client] = max(ends.get(client, 0), clock)
+                continue
+            if info & 0x80:  # origin id
+                reader.var_uint()
+                clock_in_range(reader.var_uint())
+            if info & 0x40:  # right origin id
+                reader.var_uint()
+                clock_in_range(reader.var_uint())
+            if not info & 0xC0:
+                if reader.var_uint() == 1:  # parent is a root type, by name
+                    reader.var_string()
+                else:  # parent is an item, by id
+                    reader.var_uint()
+                    clock_in_range(reader.var_uint())
+                if info & 0x20:  # parentSub (map key)
+                    reader.var_string()
+            clock += _skip_content(reader, ref)[1]
+            ends[client] = max(ends.get(client, 0), clock)
+        clock_in_range(clock)
+    for _ in range(reader.var_uint()):
+        reader.var_uint()  # client
+        for _ in range(reader.var_uint()):
+            start = reader.var_uint()
+            clock_in_range(start + reader.var_uint())
+    if reader.pos != len(data):
+        raise UpdateFormatError(f"{len(data) - reader.pos} trailing bytes after the update")
+    return ends
 
 
 class SurrogateGuard:

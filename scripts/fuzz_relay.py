@@ -255,6 +255,13 @@ class Refused(Exception):
     """The relay answered the WebSocket handshake with an HTTP error."""
 
 
+class RelayGone(Exception):
+    """The relay has refused or dropped every connection for ``RELAY_GONE_S`` seconds."""
+
+
+RELAY_GONE_S = 15.0
+
+
 class RawWebSocket:
     """A bare-bones WebSocket client (RFC 6455) on asyncio streams: a fuzzer reconnects after
     nearly every other frame, and a full client library would cost more than the relay."""
@@ -358,13 +365,23 @@ async def fuzz_connection(
     After each frame comes a probe (sync step 1): the relay answers a step 1 only after it has
     processed everything before it, so a frame counts as read once the probe is answered, or
     when the relay closes the connection (then it was this very frame that broke a rule)."""
+    failing_since: float | None = None
     while budget[0] > 0:
         try:
             ws = await RawWebSocket.connect(url, token)
-        except (Refused, OSError, asyncio.IncompleteReadError):
+        except (Refused, OSError, asyncio.IncompleteReadError) as exc:
             stats.refused_connects += 1
+            now = time.monotonic()
+            failing_since = failing_since or now
+            if now - failing_since > RELAY_GONE_S:
+                budget[0] = 0  # the other fuzz connections stop too
+                raise RelayGone(
+                    f"the relay refused every connection for {RELAY_GONE_S:g} s "
+                    f"(last: {exc!r}); is it still running?"
+                ) from exc
             await asyncio.sleep(0.05)
             continue
+        failing_since = None
         stats.connections += 1
         try:
             await _fuzz_session(ws, frames, budget, stats)
@@ -631,30 +648,34 @@ def main() -> int:
         tail: collections.deque[str] = collections.deque(maxlen=40)
         proc, url = _start_server(data_dir, env, tail)
         try:
-            result = asyncio.run(
-                run_fuzz(
-                    url,
-                    writer_token=writer,
-                    reader_token=reader,
-                    rooms=args.rooms,
-                    frames=args.frames,
-                    writer_fuzzers=args.writer_fuzzers,
-                    reader_fuzzers=args.reader_fuzzers,
-                    well_behaved_per_room=args.well_behaved,
-                    edit_pause=args.edit_pause,
-                    seed=args.seed,
-                )
+            coro = run_fuzz(
+                url,
+                writer_token=writer,
+                reader_token=reader,
+                rooms=args.rooms,
+                frames=args.frames,
+                writer_fuzzers=args.writer_fuzzers,
+                reader_fuzzers=args.reader_fuzzers,
+                well_behaved_per_room=args.well_behaved,
+                edit_pause=args.edit_pause,
+                seed=args.seed,
             )
+            try:
+                result: FuzzResult | None = asyncio.run(coro)
+            except RelayGone as exc:
+                result = None
+                print(f"PROBLEM: {exc}")
             alive = proc.poll() is None
         finally:
             proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(30)
-    print(f"fuzz_relay seed={args.seed}: {result.summary()}")
+    if result is not None:
+        print(f"fuzz_relay seed={args.seed}: {result.summary()}")
     if not alive:
         print(f"PROBLEM: the relay process died (exit {proc.returncode}); its last output:")
         print("".join(tail), end="")
-    return 0 if alive and not result.problems else 1
+    return 0 if alive and result is not None and not result.problems else 1
 
 
 if __name__ == "__main__":
