@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import random
+import importlib.util
 from collections import deque
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -234,27 +236,17 @@ class TestRouting:
         assert (r.width, r.height, r.boxes) == (0, 0, {})
 
 
-def random_dag(n: int, seed: int) -> GraphSpec:
-    rng = random.Random(seed)
-    nodes = []
-    edges = []
-    for i in range(n):
-        nodes.append(
-            NodeSpec(
-                f"n{i}",
-                f"Node{i}",
-                "op",
-                lines=(f"k={rng.randint(0, 99)}",) if rng.random() < 0.5 else (),
-                inputs=("a", "b") if i else (),
-                outputs=("x", "y"),
-            )
-        )
-    for i in range(1, n):
-        for port in ("a", "b"):
-            if port == "a" or rng.random() < 0.4:
-                j = rng.randrange(max(0, i - 12), i)
-                edges.append(EdgeSpec(f"n{j}", rng.choice(("x", "y")), f"n{i}", port))
-    return GraphSpec(tuple(nodes), tuple(edges))
+def _load_bench() -> ModuleType:
+    """The TUI benchmark script, whose random DAGs the large-graph tests reuse."""
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_tui.py"
+    spec = importlib.util.spec_from_file_location("bench_tui", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+random_dag = _load_bench().random_dag
 
 
 class TestLargeGraphs:
