@@ -63,13 +63,15 @@ def runtime_versions() -> dict[str, str]:
     }
 
 
-def cache_key(job: JobSpec, input_hashes: dict[str, str]) -> str:
-    """The job's cache key given its inputs' content hashes (``{port: hash}``)."""
+def cache_key(job: JobSpec, input_hashes: dict[str, str],
+              runtime: dict[str, str] | None = None) -> str:
+    """The job's cache key given its inputs' content hashes (``{port: hash}``); ``runtime``
+    defaults to this process's ``runtime_versions()`` (a worker keys with the engine's)."""
     material = {
         "code": normalize_code(job.code),
         "attributes": job.attributes,
         "references": job.reference_content,
-        "runtime": runtime_versions(),
+        "runtime": runtime or runtime_versions(),
         "inputs": input_hashes,
     }
     return hashlib.sha256(canonical_json(material).encode()).hexdigest()

@@ -11,6 +11,12 @@ requests). A job is submitted when all of its upstream jobs succeeded (or were c
 that its cache key is computed from its inputs' hashes and, on a hit, no task is launched. A
 failed or cancelled job's downstream jobs are not run (marked cancelled, saying why); independent
 branches continue. ``on_event`` is called from that thread; it should hand work off quickly.
+
+On an executor that chains tasks (Ray), a job whose upstream jobs are still running is submitted
+at once with references to their results, so the executor starts it without a round trip
+through this thread; its key and cache lookup then happen in the worker (a hit there runs no
+operation and is not counted as a launched task). If an upstream job fails, the chained job is
+cancelled before it runs.
 """
 
 from __future__ import annotations
@@ -28,10 +34,19 @@ from forge_ops.artifacts import ArtifactStore
 from forge_ops.schema import FINISHED_STATUSES, JobStatus, new_id
 
 from ._batch import FeedbackBatcher
-from ._cache import CacheIndex, cache_key
+from ._cache import CacheIndex, cache_key, runtime_versions
 from ._events import Event, ExecutionStatusChanged, JobStatusChanged
 from ._plan import Plan
-from ._task import Executor, TaskEvent, TaskEventKind, TaskHandle, TaskSpec
+from ._task import (
+    TERMINAL_KINDS,
+    ChainedInput,
+    Executor,
+    TaskEvent,
+    TaskEventKind,
+    TaskHandle,
+    TaskSpec,
+)
+from ._worker import missing_output
 
 _log = logging.getLogger(__name__)
 
@@ -232,6 +247,11 @@ class _Run:
             for upstream in plan.upstream(job_id):
                 self.dependents.setdefault(upstream, []).append(job_id)
         self.handles: dict[str, TaskHandle] = {}
+        #: The executor's ``submit_chained`` if it has one; jobs submitted that way.
+        self.submit_chained: Callable[..., TaskHandle] | None = getattr(
+            engine.executor, "submit_chained", None)
+        self.chained: set[str] = set()
+        self.runtime = runtime_versions()
         self.cancel_deadlines: dict[str, float] = {}
         self.forced: dict[str, float] = {}
         self.cancelled_by_user: set[str] = set()
@@ -351,6 +371,11 @@ class _Run:
         record = self.records.get(job)
         if record is None or record.status in FINISHED_STATUSES:
             return  # a late message about a job already settled
+        if event.kind in TERMINAL_KINDS and record.status is JobStatus.QUEUED \
+                and "pid" in event.data:
+            # The executor reported a short job's start and end in one message.
+            self.on_task_event(TaskEvent(job, TaskEventKind.STARTED, event.data))
+            record = self.records[job]
         if event.kind is TaskEventKind.STARTED:
             attempt = int(event.data.get("attempt", record.attempts))
             if attempt > 0:
@@ -360,20 +385,34 @@ class _Run:
             self.update(job, status=JobStatus.RUNNING, started=started, attempts=attempt + 1)
         elif event.kind is TaskEventKind.FEEDBACK:
             self.batcher.add(job, event.data.get("items", []))
+            return
+        # A chained task reports what it worked out in the worker.
+        known = {name: event.data[name] for name in ("inputs", "cache_key")
+                 if name in event.data}
+        if event.kind is TaskEventKind.SUCCEEDED and event.data.get("cached_from"):
+            self.tasks_launched -= 1  # a lookup, no operation ran
+            now = _now()
+            self.update(job, status=JobStatus.CACHED, started=now, finished=now,
+                        outputs=dict(event.data.get("outputs", {})),
+                        cached_from=event.data["cached_from"], **known)
         elif event.kind is TaskEventKind.SUCCEEDED:
             outputs = dict(event.data.get("outputs", {}))
             self.update(job, status=JobStatus.SUCCEEDED, finished=_now(), outputs=outputs,
-                        started=record.started or _now())
+                        started=record.started or _now(), **known)
         elif event.kind is TaskEventKind.FAILED:
             self.update(job, status=JobStatus.FAILED, finished=_now(),
                         error=str(event.data.get("error", "failed")),
-                        traceback=event.data.get("traceback") or None)
+                        traceback=event.data.get("traceback") or None, **known)
+        elif event.kind is TaskEventKind.CANCELLED and event.data.get("skipped"):
+            self.tasks_launched -= 1  # it ran nothing
+            self.finish_unrun(job, JobStatus.CANCELLED,
+                              self.blocked_by(job) or str(event.data["skipped"]))
         elif event.kind is TaskEventKind.CANCELLED:
             self.update(job, status=JobStatus.CANCELLED, finished=_now(),
                         error="cancelled by request")
-        if event.kind in (TaskEventKind.SUCCEEDED, TaskEventKind.FAILED,
-                          TaskEventKind.CANCELLED):
+        if event.kind in TERMINAL_KINDS:
             self.handles.pop(job, None)
+            self.chained.discard(job)
             self.cancel_deadlines.pop(job, None)
             self.forced.pop(job, None)
 
@@ -401,12 +440,15 @@ class _Run:
         """Submit (or satisfy from the cache) every queued job whose inputs are ready.
 
         Only candidates are examined: at first every job, later the dependents of jobs that
-        finished (a cache hit finishes a job at once and so feeds this same loop).
+        finished (a cache hit finishes a job at once and so feeds this same loop) or, on a
+        chaining executor, were submitted.
         """
         while self.candidates:
             job = next(iter(self.candidates))
             del self.candidates[job]
             if job not in self.waiting:
+                if job in self.chained:
+                    self.unchain_if_blocked(job)
                 continue
             if self.records[job].status is not JobStatus.QUEUED:
                 del self.waiting[job]
@@ -415,9 +457,27 @@ class _Run:
             if blocked is not None:
                 del self.waiting[job]
                 self.finish_unrun(job, JobStatus.CANCELLED, blocked)
-            elif self.ready(job):
+            elif self.ready(job) or self.chainable(job):
                 del self.waiting[job]
                 self.launch(job)
+
+    def chainable(self, job: str) -> bool:
+        """Whether ``job`` can be submitted now, chained to its still running upstream jobs."""
+        return self.submit_chained is not None and all(
+            self.records[u].status in (JobStatus.SUCCEEDED, JobStatus.CACHED)
+            or u in self.handles for u in self.plan.upstream(job))
+
+    def unchain_if_blocked(self, job: str) -> None:
+        """Cancel a chained job that has not started if one of its upstream jobs failed."""
+        if self.records[job].status is not JobStatus.QUEUED:
+            return
+        blocked = self.blocked_by(job)
+        if blocked is not None:
+            self.chained.discard(job)
+            handle = self.handles.pop(job)
+            handle.cancel()
+            self.tasks_launched -= 1  # it will run nothing
+            self.finish_unrun(job, JobStatus.CANCELLED, blocked)
 
     def blocked_by(self, job: str) -> str | None:
         for upstream in sorted(self.plan.upstream(job)):
@@ -432,21 +492,27 @@ class _Run:
                    for u in self.plan.upstream(job))
 
     def launch(self, job: str) -> None:
+        """Satisfy ``job`` from the cache or submit it (chained to running upstream jobs)."""
         spec = self.plan.jobs[job]
         inputs: dict[str, str] = {}
+        chained: dict[str, ChainedInput] = {}
         for port, wire in spec.inputs.items():
             upstream = self.records[wire.src_job]
-            if wire.src_port not in upstream.outputs:
-                self.finish_unrun(job, JobStatus.FAILED,
-                                  f"input {port!r} reads output {wire.src_port!r} of "
-                                  f"{upstream.name}, which produced only "
-                                  f"{sorted(upstream.outputs)}; reconnect the edge")
+            if upstream.status not in (JobStatus.SUCCEEDED, JobStatus.CACHED):
+                chained[port] = ChainedInput(wire.src_job, wire.src_port, upstream.name)
+            elif wire.src_port in upstream.outputs:
+                inputs[port] = upstream.outputs[wire.src_port]
+            else:
+                self.finish_unrun(job, JobStatus.FAILED, missing_output(
+                    port, wire.src_port, upstream.name, upstream.outputs))
                 return
-            inputs[port] = upstream.outputs[wire.src_port]
-        key = cache_key(spec, inputs)
-        self.update(job, cache_key=key, inputs=inputs)
-        if self.use_cache and job not in self.force and not spec.settings.always_recompute:
-            entry = self.engine.cache.lookup(key)
+        use_cache = (self.use_cache and job not in self.force
+                     and not spec.settings.always_recompute)
+        key = None
+        if not chained:
+            key = cache_key(spec, inputs, self.runtime)
+            self.update(job, cache_key=key, inputs=inputs)
+            entry = self.engine.cache.lookup(key) if use_cache else None
             if entry is not None:
                 now = _now()
                 self.update(job, status=JobStatus.CACHED, started=now, finished=now,
@@ -456,9 +522,14 @@ class _Run:
                         execution=self.execution, commit=self.commit,
                         max_retries=self.engine.max_retries, cache_key=key,
                         architectures=self.plan.architectures, layers=self.plan.layers,
-                        artifacts=self.plan.artifacts)
+                        artifacts=self.plan.artifacts, chained=chained,
+                        cache_lookup=use_cache and bool(chained), runtime=self.runtime)
         try:
-            handle = self.engine.executor.submit(task, self.inbox.put)
+            if chained and self.submit_chained is not None:
+                upstream_handles = {u: self.handles[u] for u in task.chained_upstream}
+                handle = self.submit_chained(task, upstream_handles, self.inbox.put)
+            else:
+                handle = self.engine.executor.submit(task, self.inbox.put)
         except Exception as exc:
             self.engine.log.exception("submitting job %s failed", job)
             self.finish_unrun(job, JobStatus.FAILED, f"the {self.engine.executor.name} executor "
@@ -466,6 +537,11 @@ class _Run:
             return
         self.tasks_launched += 1
         self.handles[job] = handle
+        if chained:
+            self.chained.add(job)
+        if self.submit_chained is not None:
+            # Its dependents may now be submitted chained to it.
+            self.candidates.update(dict.fromkeys(self.dependents.get(job, ())))
 
     def final_status(self) -> JobStatus:
         statuses = {self.records[j].status for j in self.plan.jobs}

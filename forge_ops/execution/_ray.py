@@ -19,20 +19,23 @@ import math
 import os
 import pickle
 import queue
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 from ._cache import now_iso
-from ._task import Report, TaskEvent, TaskEventKind, TaskSpec
+from ._task import Report, TaskEvent, TaskEventKind, TaskHandle, TaskSpec
 from ._worker import (
     FLUSH_SECONDS,
     FeedbackBuffer,
     JobCancelled,
     interrupt_thread,
     limit_threads,
+    resolve_chained,
     task_outcome,
 )
 
@@ -83,44 +86,90 @@ def _half_imported_modules() -> list[str]:
     """Submodules left behind by an interrupted import: their package is gone from
     ``sys.modules`` (Python drops a module whose import failed, not the submodules it had
     already loaded), so a later import of the package would run against stale parts."""
-    import sys
-
     loaded = set(sys.modules)
     return [name for name in loaded if "." in name and name.split(".", 1)[0] not in loaded]
 
 
-def _ray_task(payload: bytes, relay_name: str, key: str) -> dict[str, Any]:
+class _OperationThread:
+    """The thread a worker process runs operations in, kept from task to task: starting a
+    thread per job costs about as much as a trivial job. Operations run off the main thread so
+    that a cancel (KeyboardInterrupt in the main thread) is seen even while the operation is
+    stuck in one long call. A cancelled job's thread is retired, since the interrupt raised in
+    it may land after the job has ended."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name="forge-operation", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not None:
+                job()
+                torch = sys.modules.get("torch")
+                if torch is not None and not torch.is_grad_enabled():
+                    torch.set_grad_enabled(True)  # thread state: do not pass it to the next job
+        except JobCancelled:
+            pass  # an interrupt that landed after its job: this thread is retired anyway
+
+    def run(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def retire(self) -> None:
+        global _current_thread
+        if _current_thread is self:
+            _current_thread = None
+        self._jobs.put(None)
+
+
+_current_thread: _OperationThread | None = None
+
+
+def _operation_thread() -> _OperationThread:
+    global _current_thread
+    if _current_thread is None or not _current_thread.thread.is_alive():
+        _current_thread = _OperationThread()
+    return _current_thread
+
+
+def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, Any]
+              ) -> dict[str, Any]:
     """Body of the Ray task: runs the job, pushes feedback to the relay, returns the outcome.
 
     ``payload`` is the pickled TaskSpec (Ray submits bytes several times faster than an object
-    it must serialize itself). Returns ``{"outcome": terminal TaskEvent, "items": feedback not
+    it must serialize itself); ``upstream`` are the results of the jobs a chained task reads
+    from (Ray passes them once they exist). Returns plain data, which Ray serializes faster
+    than objects: ``{"kind": the terminal event's kind, "data": its data, "items": feedback not
     yet pushed, "pushed": bool}``.
     """
     import ray
 
     task: TaskSpec = pickle.loads(payload)  # noqa: S301 - written by RayExecutor.submit
+    task, settled = resolve_chained(task, [_outcome(task.job_id, result) for result in upstream])
+    if settled is not None:  # skipped, failed before running, or found in the cache
+        return {"kind": settled.kind.value, "data": settled.data, "items": [], "pushed": False}
     limit_threads(task.job.settings.num_cpus)
     cancelled = threading.Event()
     sink = FeedbackBuffer(task, cancelled)
     result: list[TaskEvent] = []
+    done = threading.Event()
 
     def target() -> None:
         try:
             result.append(task_outcome(task, sink))
         except JobCancelled:
             result.append(TaskEvent(task.job_id, TaskEventKind.CANCELLED))
+        finally:
+            done.set()
 
-    runner = threading.Thread(target=target, name="forge-operation", daemon=True)
     # Every event names the worker process and when the job started there. A job that ends
     # within one feedback interval sends nothing but its return value, like a plain Ray task.
-    stamp = {"pid": os.getpid(), "started": now_iso()}
-    runner.start()
+    stamp: dict[str, Any] = {"pid": os.getpid(), "started": now_iso()}
+    runner = _operation_thread()
+    runner.run(target)
     last_push: Any = None
     try:
-        while runner.is_alive():
-            runner.join(FLUSH_SECONDS)
-            if not runner.is_alive():
-                break  # what is left goes back with the outcome
+        while not done.wait(FLUSH_SECONDS):
             events = []
             if last_push is None:
                 events.append(TaskEvent(task.job_id, TaskEventKind.STARTED, dict(stamp)))
@@ -132,9 +181,11 @@ def _ray_task(payload: bytes, relay_name: str, key: str) -> dict[str, Any]:
                 last_push = _relay(relay_name).push.remote(key, events)
     except KeyboardInterrupt:  # ray.cancel
         cancelled.set()
-        interrupt_thread(runner)
-        runner.join(CANCEL_UNWIND_SECONDS)
-        if runner.is_alive():
+        interrupt_thread(runner.thread)
+        runner.retire()
+        if not done.wait(CANCEL_UNWIND_SECONDS):
+            # The job's console capture is still in place: log to the worker's own streams.
+            sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
             # The operation ignores the interrupt (e.g. blocked in C code): end this worker
             # so the job cannot keep its CPU, GPU memory or files busy. Ray starts a new one.
             _log.warning("job %s did not stop when cancelled; exiting its worker", task.job_id)
@@ -152,8 +203,15 @@ def _ray_task(payload: bytes, relay_name: str, key: str) -> dict[str, Any]:
         except Exception:  # the relay is gone (executor shut down): feedback is best effort
             _log.debug("feedback relay unreachable for %s", task.job_id, exc_info=True)
     outcome = result[0] if result else TaskEvent(task.job_id, TaskEventKind.CANCELLED)
-    return {"outcome": TaskEvent(outcome.job_id, outcome.kind, {**outcome.data, **stamp}),
+    if task.chained:
+        stamp.update(inputs=task.inputs, cache_key=task.cache_key)
+    return {"kind": outcome.kind.value, "data": {**outcome.data, **stamp},
             "items": sink.drain(), "pushed": last_push is not None}
+
+
+def _outcome(job: str, returned: dict[str, Any]) -> TaskEvent:
+    """The terminal event in a result of ``_ray_task``."""
+    return TaskEvent(job, TaskEventKind(returned["kind"]), returned["data"])
 
 
 class _RayTask:
@@ -165,10 +223,15 @@ class _RayTask:
 
     Retries after a worker crash are ours, not Ray's, so that each attempt is announced and its
     feedback told apart (by a key per attempt).
+
+    A chained task passes its upstream tasks' result refs to Ray, which starts it once they
+    exist. If an upstream attempt crashed, the chained attempt fails with that crash without
+    running: it then waits for the upstream task to settle and is submitted again with the
+    retry's ref (not counted as one of its own retries), or skipped if the upstream failed.
     """
 
     def __init__(self, executor: RayExecutor, task: TaskSpec, report: Report,
-                 remote: Any) -> None:
+                 remote: Any, upstream: list[_RayTask] | None = None) -> None:
         self.executor = executor
         self.task = task
         self.report = report
@@ -180,14 +243,24 @@ class _RayTask:
         self.announced = False
         self.cancel_requested = False
         self.attempt = 0
+        #: Chained tasks: the upstream tasks (``task.chained_upstream`` order), the refs the
+        #: current attempt was given, and whether it waits for one of them to settle.
+        self.upstream = upstream or []
+        self.upstream_refs: list[Any] = []
+        self.deferred = False
+        #: The kind of the terminal event once reported; tasks deferred on this one.
+        self.final: TaskEventKind | None = None
+        self.waiters: list[_RayTask] = []
 
     def start(self) -> None:
         # Unique per executor (the relay is too): a restarted job's new attempts never pick up
         # an earlier run's leftovers.
         self.key = f"{self.task.job_id}:{self.attempt}:{next(self.executor._attempt_numbers)}"
         self.announced = False
+        self.upstream_refs = [upstream.ref for upstream in self.upstream]
         self.executor._follow_feedback(self)
-        ref = self.ref = self.remote.remote(self.payload, self.executor._relay_name, self.key)
+        ref = self.ref = self.remote.remote(self.payload, self.executor._relay_name, self.key,
+                                            *self.upstream_refs)
         # The future carries the deserialized result (or the task's error): no ray.get later.
         ref.future().add_done_callback(
             lambda future: self.executor._completed.put((self, ref, future)))
@@ -198,6 +271,11 @@ class _RayTask:
         with self.lock:
             self.cancel_requested = True
             ref = self.ref
+        with self.executor._chain_lock:
+            deferred, self.deferred = self.deferred, False
+        if deferred:  # nothing in Ray to cancel: it waits for an upstream task's retry
+            self._settle(TaskEvent(self.task.job_id, TaskEventKind.CANCELLED))
+            return
         if ref is not None:
             try:
                 ray.cancel(ref, force=force)
@@ -219,6 +297,9 @@ class _RayTask:
         """An attempt ended: report its outcome, or start the next attempt after a crash."""
         if ref is not self.ref:
             return  # not the current attempt (cannot happen; be safe)
+        if self.upstream and future.exception() is not None and not self.cancel_requested \
+                and self._upstream_broke():
+            return
         outcome, crash = self._wait(future)
         if outcome is None and self.cancel_requested:
             outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
@@ -235,7 +316,53 @@ class _RayTask:
                    "see the Ray logs for why it died") if crash is not None else \
                 "the Ray task ended without reporting an outcome"
             outcome = self._failure(why)
-        self.report(outcome)
+        self._settle(outcome)
+
+    def _settle(self, outcome: TaskEvent) -> None:
+        """Report the terminal event, then let chained tasks waiting on this one go on."""
+        with self.executor._chain_lock:
+            # Reported under the lock: a chained task's skip never overtakes this event.
+            self.final = outcome.kind
+            self.report(outcome)
+            waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            waiter.upstream_settled()
+
+    def _upstream_broke(self) -> bool:
+        """After a failed attempt: whether the failure was an upstream attempt's (then this
+        task waits for, or follows, its upstream tasks and True is returned)."""
+        with self.executor._chain_lock:
+            if all(upstream.final is TaskEventKind.SUCCEEDED and upstream.ref is ref
+                   for upstream, ref in zip(self.upstream, self.upstream_refs, strict=True)):
+                return False  # its own failure
+            self.deferred = True
+        self.executor._unfollow_feedback(self)
+        self.upstream_settled()
+        return True
+
+    def upstream_settled(self) -> None:
+        """A deferred task's upstream task settled: wait on, run again, or skip."""
+        with self.executor._chain_lock:
+            if not self.deferred:
+                return  # cancelled meanwhile (and reported then)
+            unsettled = [upstream for upstream in self.upstream if upstream.final is None]
+            failed = [upstream for upstream in self.upstream
+                      if upstream.final not in (None, TaskEventKind.SUCCEEDED)]
+            if unsettled and not failed:
+                unsettled[0].waiters.append(self)
+                return
+            self.deferred = False
+            if failed:
+                outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED, {
+                    "skipped": f"not run: upstream job {failed[0].task.job.name} did not "
+                               "succeed"})
+            else:
+                with self.lock:
+                    if not self.cancel_requested:
+                        self.start()  # with the upstream tasks' final refs
+                        return
+                outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
+        self._settle(outcome)
 
     def _wait(self, future: Future[Any]) -> tuple[TaskEvent | None, Exception | None]:
         """Report one ended attempt's feedback; its terminal event, or its crash.
@@ -255,19 +382,23 @@ class _RayTask:
         except exceptions.RayError as exc:  # worker or node died
             self.executor._unfollow_feedback(self)
             return None, exc
-        outcome: TaskEvent = returned["outcome"]
+        outcome = _outcome(self.task.job_id, returned)
         # Under the feedback lock: what the poller took earlier has been reported, and what
         # is still in the relay is reported now, before the outcome.
         with self.executor._feedback_lock:
             if returned["pushed"]:
                 self.executor._collect([self.key])
             self.executor._following.pop(self.key, None)
-            events = [TaskEvent(outcome.job_id, TaskEventKind.STARTED, outcome.data)]
+            if "pid" not in outcome.data:  # it ended without running (skipped, cached)
+                return outcome, None
             if returned["items"]:
-                events.append(TaskEvent(outcome.job_id, TaskEventKind.FEEDBACK,
-                                        {"items": returned["items"], **outcome.data}))
-            self.deliver(events)
-        return outcome, None
+                self.deliver([
+                    TaskEvent(outcome.job_id, TaskEventKind.STARTED, outcome.data),
+                    TaskEvent(outcome.job_id, TaskEventKind.FEEDBACK,
+                              {"items": returned["items"], **outcome.data})])
+        # Not announced yet: the outcome implies the start (one message to the engine).
+        return TaskEvent(outcome.job_id, outcome.kind,
+                         {**outcome.data, "attempt": self.attempt}), None
 
     def _failure(self, message: str) -> TaskEvent:
         return TaskEvent(self.task.job_id, TaskEventKind.FAILED,
@@ -306,6 +437,8 @@ class RayExecutor:
         self._relay: Any = None
         self._relay_name = ""
         self._feedback_lock = threading.Lock()
+        #: Guards chained tasks' ``final``/``waiters``/``deferred`` across threads.
+        self._chain_lock = threading.RLock()
         self._following: dict[str, _RayTask] = {}
         self._poller: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -348,8 +481,8 @@ class RayExecutor:
                 handle.complete(ref, future)
             except Exception:  # never lose the thread: the job would wait forever
                 _log.exception("completing Ray job %s failed", handle.task.job_id)
-                handle.report(handle._failure("the Ray executor failed while collecting this "
-                                              "job's result; see the server log"))
+                handle._settle(handle._failure("the Ray executor failed while collecting this "
+                                               "job's result; see the server log"))
 
     # -- feedback ----------------------------------------------------------------------------
     def _follow_feedback(self, handle: _RayTask) -> None:
@@ -399,8 +532,7 @@ class RayExecutor:
                 f"no node of the Ray cluster has that much (the largest have {best_cpu:g} CPUs, "
                 f"{best_gpu:g} GPUs); lower the node's settings or add a node that has them")
 
-    def submit(self, task: TaskSpec, report: Report) -> _RayTask:
-        self.start()
+    def _remote_for(self, task: TaskSpec) -> Any:
         settings = task.job.settings
         variant = (settings.num_gpus > 0, settings.num_cpus, settings.num_gpus, task.job.name)
         remote = self._variants.get(variant)
@@ -410,11 +542,32 @@ class RayExecutor:
             remote = self._variants[variant] = self._remote[variant[0]].options(
                 num_cpus=settings.num_cpus, num_gpus=settings.num_gpus, max_retries=0,
                 name=f"forge:{task.job.name}")
-        handle = _RayTask(self, task, report, remote)
+        return remote
+
+    def submit(self, task: TaskSpec, report: Report) -> _RayTask:
+        return self.submit_chained(task, {}, report)
+
+    def submit_chained(self, task: TaskSpec, upstream: dict[str, TaskHandle],
+                       report: Report) -> _RayTask:
+        """Submit ``task`` now; Ray runs it once its upstream tasks' results exist."""
+        self.start()
+        handles = []
+        for job in task.chained_upstream:
+            handle = upstream[job]
+            if not isinstance(handle, _RayTask):
+                raise TypeError(f"upstream job {job} was not submitted by this executor")
+            handles.append(handle)
+        handle = _RayTask(self, task, report, self._remote_for(task), handles)
         reason = self.infeasible(task)
         if reason is not None:
-            report(TaskEvent(task.job_id, TaskEventKind.FAILED,
-                             {"error": reason, "traceback": ""}))
+            handle._settle(TaskEvent(task.job_id, TaskEventKind.FAILED,
+                                     {"error": reason, "traceback": ""}))
+            return handle
+        never_started = [h for h in handles if h.ref is None]
+        if never_started:  # an upstream task was refused (infeasible): this one cannot run
+            handle._settle(TaskEvent(task.job_id, TaskEventKind.CANCELLED, {
+                "skipped": f"not run: upstream job {never_started[0].task.job.name} did "
+                           "not succeed"}))
             return handle
         handle.start()
         return handle

@@ -11,6 +11,16 @@ from ._plan import JobSpec
 
 
 @dataclass(frozen=True)
+class ChainedInput:
+    """An input whose producer was still running when the task was submitted: the worker reads
+    it from ``upstream``'s result, which the executor hands over once it exists."""
+
+    upstream: str  # the producing job's id
+    port: str  # its output port
+    name: str  # its name, for messages
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One attempt to run a job: the job, its inputs' hashes and where artifacts live."""
 
@@ -25,10 +35,23 @@ class TaskSpec:
     architectures: dict[str, Any] = field(default_factory=dict)
     layers: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
+    #: Inputs still being produced at submission (by port); their hashes, the cache key and
+    #: the cache lookup are then worked out in the worker (see ``resolve_chained``).
+    chained: dict[str, ChainedInput] = field(default_factory=dict)
+    #: For chained tasks: whether a cache hit may stand in for running the job.
+    cache_lookup: bool = False
+    #: For chained tasks: the runtime versions the engine keys the cache with.
+    runtime: dict[str, str] = field(default_factory=dict)
 
     @property
     def job_id(self) -> str:
         return self.job.job_id
+
+    @property
+    def chained_upstream(self) -> list[str]:
+        """The jobs whose results a chained task receives, in the order the executor passes
+        them."""
+        return sorted({chained.upstream for chained in self.chained.values()})
 
 
 class TaskEventKind(StrEnum):
@@ -36,9 +59,9 @@ class TaskEventKind(StrEnum):
 
     STARTED = "started"  # data: pid, attempt (0 first; a retry after a worker crash counts up)
     FEEDBACK = "feedback"  # data: items (see FeedbackBatcher)
-    SUCCEEDED = "succeeded"  # data: outputs {port: artifact hash}
+    SUCCEEDED = "succeeded"  # data: outputs {port: artifact hash} (+ cached_from on a hit)
     FAILED = "failed"  # data: error (one line), traceback (the user's frames)
-    CANCELLED = "cancelled"  # data: {}
+    CANCELLED = "cancelled"  # data: {} or, for a chained task whose upstream failed, skipped
 
 
 TERMINAL_KINDS = frozenset({TaskEventKind.SUCCEEDED, TaskEventKind.FAILED,
@@ -77,3 +100,16 @@ class Executor(Protocol):
     def submit(self, task: TaskSpec, report: Report) -> TaskHandle: ...
 
     def shutdown(self) -> None: ...
+
+
+class ChainingExecutor(Executor, Protocol):
+    """An executor that can submit a task before its upstream tasks finish.
+
+    ``upstream`` maps each job of ``task.chained_upstream`` to the handle ``submit`` or
+    ``submit_chained`` returned for it. The task runs once they all succeeded; if one of them
+    does not, it ends CANCELLED with ``skipped`` in its data and runs nothing. Chained tasks
+    report ``inputs`` and ``cache_key`` with their terminal event.
+    """
+
+    def submit_chained(self, task: TaskSpec, upstream: dict[str, TaskHandle],
+                       report: Report) -> TaskHandle: ...

@@ -12,6 +12,8 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -126,6 +128,46 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer) -> dict[str, str]:
 
 class _StoreFailed(Exception):
     pass
+
+
+def missing_output(port: str, src_port: str, upstream: str, produced: Any) -> str:
+    """Why an input cannot be read: its upstream job has no such output."""
+    return (f"input {port!r} reads output {src_port!r} of {upstream}, which produced only "
+            f"{sorted(produced)}; reconnect the edge")
+
+
+def resolve_chained(task: TaskSpec, upstream: Sequence[TaskEvent]
+                    ) -> tuple[TaskSpec, TaskEvent | None]:
+    """Complete a chained task from its upstream jobs' outcomes (in ``chained_upstream``
+    order): fill in the inputs and the cache key. Returns the task to run, or the event that
+    ends it without running: skipped (an upstream job did not succeed), failed (a missing
+    output) or a cache hit."""
+    if not task.chained:
+        return task, None
+    job = task.job_id
+    by_job = dict(zip(task.chained_upstream, upstream, strict=True))
+    inputs = dict(task.inputs)
+    for port, chained in sorted(task.chained.items()):
+        outcome = by_job[chained.upstream]
+        if outcome.kind is not TaskEventKind.SUCCEEDED:
+            return task, TaskEvent(job, TaskEventKind.CANCELLED, {
+                "skipped": f"not run: upstream job {chained.name} did not succeed"})
+        produced = outcome.data.get("outputs", {})
+        if chained.port not in produced:
+            return task, TaskEvent(job, TaskEventKind.FAILED, {
+                "error": missing_output(port, chained.port, chained.name, produced),
+                "traceback": "", "inputs": inputs})
+        inputs[port] = produced[chained.port]
+    from ._cache import CacheIndex, cache_key
+
+    key = cache_key(task.job, inputs, task.runtime or None)
+    known = {"inputs": inputs, "cache_key": key}
+    if task.cache_lookup:
+        entry = CacheIndex(open_store(task.store)).lookup(key)
+        if entry is not None:
+            return task, TaskEvent(job, TaskEventKind.SUCCEEDED, {
+                "outputs": dict(entry.outputs), "cached_from": entry.execution, **known})
+    return replace(task, inputs=inputs, cache_key=key), None
 
 
 def task_outcome(task: TaskSpec, sink: FeedbackBuffer) -> TaskEvent:

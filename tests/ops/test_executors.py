@@ -62,8 +62,21 @@ def talk(*, lines: int = 10, pause: float = 0.0) -> Tensor:
         time.sleep(pause)
     return torch.zeros(1)
 '''
+CONSTANT = '''
+def constant(*, value: int = 1) -> Tensor:
+    import torch
+    return torch.full((2,), value)
+'''
+BOOM = '''
+def boom(x: Tensor, /) -> Tensor:
+    raise ValueError("no good")
+'''
+DOUBLE = '''
+def double(x: Tensor, /) -> Tensor:
+    return x * 2
+'''
 OPS = {"wait": PID_THEN_WAIT, "sleepy": SLEEPY, "consume": CONSUME, "blocked": BLOCKED,
-       "talk": TALK}
+       "talk": TALK, "constant": CONSTANT, "boom": BOOM, "double": DOUBLE}
 
 
 def statuses(result: Any) -> dict[str, str]:
@@ -162,21 +175,68 @@ class TestRay:
                         time.sleep(0.3)  # let it reach its sleep
                         os.kill(int(line.split()[1]), signal.SIGKILL)
 
+        # After and Last are submitted chained to K before it is killed: they must follow
+        # K's retry (or be skipped), not count K's crash as theirs.
         project = build_project(OPS, {
             "K": ("wait", {"marker": str(tmp_path / "marker")}),
-            "After": ("consume", {}),
-        }, [("K", "out", "After", "x")])
+            "After": ("double", {}),
+            "Last": ("consume", {}),
+        }, [("K", "out", "After", "x"), ("After", "out", "Last", "x")])
         engine = Engine(store, ray_executor, max_retries=retries)
         result = engine.run(plan_pipeline(project, "p"), Recorder(kill))
         assert killed.is_set()
         if retries:
-            assert statuses(result) == {"K": "succeeded", "After": "succeeded"}
+            assert statuses(result) == {"K": "succeeded", "After": "succeeded",
+                                        "Last": "succeeded"}
             assert result.jobs["K"].attempts == 2
+            assert result.jobs["After"].attempts == result.jobs["Last"].attempts == 1
+            assert store.get(result.jobs["Last"].outputs["out"]) == {"n": 3}
             assert result.status is JobStatus.SUCCEEDED
         else:
-            assert statuses(result) == {"K": "failed", "After": "cancelled"}
+            assert statuses(result) == {"K": "failed", "After": "cancelled",
+                                        "Last": "cancelled"}
+            assert "upstream job K failed" in result.jobs["After"].error
             assert "Ray worker running this job died" in result.jobs["K"].error
             assert result.status is JobStatus.FAILED
+
+    def test_jobs_chained_to_a_failing_job_are_cancelled_and_others_finish(
+            self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
+        project = build_project(OPS, {
+            "A": ("sleepy", {"seconds": 0.3}), "Bad": ("boom", {}), "After": ("consume", {}),
+            "Other": ("consume", {}), "Wrong": ("consume", {}),
+        }, [("A", "out", "Bad", "x"), ("Bad", "out", "After", "x"), ("A", "out", "Other", "x"),
+            ("A", "nope", "Wrong", "x")])
+        result = Engine(store, ray_executor).run(plan_pipeline(project, "p"))
+        assert statuses(result) == {"A": "succeeded", "Bad": "failed", "After": "cancelled",
+                                    "Other": "succeeded", "Wrong": "failed"}
+        assert "ValueError: no good" in result.jobs["Bad"].error
+        assert result.jobs["After"].error == "not run: upstream job Bad failed"
+        assert "reads output 'nope' of A, which produced only ['out']" in \
+            result.jobs["Wrong"].error
+        # Chained jobs report what they read: the record is the same as an unchained run's.
+        assert result.jobs["Other"].inputs == {"x": result.jobs["A"].outputs["out"]}
+        assert result.jobs["Other"].cache_key
+        assert result.tasks_launched == 4  # After ran nothing
+
+    def test_a_chained_job_found_in_the_cache_runs_nothing(
+            self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
+        # Source always recomputes, so Use is submitted chained to it and finds its key in
+        # the cache in the worker (the same inputs as the first run).
+        project = build_project(OPS, {
+            "Source": ("constant", {"value": 7}, {}, {"always_recompute": True}),
+            "Use": ("consume", {}),
+        }, [("Source", "out", "Use", "x")])
+        plan = plan_pipeline(project, "p")
+        engine = Engine(store, ray_executor)
+        first = engine.run(plan)
+        recorder = Recorder()
+        second = engine.run(plan, recorder)
+        assert statuses(second) == {"Source": "succeeded", "Use": "cached"}
+        assert second.jobs["Use"].cached_from == first.execution
+        assert second.jobs["Use"].outputs == first.jobs["Use"].outputs
+        assert second.jobs["Use"].cache_key == first.jobs["Use"].cache_key
+        assert second.tasks_launched == 1
+        assert recorder.statuses("Use") == ["queued", "cached"]
 
     def test_feedback_arrives_whole_and_in_order_before_the_outcome(
             self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
@@ -227,7 +287,7 @@ class TestRay:
         handle.cancel()
         result = handle.wait(60)
         assert time.monotonic() - begun < 15  # well before the 60 s sleep or the grace period
-        assert statuses(result) == {"B": "cancelled"}
+        assert statuses(result) == {"B": "cancelled"}, result.jobs["B"].error
 
 
 @pytest.mark.gpu
