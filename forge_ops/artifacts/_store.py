@@ -165,9 +165,25 @@ class ArtifactStore:
         key = canonical_json([provenance.commit, provenance.execution, provenance.job])
         name = hashlib.sha256(key.encode()).hexdigest()[:24]
         path = self.path("provenance", artifact_hash, f"{name}.json")
-        if not (os.path.exists(path) if self._local else self._fs.exists(path)):
-            record = asdict(provenance)
-            record["created"] = record["created"] or _now()
+        record = asdict(provenance)
+        record["created"] = record["created"] or _now()
+        if self._local:
+            # Created in place, once: one file operation per job instead of three (check,
+            # write aside, rename); ``provenance`` skips a record caught half written.
+            data = json.dumps(record, sort_keys=True).encode()
+            try:
+                file = open(path, "xb")
+            except FileNotFoundError:
+                os.makedirs(path.rpartition("/")[0], exist_ok=True)
+                try:
+                    file = open(path, "xb")
+                except FileExistsError:
+                    return
+            except FileExistsError:
+                return
+            with file:
+                file.write(data)
+        elif not self._fs.exists(path):
             self.write_json(path, record)
 
     @property
@@ -332,8 +348,15 @@ class ArtifactStore:
         folder = self.path("provenance", _check_hash(artifact_hash))
         if not self._fs.exists(folder):
             return []
-        records = [json.loads(self._fs.cat_file(p)) for p in self._fs.ls(folder, detail=False)]
-        return sorted((Provenance(**r) for r in records), key=lambda p: p.created)
+        records = []
+        for path in self._fs.ls(folder, detail=False):
+            if path.rsplit("/", 1)[-1].startswith("."):
+                continue  # a record being written aside
+            try:
+                records.append(Provenance(**json.loads(self._fs.cat_file(path))))
+            except (ValueError, TypeError):
+                continue  # caught half written
+        return sorted(records, key=lambda p: p.created)
 
     def get(self, artifact_hash: str) -> Any:
         """Load an artifact back as the Python value it was stored from."""

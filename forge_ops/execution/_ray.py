@@ -140,7 +140,7 @@ def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, An
     it must serialize itself); ``upstream`` are the results of the jobs a chained task reads
     from (Ray passes them once they exist). Returns plain data, which Ray serializes faster
     than objects: ``{"kind": the terminal event's kind, "data": its data, "items": feedback not
-    yet pushed, "pushed": bool}``.
+    yet pushed, "pushed": bool, "small": small JSON outputs' text by hash}``.
     """
     import ray
 
@@ -153,10 +153,13 @@ def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, An
     sink = FeedbackBuffer(task, cancelled)
     result: list[TaskEvent] = []
     done = threading.Event()
+    known: dict[str, str] = {}
+    for returned in upstream:
+        known.update(returned.get("small", {}))
 
     def target() -> None:
         try:
-            result.append(task_outcome(task, sink))
+            result.append(task_outcome(task, sink, known))
         except JobCancelled:
             result.append(TaskEvent(task.job_id, TaskEventKind.CANCELLED))
         finally:
@@ -205,8 +208,11 @@ def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, An
     outcome = result[0] if result else TaskEvent(task.job_id, TaskEventKind.CANCELLED)
     if task.chained:
         stamp.update(inputs=task.inputs, cache_key=task.cache_key)
+    outputs = outcome.data.get("outputs", {}).values()
     return {"kind": outcome.kind.value, "data": {**outcome.data, **stamp},
-            "items": sink.drain(), "pushed": last_push is not None}
+            "items": sink.drain(), "pushed": last_push is not None,
+            # Small JSON outputs, so that the jobs reading them need not open the store.
+            "small": {artifact: known[artifact] for artifact in outputs if artifact in known}}
 
 
 def _outcome(job: str, returned: dict[str, Any]) -> TaskEvent:

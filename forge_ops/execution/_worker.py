@@ -8,6 +8,7 @@ interval, not one per call.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import sys
 import threading
@@ -80,16 +81,25 @@ def limit_threads(num_cpus: float) -> None:
     """Use as many intra-op threads as CPUs the job asked for (what Ray does for its tasks)."""
     threads = str(max(1, int(num_cpus)))
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = threads
+        if os.environ.get(variable) != threads:
+            os.environ[variable] = threads
     torch = sys.modules.get("torch")
-    if torch is not None:
+    if torch is not None and torch.get_num_threads() != int(threads):
         torch.set_num_threads(int(threads))
 
 
-def run_task(task: TaskSpec, sink: FeedbackBuffer) -> dict[str, str]:
+#: Small JSON results travel with a Ray task's result as text (see ``run_task``'s ``known``).
+SMALL_JSON_CHARS = 1024
+
+
+def run_task(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None = None
+             ) -> dict[str, str]:
     """Run the job's operation and store its outputs; returns ``{port: artifact hash}``.
 
-    Raises the runtime's OperationFailed / UnresolvedReference for user-facing failures.
+    ``known`` maps artifact hashes to the JSON text of small JSON artifacts: inputs found there
+    are not read from the store, and small JSON outputs are added (so an executor can hand them
+    to the jobs that read them). Raises the runtime's OperationFailed / UnresolvedReference for
+    user-facing failures.
     """
     from forge_ops.runtime import (
         ReferenceContext,
@@ -98,7 +108,9 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer) -> dict[str, str]:
     )
 
     store = open_store(task.store)
-    inputs = {port: store.get(artifact) for port, artifact in task.inputs.items()}
+    known = {} if known is None else known
+    inputs = {port: json.loads(known[artifact]) if artifact in known else store.get(artifact)
+              for port, artifact in task.inputs.items()}
     context = ReferenceContext(
         architectures=task.architectures,
         layers=task.layers,
@@ -113,10 +125,16 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer) -> dict[str, str]:
     stored: dict[str, str] = {}
     for port, value in outputs.items():
         try:
-            stored[port] = store.put(value, provenance).hash
+            result = store.put(value, provenance)
         except ValueError as exc:
             raise _StoreFailed(f"output {port!r} of {task.job.name} cannot be stored: {exc}"
                                ) from exc
+        stored[port] = result.hash
+        if result.info.kind == "json":
+            # A JSON artifact round-trips through this text unchanged (else it is an object).
+            text = json.dumps(value, sort_keys=True)
+            if len(text) <= SMALL_JSON_CHARS:
+                known[result.hash] = text
     if task.cache_key is not None:
         # Recorded here rather than by the engine: the write happens in parallel workers.
         from ._cache import CacheEntry, CacheIndex, now_iso
@@ -170,13 +188,15 @@ def resolve_chained(task: TaskSpec, upstream: Sequence[TaskEvent]
     return replace(task, inputs=inputs, cache_key=key), None
 
 
-def task_outcome(task: TaskSpec, sink: FeedbackBuffer) -> TaskEvent:
-    """Run the task and turn whatever happens into its terminal event."""
+def task_outcome(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None = None
+                 ) -> TaskEvent:
+    """Run the task and turn whatever happens into its terminal event (``known``: see
+    ``run_task``)."""
     from forge_ops.runtime import OperationFailed, UnresolvedReference
 
     job = task.job_id
     try:
-        outputs = run_task(task, sink)
+        outputs = run_task(task, sink, known)
     except (JobCancelled, KeyboardInterrupt):
         return TaskEvent(job, TaskEventKind.CANCELLED)
     except OperationFailed as exc:

@@ -76,6 +76,13 @@ class TestStore:
         producers = [(p.commit, p.execution, p.job) for p in store.provenance(artifact)]
         assert sorted(producers) == [("c1", "exec1", "job1"), ("c2", "exec2", "job9")]
 
+    def test_provenance_skips_records_being_written(self, store: ArtifactStore) -> None:
+        artifact = store.put(np.ones(2), Provenance("c1", "exec1", "job1")).hash
+        folder = Path(store.path("provenance", artifact))
+        (folder / "half.json").write_text('{"commit": "c2", "exec')  # a writer mid-way
+        (folder / ".aside.json.tmp").write_text("{}")
+        assert [p.job for p in store.provenance(artifact)] == ["job1"]
+
     @pytest.mark.parametrize("value", [
         torch.arange(12, dtype=torch.float32).reshape(3, 4),
         torch.tensor(2.5),
