@@ -148,7 +148,6 @@ def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, An
     task, settled = resolve_chained(task, [_outcome(task.job_id, result) for result in upstream])
     if settled is not None:  # skipped, failed before running, or found in the cache
         return {"kind": settled.kind.value, "data": settled.data, "items": [], "pushed": False}
-    limit_threads(task.job.settings.num_cpus)
     cancelled = threading.Event()
     sink = FeedbackBuffer(task, cancelled)
     result: list[TaskEvent] = []
@@ -159,6 +158,8 @@ def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, An
 
     def target() -> None:
         try:
+            # In the thread that runs the operation: torch's OpenMP thread count is per thread.
+            limit_threads(task.job.settings.num_cpus)
             result.append(task_outcome(task, sink, known))
         except JobCancelled:
             result.append(TaskEvent(task.job_id, TaskEventKind.CANCELLED))

@@ -5,6 +5,7 @@ All Ray tests share one runtime (``ray_runtime``, 2 CPUs) for the session.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -71,12 +72,19 @@ BOOM = '''
 def boom(x: Tensor, /) -> Tensor:
     raise ValueError("no good")
 '''
+THREADS = '''
+def threads(x: Metrics = None, /, *, step: int = 0) -> Metrics:
+    import os, torch
+    seen = torch.get_num_threads()
+    torch.set_num_threads(1)  # careless user code: the next job must not inherit this
+    return {"pid": os.getpid(), "threads": seen}
+'''
 DOUBLE = '''
 def double(x: Tensor, /) -> Tensor:
     return x * 2
 '''
 OPS = {"wait": PID_THEN_WAIT, "sleepy": SLEEPY, "consume": CONSUME, "blocked": BLOCKED,
-       "talk": TALK, "constant": CONSTANT, "boom": BOOM, "double": DOUBLE}
+       "talk": TALK, "constant": CONSTANT, "boom": BOOM, "double": DOUBLE, "threads": THREADS}
 
 
 def statuses(result: Any) -> dict[str, str]:
@@ -237,6 +245,22 @@ class TestRay:
         assert second.jobs["Use"].cache_key == first.jobs["Use"].cache_key
         assert second.tasks_launched == 1
         assert recorder.statuses("Use") == ["queued", "cached"]
+
+    def test_each_job_trains_with_the_threads_it_asked_for(
+            self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
+        # torch's thread count is per thread and operations run in a thread kept from job to
+        # job: a two-CPU job after a one-CPU job (or after code that changed it) on the same
+        # worker must still get two.
+        nodes = {f"J{i}": ("threads", {"step": i}, {}, {"num_cpus": 2 if i % 2 else 1})
+                 for i in range(8)}
+        edges = [(f"J{i}", "out", f"J{i + 1}", "x") for i in range(7)]
+        result = Engine(store, ray_executor).run(plan_pipeline(
+            build_project(OPS, nodes, edges), "p"), use_cache=False)
+        seen = {job: store.get(r.outputs["out"]) for job, r in result.jobs.items()}
+        assert {job: value["threads"] for job, value in seen.items()} == {
+            f"J{i}": 2 if i % 2 else 1 for i in range(8)}
+        pids = [seen[f"J{i}"]["pid"] for i in range(8)]
+        assert any(a == b for a, b in itertools.pairwise(pids))  # a worker was reused
 
     def test_feedback_arrives_whole_and_in_order_before_the_outcome(
             self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
