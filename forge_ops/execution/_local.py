@@ -19,7 +19,13 @@ from collections import deque
 from typing import Any
 
 from ._task import TERMINAL_KINDS, Report, TaskEvent, TaskEventKind, TaskSpec
-from ._worker import FLUSH_SECONDS, FeedbackBuffer, limit_threads, task_outcome
+from ._worker import (
+    FLUSH_SECONDS,
+    FeedbackBuffer,
+    keep_freed_memory,
+    limit_threads,
+    task_outcome,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -27,6 +33,7 @@ _log = logging.getLogger(__name__)
 def _child_main(task: TaskSpec, conn: Any, attempt: int) -> None:
     """Entry point of a child process: run the task, stream its events through ``conn``."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    keep_freed_memory()
     limit_threads(task.job.settings.num_cpus)
     send_lock = threading.Lock()
     cancelled = threading.Event()

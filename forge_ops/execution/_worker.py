@@ -77,6 +77,26 @@ def _provenance(task: TaskSpec) -> Any:
     return Provenance(commit=task.commit, execution=task.execution, job=task.job_id)
 
 
+#: glibc ``mallopt`` parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory() -> None:
+    """Let a fresh job process reuse the memory it frees (glibc only; elsewhere nothing).
+
+    A new process starts with glibc's thresholds cold: blocks of a few MB freed by one training
+    iteration go back to the OS at once and the next iteration faults them in again (a local
+    job trained ~15% slower than the same loop in a long-lived process). A job process is
+    short-lived, so keeping its freed memory until it exits costs nothing lasting.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's largest; bigger blocks are still mapped
+
+
 def limit_threads(num_cpus: float) -> None:
     """Use as many intra-op threads as CPUs the job asked for (what Ray does for its tasks)."""
     threads = str(max(1, int(num_cpus)))
