@@ -25,7 +25,7 @@ import sys
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -88,6 +88,15 @@ _HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
 #: the token tells hosts sharing a network folder apart, the pid forked children).
 _TEMPORARY_TOKEN = uuid.uuid4().hex[:12]
 _TEMPORARY_NAMES = itertools.count()
+
+
+def _open_new(path: str, mode: str) -> IO[Any]:
+    """Open a local file for writing, creating its folder the first time one is missing."""
+    try:
+        return open(path, mode)
+    except FileNotFoundError:
+        os.makedirs(path.rpartition("/")[0], exist_ok=True)
+        return open(path, mode)
 
 
 def _check_hash(artifact_hash: str) -> str:
@@ -170,19 +179,12 @@ class ArtifactStore:
         if self._local:
             # Created in place, once: one file operation per job instead of three (check,
             # write aside, rename); ``provenance`` skips a record caught half written.
-            data = json.dumps(record, sort_keys=True).encode()
             try:
-                file = open(path, "xb")
-            except FileNotFoundError:
-                os.makedirs(path.rpartition("/")[0], exist_ok=True)
-                try:
-                    file = open(path, "xb")
-                except FileExistsError:
-                    return
+                file = _open_new(path, "xb")
             except FileExistsError:
                 return
             with file:
-                file.write(data)
+                file.write(json.dumps(record, sort_keys=True).encode())
         elif not self._fs.exists(path):
             self.write_json(path, record)
 
@@ -198,12 +200,7 @@ class ArtifactStore:
             folder, _, name = path.rpartition("/")
             temporary = (f"{folder}/.{name}.{_TEMPORARY_TOKEN}-{os.getpid()}-"
                          f"{next(_TEMPORARY_NAMES)}.tmp")
-            try:
-                file = open(temporary, "wb")
-            except FileNotFoundError:
-                os.makedirs(folder, exist_ok=True)
-                file = open(temporary, "wb")
-            with file:
+            with _open_new(temporary, "wb") as file:
                 file.write(data)
             os.replace(temporary, path)
         else:

@@ -36,6 +36,7 @@ from ._worker import (
     interrupt_thread,
     limit_threads,
     resolve_chained,
+    skipped,
     task_outcome,
 )
 
@@ -360,9 +361,7 @@ class _RayTask:
                 return
             self.deferred = False
             if failed:
-                outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED, {
-                    "skipped": f"not run: upstream job {failed[0].task.job.name} did not "
-                               "succeed"})
+                outcome = skipped(self.task.job_id, failed[0].task.job.name)
             else:
                 with self.lock:
                     if not self.cancel_requested:
@@ -567,14 +566,11 @@ class RayExecutor:
         handle = _RayTask(self, task, report, self._remote_for(task), handles)
         reason = self.infeasible(task)
         if reason is not None:
-            handle._settle(TaskEvent(task.job_id, TaskEventKind.FAILED,
-                                     {"error": reason, "traceback": ""}))
+            handle._settle(handle._failure(reason))
             return handle
         never_started = [h for h in handles if h.ref is None]
         if never_started:  # an upstream task was refused (infeasible): this one cannot run
-            handle._settle(TaskEvent(task.job_id, TaskEventKind.CANCELLED, {
-                "skipped": f"not run: upstream job {never_started[0].task.job.name} did "
-                           "not succeed"}))
+            handle._settle(skipped(task.job_id, never_started[0].task.job.name))
             return handle
         handle.start()
         return handle

@@ -128,9 +128,8 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None 
     )
 
     store = open_store(task.store)
-    known = {} if known is None else known
-    inputs = {port: json.loads(known[artifact]) if artifact in known else store.get(artifact)
-              for port, artifact in task.inputs.items()}
+    inputs = {port: json.loads(known[artifact]) if known and artifact in known
+              else store.get(artifact) for port, artifact in task.inputs.items()}
     context = ReferenceContext(
         architectures=task.architectures,
         layers=task.layers,
@@ -150,7 +149,7 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None 
             raise _StoreFailed(f"output {port!r} of {task.job.name} cannot be stored: {exc}"
                                ) from exc
         stored[port] = result.hash
-        if result.info.kind == "json":
+        if known is not None and result.info.kind == "json":
             # A JSON artifact round-trips through this text unchanged (else it is an object).
             text = json.dumps(value, sort_keys=True)
             if len(text) <= SMALL_JSON_CHARS:
@@ -174,6 +173,12 @@ def missing_output(port: str, src_port: str, upstream: str, produced: Any) -> st
             f"{sorted(produced)}; reconnect the edge")
 
 
+def skipped(job: str, upstream: str) -> TaskEvent:
+    """The end of a chained job that never ran because ``upstream`` (a name) did not succeed."""
+    return TaskEvent(job, TaskEventKind.CANCELLED, {
+        "skipped": f"not run: upstream job {upstream} did not succeed"})
+
+
 def resolve_chained(task: TaskSpec, upstream: Sequence[TaskEvent]
                     ) -> tuple[TaskSpec, TaskEvent | None]:
     """Complete a chained task from its upstream jobs' outcomes (in ``chained_upstream``
@@ -188,8 +193,7 @@ def resolve_chained(task: TaskSpec, upstream: Sequence[TaskEvent]
     for port, chained in sorted(task.chained.items()):
         outcome = by_job[chained.upstream]
         if outcome.kind is not TaskEventKind.SUCCEEDED:
-            return task, TaskEvent(job, TaskEventKind.CANCELLED, {
-                "skipped": f"not run: upstream job {chained.name} did not succeed"})
+            return task, skipped(job, chained.name)
         produced = outcome.data.get("outputs", {})
         if chained.port not in produced:
             return task, TaskEvent(job, TaskEventKind.FAILED, {
@@ -199,12 +203,12 @@ def resolve_chained(task: TaskSpec, upstream: Sequence[TaskEvent]
     from ._cache import CacheIndex, cache_key
 
     key = cache_key(task.job, inputs, task.runtime or None)
-    known = {"inputs": inputs, "cache_key": key}
     if task.cache_lookup:
         entry = CacheIndex(open_store(task.store)).lookup(key)
         if entry is not None:
             return task, TaskEvent(job, TaskEventKind.SUCCEEDED, {
-                "outputs": dict(entry.outputs), "cached_from": entry.execution, **known})
+                "outputs": dict(entry.outputs), "cached_from": entry.execution,
+                "inputs": inputs, "cache_key": key})
     return replace(task, inputs=inputs, cache_key=key), None
 
 
