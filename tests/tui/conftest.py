@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from textual.screen import Screen
+from textual.widget import Widget
 
 from forge_ops.schema import ProjectDoc
 from forge_tui.app import MemoryBackend, MemoryHub
+
+
+async def shown(
+    pilot: Any, screen_type: type[Screen[Any]] | Any, selector: str, timeout: float = 30.0
+) -> Widget:
+    """The widget matching `selector` once a `screen_type` screen is on top and composed.
+
+    A pushed screen becomes `app.screen` before its children are mounted, so waiting for the
+    screen alone and then querying races on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    while True:
+        screen = pilot.app.screen
+        if isinstance(screen, screen_type) and (found := screen.query(selector)):
+            return found.first()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {selector} on a {screen_type} in time; on top: {screen!r}")
+        await pilot.pause(0.02)
+
 
 DOWNLOAD = """
 def download_cifar10(*, subset: int = 100) -> {"train": Dataset, "test": Dataset}:

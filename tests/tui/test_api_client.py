@@ -17,12 +17,14 @@ PROBLEMS = [{"kind": "unconnected", "message": "Train.model is not connected", "
 
 async def _echo(request: web.Request) -> web.Response:
     body = await request.json() if request.can_read_body else None
-    return web.json_response({
-        "path": request.raw_path.split("?")[0],
-        "query": dict(request.query),
-        "auth": request.headers.get("Authorization"),
-        "body": body,
-    })
+    return web.json_response(
+        {
+            "path": request.raw_path.split("?")[0],
+            "query": dict(request.query),
+            "auth": request.headers.get("Authorization"),
+            "body": body,
+        }
+    )
 
 
 async def _refuse(request: web.Request) -> web.Response:
@@ -69,9 +71,7 @@ async def test_both_sides_send_path_query_body_and_token(server: str) -> None:
         "auth": "Bearer tok",
         "body": {"x": 1},
     }
-    answer = await ApiClient(server, "tok").request(
-        "POST", path, {"x": 1}, query={"branch": "dev"}
-    )
+    answer = await ApiClient(server, "tok").request("POST", path, {"x": 1}, query={"branch": "dev"})
     assert answer == expected
     sync = await asyncio.to_thread(
         _sync_call, server, "POST", path, body={"x": 1}, query={"branch": "dev"}

@@ -9,7 +9,7 @@ from forge_tui.app.screens.modals import FuzzyPicker, Prompt
 from forge_tui.app.screens.project import ProjectScreen
 from forge_tui.app.widgets.graph_editor import GraphEditor
 
-from .conftest import PaperProject
+from .conftest import PaperProject, shown
 
 SIZE = (100, 40)
 
@@ -25,9 +25,9 @@ async def open_pipeline(app: ForgeApp, pilot, paper: PaperProject) -> GraphEdito
 
 async def choose(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
     """Fill the open picker's or prompt's input (as if typed) and press Enter."""
-    await pilot.pause()
-    assert isinstance(pilot.app.screen, FuzzyPicker | Prompt), pilot.app.screen
-    pilot.app.screen.query_one(Input).value = text
+    field = await shown(pilot, FuzzyPicker | Prompt, "Input", timeout=5.0)
+    assert isinstance(field, Input)
+    field.value = text
     await pilot.pause()
     await pilot.press("enter")
     await pilot.pause()
@@ -345,7 +345,6 @@ class TestSharedEditing:
             assert "deleted" in str(editor.query_one("#message").render())
 
     async def test_help_lists_every_key(self, backend: MemoryBackend, paper: PaperProject) -> None:
-        from textual.widgets import Static
 
         from forge_tui.app.screens.info import HelpScreen
 
@@ -353,11 +352,10 @@ class TestSharedEditing:
         async with app.run_test(size=(100, 60)) as pilot:
             await open_pipeline(app, pilot, paper)
             await pilot.press("f1")
-            await pilot.pause()
-            assert isinstance(app.screen, HelpScreen)
+            help_text = await shown(pilot, HelpScreen, "Static", timeout=5.0)
             text = "".join(
                 segment.text
-                for line in app.screen.query_one(Static).render_lines(app.screen.region)
+                for line in help_text.render_lines(app.screen.region)
                 for segment in line
             )
             for binding in GraphEditor.BINDINGS:

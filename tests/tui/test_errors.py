@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import socket
 
-from textual.widgets import Static
-
 from forge_server.principal import Role, Unauthenticated
 from forge_server.relay_config import RelayConfig
 from forge_server.server import RelayServer
 from forge_tui.app import ForgeApp, LinkState, ServerBackend
 from forge_tui.app.screens.info import ErrorScreen
 
+from .conftest import shown
 from .test_two_clients import until
 
 SIZE = (100, 30)
@@ -34,8 +33,7 @@ def free_port() -> int:
 async def test_unreachable_server() -> None:
     app = ForgeApp(ServerBackend(f"http://127.0.0.1:{free_port()}", None, "ada"))
     async with app.run_test(size=SIZE) as pilot:
-        await until([pilot], lambda: isinstance(app.screen, ErrorScreen))
-        message = str(app.screen.query_one("#error-message", Static).render())
+        message = str((await shown(pilot, ErrorScreen, "#error-message")).render())
         assert "cannot reach" in message and "forge serve" in message
 
 
@@ -43,11 +41,9 @@ async def test_refused_token_on_listing_and_on_a_room(tmp_path) -> None:  # type
     async with RelayServer(RelayConfig(data_dir=tmp_path), authorizer=RefuseEveryone()) as relay:
         app = ForgeApp(ServerBackend(relay.url, "bad-token", "ada"))
         async with app.run_test(size=SIZE) as pilot:
-            await until([pilot], lambda: isinstance(app.screen, ErrorScreen))
-            assert app.screen.refused
-            assert "refused the token" in str(
-                app.screen.query_one("#error-message", Static).render()
-            )
+            message = await shown(pilot, ErrorScreen, "#error-message")
+            assert isinstance(app.screen, ErrorScreen) and app.screen.refused
+            assert "refused the token" in str(message.render())
         app = ForgeApp(ServerBackend(relay.url, "bad-token", "ada"), project="p")
         async with app.run_test(size=SIZE) as pilot:
             await until([pilot], lambda: isinstance(app.screen, ErrorScreen), timeout=15)

@@ -16,6 +16,7 @@ from forge_tui.app.screens.history import HistoryScreen, commit_graph, merge_log
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt
 from forge_tui.app.screens.project import ProjectScreen
 
+from .conftest import shown
 from .test_monitor import SIZE, new_project, open_project, server, until
 
 __all__ = ["server"]  # the module-scoped relay fixture of test_monitor
@@ -23,8 +24,9 @@ __all__ = ["server"]  # the module-scoped relay fixture of test_monitor
 
 async def answer(pilot: Any, text: str) -> None:
     """Fill the open prompt or picker and press enter."""
-    await until(pilot, lambda: isinstance(pilot.app.screen, Prompt | FuzzyPicker))
-    pilot.app.screen.query_one(Input).value = text
+    field = await shown(pilot, Prompt | FuzzyPicker, "Input")
+    assert isinstance(field, Input)
+    field.value = text
     await pilot.pause()
     await pilot.press("enter")
     await pilot.pause()

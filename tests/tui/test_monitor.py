@@ -32,6 +32,8 @@ from forge_tui.app.widgets.graph_editor import GraphEditor
 from forge_tui.app.widgets.job_output import JobOutput, elapsed_seconds, format_elapsed
 from forge_tui.render import render_graph
 
+from .conftest import shown
+
 SIZE = (110, 40)
 
 EMIT = """
@@ -263,13 +265,13 @@ class TestMonitor:
             # run with options: the executor is checked before anything is sent
             editor.run_problems = {}
             await pilot.press("ctrl+t")
-            await until(pilot, lambda: isinstance(app.screen, Prompt))
-            prompt = app.screen
-            prompt.query_one(Input).value = "gpu"
+            prompt_input = await shown(pilot, Prompt, "Input")
+            assert isinstance(prompt_input, Input)
+            prompt_input.value = "gpu"
             await pilot.press("enter")
             await pilot.pause()
-            assert "ray, local" in str(prompt.query_one("#prompt-error").render())
-            prompt.query_one(Input).value = "local"
+            assert "ray, local" in str(app.screen.query_one("#prompt-error").render())
+            prompt_input.value = "local"
             await pilot.press("enter")
             await until(pilot, lambda: editor.run_problems)
             assert set(editor.run_problems) == {ids["broken.Boom"]}
@@ -304,19 +306,19 @@ class TestImages:
             red, blue = (255, 0, 0), (0, 0, 255)
             assert picture.rows[0][0] == (red, red) and picture.rows[1][7] == (red, red)
             assert picture.rows[2][0] == (blue, blue) and picture.rows[3][3] == (blue, blue)
-            shown = str(images.render())
-            assert "image sample" in shown and "▀" * 8 in shown
+            drawn = str(images.render())
+            assert "image sample" in drawn and "▀" * 8 in drawn
 
             # Summaries by hash of the output and the image (Picture is no Output operation).
             await until(pilot, lambda: status_of(monitor, "Picture") == "succeeded", timeout=60)
             for choice, expected in (("out", "kind     json"), ("sample", "shape    [8, 8, 3]")):
                 await pilot.press("a")
-                await until(pilot, lambda: isinstance(app.screen, FuzzyPicker))
-                app.screen.query_one(Input).value = choice
+                picker_input = await shown(pilot, FuzzyPicker, "Input")
+                assert isinstance(picker_input, Input)
+                picker_input.value = choice
                 await pilot.pause()
                 await pilot.press("enter")
-                await until(pilot, lambda: isinstance(app.screen, TextScreen))
-                body = str(app.screen.query_one("#text-body").render())
+                body = str((await shown(pilot, TextScreen, "#text-body")).render())
                 assert expected in body and "made by  job" in body and "provenance:" in body
                 await pilot.press("escape")
                 await until(pilot, lambda: app.screen is monitor)

@@ -53,21 +53,56 @@ def test_executions_list(snap_compare: Any) -> None:
     assert snap_compare(app, terminal_size=(100, 24), run_before=open_list)
 
 
-def commit(cid: str, message: str, created: str, parents: list[str], branch: str,
-           authors: list[str], tags: list[str] | None = None) -> dict[str, Any]:
-    return {"id": cid * 8, "short": (cid * 2)[:10], "message": message, "created": created,
-            "parents": [p * 8 for p in parents], "branch": branch, "authors": authors,
-            "tags": tags or []}
+def commit(
+    cid: str,
+    message: str,
+    created: str,
+    parents: list[str],
+    branch: str,
+    authors: list[str],
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": cid * 8,
+        "short": (cid * 2)[:10],
+        "message": message,
+        "created": created,
+        "parents": [p * 8 for p in parents],
+        "branch": branch,
+        "authors": authors,
+        "tags": tags or [],
+    }
 
 
-C1 = commit("a1b2c3d4", "Create project cifar", "2026-01-01T09:00:00+00:00", [], "main",
-            ["Ada Lovelace"])
-C2 = commit("b2c3d4e5", "Edit Train: learning rate", "2026-01-01T10:00:00+00:00", ["a1b2c3d4"],
-            "main", ["Ada Lovelace"], ["run/x1"])
-C3 = commit("c3d4e5f6", "Add operation Augment", "2026-01-01T11:00:00+00:00", ["a1b2c3d4"],
-            "exp", ["Grace Hopper"])
-C4 = commit("d4e5f6a7", "Merge exp into main", "2026-01-01T12:00:00+00:00",
-            ["b2c3d4e5", "c3d4e5f6"], "main", ["Ada Lovelace", "Grace Hopper"], ["v1"])
+C1 = commit(
+    "a1b2c3d4", "Create project cifar", "2026-01-01T09:00:00+00:00", [], "main", ["Ada Lovelace"]
+)
+C2 = commit(
+    "b2c3d4e5",
+    "Edit Train: learning rate",
+    "2026-01-01T10:00:00+00:00",
+    ["a1b2c3d4"],
+    "main",
+    ["Ada Lovelace"],
+    ["run/x1"],
+)
+C3 = commit(
+    "c3d4e5f6",
+    "Add operation Augment",
+    "2026-01-01T11:00:00+00:00",
+    ["a1b2c3d4"],
+    "exp",
+    ["Grace Hopper"],
+)
+C4 = commit(
+    "d4e5f6a7",
+    "Merge exp into main",
+    "2026-01-01T12:00:00+00:00",
+    ["b2c3d4e5", "c3d4e5f6"],
+    "main",
+    ["Ada Lovelace", "Grace Hopper"],
+    ["v1"],
+)
 
 
 class RecordedApi(ForgeApi):
@@ -89,8 +124,10 @@ class RecordedApi(ForgeApi):
         found = next(c for c in (C1, C2, C3, C4) if c["id"] == ref)
         changes = [
             {"text": "operation Augment added"},
-            {"text": "operation Train: code changed",
-             "detail": "--- a\n+++ b\n-    lr = 0.1\n+    lr = 0.01\n"},
+            {
+                "text": "operation Train: code changed",
+                "detail": "--- a\n+++ b\n-    lr = 0.1\n+    lr = 0.01\n",
+            },
         ]
         return {"commit": found, "changes": changes if found is C4 else []}
 
@@ -105,8 +142,9 @@ def test_history_view(snap_compare: Any) -> None:
         screen = HistoryScreen(RecordedApi())
         await app.push_screen(screen)
         await wait_until(pilot, lambda: len(screen.commits) == 4)
-        await wait_until(pilot, lambda: "Merge exp" in str(screen.query_one("#commit-text")
-                                                                .render()))
+        await wait_until(
+            pilot, lambda: "Merge exp" in str(screen.query_one("#commit-text").render())
+        )
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 24), run_before=open_history)
