@@ -23,7 +23,7 @@ import re
 import shutil
 import sys
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -69,14 +69,18 @@ class ArtifactInfo:
 
 @dataclass(frozen=True)
 class StoreResult:
-    """The outcome of ``put``: the artifact and how many bytes this call wrote (0 if known)."""
+    """The outcome of ``put``: the artifact's hash and kind, and how many bytes this call wrote
+    (0 if the content was already stored)."""
 
-    info: ArtifactInfo
+    hash: str
+    kind: str
     bytes_written: int
+    store: ArtifactStore = field(repr=False, compare=False)
 
     @property
-    def hash(self) -> str:
-        return self.info.hash
+    def info(self) -> ArtifactInfo:
+        """The stored record (read on demand: storing known content only checks it exists)."""
+        return self.store.info(self.hash)
 
 
 def _now() -> str:
@@ -97,6 +101,17 @@ def _open_new(path: str, mode: str) -> IO[Any]:
     except FileNotFoundError:
         os.makedirs(path.rpartition("/")[0], exist_ok=True)
         return open(path, mode)
+
+
+def _create_json(path: str, value: Any) -> bool:
+    """Create a local JSON file in place (exclusively); False if it already exists."""
+    try:
+        file = _open_new(path, "xb")
+    except FileExistsError:
+        return False
+    with file:
+        file.write(json.dumps(value, sort_keys=True).encode())
+    return True
 
 
 def _check_hash(artifact_hash: str) -> str:
@@ -159,32 +174,25 @@ class ArtifactStore:
     def put(self, value: Any, provenance: Provenance | None = None) -> StoreResult:
         """Store ``value`` (once per content) and record who produced it."""
         encoded = encode(value)
-        existing = self._stored_info(encoded.hash)
         written = 0
-        if existing is None:
+        if not self.exists(encoded.hash):
             written = self._write(encoded)
-            existing = self._info_of(encoded)
-            self.write_json(self._ref_path(encoded.hash), asdict(existing))
+            self.write_json(self._ref_path(encoded.hash), asdict(self._info_of(encoded)))
         if provenance is not None:
             self.add_provenance(encoded.hash, provenance)
-        return StoreResult(existing, written)
+        return StoreResult(encoded.hash, encoded.kind.value, written, self)
 
     def add_provenance(self, artifact_hash: str, provenance: Provenance) -> None:
         """Record one producer of an artifact (idempotent for the same commit/execution/job)."""
         key = canonical_json([provenance.commit, provenance.execution, provenance.job])
         name = hashlib.sha256(key.encode()).hexdigest()[:24]
         path = self.path("provenance", artifact_hash, f"{name}.json")
-        record = asdict(provenance)
+        record = dict(vars(provenance))  # plain fields: no deep copy needed
         record["created"] = record["created"] or _now()
         if self._local:
             # Created in place, once: one file operation per job instead of three (check,
             # write aside, rename); ``provenance`` skips a record caught half written.
-            try:
-                file = _open_new(path, "xb")
-            except FileExistsError:
-                return
-            with file:
-                file.write(json.dumps(record, sort_keys=True).encode())
+            _create_json(path, record)
         elif not self._fs.exists(path):
             self.write_json(path, record)
 
@@ -207,6 +215,12 @@ class ArtifactStore:
             # Object stores replace whole objects atomically.
             self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
             self._fs.pipe_file(path, data)
+
+    def write_json_in_place(self, path: str, value: Any) -> None:
+        """Write a small JSON file that readers treat as absent while it does not parse: a new
+        one is created in place (one file operation), an existing one replaced atomically."""
+        if not (self._local and _create_json(path, value)):
+            self.write_json(path, value)
 
     def _write(self, encoded: Encoded) -> int:
         final = self._object_path(encoded.hash)

@@ -18,7 +18,7 @@ import tokenize
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from forge_ops.artifacts import canonical_json
 
@@ -113,12 +113,6 @@ class CacheIndex:
 
     def record(self, entry: CacheEntry) -> None:
         """Record a success (overwrites: the newest run of a key is the one cited)."""
-        # vars(), not asdict(): the fields are plain values, no deep copy needed.
-        self.store.write_json(self._path(entry.key), dict(vars(entry)))
-
-    def entry_of(self, key: str) -> dict[str, Any] | None:
-        """The raw entry, even if outputs went missing (for diagnostics)."""
-        try:
-            return dict(json.loads(self.store.fs.cat_file(self._path(key))))
-        except FileNotFoundError:
-            return None
+        # vars(), not asdict(): the fields are plain values, no deep copy needed. In place:
+        # ``lookup`` reads an entry caught half written as a miss.
+        self.store.write_json_in_place(self._path(entry.key), dict(vars(entry)))

@@ -87,6 +87,20 @@ class JobRecord:
         return (dt.datetime.fromisoformat(self.finished) - start).total_seconds()
 
 
+_RECORD_FIELDS = frozenset(JobRecord.__dataclass_fields__)
+
+
+def _replaced(record: JobRecord, changes: dict[str, Any]) -> JobRecord:
+    """``dataclasses.replace`` without its per-call field introspection (a record changes a
+    few times per job, and a pipeline of tiny jobs has many)."""
+    if not changes.keys() <= _RECORD_FIELDS:
+        raise TypeError(f"JobRecord has no field {sorted(changes.keys() - _RECORD_FIELDS)}")
+    new = object.__new__(JobRecord)
+    new.__dict__.update(record.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 @dataclass(frozen=True)
 class ExecutionResult:
     """The final record of an execution (what ``forge run --json`` prints)."""
@@ -242,9 +256,11 @@ class _Run:
         self.waiting: dict[str, None] = dict.fromkeys(self.to_run)
         #: Waiting jobs to (re)examine in ``schedule`` (an ordered set).
         self.candidates: dict[str, None] = dict.fromkeys(self.to_run)
+        #: Each job's upstream jobs, sorted (looked up several times per job and event).
+        self.upstream = {job_id: tuple(sorted(plan.upstream(job_id))) for job_id in plan.order}
         self.dependents: dict[str, list[str]] = {}
         for job_id in plan.order:
-            for upstream in plan.upstream(job_id):
+            for upstream in self.upstream[job_id]:
                 self.dependents.setdefault(upstream, []).append(job_id)
         self.handles: dict[str, TaskHandle] = {}
         #: The executor's ``submit_chained`` if it has one; jobs submitted that way.
@@ -273,7 +289,7 @@ class _Run:
             self.engine.log.exception("on_event callback failed for %s", event)
 
     def update(self, job: str, **changes: Any) -> JobRecord:
-        record = replace(self.records[job], **changes)
+        record = _replaced(self.records[job], changes)
         self.records[job] = record
         if record.status in FINISHED_STATUSES:
             self.unfinished.discard(job)
@@ -283,6 +299,8 @@ class _Run:
             self.unfinished.add(job)
         if "status" in changes:
             self.flush(job)
+            if self.on_event is None:
+                return record
             self.emit(JobStatusChanged(
                 self.execution, job, record.status, _now(), started=record.started,
                 finished=record.finished, error=record.error, traceback=record.traceback,
@@ -465,7 +483,7 @@ class _Run:
         """Whether ``job`` can be submitted now, chained to its still running upstream jobs."""
         return self.submit_chained is not None and all(
             self.records[u].status in (JobStatus.SUCCEEDED, JobStatus.CACHED)
-            or u in self.handles for u in self.plan.upstream(job))
+            or u in self.handles for u in self.upstream[job])
 
     def unchain_if_blocked(self, job: str) -> None:
         """Cancel a chained job that has not started if one of its upstream jobs failed."""
@@ -480,7 +498,7 @@ class _Run:
             self.finish_unrun(job, JobStatus.CANCELLED, blocked)
 
     def blocked_by(self, job: str) -> str | None:
-        for upstream in sorted(self.plan.upstream(job)):
+        for upstream in self.upstream[job]:
             record = self.records[upstream]
             if record.status in (JobStatus.FAILED, JobStatus.CANCELLED):
                 verb = "failed" if record.status is JobStatus.FAILED else "was cancelled"
@@ -489,7 +507,7 @@ class _Run:
 
     def ready(self, job: str) -> bool:
         return all(self.records[u].status in (JobStatus.SUCCEEDED, JobStatus.CACHED)
-                   for u in self.plan.upstream(job))
+                   for u in self.upstream[job])
 
     def launch(self, job: str) -> None:
         """Satisfy ``job`` from the cache or submit it (chained to running upstream jobs)."""

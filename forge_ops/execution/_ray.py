@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import nullcontext
 from typing import Any
 
 from ._cache import now_iso
@@ -389,9 +390,10 @@ class _RayTask:
             self.executor._unfollow_feedback(self)
             return None, exc
         outcome = _outcome(self.task.job_id, returned)
-        # Under the feedback lock: what the poller took earlier has been reported, and what
-        # is still in the relay is reported now, before the outcome.
-        with self.executor._feedback_lock:
+        # Under the feedback lock if the attempt pushed: what the poller took earlier has been
+        # reported, and what is still in the relay is reported now, before the outcome. An
+        # attempt that pushed nothing has nothing to order (and skips the poller's lock).
+        with self.executor._feedback_lock if returned["pushed"] else nullcontext():
             if returned["pushed"]:
                 self.executor._collect([self.key])
             self.executor._following.pop(self.key, None)
@@ -492,8 +494,9 @@ class RayExecutor:
 
     # -- feedback ----------------------------------------------------------------------------
     def _follow_feedback(self, handle: _RayTask) -> None:
-        with self._feedback_lock:
-            self._following[handle.key] = handle
+        # No lock: the attempt is not submitted yet, so nothing can be delivered for its key
+        # (and one dict store is atomic); the poller holds the lock across a relay round trip.
+        self._following[handle.key] = handle
 
     def _unfollow_feedback(self, handle: _RayTask) -> None:
         with self._feedback_lock:

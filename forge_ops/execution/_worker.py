@@ -149,7 +149,7 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None 
             raise _StoreFailed(f"output {port!r} of {task.job.name} cannot be stored: {exc}"
                                ) from exc
         stored[port] = result.hash
-        if known is not None and result.info.kind == "json":
+        if known is not None and result.kind == "json":
             # A JSON artifact round-trips through this text unchanged (else it is an object).
             text = json.dumps(value, sort_keys=True)
             if len(text) <= SMALL_JSON_CHARS:

@@ -83,6 +83,31 @@ class TestStore:
         (folder / ".aside.json.tmp").write_text("{}")
         assert [p.job for p in store.provenance(artifact)] == ["job1"]
 
+    def test_put_of_known_content_reports_the_first_record(self, store: ArtifactStore) -> None:
+        first = store.put({"accuracy": 0.5})
+        again = store.put({"accuracy": 0.5})
+        assert (again.hash, again.kind, again.bytes_written) == (first.hash, "json", 0)
+        assert again.info == first.info  # read from the store: the first storage's time
+
+    def test_cache_entries_are_replaced_and_a_half_written_one_is_a_miss(
+            self, store: ArtifactStore) -> None:
+        from forge_ops.execution import CacheIndex
+        from forge_ops.execution._cache import CacheEntry
+
+        index = CacheIndex(store)
+        output = store.put([1, 2]).hash
+        index.record(CacheEntry("k" * 64, {"out": output}, "exec1", "job1", "t1"))
+        index.record(CacheEntry("k" * 64, {"out": output}, "exec2", "job1", "t2"))
+        found = index.lookup("k" * 64)
+        assert found is not None and found.execution == "exec2"  # the newest run is cited
+        half = Path(store.path("cache", "hh", "h" * 64 + ".json"))
+        half.parent.mkdir(parents=True)
+        half.write_text('{"key": "hhh", "out')
+        assert index.lookup("h" * 64) is None  # a writer mid-way: a miss, not an error
+        index.record(CacheEntry("h" * 64, {"out": output}, "exec3", "job2", "t3"))
+        assert index.lookup("h" * 64) == CacheEntry("h" * 64, {"out": output}, "exec3",
+                                                    "job2", "t3")
+
     @pytest.mark.parametrize("value", [
         torch.arange(12, dtype=torch.float32).reshape(3, 4),
         torch.tensor(2.5),
