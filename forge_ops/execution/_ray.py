@@ -3,9 +3,9 @@
 The operation runs in a thread of the Ray worker while the task's main thread pushes batched
 feedback to the executor's FeedbackRelay actor every ~0.1 s (a job that ends sooner pushes
 nothing: its last feedback comes back with its outcome); one poller thread on the driver
-collects the relay every ~0.1 s. Cancel (``ray.cancel``) raises KeyboardInterrupt in the task's
-main thread, which raises JobCancelled in the operation's thread; a forced cancel kills the
-worker. Worker crashes
+collects the relay every ~0.1 s, and one completion thread watches every attempt in flight with
+``ray.wait``. Cancel (``ray.cancel``) raises KeyboardInterrupt in the task's main thread, which
+raises JobCancelled in the operation's thread; a forced cancel kills the worker. Worker crashes
 are retried (``task.max_retries``) by resubmitting; user errors are reported, never retried.
 GPU tasks set ``max_calls=0`` so Ray does not restart their worker after every call (its GPU
 default is 1).
@@ -47,6 +47,8 @@ CANCEL_UNWIND_SECONDS = 2.0
 NODES_TTL_SECONDS = 5.0
 #: How many ``.options()`` variants of the task function are kept.
 MAX_VARIANTS = 4096
+#: The completion thread's wait for attempts to end: from (while they do) to (while none does).
+WATCH_SECONDS = (0.005, 0.05)
 
 
 class FeedbackRelay:
@@ -218,6 +220,31 @@ def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, An
             "small": {artifact: known[artifact] for artifact in outputs if artifact in known}}
 
 
+def _results(refs: list[Any]) -> list[Future[Any]]:
+    """The results of finished refs, each as a done future (a value, or what ``ray.get``
+    raised for that ref)."""
+    import ray
+
+    def done(value: Any = None, error: BaseException | None = None) -> Future[Any]:
+        future: Future[Any] = Future()
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+        return future
+
+    try:
+        return [done(value) for value in ray.get(refs)]
+    except Exception:  # one of them failed: fetch each on its own
+        results = []
+        for ref in refs:
+            try:
+                results.append(done(ray.get(ref)))
+            except Exception as exc:
+                results.append(done(error=exc))
+        return results
+
+
 def _outcome(job: str, returned: dict[str, Any]) -> TaskEvent:
     """The terminal event in a result of ``_ray_task``."""
     return TaskEvent(job, TaskEventKind(returned["kind"]), returned["data"])
@@ -270,9 +297,7 @@ class _RayTask:
         self.executor._follow_feedback(self)
         ref = self.ref = self.remote.remote(self.payload, self.executor._relay_name, self.key,
                                             *self.upstream_refs)
-        # The future carries the deserialized result (or the task's error): no ray.get later.
-        ref.future().add_done_callback(
-            lambda future: self.executor._completed.put((self, ref, future)))
+        self.executor._watch(ref, self)
 
     def cancel(self, force: bool = False) -> None:
         import ray
@@ -374,7 +399,7 @@ class _RayTask:
     def _wait(self, future: Future[Any]) -> tuple[TaskEvent | None, Exception | None]:
         """Report one ended attempt's feedback; its terminal event, or its crash.
 
-        ``future`` is the attempt's (done) ref future: it raises what ``ray.get`` would.
+        ``future`` holds the attempt's result, or what ``ray.get`` raised for it.
         """
         from ray import exceptions
 
@@ -438,9 +463,13 @@ class RayExecutor:
         self._lock = threading.Lock()
         self._nodes: list[dict[str, float]] = []
         self._nodes_read = -math.inf
-        # Attempts whose result is ready, handled in order by one completion thread.
-        self._completed: queue.Queue[tuple[_RayTask, Any, Future[Any]] | None] = queue.Queue()
+        # Attempts in flight, watched by one completion thread (``_complete_tasks``): new ones
+        # wait in ``_submitted`` until it next looks.
+        self._submitted: list[tuple[Any, _RayTask]] = []
+        self._submitted_lock = threading.Lock()
+        self._have_submitted = threading.Event()
         self._completer: threading.Thread | None = None
+        self._completer_stop = False
         # Feedback: tasks push to a relay actor; one poller thread delivers it.
         self._relay: Any = None
         self._relay_name = ""
@@ -482,15 +511,44 @@ class RayExecutor:
                                                 name="forge-ray-feedback")
                 self._poller.start()
 
+    def _watch(self, ref: Any, handle: _RayTask) -> None:
+        """Have the completion thread report ``ref``'s outcome to ``handle``."""
+        with self._submitted_lock:
+            self._submitted.append((ref, handle))
+        self._have_submitted.set()
+
     def _complete_tasks(self) -> None:
-        while (item := self._completed.get()) is not None:
-            handle, ref, future = item
-            try:
-                handle.complete(ref, future)
-            except Exception:  # never lose the thread: the job would wait forever
-                _log.exception("completing Ray job %s failed", handle.task.job_id)
-                handle._settle(handle._failure("the Ray executor failed while collecting this "
-                                               "job's result; see the server log"))
+        """Wait for the attempts in flight with ``ray.wait`` and complete each one that ends.
+
+        A future per ref keeps Ray's event-loop thread busy with a callback each; one
+        ``ray.wait`` over every ref in flight, collecting whatever ended within a few
+        milliseconds, costs the driver less. The wait grows while nothing ends (a long job costs
+        nothing to watch) and shrinks again when something does. Attempts submitted meanwhile
+        join the next wait.
+        """
+        import ray
+
+        in_flight: dict[Any, _RayTask] = {}
+        timeout = WATCH_SECONDS[0]
+        while not self._completer_stop:
+            with self._submitted_lock:
+                submitted, self._submitted = self._submitted, []
+                self._have_submitted.clear()
+            in_flight.update(submitted)
+            if not in_flight:
+                self._have_submitted.wait(WATCH_SECONDS[1])
+                continue
+            refs = list(in_flight)
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+            timeout = WATCH_SECONDS[0] if ready else min(2 * timeout, WATCH_SECONDS[1])
+            for ref, result in zip(ready, _results(ready), strict=True):
+                handle = in_flight.pop(ref)
+                try:
+                    handle.complete(ref, result)
+                except Exception:  # never lose the thread: the job would wait forever
+                    _log.exception("completing Ray job %s failed", handle.task.job_id)
+                    handle._settle(handle._failure("the Ray executor failed while collecting "
+                                                   "this job's result; see the server log"))
 
     # -- feedback ----------------------------------------------------------------------------
     def _follow_feedback(self, handle: _RayTask) -> None:
@@ -583,9 +641,11 @@ class RayExecutor:
 
         self._stopping.set()
         if self._completer is not None:
-            self._completed.put(None)
+            self._completer_stop = True
+            self._have_submitted.set()
             self._completer.join()
             self._completer = None
+            self._completer_stop = False
         if self._poller is not None:
             self._poller.join()
             self._poller = None

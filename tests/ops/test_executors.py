@@ -226,6 +226,27 @@ class TestRay:
         assert result.jobs["Other"].cache_key
         assert result.tasks_launched == 4  # After ran nothing
 
+    def test_jobs_that_end_are_reported_while_a_long_job_runs(
+            self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
+        # One completion thread watches every attempt in flight: a long job must not hold
+        # back the report of short jobs (nor of the job chained to one).
+        project = build_project(OPS, {
+            "Long": ("sleepy", {"seconds": 4.0}), "Quick": ("constant", {"value": 3}),
+            "Next": ("consume", {}),
+        }, [("Quick", "out", "Next", "x")])
+        begun = time.monotonic()
+        reported: dict[str, float] = {}
+
+        def note(event: Any) -> None:
+            if getattr(event, "status", None) is JobStatus.SUCCEEDED:
+                reported[event.job] = time.monotonic() - begun
+
+        result = Engine(store, ray_executor).run(plan_pipeline(project, "p"), Recorder(note))
+        assert statuses(result) == {"Long": "succeeded", "Quick": "succeeded",
+                                    "Next": "succeeded"}
+        assert reported["Long"] >= 4.0
+        assert reported["Next"] < reported["Long"] - 2.0, reported
+
     def test_a_chained_job_found_in_the_cache_runs_nothing(
             self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
         # Source always recomputes, so Use is submitted chained to it and finds its key in
