@@ -83,7 +83,11 @@ class GraphCanvas(ScrollView, can_focus=True):
         self.refresh()
 
     def follow(self, node_id: str | None) -> None:
-        """Scroll so that a box is visible (the view follows the selection)."""
+        """Scroll so that a box is visible (the view follows the selection), once the next
+        refresh is done: a view still being laid out would scroll by its provisional size."""
+        self.call_after_refresh(self._show_box, node_id)
+
+    def _show_box(self, node_id: str | None) -> None:
         rect = self.rendered.boxes.get(node_id or "")
         if rect is not None:
             self.scroll_to_region(
