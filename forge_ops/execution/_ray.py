@@ -539,7 +539,15 @@ class RayExecutor:
                 self._have_submitted.wait(WATCH_SECONDS[1])
                 continue
             refs = list(in_flight)
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+            try:
+                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+            except Exception as exc:  # Ray itself is gone: no attempt in flight can end well
+                _log.exception("watching Ray jobs failed")
+                for handle in in_flight.values():
+                    handle._settle(handle._failure(f"the executor lost Ray while this job ran "
+                                                   f"({type(exc).__name__}: {exc})"))
+                in_flight.clear()
+                continue
             timeout = WATCH_SECONDS[0] if ready else min(2 * timeout, WATCH_SECONDS[1])
             for ref, result in zip(ready, _results(ready), strict=True):
                 handle = in_flight.pop(ref)
