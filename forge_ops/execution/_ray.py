@@ -1,11 +1,11 @@
 """RayExecutor: each job a plain Ray task; feedback goes through a relay actor.
 
-The operation runs in a thread of the Ray worker while the task's main thread pushes batched
-feedback to the executor's FeedbackRelay actor every ~0.1 s (a job that ends sooner pushes
-nothing: its last feedback comes back with its outcome); one poller thread on the driver
+The operation runs in the Ray task's main thread while a monitor thread of the worker pushes
+batched feedback to the executor's FeedbackRelay actor every ~0.1 s (a job that ends sooner
+pushes nothing: its last feedback comes back with its outcome); one poller thread on the driver
 collects the relay every ~0.1 s, and one completion thread watches every attempt in flight with
-``ray.wait``. Cancel (``ray.cancel``) raises KeyboardInterrupt in the task's main thread, which
-raises JobCancelled in the operation's thread; a forced cancel kills the worker. Worker crashes
+``ray.wait``. Cancel (``ray.cancel``) raises KeyboardInterrupt in the operation; a job that has
+not stopped 2 s later ends its worker, and a forced cancel kills the worker. Worker crashes
 are retried (``task.max_retries``) by resubmitting; user errors are reported, never retried.
 GPU tasks set ``max_calls=0`` so Ray does not restart their worker after every call (its GPU
 default is 1).
@@ -18,12 +18,13 @@ import logging
 import math
 import os
 import pickle
-import queue
+import select
+import signal
+import socket
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import nullcontext
 from typing import Any
@@ -33,8 +34,6 @@ from ._task import Report, TaskEvent, TaskEventKind, TaskHandle, TaskSpec
 from ._worker import (
     FLUSH_SECONDS,
     FeedbackBuffer,
-    JobCancelled,
-    interrupt_thread,
     limit_threads,
     resolve_chained,
     skipped,
@@ -94,46 +93,110 @@ def _half_imported_modules() -> list[str]:
     return [name for name in loaded if "." in name and name.split(".", 1)[0] not in loaded]
 
 
-class _OperationThread:
-    """The thread a worker process runs operations in, kept from task to task: starting a
-    thread per job costs about as much as a trivial job. Operations run off the main thread so
-    that a cancel (KeyboardInterrupt in the main thread) is seen even while the operation is
-    stuck in one long call. A cancelled job's thread is retired, since the interrupt raised in
-    it may land after the job has ended."""
+class _RunningJob:
+    """The job a worker's main thread is running, as the worker's monitor sees it."""
+
+    def __init__(self, task: TaskSpec, relay_name: str, key: str, stamp: dict[str, Any]
+                 ) -> None:
+        self.task = task
+        self.relay_name = relay_name
+        self.key = key
+        self.stamp = stamp
+        #: Set on a cancel: the job's next feedback call raises JobCancelled.
+        self.cancelled = threading.Event()
+        self.sink = FeedbackBuffer(task, self.cancelled)
+        self.last_push: Any = None
+        #: When the job must have ended after a cancel, or the worker exits (monotonic).
+        self.deadline: float | None = None
+
+
+class _JobMonitor:
+    """One thread per worker process beside the jobs, which run in the task's main thread.
+
+    Every ``FLUSH_SECONDS`` it pushes the running job's feedback to the relay. It also watches
+    for cancels: ``ray.cancel`` raises KeyboardInterrupt in the main thread, which lands only
+    when the operation's current call returns, but it trips the signal wakeup fd at once
+    (``signal.set_wakeup_fd``). A job still running ``CANCEL_UNWIND_SECONDS`` after that
+    (blocked in C code, or ignoring the interrupt) ends its worker, so it cannot keep its CPU,
+    GPU memory or files busy; Ray starts a new worker. Running the operation in the main thread
+    instead of handing it to a thread saves a thread switch each way per job.
+    """
 
     def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._loop, name="forge-operation", daemon=True)
-        self.thread.start()
+        self.lock = threading.Lock()
+        self.job: _RunningJob | None = None
+        self._signals, writer = socket.socketpair()
+        writer.setblocking(False)
+        self._writer = writer  # kept open: the interpreter writes signal numbers to it
+        try:
+            signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        except ValueError:  # not the main thread: cancels then rely on the engine's kill
+            _log.warning("cannot watch for cancels outside the main thread")
+        threading.Thread(target=self._loop, name="forge-job-monitor", daemon=True).start()
+
+    def begin(self, job: _RunningJob) -> None:
+        with self.lock:
+            self.job = job
+
+    def end(self, job: _RunningJob) -> Any:
+        """The job is over: nothing more is pushed for it. Returns its last push's ref."""
+        with self.lock:
+            if self.job is job:
+                self.job = None
+            return job.last_push
 
     def _loop(self) -> None:
+        while True:
+            with self.lock:
+                job = self.job
+            wait = FLUSH_SECONDS
+            if job is not None and job.deadline is not None:
+                wait = max(0.0, min(wait, job.deadline - time.monotonic()))
+            readable, _, _ = select.select([self._signals], [], [], wait)
+            if readable and signal.SIGINT in self._signals.recv(64):
+                with self.lock:
+                    if self.job is not None and self.job.deadline is None:
+                        self.job.cancelled.set()
+                        self.job.deadline = time.monotonic() + CANCEL_UNWIND_SECONDS
+            with self.lock:
+                job = self.job
+                if job is None:
+                    continue
+                if job.deadline is not None and time.monotonic() >= job.deadline:
+                    # The job's console capture is still in place: log to the worker's own
+                    # streams, then end the worker (see the class docstring).
+                    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+                    _log.warning("job %s did not stop when cancelled; exiting its worker",
+                                 job.task.job_id)
+                    os._exit(1)
+                self._push(job)
+
+    def _push(self, job: _RunningJob) -> None:
+        """Send what the job reported since the last push (called under the lock)."""
+        events = []
+        if job.last_push is None:
+            events.append(TaskEvent(job.task.job_id, TaskEventKind.STARTED, dict(job.stamp)))
+        items = job.sink.drain()
+        if items:
+            events.append(TaskEvent(job.task.job_id, TaskEventKind.FEEDBACK,
+                                    {"items": items, **job.stamp}))
+        if not events:
+            return
         try:
-            while (job := self._jobs.get()) is not None:
-                job()
-                torch = sys.modules.get("torch")
-                if torch is not None and not torch.is_grad_enabled():
-                    torch.set_grad_enabled(True)  # thread state: do not pass it to the next job
-        except JobCancelled:
-            pass  # an interrupt that landed after its job: this thread is retired anyway
-
-    def run(self, job: Callable[[], None]) -> None:
-        self._jobs.put(job)
-
-    def retire(self) -> None:
-        global _current_thread
-        if _current_thread is self:
-            _current_thread = None
-        self._jobs.put(None)
+            job.last_push = _relay(job.relay_name).push.remote(job.key, events)
+        except Exception:  # the relay is gone (executor shut down): feedback is best effort
+            _log.debug("feedback relay unreachable for %s", job.task.job_id, exc_info=True)
 
 
-_current_thread: _OperationThread | None = None
+_monitor: _JobMonitor | None = None
 
 
-def _operation_thread() -> _OperationThread:
-    global _current_thread
-    if _current_thread is None or not _current_thread.thread.is_alive():
-        _current_thread = _OperationThread()
-    return _current_thread
+def _job_monitor() -> _JobMonitor:
+    """This worker's monitor, started by the first job (in the main thread, as it must)."""
+    global _monitor
+    if _monitor is None:
+        _monitor = _JobMonitor()
+    return _monitor
 
 
 def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, Any]
@@ -152,70 +215,39 @@ def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, An
     task, settled = resolve_chained(task, [_outcome(task.job_id, result) for result in upstream])
     if settled is not None:  # skipped, failed before running, or found in the cache
         return {"kind": settled.kind.value, "data": settled.data, "items": [], "pushed": False}
-    cancelled = threading.Event()
-    sink = FeedbackBuffer(task, cancelled)
-    result: list[TaskEvent] = []
-    done = threading.Event()
     known: dict[str, str] = {}
     for returned in upstream:
         known.update(returned.get("small", {}))
-
-    def target() -> None:
-        try:
-            # In the thread that runs the operation: torch's OpenMP thread count is per thread.
-            limit_threads(task.job.settings.num_cpus)
-            result.append(task_outcome(task, sink, known))
-        except JobCancelled:
-            result.append(TaskEvent(task.job_id, TaskEventKind.CANCELLED))
-        finally:
-            done.set()
-
     # Every event names the worker process and when the job started there. A job that ends
     # within one feedback interval sends nothing but its return value, like a plain Ray task.
     stamp: dict[str, Any] = {"pid": os.getpid(), "started": now_iso()}
-    runner = _operation_thread()
-    runner.run(target)
-    last_push: Any = None
+    monitor = _job_monitor()
+    job = _RunningJob(task, relay_name, key, stamp)
+    monitor.begin(job)
     try:
-        while not done.wait(FLUSH_SECONDS):
-            events = []
-            if last_push is None:
-                events.append(TaskEvent(task.job_id, TaskEventKind.STARTED, dict(stamp)))
-            items = sink.drain()
-            if items:
-                events.append(TaskEvent(task.job_id, TaskEventKind.FEEDBACK,
-                                        {"items": items, **stamp}))
-            if events:
-                last_push = _relay(relay_name).push.remote(key, events)
-    except KeyboardInterrupt:  # ray.cancel
-        cancelled.set()
-        interrupt_thread(runner.thread)
-        runner.retire()
-        if not done.wait(CANCEL_UNWIND_SECONDS):
-            # The job's console capture is still in place: log to the worker's own streams.
-            sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-            # The operation ignores the interrupt (e.g. blocked in C code): end this worker
-            # so the job cannot keep its CPU, GPU memory or files busy. Ray starts a new one.
-            _log.warning("job %s did not stop when cancelled; exiting its worker", task.job_id)
-            os._exit(1)
-        if _half_imported_modules():
-            # The interrupt landed inside an import (e.g. of torch): the half-initialised
-            # module would break every later job on this worker, so Ray must start a new one.
-            _log.warning("job %s was cancelled during an import; exiting its worker", task.job_id)
-            os._exit(1)
-        raise
+        limit_threads(task.job.settings.num_cpus)
+        outcome = task_outcome(task, job.sink, known)  # a cancel (KeyboardInterrupt) included
+    finally:
+        last_push = monitor.end(job)
+        torch = sys.modules.get("torch")
+        if torch is not None and not torch.is_grad_enabled():
+            torch.set_grad_enabled(True)  # thread state: do not pass it to the next job
+    if outcome.kind is TaskEventKind.CANCELLED and _half_imported_modules():
+        # The interrupt landed inside an import (e.g. of torch): the half-initialised module
+        # would break every later job on this worker, so Ray must start a new one.
+        _log.warning("job %s was cancelled during an import; exiting its worker", task.job_id)
+        os._exit(1)
     if last_push is not None:
         try:
             # Pushes from one caller run in order: once the last is in, all are.
             ray.get(last_push)
         except Exception:  # the relay is gone (executor shut down): feedback is best effort
             _log.debug("feedback relay unreachable for %s", task.job_id, exc_info=True)
-    outcome = result[0] if result else TaskEvent(task.job_id, TaskEventKind.CANCELLED)
     if task.chained:
         stamp.update(inputs=task.inputs, cache_key=task.cache_key)
     outputs = outcome.data.get("outputs", {}).values()
     return {"kind": outcome.kind.value, "data": {**outcome.data, **stamp},
-            "items": sink.drain(), "pushed": last_push is not None,
+            "items": job.sink.drain(), "pushed": last_push is not None,
             # Small JSON outputs, so that the jobs reading them need not open the store.
             "small": {artifact: known[artifact] for artifact in outputs if artifact in known}}
 

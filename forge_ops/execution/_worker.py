@@ -235,10 +235,3 @@ def task_outcome(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | N
             "traceback": traceback.format_exc().rstrip("\n"),
         })
     return TaskEvent(job, TaskEventKind.SUCCEEDED, {"outputs": outputs})
-
-
-def interrupt_thread(thread: threading.Thread) -> None:
-    """Raise JobCancelled in ``thread`` at its next Python bytecode (cooperative cancel)."""
-    if thread.ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
-                                                   ctypes.py_object(JobCancelled))

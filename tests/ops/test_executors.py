@@ -50,8 +50,8 @@ def consume(x: Tensor, /) -> Metrics:
 '''
 BLOCKED = '''
 def blocked(*, seconds: float = 60.0) -> Tensor:
-    import time, torch
-    print("started", flush=True)
+    import os, time, torch
+    print("started", os.getpid(), flush=True)
     time.sleep(seconds)  # one blocking call: an interrupt lands only when it returns
     return torch.zeros(1)
 '''
@@ -324,15 +324,22 @@ class TestRay:
             self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
         started = threading.Event()
         project = build_project(OPS, {"B": ("blocked", {})}, [])
+        recorder = Recorder(lambda e: started.set() if isinstance(e, JobFeedback) else None)
         handle = Engine(store, ray_executor, cancel_grace=20.0).start(
-            plan_pipeline(project, "p"),
-            Recorder(lambda e: started.set() if isinstance(e, JobFeedback) else None))
+            plan_pipeline(project, "p"), recorder)
         assert started.wait(60)
         begun = time.monotonic()
         handle.cancel()
         result = handle.wait(60)
         assert time.monotonic() - begun < 15  # well before the 60 s sleep or the grace period
         assert statuses(result) == {"B": "cancelled"}, result.jobs["B"].error
+        # The worker itself ended (it would otherwise sleep on, holding its CPU).
+        worker = int(next(line for line in recorder.lines("B") if line.startswith("started"))
+                     .split()[1])
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{worker}").exists()
 
 
 @pytest.mark.gpu
