@@ -223,8 +223,8 @@ def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, An
     stamp: dict[str, Any] = {"pid": os.getpid(), "started": now_iso()}
     monitor = _job_monitor()
     job = _RunningJob(task, relay_name, key, stamp)
-    monitor.begin(job)
     try:
+        monitor.begin(job)  # inside: an interrupt right after it still ends the job below
         limit_threads(task.job.settings.num_cpus)
         outcome = task_outcome(task, job.sink, known)  # a cancel (KeyboardInterrupt) included
     finally:
