@@ -44,6 +44,25 @@ class TestCodeEditor:
             code = paper.view().to_plain()["operations"][paper.ops["test"]]["code"]
             assert code == TEST.replace("\ndef test", "\n# def test", 1)
 
+    async def test_typing_on_before_its_own_echo_arrives_is_kept(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        # The editor saves a first keystroke's text; more keystrokes land before the document's
+        # own change notice is handled. That notice must not put the editor back to the saved
+        # text (CI once lost " by Ada" of "# edited by Ada" that way, under load).
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_code(app, pilot, paper.ops["test"])
+            area = editor.area
+            area.insert("# edited", (0, 0))
+            editor._local_edit(None)  # type: ignore[arg-type]  # its TextArea.Changed, handled
+            area.insert(" by Ada", (0, 8))  # typed before the echo is handled
+            await pilot.pause()
+            await pilot.pause()
+            assert area.text == "# edited by Ada" + TEST
+            code = paper.view().to_plain()["operations"][paper.ops["test"]]["code"]
+            assert code == "# edited by Ada" + TEST
+
     async def test_remote_edits_keep_the_cursor(
         self, backend: MemoryBackend, paper: PaperProject
     ) -> None:

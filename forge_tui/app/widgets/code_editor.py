@@ -95,6 +95,8 @@ class CodeEditor(Widget):
         self.shared = workspace.project.code_text(entry_id)
         self._subscription: Any = None
         self._ready = False  # children composed (``is_mounted`` is still False in on_mount)
+        #: True while this editor writes its own text to the document (see ``_text_changed``).
+        self._saving = False
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -121,7 +123,10 @@ class CodeEditor(Widget):
         self._show_interface()
 
     def _text_changed(self, _event: object) -> None:
-        self.post_message(RemoteText())
+        # Not for this editor's own save (the observer runs inside it): by the time the notice
+        # were handled, later keystrokes could be in the editor, and it would put them back.
+        if not self._saving:
+            self.post_message(RemoteText())
 
     def _presence_changed(self) -> None:
         self.call_later(self._show_interface)
@@ -137,11 +142,14 @@ class CodeEditor(Widget):
     def _local_edit(self, event: TextArea.Changed) -> None:
         text = self.area.text
         if text != str(self.shared):
+            self._saving = True
             try:
                 with self.workspace.edit() as project:
                     project.set_code(self.entry_id, text)
             except SchemaError as exc:
                 self.notify(f"Could not save: {exc}", severity="error")
+            finally:
+                self._saving = False
         self._show_interface()
 
     @on(TextArea.SelectionChanged)
