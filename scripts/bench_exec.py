@@ -346,9 +346,9 @@ def bench_tensor(args: argparse.Namespace, work: Path) -> None:
         begun = time.perf_counter()
         torch.from_numpy(np.load(path))
         loads.append(time.perf_counter() - begun)
-    row("(d) store 100 MB", f"{min(puts):.3f} s", f"{min(saves):.3f} s (np.save)",
+    row(f"(d) store {args.tensor_mb} MB", f"{min(puts):.3f} s", f"{min(saves):.3f} s (np.save)",
         min(puts) / min(saves), "≤ 3×")
-    row("(d) load 100 MB", f"{min(gets):.3f} s", f"{min(loads):.3f} s (np.load)",
+    row(f"(d) load {args.tensor_mb} MB", f"{min(gets):.3f} s", f"{min(loads):.3f} s (np.load)",
         min(gets) / min(loads), "≤ 3×")
     usage = store.disk_usage()
     begun = time.perf_counter()
