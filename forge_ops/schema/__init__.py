@@ -5,7 +5,7 @@ from ._ids import new_id, now_iso
 from ._plain import plain_value
 from ._project import ProjectDoc, read_project, to_plain
 from ._read import SchemaError, SchemaWarning
-from ._restore import changed_span
+from ._restore import changed_span, merge_edits
 from ._types import (
     EXECUTION_ROOTS,
     FINISHED_STATUSES,
@@ -65,6 +65,7 @@ __all__ = [
     "commit_message",
     "diff_projects",
     "format_value",
+    "merge_edits",
     "new_id",
     "now_iso",
     "plain_value",

@@ -83,6 +83,30 @@ def changed_span(old: str, new: str) -> tuple[int, int, str]:
     return start, end_old, new[start:end_new]
 
 
+def merge_edits(base: str, ours: str, theirs: str) -> str:
+    """Both sides' changes to ``base``, each taken as the one span it changed (``changed_span``).
+
+    Spans apart are both applied (two inserts at one place: theirs first). Overlapping spans
+    keep theirs and put our inserted text right after it: nobody's typing is lost, at worst
+    text one side deleted stays.
+    """
+    if ours in (base, theirs):
+        return theirs
+    if theirs == base:
+        return ours
+    ours_start, ours_end, ours_text = changed_span(base, ours)
+    their_start, their_end, their_text = changed_span(base, theirs)
+    inserts_at_one_place = ours_start == ours_end == their_start == their_end
+    if ours_end <= their_start and not inserts_at_one_place:
+        return (base[:ours_start] + ours_text + base[ours_end:their_start] + their_text
+                + base[their_end:])
+    if their_end <= ours_start:
+        return (base[:their_start] + their_text + base[their_end:ours_start] + ours_text
+                + base[ours_end:])
+    after_theirs = their_start + len(their_text)
+    return theirs[:after_theirs] + ours_text + theirs[after_theirs:]
+
+
 def set_text(text: Text, new: str) -> None:
     """Replace ``text``'s content with ``new`` by editing only the span that differs."""
     old = str(text)

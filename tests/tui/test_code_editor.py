@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forge_ops.schema import ProjectDoc
+from forge_ops.schema import ProjectDoc, merge_edits
 from forge_tui.app import ForgeApp, MemoryBackend
 from forge_tui.app.screens.project import ProjectScreen
 from forge_tui.app.widgets.code_editor import CodeEditor, changed_span, moved
@@ -20,6 +20,22 @@ def test_changed_span_and_cursor_rules() -> None:
     assert moved(1, 2, 2, 2) == 1  # edit after the cursor: stays
     assert moved(4, 2, 2, 2) == 6  # insert before the cursor: pushed along
     assert moved(3, 2, 5, 0) == 2  # cursor inside deleted text: at the edit
+
+
+def test_merge_edits_keeps_both_sides() -> None:
+    base = "alpha beta gamma"
+    assert merge_edits(base, "alpha beta gamma!", base) == "alpha beta gamma!"  # ours only
+    assert merge_edits(base, base, "Alpha beta gamma") == "Alpha beta gamma"  # theirs only
+    # Apart, in either order: both applied.
+    assert merge_edits(base, "alpha beta gamma!", "Alpha beta gamma") == "Alpha beta gamma!"
+    assert merge_edits(base, "Alpha beta gamma", "alpha beta gamma!") == "Alpha beta gamma!"
+    assert merge_edits(base, "alpha gamma", "alpha beta delta") == "alpha delta"
+    # Two inserts at one place: theirs first, then ours.
+    assert merge_edits(base, "alpha XX beta gamma", "alpha YY beta gamma") == \
+        "alpha YY XX beta gamma"
+    # Overlapping: theirs stands, our inserted text follows it; nothing typed is lost.
+    assert merge_edits(base, "alpha bXta gamma", "alpha bYYa gamma") == "alpha bYYXa gamma"
+    assert merge_edits(base, "same", "same") == "same"
 
 
 async def open_code(app: ForgeApp, pilot, op_id: str) -> CodeEditor:  # type: ignore[no-untyped-def]
@@ -62,6 +78,46 @@ class TestCodeEditor:
             assert area.text == "# edited by Ada" + TEST
             code = paper.view().to_plain()["operations"][paper.ops["test"]]["code"]
             assert code == "# edited by Ada" + TEST
+
+    async def test_unsaved_typing_survives_a_remote_edit(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        # Ada's keystroke is in the editor but its Changed message is not handled yet when Bob's
+        # edit arrives: the editor must keep both, not show Bob's text over hers.
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_code(app, pilot, paper.ops["test"])
+            area = editor.area
+            area.insert("# Ada\n", (0, 0))
+            server = ProjectDoc(paper.hub.room_doc(f"{paper.name}/main"))
+            server.set_code(paper.ops["test"], TEST + "# Bob\n")
+            editor.on_remote_text(None)  # type: ignore[arg-type]  # handled before the Changed
+            await pilot.pause()
+            await pilot.pause()
+            assert area.text == "# Ada\n" + TEST + "# Bob\n"
+            code = paper.view().to_plain()["operations"][paper.ops["test"]]["code"]
+            assert code == "# Ada\n" + TEST + "# Bob\n"
+
+    async def test_saving_typing_does_not_undo_a_remote_edit_not_yet_shown(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        # Bob's edit is in the document but not yet in Ada's editor when her keystroke is saved:
+        # saving her text must not revert his.
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await open_code(app, pilot, paper.ops["test"])
+            area = editor.area
+            area.move_cursor((0, 0))
+            area.insert("# Ada\n", (0, 0))
+            server = ProjectDoc(paper.hub.room_doc(f"{paper.name}/main"))
+            server.set_code(paper.ops["test"], TEST + "# Bob\n")
+            editor._local_edit(None)  # type: ignore[arg-type]  # handled before the remote notice
+            await pilot.pause()
+            await pilot.pause()
+            code = paper.view().to_plain()["operations"][paper.ops["test"]]["code"]
+            assert code == "# Ada\n" + TEST + "# Bob\n"
+            assert area.text == code
+            assert area.cursor_location == (1, 0)  # still after her text
 
     async def test_remote_edits_keep_the_cursor(
         self, backend: MemoryBackend, paper: PaperProject

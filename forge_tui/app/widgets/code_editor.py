@@ -2,7 +2,9 @@
 
 Local typing becomes the minimal CRDT edit (``ProjectDoc.set_code``). Remote changes are applied
 as one replacement of the span that differs, and the local cursor is moved by hand so that text
-inserted before it pushes it along while text after it leaves it alone.
+inserted before it pushes it along while text after it leaves it alone. Keystrokes not yet saved
+when a remote change arrives are merged with it against the text both last agreed on, so
+neither side's edit undoes the other's.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from textual.widgets import Static, TextArea
 from textual.widgets.text_area import Selection
 
 from forge_ops.operations import InterfaceError, parse_interface
-from forge_ops.schema import SchemaError, changed_span
+from forge_ops.schema import SchemaError, changed_span, merge_edits
 from forge_tui.app._presence import PALETTE
 from forge_tui.app._workspace import Workspace
 
@@ -97,11 +99,13 @@ class CodeEditor(Widget):
         self._ready = False  # children composed (``is_mounted`` is still False in on_mount)
         #: True while this editor writes its own text to the document (see ``_text_changed``).
         self._saving = False
+        #: The text the editor and the document last agreed on: the base of both sides' edits.
+        self._synced = str(self.shared)
 
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield SharedTextArea(
-                str(self.shared),
+                self._synced,
                 language="python",
                 show_line_numbers=True,
                 id="code",
@@ -140,17 +144,28 @@ class CodeEditor(Widget):
 
     @on(TextArea.Changed)
     def _local_edit(self, event: TextArea.Changed) -> None:
-        text = self.area.text
-        if text != str(self.shared):
+        self._sync()
+        self._show_interface()
+
+    def _sync(self) -> None:
+        """Make the editor and the document agree, keeping the changes of both since they last
+        did: local keystrokes not yet saved when a remote change lands, and a remote change not
+        yet shown when keystrokes are saved."""
+        ours, theirs = self.area.text, str(self.shared)
+        merged = merge_edits(self._synced, ours, theirs)
+        if merged != theirs:
             self._saving = True
             try:
                 with self.workspace.edit() as project:
-                    project.set_code(self.entry_id, text)
+                    project.set_code(self.entry_id, merged)
             except SchemaError as exc:
                 self.notify(f"Could not save: {exc}", severity="error")
+                return
             finally:
                 self._saving = False
-        self._show_interface()
+        self._synced = merged
+        if merged != ours:
+            self._show_text(merged)
 
     @on(TextArea.SelectionChanged)
     def _cursor_moved(self, event: TextArea.SelectionChanged) -> None:
@@ -161,12 +176,13 @@ class CodeEditor(Widget):
         )
 
     def on_remote_text(self, message: RemoteText) -> None:
-        new = str(self.shared)
+        self._sync()
+        self._show_interface()
+
+    def _show_text(self, new: str) -> None:
+        """Put ``new`` in the editor as one replacement, the cursor kept on its text."""
         area = self.area
-        old = area.text
-        if new == old:
-            return
-        start, end, inserted = changed_span(old, new)
+        start, end, inserted = changed_span(area.text, new)
         document: Any = area.document  # a Document: index <-> location helpers
         sel = area.selection
         anchor = document.get_index_from_location(sel.start)
@@ -182,7 +198,6 @@ class CodeEditor(Widget):
             document.get_location_from_index(moved(anchor, start, end, len(inserted))),
             document.get_location_from_index(moved(cursor, start, end, len(inserted))),
         )
-        self._show_interface()
 
     def _show_interface(self) -> None:
         if not self._ready or self.area.read_only:
