@@ -108,6 +108,9 @@ class _RunningJob:
         self.last_push: Any = None
         #: When the job must have ended after a cancel, or the worker exits (monotonic).
         self.deadline: float | None = None
+        #: Before this (monotonic), the monitor pushes nothing: a job that ends within one
+        #: feedback interval sends everything with its result and costs the relay nothing.
+        self.first_push = time.monotonic() + FLUSH_SECONDS
 
 
 class _JobMonitor:
@@ -173,6 +176,8 @@ class _JobMonitor:
 
     def _push(self, job: _RunningJob) -> None:
         """Send what the job reported since the last push (called under the lock)."""
+        if job.last_push is None and time.monotonic() < job.first_push:
+            return
         events = []
         if job.last_push is None:
             events.append(TaskEvent(job.task.job_id, TaskEventKind.STARTED, dict(job.stamp)))
