@@ -333,6 +333,7 @@ def bench_tensor(args: argparse.Namespace, work: Path) -> None:
 
     def ours(attempt: int) -> None:
         store = ArtifactStore(work / f"tensor{attempt}")
+        os.sync()
         begun = time.perf_counter()
         artifact = store.put(tensor)
         puts.append(time.perf_counter() - begun)
@@ -343,6 +344,7 @@ def bench_tensor(args: argparse.Namespace, work: Path) -> None:
 
     def baseline(attempt: int) -> None:
         path = work / f"tensor{attempt}.npy"
+        os.sync()
         begun = time.perf_counter()
         np.save(path, tensor.numpy())
         saves.append(time.perf_counter() - begun)
@@ -350,8 +352,9 @@ def bench_tensor(args: argparse.Namespace, work: Path) -> None:
         torch.from_numpy(np.load(path))
         loads.append(time.perf_counter() - begun)
 
-    # Each goes first in every other attempt: 100 MB written right after another 100 MB meet
-    # a different page-cache state, which moved np.save's time severalfold on the development VM.
+    # Every write starts with the disk's write-back done, and each side goes first in every
+    # other attempt: 100 MB written while another 100 MB are still dirty are throttled by the
+    # kernel (np.save took 0.015 s or 0.24 s on the development VM depending on that alone).
     for attempt in range(2 * args.repeat):
         for measure in ((ours, baseline) if attempt % 2 else (baseline, ours)):
             measure(attempt)
