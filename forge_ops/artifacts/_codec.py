@@ -101,6 +101,21 @@ def _member(value: Any) -> Member:
     return Member(array, array.dtype.str, hash_array(array, ArtifactKind.ARRAY, array.dtype.str))
 
 
+def single_array(value: Any) -> tuple[np.ndarray, str, str] | None:
+    """(array, kind, dtype name) that ``encode`` stores for a single tensor or array, when it
+    is at hand without a copy (a contiguous CPU tensor, a C-ordered array); else None."""
+    if _is_tensor(value):
+        if value.device.type != "cpu" or not value.is_contiguous():
+            return None
+        array, dtype_name = _tensor_to_numpy(value)
+        kind = ArtifactKind.TENSOR
+    elif isinstance(value, np.ndarray) and value.flags.c_contiguous:
+        array, dtype_name, kind = value, value.dtype.str, ArtifactKind.ARRAY
+    else:
+        return None
+    return (array, kind.value, dtype_name) if _storable_array(array) else None
+
+
 def _json_value(value: Any) -> Any | None:
     """The value if it round-trips through JSON unchanged, else None."""
     try:

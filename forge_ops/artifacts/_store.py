@@ -6,6 +6,8 @@ Layout under the store's root (a local folder or any fsspec URL)::
     refs/{h[:2]}/{h}.json     written last: the artifact is complete (its info)
     provenance/{h}/{p}.json   one file per (commit, execution, job) that produced it
     cache/...                 the job cache index (see forge_ops.execution)
+    shapes/{s}.json           a large array of this kind, dtype and shape was stored (see put)
+    tmp/                      objects being built; moved into objects/ when whole
 
 Objects are immutable and written once; two writers of the same content write identical bytes,
 so no lock is needed. A crash mid-write leaves no ref, and the next store rewrites the object.
@@ -23,6 +25,7 @@ import re
 import shutil
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -36,6 +39,7 @@ from ._codec import (
     encode,
     restore_member,
     restore_model,
+    single_array,
 )
 from ._hashing import canonical_json
 
@@ -173,14 +177,50 @@ class ArtifactStore:
     # -- writing -----------------------------------------------------------------------------
     def put(self, value: Any, provenance: Provenance | None = None) -> StoreResult:
         """Store ``value`` (once per content) and record who produced it."""
-        encoded = encode(value)
+        encoded, aside = self._encode(value)
         written = 0
-        if not self.exists(encoded.hash):
-            written = self._write(encoded)
-            self.write_json(self._ref_path(encoded.hash), asdict(self._info_of(encoded)))
+        try:
+            if not self.exists(encoded.hash):
+                written = self._write(encoded, aside)
+                self.write_json(self._ref_path(encoded.hash), asdict(self._info_of(encoded)))
+        finally:
+            if aside is not None:
+                aside.unlink(missing_ok=True)  # moved into the object, or not needed after all
         if provenance is not None:
             self.add_provenance(encoded.hash, provenance)
         return StoreResult(encoded.hash, encoded.kind.value, written, self)
+
+    def _encode(self, value: Any) -> tuple[Encoded, Path | None]:
+        """``encode(value)``. A large array that no stored artifact can equal (none of its kind,
+        dtype and shape was stored before) is meanwhile written aside, so that hashing and
+        writing overlap; returns that file too. Content of a shape seen before is hashed first,
+        so storing it again writes nothing."""
+        single = single_array(value) if self._local else None
+        if single is None or not self._direct_path(single[0]) or not self._first_of_shape(*single):
+            return encode(value), None
+        array = single[0]
+        aside = Path(self.location, "tmp", f"{uuid.uuid4().hex}.chunk")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="forge-hash") as pool:
+            hashing = pool.submit(encode, value)  # blake3 releases the GIL while it hashes
+            try:
+                with _open_new(str(aside), "wb") as file:
+                    file.write(array.reshape(-1).view(np.uint8).data)
+                encoded = hashing.result()
+            except BaseException:
+                aside.unlink(missing_ok=True)
+                raise
+        member = encoded.members.get("")
+        if member is None or member.array.ctypes.data != array.ctypes.data:
+            aside.unlink()  # encode stored other bytes than these: write the usual way
+            return encoded, None
+        return encoded, aside
+
+    def _first_of_shape(self, array: np.ndarray, kind: str, dtype_name: str) -> bool:
+        """Whether no large array of this kind, dtype and shape was stored here before (and
+        note that one is now). Only decides how ``put`` writes, never what."""
+        signature = {"kind": kind, "dtype": dtype_name, "shape": list(array.shape)}
+        name = hashlib.sha256(canonical_json(signature).encode()).hexdigest()[:32]
+        return _create_json(self.path("shapes", f"{name}.json"), signature)
 
     def add_provenance(self, artifact_hash: str, provenance: Provenance) -> None:
         """Record one producer of an artifact (idempotent for the same commit/execution/job)."""
@@ -222,7 +262,8 @@ class ArtifactStore:
         if not (self._local and _create_json(path, value)):
             self.write_json(path, value)
 
-    def _write(self, encoded: Encoded) -> int:
+    def _write(self, encoded: Encoded, aside: Path | None = None) -> int:
+        """Write the object (``aside``: its single array's bytes already in a file, see _encode)."""
         final = self._object_path(encoded.hash)
         if not self._local or encoded.kind is ArtifactKind.JSON:
             # Object stores replace whole files atomically, and so does write_json (the only
@@ -231,7 +272,7 @@ class ArtifactStore:
         # Locally the object is built aside and renamed into place, so a reader (or a
         # concurrent writer of the same content) never sees a partial object.
         building = f"tmp/{uuid.uuid4().hex}"
-        written = self._write_node(encoded, building)
+        written = self._write_node(encoded, building, aside)
         target = Path(self.location, final)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -243,14 +284,15 @@ class ArtifactStore:
             written = 0  # another writer stored the same content first
         return written
 
-    def _write_node(self, encoded: Encoded, path: str) -> int:
+    def _write_node(self, encoded: Encoded, path: str, aside: Path | None = None) -> int:
         import zarr
 
         store = self._zstore()
         attrs = {"forge": encoded.header}
         if encoded.kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
             member = encoded.members[""]
-            self._write_array(store, path, member.array, {**attrs, "dtype": member.dtype_name})
+            self._write_array(store, path, member.array, {**attrs, "dtype": member.dtype_name},
+                              aside)
             return member.array.nbytes
         if encoded.kind is ArtifactKind.JSON:
             # A group with attributes only: its zarr.json written directly (zarr's own writer
@@ -270,7 +312,7 @@ class ArtifactStore:
         return encoded.nbytes
 
     def _write_array(self, store: Any, path: str, array: np.ndarray,
-                     attrs: dict[str, Any]) -> None:
+                     attrs: dict[str, Any], aside: Path | None = None) -> None:
         import zarr
 
         direct = self._direct_path(array)
@@ -290,8 +332,11 @@ class ArtifactStore:
             # zarr's "bytes" codec would write, at disk speed instead of through its pipeline).
             chunk = Path(self.location, path, *self._chunk_key(array.ndim))
             chunk.parent.mkdir(parents=True, exist_ok=True)
-            with open(chunk, "wb") as file:
-                file.write(array.reshape(-1).view(np.uint8).data)
+            if aside is not None:
+                os.replace(aside, chunk)
+            else:
+                with open(chunk, "wb") as file:
+                    file.write(array.reshape(-1).view(np.uint8).data)
         elif array.size:
             target[...] = array
 

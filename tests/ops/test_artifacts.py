@@ -261,6 +261,12 @@ class TestStore:
         assert clone.exists(artifact)
 
 
+def building(store: ArtifactStore) -> list[str]:
+    """What is left in the store's building area (zarr keeps a group's zarr.json there)."""
+    folder = Path(store.location, "tmp")
+    return [p.name for p in folder.iterdir() if p.name != "zarr.json"] if folder.exists() else []
+
+
 class TestLargeArrays:
     def test_large_local_arrays_are_plain_zarr_readable_by_zarr(self, store: ArtifactStore
                                                                ) -> None:
@@ -279,3 +285,40 @@ class TestLargeArrays:
         loaded = store.get(store.put(dataset).hash)
         assert torch.equal(loaded["x"], dataset["x"])
         assert torch.equal(loaded["y"], dataset["y"])
+
+    def test_a_new_shape_is_written_while_hashed_and_a_known_one_hashed_first(
+            self, store: ArtifactStore) -> None:
+        value = np.random.default_rng(0).standard_normal((1024, 1024))  # 8 MiB
+        first = store.put(value)
+        assert first.bytes_written == value.nbytes
+        np.testing.assert_array_equal(store.get(first.hash), value)
+        usage = store.disk_usage()
+        again = store.put(value.copy())  # the shape is known: hashed first, nothing written
+        assert (again.hash, again.bytes_written, store.disk_usage()) == (first.hash, 0, usage)
+        other = store.put(value + 1)  # same shape, other content: stored in full
+        assert other.bytes_written == value.nbytes
+        np.testing.assert_array_equal(store.get(other.hash), value + 1)
+        assert building(store) == []
+
+    @pytest.mark.parametrize("tensor", [
+        torch.randn(1024, 2048).to(torch.bfloat16),  # kept as int16 bits
+        torch.randn(2048, 1024).T,  # not contiguous: encoded from a copy
+    ], ids=["bfloat16", "transposed"])
+    def test_large_tensors_of_any_layout_round_trip(self, store: ArtifactStore,
+                                                    tensor: torch.Tensor) -> None:
+        loaded = store.get(store.put(tensor).hash)
+        assert loaded.dtype == tensor.dtype
+        assert torch.equal(loaded, tensor)
+        assert building(store) == []
+
+    def test_a_failed_hash_leaves_no_file_aside(self, store: ArtifactStore,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+        import forge_ops.artifacts._store as store_module
+
+        def failing_encode(value: object) -> None:
+            raise MemoryError("hashing failed")
+
+        monkeypatch.setattr(store_module, "encode", failing_encode)
+        with pytest.raises(MemoryError):
+            store.put(np.zeros((1024, 1024)))
+        assert building(store) == []
