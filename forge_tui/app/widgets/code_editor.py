@@ -122,6 +122,8 @@ class CodeEditor(Widget):
     def on_mount(self) -> None:
         self._ready = True
         self._subscription = self.shared.observe(self._text_changed)
+        if str(self.shared) != self._synced:  # changed before it was observed
+            self.post_message(RemoteText())
         self.workspace.on_presence(self._presence_changed)
         self.workspace.set_presence(view={"kind": self.kind, "id": self.entry_id})
         self._show_interface()
