@@ -25,7 +25,6 @@ import sys
 import threading
 import time
 import uuid
-from concurrent.futures import Future
 from contextlib import nullcontext
 from typing import Any
 
@@ -257,28 +256,23 @@ def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, An
             "small": {artifact: known[artifact] for artifact in outputs if artifact in known}}
 
 
-def _results(refs: list[Any]) -> list[Future[Any]]:
-    """The results of finished refs, each as a done future (a value, or what ``ray.get``
-    raised for that ref)."""
+#: What ``ray.get`` gave for one finished ref: (its value, None) or (None, what it raised).
+_Result = tuple[Any, Exception | None]
+
+
+def _results(refs: list[Any]) -> list[_Result]:
+    """The results of finished refs."""
     import ray
 
-    def done(value: Any = None, error: BaseException | None = None) -> Future[Any]:
-        future: Future[Any] = Future()
-        if error is None:
-            future.set_result(value)
-        else:
-            future.set_exception(error)
-        return future
-
     try:
-        return [done(value) for value in ray.get(refs)]
+        return [(value, None) for value in ray.get(refs)]
     except Exception:  # one of them failed: fetch each on its own
-        results = []
+        results: list[_Result] = []
         for ref in refs:
             try:
-                results.append(done(ray.get(ref)))
+                results.append((ray.get(ref), None))
             except Exception as exc:
-                results.append(done(error=exc))
+                results.append((None, exc))
         return results
 
 
@@ -364,14 +358,14 @@ class _RayTask:
             if event.kind is not TaskEventKind.STARTED:
                 self.report(event)
 
-    def complete(self, ref: Any, future: Future[Any]) -> None:
+    def complete(self, ref: Any, result: _Result) -> None:
         """An attempt ended: report its outcome, or start the next attempt after a crash."""
         if ref is not self.ref:
             return  # not the current attempt (cannot happen; be safe)
-        if self.upstream and future.exception() is not None and not self.cancel_requested \
+        if self.upstream and result[1] is not None and not self.cancel_requested \
                 and self._upstream_broke():
             return
-        outcome, crash = self._wait(future)
+        outcome, crash = self._wait(result)
         if outcome is None and self.cancel_requested:
             outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
         if outcome is None and crash is not None and self.attempt < self.task.max_retries:
@@ -433,24 +427,20 @@ class _RayTask:
                 outcome = TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
         self._settle(outcome)
 
-    def _wait(self, future: Future[Any]) -> tuple[TaskEvent | None, Exception | None]:
-        """Report one ended attempt's feedback; its terminal event, or its crash.
-
-        ``future`` holds the attempt's result, or what ``ray.get`` raised for it.
-        """
+    def _wait(self, result: _Result) -> tuple[TaskEvent | None, Exception | None]:
+        """Report one ended attempt's feedback; its terminal event, or its crash."""
         from ray import exceptions
 
-        try:
-            returned: dict[str, Any] = future.result()
-        except exceptions.TaskCancelledError:
+        returned, error = result
+        if error is not None:
+            if not isinstance(error, exceptions.RayError):
+                raise error
             self.executor._unfollow_feedback(self)
-            return None, None
-        except exceptions.RayTaskError as exc:  # the task body itself broke (not user code)
-            self.executor._unfollow_feedback(self)
-            return self._failure(f"the Ray task failed: {exc}"), None
-        except exceptions.RayError as exc:  # worker or node died
-            self.executor._unfollow_feedback(self)
-            return None, exc
+            if isinstance(error, exceptions.TaskCancelledError):
+                return None, None
+            if isinstance(error, exceptions.RayTaskError):  # the task body broke (not user code)
+                return self._failure(f"the Ray task failed: {error}"), None
+            return None, error  # worker or node died
         outcome = _outcome(self.task.job_id, returned)
         # Under the feedback lock if the attempt pushed: what the poller took earlier has been
         # reported, and what is still in the relay is reported now, before the outcome. An

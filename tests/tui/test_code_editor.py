@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from forge_ops.schema import ProjectDoc, merge_edits
 from forge_tui.app import ForgeApp, MemoryBackend
 from forge_tui.app.screens.project import ProjectScreen
@@ -36,6 +38,11 @@ def test_merge_edits_keeps_both_sides() -> None:
     # Overlapping: theirs stands, our inserted text follows it; nothing typed is lost.
     assert merge_edits(base, "alpha bXta gamma", "alpha bYYa gamma") == "alpha bYYXa gamma"
     assert merge_edits(base, "same", "same") == "same"
+
+
+def saved_code(paper: PaperProject) -> str:
+    """The test operation's code as the relay's document holds it."""
+    return str(paper.view().to_plain()["operations"][paper.ops["test"]]["code"])
 
 
 async def open_code(app: ForgeApp, pilot, op_id: str) -> CodeEditor:  # type: ignore[no-untyped-def]
@@ -76,33 +83,15 @@ class TestCodeEditor:
             await pilot.pause()
             await pilot.pause()
             assert area.text == "# edited by Ada" + TEST
-            code = paper.view().to_plain()["operations"][paper.ops["test"]]["code"]
-            assert code == "# edited by Ada" + TEST
+            assert saved_code(paper) == "# edited by Ada" + TEST
 
-    async def test_unsaved_typing_survives_a_remote_edit(
-        self, backend: MemoryBackend, paper: PaperProject
+    @pytest.mark.parametrize("handled_first", ["remote notice", "keystroke"])
+    async def test_unsaved_typing_and_a_remote_edit_both_survive(
+        self, backend: MemoryBackend, paper: PaperProject, handled_first: str
     ) -> None:
-        # Ada's keystroke is in the editor but its Changed message is not handled yet when Bob's
-        # edit arrives: the editor must keep both, not show Bob's text over hers.
-        app = ForgeApp(backend, project=paper.name)
-        async with app.run_test(size=SIZE) as pilot:
-            editor = await open_code(app, pilot, paper.ops["test"])
-            area = editor.area
-            area.insert("# Ada\n", (0, 0))
-            server = ProjectDoc(paper.hub.room_doc(f"{paper.name}/main"))
-            server.set_code(paper.ops["test"], TEST + "# Bob\n")
-            editor.on_remote_text(None)  # type: ignore[arg-type]  # handled before the Changed
-            await pilot.pause()
-            await pilot.pause()
-            assert area.text == "# Ada\n" + TEST + "# Bob\n"
-            code = paper.view().to_plain()["operations"][paper.ops["test"]]["code"]
-            assert code == "# Ada\n" + TEST + "# Bob\n"
-
-    async def test_saving_typing_does_not_undo_a_remote_edit_not_yet_shown(
-        self, backend: MemoryBackend, paper: PaperProject
-    ) -> None:
-        # Bob's edit is in the document but not yet in Ada's editor when her keystroke is saved:
-        # saving her text must not revert his.
+        # Ada has typed, but the editor has not handled her keystroke, when Bob's edit reaches
+        # the document. Whichever the editor handles first, it must keep both: Bob's text must
+        # not replace hers, and saving hers must not revert his.
         app = ForgeApp(backend, project=paper.name)
         async with app.run_test(size=SIZE) as pilot:
             editor = await open_code(app, pilot, paper.ops["test"])
@@ -111,12 +100,14 @@ class TestCodeEditor:
             area.insert("# Ada\n", (0, 0))
             server = ProjectDoc(paper.hub.room_doc(f"{paper.name}/main"))
             server.set_code(paper.ops["test"], TEST + "# Bob\n")
-            editor._local_edit(None)  # type: ignore[arg-type]  # handled before the remote notice
+            if handled_first == "remote notice":
+                editor.on_remote_text(None)  # type: ignore[arg-type]
+            else:
+                editor._local_edit(None)  # type: ignore[arg-type]
             await pilot.pause()
             await pilot.pause()
-            code = paper.view().to_plain()["operations"][paper.ops["test"]]["code"]
-            assert code == "# Ada\n" + TEST + "# Bob\n"
-            assert area.text == code
+            assert saved_code(paper) == "# Ada\n" + TEST + "# Bob\n"
+            assert area.text == saved_code(paper)
             assert area.cursor_location == (1, 0)  # still after her text
 
     async def test_remote_edits_keep_the_cursor(
