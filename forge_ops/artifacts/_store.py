@@ -4,6 +4,8 @@ Layout under the store's root (a local folder or any fsspec URL)::
 
     objects/{h[:2]}/{h}       zarr array (tensors) or group (models, datasets, JSON, objects)
     refs/{h[:2]}/{h}.json     written last: the artifact is complete (its info)
+    index.sqlite              local stores: provenance records and the job cache index
+                              (see _records; object stores keep the two layouts below)
     provenance/{h}/{p}.json   one file per (commit, execution, job) that produced it
     cache/...                 the job cache index (see forge_ops.execution)
     shapes/{s}.json           a large array of this kind, dtype and shape was stored (see put)
@@ -42,6 +44,7 @@ from ._codec import (
     single_array,
 )
 from ._hashing import canonical_json
+from ._records import RecordIndex, record_index
 
 DEFAULT_LOCATION = "~/.forge/artifacts"
 _CHUNK_BYTES = 32 * 1024 * 1024
@@ -226,15 +229,20 @@ class ArtifactStore:
         """Record one producer of an artifact (idempotent for the same commit/execution/job)."""
         key = canonical_json([provenance.commit, provenance.execution, provenance.job])
         name = hashlib.sha256(key.encode()).hexdigest()[:24]
-        path = self.path("provenance", artifact_hash, f"{name}.json")
         record = dict(vars(provenance))  # plain fields: no deep copy needed
         record["created"] = record["created"] or _now()
-        if self._local:
-            # Created in place, once: one file operation per job instead of three (check,
-            # write aside, rename); ``provenance`` skips a record caught half written.
-            _create_json(path, record)
-        elif not self._fs.exists(path):
+        if self.records is not None:
+            self.records.add_provenance(artifact_hash, name, record)
+            return
+        path = self.path("provenance", artifact_hash, f"{name}.json")
+        if not self._fs.exists(path):
             self.write_json(path, record)
+
+    @property
+    def records(self) -> RecordIndex | None:
+        """A local store's index of provenance records and cache entries (None for object
+        stores, which keep a file per record)."""
+        return record_index(self._root) if self._local else None
 
     @property
     def _local(self) -> bool:
@@ -255,12 +263,6 @@ class ArtifactStore:
             # Object stores replace whole objects atomically.
             self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
             self._fs.pipe_file(path, data)
-
-    def write_json_in_place(self, path: str, value: Any) -> None:
-        """Write a small JSON file that readers treat as absent while it does not parse: a new
-        one is created in place (one file operation), an existing one replaced atomically."""
-        if not (self._local and _create_json(path, value)):
-            self.write_json(path, value)
 
     def _write(self, encoded: Encoded, aside: Path | None = None) -> int:
         """Write the object (``aside``: its single array's bytes already in a file, see _encode)."""
@@ -401,17 +403,19 @@ class ArtifactStore:
 
     def provenance(self, artifact_hash: str) -> list[Provenance]:
         """Every recorded producer of an artifact, oldest first."""
-        folder = self.path("provenance", _check_hash(artifact_hash))
-        if not self._fs.exists(folder):
-            return []
-        records = []
-        for path in self._fs.ls(folder, detail=False):
-            if path.rsplit("/", 1)[-1].startswith("."):
-                continue  # a record being written aside
-            try:
-                records.append(Provenance(**json.loads(self._fs.cat_file(path))))
-            except (ValueError, TypeError):
-                continue  # caught half written
+        _check_hash(artifact_hash)
+        indexed = self.records.provenance(artifact_hash) if self.records is not None else []
+        records = [Provenance(**record) for record in indexed]
+        # Object stores, and local stores written before the index: a file per record.
+        folder = self.path("provenance", artifact_hash)
+        if self._fs.exists(folder):
+            for path in self._fs.ls(folder, detail=False):
+                if path.rsplit("/", 1)[-1].startswith("."):
+                    continue  # a record being written aside
+                try:
+                    records.append(Provenance(**json.loads(self._fs.cat_file(path))))
+                except (ValueError, TypeError):
+                    continue  # caught half written
         return sorted(records, key=lambda p: p.created)
 
     def get(self, artifact_hash: str) -> Any:

@@ -89,7 +89,8 @@ class CacheEntry:
 
 
 class CacheIndex:
-    """The cache index, one write-once JSON file per key under the store's ``cache/``."""
+    """The cache index: rows of a local store's record index, or one JSON file per key under
+    an object store's ``cache/`` (also read in local stores written before the index)."""
 
     def __init__(self, store: ArtifactStore) -> None:
         self.store = store
@@ -99,20 +100,28 @@ class CacheIndex:
 
     def lookup(self, key: str) -> CacheEntry | None:
         """The entry for ``key`` if every output it names is still stored."""
+        records = self.store.records
+        fields = records.cache_entry(key) if records is not None else None
+        if fields is None:
+            try:
+                fields = json.loads(self.store.read_bytes(self._path(key)))
+            except FileNotFoundError:
+                return None
+            except ValueError:
+                return None  # a damaged entry is a miss; the next success rewrites it
         try:
-            raw = self.store.read_bytes(self._path(key))
-        except FileNotFoundError:
+            entry = CacheEntry(**fields)
+        except TypeError:
             return None
-        try:
-            entry = CacheEntry(**json.loads(raw))
-        except (ValueError, TypeError):
-            return None  # a damaged entry is a miss; the next success rewrites it
         if all(self.store.exists(h) for h in entry.outputs.values()):
             return entry
         return None
 
     def record(self, entry: CacheEntry) -> None:
-        """Record a success (overwrites: the newest run of a key is the one cited)."""
-        # vars(), not asdict(): the fields are plain values, no deep copy needed. In place:
-        # ``lookup`` reads an entry caught half written as a miss.
-        self.store.write_json_in_place(self._path(entry.key), dict(vars(entry)))
+        """Record a success (replaces: the newest run of a key is the one cited)."""
+        fields = dict(vars(entry))  # vars(), not asdict(): plain values, no deep copy needed
+        records = self.store.records
+        if records is not None:
+            records.put_cache_entry(entry.key, fields)
+        else:
+            self.store.write_json(self._path(entry.key), fields)

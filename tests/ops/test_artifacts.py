@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +70,9 @@ class TestStore:
         assert second.bytes_written == 0
         assert store.disk_usage() == usage
 
-    def test_provenance_is_recorded_per_producer(self, store: ArtifactStore) -> None:
+    @pytest.mark.parametrize("where", ["folder", "object store"])
+    def test_provenance_is_recorded_per_producer(self, tmp_path: Path, where: str) -> None:
+        store = any_store(tmp_path, where)
         value = np.ones(3)
         artifact = store.put(value, Provenance("c1", "exec1", "job1")).hash
         store.put(value, Provenance("c2", "exec2", "job9"))
@@ -76,12 +80,69 @@ class TestStore:
         producers = [(p.commit, p.execution, p.job) for p in store.provenance(artifact)]
         assert sorted(producers) == [("c1", "exec1", "job1"), ("c2", "exec2", "job9")]
 
-    def test_provenance_skips_records_being_written(self, store: ArtifactStore) -> None:
+    def test_records_of_a_folder_store_are_rows_of_its_index(self, store: ArtifactStore
+                                                             ) -> None:
+        from forge_ops.execution import CacheIndex
+        from forge_ops.execution._cache import CacheEntry
+
+        artifact = store.put([1], Provenance("c1", "exec1", "job1")).hash
+        CacheIndex(store).record(CacheEntry("k" * 64, {"out": artifact}, "exec1", "job1", "t"))
+        root = Path(store.location)
+        assert not (root / "provenance").exists() and not (root / "cache").exists()
+        with sqlite3.connect(root / "index.sqlite") as db:
+            assert db.execute("SELECT count(*) FROM provenance").fetchone() == (1,)
+            assert db.execute("SELECT key FROM cache").fetchall() == [("k" * 64,)]
+
+    def test_records_written_before_the_index_are_still_read(self, store: ArtifactStore
+                                                              ) -> None:
+        from forge_ops.execution import CacheIndex
+
         artifact = store.put(np.ones(2), Provenance("c1", "exec1", "job1")).hash
-        folder = Path(store.path("provenance", artifact))
+        folder = Path(store.path("provenance", artifact))  # a file per record, as before
+        folder.mkdir(parents=True)
+        (folder / "old.json").write_text(json.dumps(
+            {"commit": "c0", "execution": "exec0", "job": "job0", "created": "2026-01-01"}))
         (folder / "half.json").write_text('{"commit": "c2", "exec')  # a writer mid-way
         (folder / ".aside.json.tmp").write_text("{}")
-        assert [p.job for p in store.provenance(artifact)] == ["job1"]
+        assert [p.job for p in store.provenance(artifact)] == ["job0", "job1"]
+        old = Path(store.path("cache", "kk", "k" * 64 + ".json"))
+        old.parent.mkdir(parents=True)
+        old.write_text(json.dumps({"key": "k" * 64, "outputs": {"out": artifact},
+                                   "execution": "exec0", "job": "job0", "created": "t0"}))
+        entry = CacheIndex(store).lookup("k" * 64)
+        assert entry is not None and entry.execution == "exec0"
+
+    def test_records_from_many_processes_at_once_are_all_kept(self, store: ArtifactStore
+                                                               ) -> None:
+        import multiprocessing
+
+        from forge_ops.execution import CacheIndex
+
+        artifact = store.put([7]).hash
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(4) as pool:
+            pool.starmap(_record_many, [(store, artifact, worker, 25) for worker in range(4)])
+        assert len(store.provenance(artifact)) == 100
+        index = CacheIndex(store)
+        assert all(index.lookup(f"{worker}{i:063d}") is not None
+                   for worker in range(4) for i in range(25))
+
+    def test_a_damaged_index_says_so_and_the_artifacts_still_read(self, store: ArtifactStore
+                                                                  ) -> None:
+        from forge_ops.execution import CacheIndex
+
+        artifact = store.put({"accuracy": 0.5}).hash
+        Path(store.location, "index.sqlite").write_bytes(b"not a database" * 100)
+        with pytest.raises(ArtifactError, match=r"index\.sqlite.*move it aside"):
+            CacheIndex(store).lookup("k" * 64)
+        assert store.get(artifact) == {"accuracy": 0.5}
+
+    def test_reading_a_store_creates_no_index(self, store: ArtifactStore) -> None:
+        from forge_ops.execution import CacheIndex
+
+        assert store.provenance("a" * 64) == []
+        assert CacheIndex(store).lookup("k" * 64) is None
+        assert not Path(store.location, "index.sqlite").exists()
 
     def test_put_of_known_content_reports_the_first_record(self, store: ArtifactStore) -> None:
         first = store.put({"accuracy": 0.5})
@@ -89,21 +150,34 @@ class TestStore:
         assert (again.hash, again.kind, again.bytes_written) == (first.hash, "json", 0)
         assert again.info == first.info  # read from the store: the first storage's time
 
-    def test_cache_entries_are_replaced_and_a_half_written_one_is_a_miss(
-            self, store: ArtifactStore) -> None:
+    @pytest.mark.parametrize("where", ["folder", "object store"])
+    def test_cache_entries_are_replaced_by_newer_runs(self, tmp_path: Path, where: str
+                                                      ) -> None:
+        from forge_ops.execution import CacheIndex
+        from forge_ops.execution._cache import CacheEntry
+
+        store = any_store(tmp_path, where)
+        index = CacheIndex(store)
+        output = store.put([1, 2]).hash
+        assert index.lookup("k" * 64) is None
+        index.record(CacheEntry("k" * 64, {"out": output}, "exec1", "job1", "t1"))
+        index.record(CacheEntry("k" * 64, {"out": output}, "exec2", "job1", "t2"))
+        assert index.lookup("k" * 64) == CacheEntry("k" * 64, {"out": output}, "exec2",
+                                                    "job1", "t2")  # the newest run is cited
+        gone = CacheEntry("g" * 64, {"out": "f" * 64}, "exec3", "job2", "t3")
+        index.record(gone)
+        assert index.lookup("g" * 64) is None  # its output is no longer stored
+
+    def test_a_half_written_cache_file_is_a_miss(self, store: ArtifactStore) -> None:
         from forge_ops.execution import CacheIndex
         from forge_ops.execution._cache import CacheEntry
 
         index = CacheIndex(store)
-        output = store.put([1, 2]).hash
-        index.record(CacheEntry("k" * 64, {"out": output}, "exec1", "job1", "t1"))
-        index.record(CacheEntry("k" * 64, {"out": output}, "exec2", "job1", "t2"))
-        found = index.lookup("k" * 64)
-        assert found is not None and found.execution == "exec2"  # the newest run is cited
         half = Path(store.path("cache", "hh", "h" * 64 + ".json"))
         half.parent.mkdir(parents=True)
         half.write_text('{"key": "hhh", "out')
         assert index.lookup("h" * 64) is None  # a writer mid-way: a miss, not an error
+        output = store.put([1, 2]).hash
         index.record(CacheEntry("h" * 64, {"out": output}, "exec3", "job2", "t3"))
         assert index.lookup("h" * 64) == CacheEntry("h" * 64, {"out": output}, "exec3",
                                                     "job2", "t3")
@@ -259,6 +333,24 @@ class TestStore:
         clone = pickle.loads(pickle.dumps(store))
         assert clone.location == store.location
         assert clone.exists(artifact)
+
+
+def any_store(tmp_path: Path, where: str) -> ArtifactStore:
+    """A store in a local folder, or in fsspec's in-memory object store (a file per record)."""
+    if where == "folder":
+        return ArtifactStore(tmp_path / "artifacts")
+    return ArtifactStore(f"memory://forge-test/{uuid.uuid4().hex}")
+
+
+def _record_many(store: ArtifactStore, artifact: str, worker: int, count: int) -> None:
+    """In a process of its own: ``count`` provenance records and cache entries."""
+    from forge_ops.execution import CacheIndex
+    from forge_ops.execution._cache import CacheEntry
+
+    index = CacheIndex(store)
+    for i in range(count):
+        store.add_provenance(artifact, Provenance("c", f"exec{worker}", f"job{i}"))
+        index.record(CacheEntry(f"{worker}{i:063d}", {"out": artifact}, "e", "j", "t"))
 
 
 def building(store: ArtifactStore) -> list[str]:
