@@ -15,17 +15,22 @@ is one request either way.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
 import threading
-import uuid
-from typing import Any
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from ._codec import ArtifactError
 
 FILENAME = "index.sqlite"
+#: How long a statement waits for other processes' write locks before giving up (seconds).
+BUSY_TIMEOUT = 60.0
+_FIRST_PAUSE = 0.00005
+_LAST_PAUSE = 0.005
+_T = TypeVar("_T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS provenance (
     artifact TEXT NOT NULL,
@@ -52,6 +57,7 @@ class RecordIndex:
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._pid = -1
+        self._prepared = False
 
     def _connect(self, create: bool) -> sqlite3.Connection | None:
         if self._connection is not None:
@@ -64,47 +70,27 @@ class RecordIndex:
         if not os.path.exists(self.path):
             if not create:
                 return None
-            self._create()
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
         try:
-            # Autocommit: each statement is its own transaction, holding the write lock only
-            # for that statement; other processes wait for it (timeout) instead of failing.
-            connection = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+            # Autocommit: each statement is its own transaction unless a BEGIN says otherwise.
+            # No busy timeout: _run waits for other processes' locks itself.
+            connection = sqlite3.connect(self.path, timeout=0, isolation_level=None,
                                          check_same_thread=False)
         except sqlite3.Error as exc:
             raise self._unusable(exc) from exc
-        try:
-            # WAL with NORMAL: a committed record survives any process's crash; only a power
-            # cut can lose the last ones (as with files written without fsync).
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("SELECT 1 FROM cache LIMIT 0").fetchall()  # a database of ours
-        except sqlite3.DatabaseError as exc:
-            connection.close()
-            raise self._unusable(exc) from exc
-        self._connection, self._pid = connection, os.getpid()
+        self._connection, self._pid, self._prepared = connection, os.getpid(), False
         return connection
 
-    def _create(self) -> None:
-        """Create the file whole, in WAL mode with its tables, under another name, then link
-        it into place: switching a file that others have open to WAL can fail at once
-        ("database is locked") instead of waiting, and no one may see it without its tables."""
-        folder = os.path.dirname(self.path)
-        os.makedirs(folder, exist_ok=True)
-        aside = os.path.join(folder, f".{FILENAME}.{uuid.uuid4().hex}")
-        try:
-            connection = sqlite3.connect(aside, isolation_level=None)
-            try:
-                connection.execute("PRAGMA journal_mode=WAL")  # recorded in the file
-                connection.executescript(_SCHEMA)
-            finally:
-                connection.close()
-            try:
-                os.link(aside, self.path)  # fails if another process created it first
-            except FileExistsError:
-                pass
-        finally:
-            for leftover in (aside, f"{aside}-wal", f"{aside}-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(leftover)
+    @staticmethod
+    def _prepare(connection: sqlite3.Connection) -> None:
+        """Make a new connection's file a WAL database with our tables (once per file; the
+        first statement on a file that is not a database fails here)."""
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")  # recorded in the file
+        # WAL with NORMAL: a committed record survives any process's crash; only a power cut
+        # can lose the last ones (as with files written without fsync).
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.executescript(_SCHEMA)
 
     def _unusable(self, exc: Exception) -> ArtifactError:
         return ArtifactError(
@@ -113,39 +99,78 @@ class RecordIndex:
             "damaged, move it aside to start a new index (the cache entries and provenance "
             "recorded in it are then no longer found)")
 
-    def _execute(self, sql: str, parameters: tuple[Any, ...], *, write: bool
-                 ) -> list[tuple[Any, ...]]:
+    def _run(self, action: Callable[[sqlite3.Connection], _T], *, write: bool) -> _T | None:
+        """``action(connection)``, again while another process holds a lock it needs; None if
+        the index does not exist and ``write`` is false."""
         with self._lock:
             connection = self._connect(create=write)
             if connection is None:
-                return []
-            try:
-                return connection.execute(sql, parameters).fetchall()
-            except sqlite3.DatabaseError as exc:
-                raise self._unusable(exc) from exc
+                return None
+            deadline = time.monotonic() + BUSY_TIMEOUT
+            pause = _FIRST_PAUSE
+            while True:
+                try:
+                    if not self._prepared:
+                        self._prepare(connection)
+                        self._prepared = True
+                    return action(connection)
+                except sqlite3.OperationalError as exc:
+                    if connection.in_transaction:
+                        connection.rollback()
+                    if not _busy(exc) or time.monotonic() > deadline:
+                        raise self._unusable(exc) from exc
+                except sqlite3.DatabaseError as exc:
+                    raise self._unusable(exc) from exc
+                # Another process holds the write lock (for tens of µs): try again soon.
+                # SQLite's own busy handler would sleep 1 ms first, longer than a tiny job.
+                time.sleep(pause)
+                pause = min(pause * 2, _LAST_PAUSE)
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run ``sql`` for every row, in one transaction."""
+        def write(connection: sqlite3.Connection) -> None:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(sql, rows)
+            connection.execute("COMMIT")
+
+        if rows:
+            self._run(write, write=True)
+
+    def _read(self, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        rows = self._run(lambda connection: connection.execute(sql, parameters).fetchall(),
+                         write=False)
+        return rows or []
 
     # -- provenance --------------------------------------------------------------------------
-    def add_provenance(self, artifact: str, producer: str, record: dict[str, Any]) -> None:
-        """Record one producer of an artifact; the same producer again changes nothing."""
-        self._execute("INSERT OR IGNORE INTO provenance VALUES (?, ?, ?)",
-                      (artifact, producer, json.dumps(record, sort_keys=True)), write=True)
+    def add_provenance(self, records: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        """Record producers of artifacts, ``(artifact, producer, record)`` each, together; a
+        producer recorded before changes nothing."""
+        self._write("INSERT OR IGNORE INTO provenance VALUES (?, ?, ?)",
+                    [(artifact, producer, json.dumps(record, sort_keys=True))
+                     for artifact, producer, record in records])
 
     def provenance(self, artifact: str) -> list[dict[str, Any]]:
         """The producers' records of an artifact, in no particular order."""
-        rows = self._execute("SELECT record FROM provenance WHERE artifact = ?", (artifact,),
-                             write=False)
+        rows = self._read("SELECT record FROM provenance WHERE artifact = ?", (artifact,))
         return [json.loads(record) for (record,) in rows]
 
     # -- cache entries -----------------------------------------------------------------------
-    def put_cache_entry(self, key: str, entry: dict[str, Any]) -> None:
-        """Record the entry of a cache key, replacing an older one."""
-        self._execute("INSERT OR REPLACE INTO cache VALUES (?, ?)",
-                      (key, json.dumps(entry, sort_keys=True)), write=True)
+    def put_cache_entries(self, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Record cache entries, ``(key, entry)`` each, together; each replaces an older entry
+        of its key."""
+        self._write("INSERT OR REPLACE INTO cache VALUES (?, ?)",
+                    [(key, json.dumps(entry, sort_keys=True)) for key, entry in entries])
 
     def cache_entry(self, key: str) -> dict[str, Any] | None:
         """The entry recorded for a cache key, if any."""
-        rows = self._execute("SELECT entry FROM cache WHERE key = ?", (key,), write=False)
+        rows = self._read("SELECT entry FROM cache WHERE key = ?", (key,))
         return json.loads(rows[0][0]) if rows else None
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether the statement failed only because another connection held a lock."""
+    code = getattr(exc, "sqlite_errorcode", None)  # extended: the primary code is its low byte
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 _INDEXES: dict[str, RecordIndex] = {}

@@ -27,6 +27,7 @@ import re
 import shutil
 import sys
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -227,16 +228,24 @@ class ArtifactStore:
 
     def add_provenance(self, artifact_hash: str, provenance: Provenance) -> None:
         """Record one producer of an artifact (idempotent for the same commit/execution/job)."""
-        key = canonical_json([provenance.commit, provenance.execution, provenance.job])
-        name = hashlib.sha256(key.encode()).hexdigest()[:24]
-        record = dict(vars(provenance))  # plain fields: no deep copy needed
-        record["created"] = record["created"] or _now()
+        self.add_producers([(artifact_hash, provenance)])
+
+    def add_producers(self, producers: Iterable[tuple[str, Provenance]]) -> None:
+        """Record producers of artifacts, ``(hash, provenance)`` each, together: one
+        transaction in a local store's index, one batch of writes in an object store."""
+        rows = []
+        for artifact_hash, provenance in producers:
+            key = canonical_json([provenance.commit, provenance.execution, provenance.job])
+            name = hashlib.sha256(key.encode()).hexdigest()[:24]
+            record = dict(vars(provenance))  # plain fields: no deep copy needed
+            record["created"] = record["created"] or _now()
+            rows.append((_check_hash(artifact_hash), name, record))
         if self.records is not None:
-            self.records.add_provenance(artifact_hash, name, record)
+            self.records.add_provenance(rows)
             return
-        path = self.path("provenance", artifact_hash, f"{name}.json")
-        if not self._fs.exists(path):
-            self.write_json(path, record)
+        files = {self.path("provenance", h, f"{name}.json"): record for h, name, record in rows}
+        self.write_json_files({path: record for path, record in files.items()
+                               if not self._fs.exists(path)})
 
     @property
     def records(self) -> RecordIndex | None:
@@ -260,9 +269,20 @@ class ArtifactStore:
                 file.write(data)
             os.replace(temporary, path)
         else:
-            # Object stores replace whole objects atomically.
-            self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            self._fs.pipe_file(path, data)
+            self.write_json_files({path: value})
+
+    def write_json_files(self, files: dict[str, Any]) -> None:
+        """Write small JSON files (``{path: value}``), each whole; in an object store as one
+        batch (concurrent requests where its filesystem supports them)."""
+        if self._local:
+            for path, value in files.items():
+                self.write_json(path, value)
+            return
+        for folder in {path.rsplit("/", 1)[0] for path in files}:
+            self._fs.makedirs(folder, exist_ok=True)
+        # Object stores replace whole objects atomically.
+        self._fs.pipe({path: json.dumps(value, sort_keys=True).encode()
+                       for path, value in files.items()})
 
     def _write(self, encoded: Encoded, aside: Path | None = None) -> int:
         """Write the object (``aside``: its single array's bytes already in a file, see _encode)."""

@@ -15,6 +15,7 @@ import io
 import json
 import sys
 import tokenize
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import metadata
@@ -119,9 +120,14 @@ class CacheIndex:
 
     def record(self, entry: CacheEntry) -> None:
         """Record a success (replaces: the newest run of a key is the one cited)."""
-        fields = dict(vars(entry))  # vars(), not asdict(): plain values, no deep copy needed
+        self.record_many([entry])
+
+    def record_many(self, entries: Sequence[CacheEntry]) -> None:
+        """Record successes together (one transaction, or one batch of object writes)."""
+        # vars(), not asdict(): the fields are plain values, no deep copy needed.
         records = self.store.records
         if records is not None:
-            records.put_cache_entry(entry.key, fields)
+            records.put_cache_entries((entry.key, dict(vars(entry))) for entry in entries)
         else:
-            self.store.write_json(self._path(entry.key), fields)
+            self.store.write_json_files({self._path(entry.key): dict(vars(entry))
+                                         for entry in entries})

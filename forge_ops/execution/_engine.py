@@ -37,6 +37,7 @@ from ._batch import FeedbackBatcher
 from ._cache import CacheIndex, cache_key, runtime_versions
 from ._events import Event, ExecutionStatusChanged, JobStatusChanged
 from ._plan import Plan
+from ._recording import RunRecorder
 from ._task import (
     TERMINAL_KINDS,
     ChainedInput,
@@ -275,6 +276,8 @@ class _Run:
         self.tasks_launched = 0
         self.batcher = FeedbackBatcher(execution, engine.feedback_interval,
                                        engine.console_cap)
+        self.recorder = RunRecorder(engine.store, engine.cache, execution=execution,
+                                    commit=commit, log=engine.log)
         self.finished = threading.Event()
         self.result: ExecutionResult | None = None
         self.started = _now()
@@ -324,6 +327,7 @@ class _Run:
             self.schedule()
             while not self.all_finished():
                 self.step()
+            self.recorder.flush()
             status = self.final_status()
             self.result = ExecutionResult(self.execution, status, dict(self.records),
                                           self.started, _now(), self.tasks_launched,
@@ -332,6 +336,7 @@ class _Run:
         except Exception as exc:
             # Never leave a caller waiting on a result: settle every job, say why.
             self.engine.log.exception("execution %s: engine failure", self.execution)
+            self.recorder.flush()
             for handle in self.handles.values():
                 handle.cancel(force=True)
             for job in self.to_run:
@@ -353,9 +358,9 @@ class _Run:
     def step(self) -> None:
         now = time.monotonic()
         deadlines = [*self.cancel_deadlines.values(), *self.forced.values()]
-        due = self.batcher.next_due()
-        if due is not None:
-            deadlines.append(due)
+        for due in (self.batcher.next_due(), self.recorder.deadline()):
+            if due is not None:
+                deadlines.append(due)
         timeout = max(0.0, min(deadlines) - now) if deadlines else 0.5
         try:
             message = self.inbox.get(timeout=min(timeout, 0.5))
@@ -368,6 +373,8 @@ class _Run:
         now = time.monotonic()
         for job in self.batcher.due(now):
             self.flush(job)
+        if self.recorder.due(now, idle=self.inbox.empty()):
+            self.recorder.flush()
         for job, deadline in list(self.cancel_deadlines.items()):
             if now >= deadline:
                 del self.cancel_deadlines[job]
@@ -415,8 +422,9 @@ class _Run:
                         cached_from=event.data["cached_from"], **known)
         elif event.kind is TaskEventKind.SUCCEEDED:
             outputs = dict(event.data.get("outputs", {}))
-            self.update(job, status=JobStatus.SUCCEEDED, finished=_now(), outputs=outputs,
-                        started=record.started or _now(), **known)
+            record = self.update(job, status=JobStatus.SUCCEEDED, finished=_now(),
+                                 outputs=outputs, started=record.started or _now(), **known)
+            self.recorder.succeeded(job, outputs, record.cache_key)
         elif event.kind is TaskEventKind.FAILED:
             self.update(job, status=JobStatus.FAILED, finished=_now(),
                         error=str(event.data.get("error", "failed")),

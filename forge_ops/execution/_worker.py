@@ -140,11 +140,10 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None 
     references = resolve_references(task.job.code, task.job.references, context)
     outputs = execute_operation(task.job.code, task.job.attributes, references, inputs, sink,
                                 name=task.job.name, load_artifact=store.get)
-    provenance = _provenance(task)
     stored: dict[str, str] = {}
     for port, value in outputs.items():
         try:
-            result = store.put(value, provenance)
+            result = store.put(value)
         except ValueError as exc:
             raise _StoreFailed(f"output {port!r} of {task.job.name} cannot be stored: {exc}"
                                ) from exc
@@ -154,12 +153,7 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None 
             text = json.dumps(value, sort_keys=True)
             if len(text) <= SMALL_JSON_CHARS:
                 known[result.hash] = text
-    if task.cache_key is not None:
-        # Recorded here rather than by the engine: the write happens in parallel workers.
-        from ._cache import CacheEntry, CacheIndex, now_iso
-
-        CacheIndex(store).record(CacheEntry(task.cache_key, stored, task.execution,
-                                            task.job_id, now_iso()))
+    # The engine records who produced the outputs and the cache entry, many jobs' at once.
     return stored
 
 

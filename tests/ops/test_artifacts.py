@@ -6,6 +6,7 @@ import json
 import sqlite3
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -118,10 +119,17 @@ class TestStore:
 
         from forge_ops.execution import CacheIndex
 
-        artifact = store.put([7]).hash
+        artifact = store.put([7]).hash  # no index yet: the processes race to create it
         context = multiprocessing.get_context("spawn")
-        with context.Pool(4) as pool:
-            pool.starmap(_record_many, [(store, artifact, worker, 25) for worker in range(4)])
+        start = context.Barrier(4)
+        processes = [context.Process(target=_record_many, args=(store, artifact, worker, 25,
+                                                                start))
+                     for worker in range(4)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=60)
+        assert [p.exitcode for p in processes] == [0] * 4
         assert len(store.provenance(artifact)) == 100
         index = CacheIndex(store)
         assert all(index.lookup(f"{worker}{i:063d}") is not None
@@ -342,12 +350,15 @@ def any_store(tmp_path: Path, where: str) -> ArtifactStore:
     return ArtifactStore(f"memory://forge-test/{uuid.uuid4().hex}")
 
 
-def _record_many(store: ArtifactStore, artifact: str, worker: int, count: int) -> None:
-    """In a process of its own: ``count`` provenance records and cache entries."""
+def _record_many(store: ArtifactStore, artifact: str, worker: int, count: int,
+                 start: Any) -> None:
+    """In a process of its own: ``count`` provenance records and cache entries, one at a
+    time, from when all the processes are ready."""
     from forge_ops.execution import CacheIndex
     from forge_ops.execution._cache import CacheEntry
 
     index = CacheIndex(store)
+    start.wait()
     for i in range(count):
         store.add_provenance(artifact, Provenance("c", f"exec{worker}", f"job{i}"))
         index.record(CacheEntry(f"{worker}{i:063d}", {"out": artifact}, "e", "j", "t"))

@@ -12,6 +12,7 @@ from engine_helpers import Recorder
 
 from forge_ops.artifacts import ArtifactStore
 from forge_ops.execution import (
+    CacheIndex,
     Engine,
     FeedbackBatcher,
     JobFeedback,
@@ -254,6 +255,36 @@ class TestCache:
         third = engine.run(plan, use_cache=False)
         assert statuses(third) == {"A": "succeeded", "B": "succeeded"}
         assert third.outputs() == first.outputs()  # deterministic: same hashes
+
+    def test_a_finished_job_is_recorded_while_the_run_goes_on(self, engine: Engine,
+                                                              store: ArtifactStore) -> None:
+        started = threading.Event()
+        plan = plan_pipeline(project({"A": ("source", {}), "Slow": ("sleepy", {})},
+                                     [("A", "out", "Slow", "x")]), "p")
+        handle = engine.start(plan, Recorder(lambda e: started.set() if isinstance(
+            e, JobFeedback) and "started" in e.lines else None))
+        try:
+            assert started.wait(60)  # A finished before Slow began
+            done = handle.records()["A"]
+            deadline = time.monotonic() + 10
+            while not store.provenance(done.outputs["out"]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert [p.job for p in store.provenance(done.outputs["out"])] == ["A"]
+            assert done.cache_key is not None
+            entry = CacheIndex(store).lookup(done.cache_key)
+            assert entry is not None and entry.job == "A"
+        finally:
+            handle.cancel()
+            handle.wait(30)
+
+    def test_a_damaged_record_index_fails_the_run_saying_what_to_do(
+            self, engine: Engine, store: ArtifactStore) -> None:
+        Path(store.location).mkdir(parents=True)
+        Path(store.location, "index.sqlite").write_bytes(b"not a database" * 100)
+        result = engine.run(plan_pipeline(chain_project(), "p"))
+        assert result.status is JobStatus.FAILED
+        assert "index.sqlite" in str(result.jobs["A"].error)
+        assert "move it aside" in str(result.jobs["A"].error)
 
 
 class TestRestart:
