@@ -1,13 +1,14 @@
 """Small records about a local store's artifacts, in one SQLite file at its root.
 
-Every job writes two records: who produced each of its outputs (provenance) and its cache entry.
-As a file each, that is two new inodes per job, and on some filesystems creating a file costs
-far more than a row in a database: on ext4 without a journal, each new inode is checked against
-recently deleted ones, and after many deletions (a test run, a removed store) a creation took
-0.3–1 ms of kernel time on the development VM, against about 0.03 ms for a row (probes).
-SQLite in WAL mode takes concurrent readers and serialized writers from many processes on one
-machine (a local store serves one machine; see the README), survives a crash of any of them, and
-never shows a half-written record.
+Every job that runs leaves two records: who produced each of its outputs (provenance) and its
+cache entry. As a file each, that is two new inodes per job, and on some filesystems creating a
+file costs far more than a row in a database: on ext4 without a journal, each new inode is
+checked against recently deleted ones, and after many deletions (a test run, a removed store) a
+creation took 0.3–1 ms of kernel time on the development VM, against about 0.03 ms for a row
+(probes). SQLite in WAL mode takes concurrent readers and serialized writers from many processes
+on one machine (a local store serves one machine; see the README), survives a crash of any of
+them, and never shows a half-written record. The engine writes a run's records in batches (see
+forge_ops.execution._recording).
 
 Object stores (fsspec URLs) keep one file per record: they have no file locks, and a write there
 is one request either way.

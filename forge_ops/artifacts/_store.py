@@ -240,8 +240,9 @@ class ArtifactStore:
             record = dict(vars(provenance))  # plain fields: no deep copy needed
             record["created"] = record["created"] or _now()
             rows.append((_check_hash(artifact_hash), name, record))
-        if self.records is not None:
-            self.records.add_provenance(rows)
+        index = self.records
+        if index is not None:
+            index.add_provenance(rows)
             return
         files = {self.path("provenance", h, f"{name}.json"): record for h, name, record in rows}
         self.write_json_files({path: record for path, record in files.items()
@@ -277,6 +278,8 @@ class ArtifactStore:
         if self._local:
             for path, value in files.items():
                 self.write_json(path, value)
+            return
+        if not files:
             return
         for folder in {path.rsplit("/", 1)[0] for path in files}:
             self._fs.makedirs(folder, exist_ok=True)
@@ -424,8 +427,9 @@ class ArtifactStore:
     def provenance(self, artifact_hash: str) -> list[Provenance]:
         """Every recorded producer of an artifact, oldest first."""
         _check_hash(artifact_hash)
-        indexed = self.records.provenance(artifact_hash) if self.records is not None else []
-        records = [Provenance(**record) for record in indexed]
+        index = self.records
+        records = [Provenance(**record)
+                   for record in (index.provenance(artifact_hash) if index is not None else [])]
         # Object stores, and local stores written before the index: a file per record.
         folder = self.path("provenance", artifact_hash)
         if self._fs.exists(folder):
