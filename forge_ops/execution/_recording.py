@@ -3,7 +3,8 @@ and each job's cache entry, written by the engine in batches.
 
 One writer for a whole run, one transaction per batch: when every worker wrote its own two
 records per job, the workers of a pipeline of tiny jobs waited on each other's write locks in
-the store's index (on two cores, a write took 125 µs on average instead of 35 µs alone).
+the store's index (in a probe on two cores, a write took 125 µs on average instead of 35 µs
+alone).
 """
 
 from __future__ import annotations
@@ -60,11 +61,12 @@ class RunRecorder:
     def flush(self) -> None:
         """Write what is pending. A failure is logged, not raised: the outputs are stored,
         and a missing record costs a recomputation (cache) or a gap in provenance."""
-        producers, entries = self._producers, self._entries
+        producers, entries, jobs = self._producers, self._entries, self._jobs
         self._producers, self._entries, self._jobs, self._oldest = [], [], 0, None
         try:
             self.store.add_producers(producers)
             self.cache.record_many(entries)
         except (ArtifactError, OSError) as exc:
-            self.log.warning("execution %s: %d job records could not be written to %s: %s",
-                             self.execution, len(entries) or len(producers), self.store, exc)
+            self.log.warning("execution %s: the records of %d jobs could not be written to %s "
+                             "(their outputs are stored): %s", self.execution, jobs, self.store,
+                             exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import uuid
@@ -90,7 +91,7 @@ class TestStore:
         CacheIndex(store).record(CacheEntry("k" * 64, {"out": artifact}, "exec1", "job1", "t"))
         root = Path(store.location)
         assert not (root / "provenance").exists() and not (root / "cache").exists()
-        with sqlite3.connect(root / "index.sqlite") as db:
+        with contextlib.closing(sqlite3.connect(root / "index.sqlite")) as db:
             assert db.execute("SELECT count(*) FROM provenance").fetchone() == (1,)
             assert db.execute("SELECT key FROM cache").fetchall() == [("k" * 64,)]
 

@@ -286,6 +286,24 @@ class TestCache:
         assert "index.sqlite" in str(result.jobs["A"].error)
         assert "move it aside" in str(result.jobs["A"].error)
 
+    def test_records_that_cannot_be_written_are_logged_not_raised(
+            self, store: ArtifactStore, caplog: pytest.LogCaptureFixture) -> None:
+        import logging
+
+        from forge_ops.execution._recording import RunRecorder
+
+        output = store.put([1]).hash
+        Path(store.location, "index.sqlite").write_bytes(b"not a database" * 100)
+        recorder = RunRecorder(store, CacheIndex(store), execution="e1", commit=None,
+                               log=logging.getLogger("forge.test"))
+        recorder.succeeded("A", {"out": output}, "k" * 64)
+        with caplog.at_level(logging.WARNING, logger="forge.test"):
+            recorder.flush()
+        assert "the records of 1 jobs could not be written" in caplog.text
+        assert "index.sqlite" in caplog.text
+        assert recorder.deadline() is None  # nothing left pending
+        assert store.get(output) == [1]
+
 
 class TestRestart:
     def test_restart_reruns_the_job_and_its_downstream_only(self, engine: Engine,
