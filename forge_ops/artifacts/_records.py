@@ -21,6 +21,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -92,6 +93,16 @@ class RecordIndex:
         # can lose the last ones (as with files written without fsync).
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close this process's connection (the next statement opens a new one)."""
+        with self._lock:
+            if self._connection is not None:
+                if self._pid == os.getpid():
+                    self._connection.close()
+                else:
+                    _INHERITED.append(self._connection)  # see _connect
+            self._connection = None
 
     def _unusable(self, exc: Exception) -> ArtifactError:
         return ArtifactError(
@@ -174,7 +185,10 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-_INDEXES: dict[str, RecordIndex] = {}
+#: Open indexes, most recently used last; each holds three open files (the database, its WAL
+#: and shared-memory index), so a process that opens many stores closes the oldest.
+_INDEXES: OrderedDict[str, RecordIndex] = OrderedDict()
+_MAX_OPEN = 32
 _INHERITED: list[sqlite3.Connection] = []
 _INDEXES_LOCK = threading.Lock()
 
@@ -185,4 +199,8 @@ def record_index(root: str) -> RecordIndex:
         index = _INDEXES.get(root)
         if index is None:
             index = _INDEXES[root] = RecordIndex(root)
+            while len(_INDEXES) > _MAX_OPEN:
+                _INDEXES.popitem(last=False)[1].close()
+        else:
+            _INDEXES.move_to_end(root)
         return index

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import uuid
 from pathlib import Path
@@ -145,6 +146,28 @@ class TestStore:
         with pytest.raises(ArtifactError, match=r"index\.sqlite.*move it aside"):
             CacheIndex(store).lookup("k" * 64)
         assert store.get(artifact) == {"accuracy": 0.5}
+
+    def test_a_process_keeps_few_indexes_open_and_reopens_the_others(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from forge_ops.artifacts import _records
+
+        monkeypatch.setattr(_records, "_MAX_OPEN", 2)
+        stores = [ArtifactStore(tmp_path / f"store{i}") for i in range(5)]
+        artifacts = [s.put([i], Provenance("c", "e", f"job{i}")).hash
+                     for i, s in enumerate(stores)]
+
+        def open_indexes() -> int:
+            links = set()
+            for fd in os.listdir("/proc/self/fd"):
+                with contextlib.suppress(OSError):  # the listing's own descriptor is gone
+                    links.add(os.readlink(f"/proc/self/fd/{fd}"))
+            return len({link for link in links if str(tmp_path) in link
+                        and link.endswith("index.sqlite")})
+
+        assert open_indexes() == 2  # the two stores used last
+        assert [[p.job for p in s.provenance(a)] for s, a in zip(stores, artifacts,
+                                                                  strict=True)] == \
+            [[f"job{i}"] for i in range(5)]  # the closed ones reopen
 
     def test_reading_a_store_creates_no_index(self, store: ArtifactStore) -> None:
         from forge_ops.execution import CacheIndex
