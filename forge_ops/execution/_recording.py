@@ -54,9 +54,8 @@ class RunRecorder:
 
     def due(self, now: float, idle: bool) -> bool:
         """Whether to write now: a full batch, or an old one while no event waits."""
-        if self._oldest is None:
-            return False
-        return self._jobs >= MAX_JOBS or (idle and now >= self._oldest + MAX_AGE)
+        deadline = self.deadline()
+        return deadline is not None and (self._jobs >= MAX_JOBS or (idle and now >= deadline))
 
     def flush(self) -> None:
         """Write what is pending. A failure is logged, not raised: the outputs are stored,

@@ -64,8 +64,7 @@ class TestCodeEditor:
             editor.area.move_cursor((1, 0))
             await pilot.press("#", "space")
             await pilot.pause()
-            code = paper.view().to_plain()["operations"][paper.ops["test"]]["code"]
-            assert code == TEST.replace("\ndef test", "\n# def test", 1)
+            assert saved_code(paper) == TEST.replace("\ndef test", "\n# def test", 1)
 
     async def test_typing_on_before_its_own_echo_arrives_is_kept(
         self, backend: MemoryBackend, paper: PaperProject
