@@ -1,9 +1,10 @@
-"""RayExecutor: each job a plain Ray task; feedback goes through a relay actor.
+"""RayExecutor: each job a plain Ray task; feedback goes over a direct link or a relay actor.
 
-The operation runs in the Ray task's main thread while a monitor thread of the worker pushes
-batched feedback to the executor's FeedbackRelay actor every ~0.1 s (a job that ends sooner
-pushes nothing: its last feedback comes back with its outcome); one poller thread on the driver
-collects the relay every ~0.1 s, and one completion thread watches every attempt in flight with
+The operation runs in the Ray task's main thread while a monitor thread of the worker sends
+batched feedback every ~0.1 s (a job that ends sooner sends nothing: its last feedback comes
+back with its outcome) over a TCP link to the executor's feedback thread (``_feedback_link``),
+or, if the worker cannot reach it, to the executor's FeedbackRelay actor, which the feedback
+thread collects every second; one completion thread watches every attempt in flight with
 ``ray.wait``. Cancel (``ray.cancel``) raises KeyboardInterrupt in the operation; a job that has
 not stopped 2 s later ends its worker, and a forced cancel kills the worker. Worker crashes
 are retried (``task.max_retries``) by resubmitting; user errors are reported, never retried.
@@ -29,6 +30,7 @@ from contextlib import nullcontext
 from typing import Any
 
 from ._cache import now_iso
+from ._feedback_link import FeedbackListener, FeedbackSender, make_route, parse_route
 from ._task import Report, TaskEvent, TaskEventKind, TaskHandle, TaskSpec
 from ._worker import (
     FLUSH_SECONDS,
@@ -47,14 +49,21 @@ NODES_TTL_SECONDS = 5.0
 MAX_VARIANTS = 4096
 #: The completion thread's wait for attempts to end: from (while they do) to (while none does).
 WATCH_SECONDS = (0.005, 0.05)
+#: How often the executor collects the relay actor while workers can send over the direct link
+#: (only a worker that cannot reach the link pushes there).
+RELAY_POLL_SECONDS = 1.0
+#: How long an ended attempt's last frames may take to arrive before its outcome is reported
+#: without them (they were sent before the attempt returned, so normally they are in).
+LAST_FRAMES_SECONDS = 10.0
 
 
 class FeedbackRelay:
     """A Ray actor holding feedback that running tasks push until the executor collects it.
 
     Tasks are plain Ray tasks (a streaming generator task costs about a millisecond more per
-    job); only jobs that run longer than a feedback interval, or print, plot or show images,
-    send anything here. Events are kept per attempt key, in push order.
+    job); only jobs that run longer than a feedback interval and print, plot or show images,
+    from a worker that cannot reach the executor's direct link (or when the executor was made
+    without it), send anything here. Events are kept per attempt key, in push order.
     """
 
     def __init__(self) -> None:
@@ -73,6 +82,8 @@ class FeedbackRelay:
 
 #: The relay actor of each executor, looked up by name once per worker process.
 _relays: dict[str, Any] = {}
+#: This worker's direct link to each executor (by route), None where there is none.
+_senders: dict[str, FeedbackSender | None] = {}
 
 
 def _relay(name: str) -> Any:
@@ -82,6 +93,22 @@ def _relay(name: str) -> Any:
     if relay is None:
         relay = _relays[name] = ray.get_actor(name)
     return relay
+
+
+def _sender(route: str) -> FeedbackSender | None:
+    """This worker's link to the executor named in ``route``, connected on first use."""
+    if route in _senders:
+        return _senders[route]
+    _, address, token = parse_route(route)
+    sender = None
+    if address is not None and token is not None:
+        try:
+            sender = FeedbackSender(address, token)
+        except OSError as exc:
+            _log.warning("cannot reach the executor's feedback link at %s (%s); sending "
+                         "feedback through its relay actor", address, exc)
+    _senders[route] = sender
+    return sender
 
 
 def _half_imported_modules() -> list[str]:
@@ -95,15 +122,16 @@ def _half_imported_modules() -> list[str]:
 class _RunningJob:
     """The job a worker's main thread is running, as the worker's monitor sees it."""
 
-    def __init__(self, task: TaskSpec, relay_name: str, key: str, stamp: dict[str, Any]
-                 ) -> None:
+    def __init__(self, task: TaskSpec, route: str, key: str, stamp: dict[str, Any]) -> None:
         self.task = task
-        self.relay_name = relay_name
+        self.route = route
         self.key = key
         self.stamp = stamp
         #: Set on a cancel: the job's next feedback call raises JobCancelled.
         self.cancelled = threading.Event()
         self.sink = FeedbackBuffer(task, self.cancelled)
+        #: Frames sent over the direct link; the ref of the last push to the relay actor.
+        self.sent = 0
         self.last_push: Any = None
         #: When the job must have ended after a cancel, or the worker exits (monotonic).
         self.deadline: float | None = None
@@ -115,7 +143,7 @@ class _RunningJob:
 class _JobMonitor:
     """One thread per worker process beside the jobs, which run in the task's main thread.
 
-    Every ``FLUSH_SECONDS`` it pushes the running job's feedback to the relay. It also watches
+    Every ``FLUSH_SECONDS`` it sends the running job's feedback to the executor. It also watches
     for cancels: ``ray.cancel`` raises KeyboardInterrupt in the main thread, which lands only
     when the operation's current call returns, but it trips the signal wakeup fd at once
     (``signal.set_wakeup_fd``). A job still running ``CANCEL_UNWIND_SECONDS`` after that
@@ -140,12 +168,11 @@ class _JobMonitor:
         with self.lock:
             self.job = job
 
-    def end(self, job: _RunningJob) -> Any:
-        """The job is over: nothing more is pushed for it. Returns its last push's ref."""
+    def end(self, job: _RunningJob) -> None:
+        """The job is over: nothing more is sent for it."""
         with self.lock:
             if self.job is job:
                 self.job = None
-            return job.last_push
 
     def _loop(self) -> None:
         while True:
@@ -175,10 +202,11 @@ class _JobMonitor:
 
     def _push(self, job: _RunningJob) -> None:
         """Send what the job reported since the last push (called under the lock)."""
-        if job.last_push is None and time.monotonic() < job.first_push:
+        pushed = job.sent or job.last_push is not None
+        if not pushed and time.monotonic() < job.first_push:
             return
         events = []
-        if job.last_push is None:
+        if not pushed:
             events.append(TaskEvent(job.task.job_id, TaskEventKind.STARTED, dict(job.stamp)))
         items = job.sink.drain()
         if items:
@@ -186,8 +214,16 @@ class _JobMonitor:
                                     {"items": items, **job.stamp}))
         if not events:
             return
+        sender = _sender(job.route) if job.last_push is None else None
+        if sender is not None:
+            if sender.send(job.key, job.sent + 1, events):
+                job.sent += 1
+                return
+            _senders[job.route] = None  # this worker's later feedback goes through the relay
+            _log.warning("the executor's feedback link broke; sending feedback through its "
+                         "relay actor")
         try:
-            job.last_push = _relay(job.relay_name).push.remote(job.key, events)
+            job.last_push = _relay(parse_route(job.route)[0]).push.remote(job.key, events)
         except Exception:  # the relay is gone (executor shut down): feedback is best effort
             _log.debug("feedback relay unreachable for %s", job.task.job_id, exc_info=True)
 
@@ -203,22 +239,25 @@ def _job_monitor() -> _JobMonitor:
     return _monitor
 
 
-def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, Any]
+def _ray_task(payload: bytes, route: str, key: str, *upstream: dict[str, Any]
               ) -> dict[str, Any]:
-    """Body of the Ray task: runs the job, pushes feedback to the relay, returns the outcome.
+    """Body of the Ray task: runs the job, sends its feedback, returns the outcome.
 
     ``payload`` is the pickled TaskSpec (Ray submits bytes several times faster than an object
     it must serialize itself); ``upstream`` are the results of the jobs a chained task reads
     from (Ray passes them once they exist). Returns plain data, which Ray serializes faster
     than objects: ``{"kind": the terminal event's kind, "data": its data, "items": feedback not
-    yet pushed, "pushed": bool, "small": small JSON outputs' text by hash}``.
+    yet sent, "sent": frames sent over the direct link, "pushed": whether it pushed to the
+    relay, "small": small JSON outputs' text by hash}``. ``route`` says where feedback goes
+    (see ``make_route``).
     """
     import ray
 
     task: TaskSpec = pickle.loads(payload)  # noqa: S301 - written by RayExecutor.submit
     task, settled = resolve_chained(task, [_outcome(task.job_id, result) for result in upstream])
     if settled is not None:  # skipped, failed before running, or found in the cache
-        return {"kind": settled.kind.value, "data": settled.data, "items": [], "pushed": False}
+        return {"kind": settled.kind.value, "data": settled.data, "items": [], "sent": 0,
+                "pushed": False}
     known: dict[str, str] = {}
     for returned in upstream:
         known.update(returned.get("small", {}))
@@ -226,13 +265,13 @@ def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, An
     # within one feedback interval sends nothing but its return value, like a plain Ray task.
     stamp: dict[str, Any] = {"pid": os.getpid(), "started": now_iso()}
     monitor = _job_monitor()
-    job = _RunningJob(task, relay_name, key, stamp)
+    job = _RunningJob(task, route, key, stamp)
     try:
         monitor.begin(job)  # inside: an interrupt right after it still ends the job below
         limit_threads(task.job.settings.num_cpus)
         outcome = task_outcome(task, job.sink, known)  # a cancel (KeyboardInterrupt) included
     finally:
-        last_push = monitor.end(job)
+        monitor.end(job)
         torch = sys.modules.get("torch")
         if torch is not None and not torch.is_grad_enabled():
             torch.set_grad_enabled(True)  # thread state: do not pass it to the next job
@@ -241,23 +280,33 @@ def _ray_task(payload: bytes, relay_name: str, key: str, *upstream: dict[str, An
         # would break every later job on this worker, so Ray must start a new one.
         _log.warning("job %s was cancelled during an import; exiting its worker", task.job_id)
         os._exit(1)
-    if last_push is not None:
+    if job.last_push is not None:
         try:
             # Pushes from one caller run in order: once the last is in, all are.
-            ray.get(last_push)
+            ray.get(job.last_push)
         except Exception:  # the relay is gone (executor shut down): feedback is best effort
             _log.debug("feedback relay unreachable for %s", task.job_id, exc_info=True)
     if task.chained:
         stamp.update(inputs=task.inputs, cache_key=task.cache_key)
     outputs = outcome.data.get("outputs", {}).values()
     return {"kind": outcome.kind.value, "data": {**outcome.data, **stamp},
-            "items": job.sink.drain(), "pushed": last_push is not None,
+            "items": job.sink.drain(), "sent": job.sent, "pushed": job.last_push is not None,
             # Small JSON outputs, so that the jobs reading them need not open the store.
             "small": {artifact: known[artifact] for artifact in outputs if artifact in known}}
 
 
 #: What ``ray.get`` gave for one finished ref: (its value, None) or (None, what it raised).
 _Result = tuple[Any, Exception | None]
+
+
+def _listener_host() -> str:
+    """Where the feedback link listens: loopback when the whole cluster is this machine, else
+    the address Ray's other nodes know this one by."""
+    import ray
+
+    here = ray.util.get_node_ip_address()
+    nodes = {node.get("NodeManagerAddress") for node in ray.nodes() if node.get("Alive")}
+    return "127.0.0.1" if nodes <= {here} else here
 
 
 def _results(refs: list[Any]) -> list[_Result]:
@@ -326,7 +375,7 @@ class _RayTask:
         self.announced = False
         self.upstream_refs = [upstream.ref for upstream in self.upstream]
         self.executor._follow_feedback(self)
-        ref = self.ref = self.remote.remote(self.payload, self.executor._relay_name, self.key,
+        ref = self.ref = self.remote.remote(self.payload, self.executor._route, self.key,
                                             *self.upstream_refs)
         self.executor._watch(ref, self)
 
@@ -442,13 +491,17 @@ class _RayTask:
                 return self._failure(f"the Ray task failed: {error}"), None
             return None, error  # worker or node died
         outcome = _outcome(self.task.job_id, returned)
-        # Under the feedback lock if the attempt pushed: what the poller took earlier has been
-        # reported, and what is still in the relay is reported now, before the outcome. An
-        # attempt that pushed nothing has nothing to order (and skips the poller's lock).
-        with self.executor._feedback_lock if returned["pushed"] else nullcontext():
-            if returned["pushed"]:
+        # Under the feedback lock if the attempt sent anything: its frames are all in (waited
+        # for if need be) and what is still in the relay is reported now, before the outcome.
+        # An attempt that sent nothing has nothing to order (and skips the lock).
+        sent, pushed = returned["sent"], returned["pushed"]
+        with self.executor._feedback_lock if sent or pushed else nullcontext():
+            if sent:
+                self.executor._await_frames(self.key, sent)
+            if pushed:
                 self.executor._collect([self.key])
             self.executor._following.pop(self.key, None)
+            self.executor._received.pop(self.key, None)
             if "pid" not in outcome.data:  # it ended without running (skipped, cached)
                 return outcome, None
             if returned["items"]:
@@ -469,14 +522,15 @@ class RayExecutor:
     """Runs tasks on Ray: a local runtime, or the cluster at ``address`` / ``RAY_ADDRESS``.
 
     If Ray is already initialised in this process (e.g. by a test fixture) it is used as is and
-    left running on shutdown.
+    left running on shutdown. ``direct_feedback=False`` sends all feedback through the relay
+    actor, as a worker that cannot reach the executor's link does.
     """
 
     name = "ray"
 
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
-                 num_gpus: int | None = None, init_options: dict[str, Any] | None = None
-                 ) -> None:
+                 num_gpus: int | None = None, init_options: dict[str, Any] | None = None,
+                 direct_feedback: bool = True) -> None:
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
@@ -497,10 +551,17 @@ class RayExecutor:
         self._have_submitted = threading.Event()
         self._completer: threading.Thread | None = None
         self._completer_stop = False
-        # Feedback: tasks push to a relay actor; one poller thread delivers it.
+        # Feedback: tasks send it over the listener's link or push it to the relay actor; one
+        # thread serves the link and collects the relay (see the module docstring).
+        self.direct_feedback = direct_feedback
         self._relay: Any = None
-        self._relay_name = ""
+        self._listener: FeedbackListener | None = None
+        #: What tasks are told about where their feedback goes (``make_route``).
+        self._route = ""
         self._feedback_lock = threading.Lock()
+        #: Frames received per attempt key (the last seq); signalled on each.
+        self._received: dict[str, int] = {}
+        self._frame_arrived = threading.Condition(self._feedback_lock)
         #: Guards chained tasks' ``final``/``waiters``/``deferred`` across threads.
         self._chain_lock = threading.RLock()
         self._following: dict[str, _RayTask] = {}
@@ -530,11 +591,14 @@ class RayExecutor:
                                                    name="forge-ray-completion")
                 self._completer.start()
             if self._relay is None:
-                self._relay_name = f"forge-feedback-{uuid.uuid4().hex}"
+                relay_name = f"forge-feedback-{uuid.uuid4().hex}"
                 self._relay = ray.remote(num_cpus=0)(FeedbackRelay).options(
-                    name=self._relay_name).remote()
+                    name=relay_name).remote()
+                if self.direct_feedback:
+                    self._listener = FeedbackListener(_listener_host(), self._deliver_frame)
+                self._route = make_route(relay_name, self._listener)
                 self._stopping.clear()
-                self._poller = threading.Thread(target=self._poll_feedback, daemon=True,
+                self._poller = threading.Thread(target=self._serve_feedback, daemon=True,
                                                 name="forge-ray-feedback")
                 self._poller.start()
 
@@ -594,6 +658,24 @@ class RayExecutor:
     def _unfollow_feedback(self, handle: _RayTask) -> None:
         with self._feedback_lock:
             self._following.pop(handle.key, None)
+            self._received.pop(handle.key, None)
+
+    def _deliver_frame(self, key: str, seq: int, events: list[TaskEvent]) -> None:
+        """A frame from the direct link (on the feedback thread)."""
+        with self._feedback_lock:
+            handle = self._following.get(key)
+            if handle is None:  # a finished or crashed attempt's leftovers
+                return
+            handle.deliver(events)
+            self._received[key] = seq
+            self._frame_arrived.notify_all()
+
+    def _await_frames(self, key: str, seq: int) -> None:
+        """Wait until frame ``seq`` of attempt ``key`` is delivered (caller holds the lock)."""
+        if not self._frame_arrived.wait_for(lambda: self._received.get(key, 0) >= seq,
+                                            LAST_FRAMES_SECONDS):
+            _log.warning("feedback of attempt %s did not arrive within %.0f s; its outcome is "
+                         "reported without it", key, LAST_FRAMES_SECONDS)
 
     def _collect(self, keys: list[str] | None) -> None:
         """Take pushed events from the relay and deliver them (caller holds the lock)."""
@@ -609,12 +691,26 @@ class RayExecutor:
             if handle is not None:  # else a finished or crashed attempt's leftovers
                 handle.deliver(events)
 
-    def _poll_feedback(self) -> None:
-        while not self._stopping.wait(FLUSH_SECONDS):
-            if not self._following:
-                continue
-            with self._feedback_lock:
-                self._collect(None)
+    def _serve_feedback(self) -> None:
+        """The feedback thread: serve the direct link; collect the relay now and then."""
+        listener = self._listener
+        interval = RELAY_POLL_SECONDS if listener is not None else FLUSH_SECONDS
+        next_poll = time.monotonic() + interval
+        while not self._stopping.is_set():
+            wait = max(0.0, next_poll - time.monotonic())
+            try:
+                if listener is not None:
+                    listener.serve(wait)
+                else:
+                    self._stopping.wait(wait)
+            except Exception:  # never lose the thread: feedback would stop for good
+                _log.exception("serving the feedback link failed")
+                self._stopping.wait(FLUSH_SECONDS)
+            if time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + interval
+                if self._following:
+                    with self._feedback_lock:
+                        self._collect(None)
 
     def infeasible(self, task: TaskSpec) -> str | None:
         """Why no node of the cluster can ever run ``task``, or None if one can."""
@@ -675,6 +771,8 @@ class RayExecutor:
         import ray
 
         self._stopping.set()
+        if self._listener is not None:
+            self._listener.wake()
         if self._completer is not None:
             self._completer_stop = True
             self._have_submitted.set()
@@ -684,6 +782,9 @@ class RayExecutor:
         if self._poller is not None:
             self._poller.join()
             self._poller = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._relay is not None:
             if ray.is_initialized():
                 ray.kill(self._relay)

@@ -283,16 +283,31 @@ class TestRay:
         pids = [seen[f"J{i}"]["pid"] for i in range(8)]
         assert any(a == b for a, b in itertools.pairwise(pids))  # a worker was reused
 
+    @pytest.mark.parametrize("path", ["link", "relay"])
     def test_feedback_arrives_whole_and_in_order_before_the_outcome(
-            self, store: ArtifactStore, ray_executor: RayExecutor) -> None:
-        # Slow: pushed through the relay while it runs; Quick: ends within one feedback
-        # interval, so its lines come back with its outcome.
+            self, store: ArtifactStore, ray_runtime: Any, path: str) -> None:
+        # Slow: sent while it runs, over the direct link, or through the relay actor as by a
+        # worker that cannot reach the link (the other path is cut, so a lost or misrouted
+        # frame fails the test); Quick: ends within one feedback interval, so its lines come
+        # back with its outcome.
+        executor = RayExecutor(direct_feedback=path == "link")
+        executor.start()
+        try:
+            if path == "link":
+                ray_runtime.kill(executor._relay)
+            else:
+                assert executor._listener is None
+            self.check_feedback_order(store, executor)
+        finally:
+            executor.shutdown()
+
+    def check_feedback_order(self, store: ArtifactStore, executor: RayExecutor) -> None:
         project = build_project(OPS, {
             "Slow": ("talk", {"lines": 40, "pause": 0.02}),
             "Quick": ("talk", {"lines": 5, "pause": 0.0}),
         }, [])
         recorder = Recorder()
-        result = Engine(store, ray_executor).run(plan_pipeline(project, "p"), recorder)
+        result = Engine(store, executor).run(plan_pipeline(project, "p"), recorder)
         assert statuses(result) == {"Slow": "succeeded", "Quick": "succeeded"}
         assert recorder.lines("Slow") == [f"line {i}" for i in range(40)]
         assert recorder.lines("Quick") == [f"line {i}" for i in range(5)]
