@@ -10,8 +10,8 @@ Protocol: a worker connects, sends the executor's token (``TOKEN_BYTES`` bytes),
 of a 4-byte big-endian length and a UTF-8 JSON body ``{"key": attempt key, "seq": 1, 2, …,
 "events": [[job id, event kind, data], …]}``. Frames of one connection arrive in order, so the
 executor knows an attempt's feedback is all in once it has the ``seq`` the attempt reported.
-A connection that sends a wrong token, an oversized or malformed frame is closed; nothing it
-sent is delivered.
+A connection that sends a wrong token, an oversized or malformed frame, or no token within
+``AUTH_SECONDS``, is closed; nothing it sent is delivered.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import secrets
 import selectors
 import socket
 import struct
+import time
 from collections.abc import Callable
 
 from ._task import TaskEvent, TaskEventKind
@@ -34,6 +35,8 @@ MAX_FRAME_BYTES = 16 * 1024 * 1024
 #: How long a worker waits to connect, or for the executor to take a frame, before it falls
 #: back to the relay actor.
 SEND_TIMEOUT_SECONDS = 2.0
+#: How long a new connection may take to send the token (the port may face a network).
+AUTH_SECONDS = 5.0
 _LENGTH = struct.Struct(">I")
 
 #: What the listener hands on: (attempt key, seq, events).
@@ -63,6 +66,7 @@ class _Connection:
         self.sock = sock
         self.buffer = bytearray()
         self.authenticated = False
+        self.deadline = time.monotonic() + AUTH_SECONDS
 
 
 class FeedbackListener:
@@ -85,6 +89,8 @@ class FeedbackListener:
         self._wake_writer.setblocking(False)
         self._selector.register(self._wake_reader, selectors.EVENT_READ)
         self.address = f"{host}:{self._server.getsockname()[1]}"
+        #: Connections that have not sent the token yet.
+        self._unproven: set[_Connection] = set()
 
     def serve(self, timeout: float) -> None:
         """Accept, read and deliver for up to ``timeout`` seconds (less if woken)."""
@@ -98,6 +104,10 @@ class FeedbackListener:
                     pass
             else:
                 self._read(key.data)
+        if self._unproven:
+            now = time.monotonic()
+            for connection in [c for c in self._unproven if c.deadline <= now]:
+                self._drop(connection, f"no token within {AUTH_SECONDS:g} s")
 
     def wake(self) -> None:
         try:
@@ -117,12 +127,15 @@ class FeedbackListener:
         except (BlockingIOError, OSError):
             return
         sock.setblocking(False)
-        self._selector.register(sock, selectors.EVENT_READ, _Connection(sock))
+        connection = _Connection(sock)
+        self._unproven.add(connection)
+        self._selector.register(sock, selectors.EVENT_READ, connection)
 
     def _drop(self, connection: _Connection, why: str | None = None) -> None:
         if why is not None:
             _log.warning("closed a feedback connection from %s: %s",
                          _peer(connection.sock), why)
+        self._unproven.discard(connection)
         self._selector.unregister(connection.sock)
         connection.sock.close()
 
@@ -145,6 +158,7 @@ class FeedbackListener:
                 self._drop(connection, "wrong token")
                 return
             connection.authenticated = True
+            self._unproven.discard(connection)
             del buffer[:TOKEN_BYTES]
         while len(buffer) >= _LENGTH.size:
             (length,) = _LENGTH.unpack_from(buffer)

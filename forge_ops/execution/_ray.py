@@ -82,8 +82,10 @@ class FeedbackRelay:
 
 #: The relay actor of each executor, looked up by name once per worker process.
 _relays: dict[str, Any] = {}
-#: This worker's direct link to each executor (by route), None where there is none.
+#: This worker's direct link to each executor (by route), None where there is none, and why
+#: not (told to the executor with a result: a log line here would land in the job's console).
 _senders: dict[str, FeedbackSender | None] = {}
+_no_link: dict[str, str] = {}
 
 
 def _relay(name: str) -> Any:
@@ -105,8 +107,9 @@ def _sender(route: str) -> FeedbackSender | None:
         try:
             sender = FeedbackSender(address, token)
         except OSError as exc:
-            _log.warning("cannot reach the executor's feedback link at %s (%s); sending "
-                         "feedback through its relay actor", address, exc)
+            _no_link[route] = f"cannot connect: {exc}"
+    else:
+        _no_link[route] = "the executor offers none"
     _senders[route] = sender
     return sender
 
@@ -220,8 +223,7 @@ class _JobMonitor:
                 job.sent += 1
                 return
             _senders[job.route] = None  # this worker's later feedback goes through the relay
-            _log.warning("the executor's feedback link broke; sending feedback through its "
-                         "relay actor")
+            _no_link[job.route] = "the connection broke"
         try:
             job.last_push = _relay(parse_route(job.route)[0]).push.remote(job.key, events)
         except Exception:  # the relay is gone (executor shut down): feedback is best effort
@@ -289,10 +291,14 @@ def _ray_task(payload: bytes, route: str, key: str, *upstream: dict[str, Any]
     if task.chained:
         stamp.update(inputs=task.inputs, cache_key=task.cache_key)
     outputs = outcome.data.get("outputs", {}).values()
-    return {"kind": outcome.kind.value, "data": {**outcome.data, **stamp},
-            "items": job.sink.drain(), "sent": job.sent, "pushed": job.last_push is not None,
-            # Small JSON outputs, so that the jobs reading them need not open the store.
-            "small": {artifact: known[artifact] for artifact in outputs if artifact in known}}
+    result: dict[str, Any] = {
+        "kind": outcome.kind.value, "data": {**outcome.data, **stamp},
+        "items": job.sink.drain(), "sent": job.sent, "pushed": job.last_push is not None,
+        # Small JSON outputs, so that the jobs reading them need not open the store.
+        "small": {artifact: known[artifact] for artifact in outputs if artifact in known}}
+    if job.last_push is not None:
+        result["no_link"] = _no_link.get(route, "")
+    return result
 
 
 #: What ``ray.get`` gave for one finished ref: (its value, None) or (None, what it raised).
@@ -500,6 +506,7 @@ class _RayTask:
                 self.executor._await_frames(self.key, sent)
             if pushed:
                 self.executor._collect([self.key])
+                self.executor._note_relayed(outcome.data.get("pid"), returned.get("no_link"))
             self.executor._following.pop(self.key, None)
             self.executor._received.pop(self.key, None)
             if "pid" not in outcome.data:  # it ended without running (skipped, cached)
@@ -562,10 +569,11 @@ class RayExecutor:
         #: Frames received per attempt key (the last seq); signalled on each.
         self._received: dict[str, int] = {}
         self._frame_arrived = threading.Condition(self._feedback_lock)
+        self._relayed_noted = False
         #: Guards chained tasks' ``final``/``waiters``/``deferred`` across threads.
         self._chain_lock = threading.RLock()
         self._following: dict[str, _RayTask] = {}
-        self._poller: threading.Thread | None = None
+        self._feedback_thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
     def start(self) -> None:
@@ -598,9 +606,9 @@ class RayExecutor:
                     self._listener = FeedbackListener(_listener_host(), self._deliver_frame)
                 self._route = make_route(relay_name, self._listener)
                 self._stopping.clear()
-                self._poller = threading.Thread(target=self._serve_feedback, daemon=True,
-                                                name="forge-ray-feedback")
-                self._poller.start()
+                self._feedback_thread = threading.Thread(
+                    target=self._serve_feedback, daemon=True, name="forge-ray-feedback")
+                self._feedback_thread.start()
 
     def _watch(self, ref: Any, handle: _RayTask) -> None:
         """Have the completion thread report ``ref``'s outcome to ``handle``."""
@@ -676,6 +684,17 @@ class RayExecutor:
                                             LAST_FRAMES_SECONDS):
             _log.warning("feedback of attempt %s did not arrive within %.0f s; its outcome is "
                          "reported without it", key, LAST_FRAMES_SECONDS)
+
+    def _note_relayed(self, pid: Any, why: Any) -> None:
+        """Say once that a worker fell back to the relay although the link was offered."""
+        if self._listener is None or self._relayed_noted:
+            return
+        self._relayed_noted = True
+        _log.warning("a Ray worker (pid %s) could not use the feedback link at %s (%s), so its "
+                     "jobs' live feedback goes through the relay actor, up to %g s late; a "
+                     "firewall between the nodes, or a Ray Client connection, can cause this",
+                     pid, self._listener.address, why or "no reason given",
+                     RELAY_POLL_SECONDS)
 
     def _collect(self, keys: list[str] | None) -> None:
         """Take pushed events from the relay and deliver them (caller holds the lock)."""
@@ -779,9 +798,9 @@ class RayExecutor:
             self._completer.join()
             self._completer = None
             self._completer_stop = False
-        if self._poller is not None:
-            self._poller.join()
-            self._poller = None
+        if self._feedback_thread is not None:
+            self._feedback_thread.join()
+            self._feedback_thread = None
         if self._listener is not None:
             self._listener.close()
             self._listener = None

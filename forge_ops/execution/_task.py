@@ -30,7 +30,7 @@ class TaskSpec:
     execution: str
     commit: str | None = None
     max_retries: int = 1
-    #: Recorded in the cache index by the worker when the task succeeds (None: do not).
+    #: The job's cache key (None: not cached); the engine records it once the task succeeds.
     cache_key: str | None = None
     architectures: dict[str, Any] = field(default_factory=dict)
     layers: dict[str, Any] = field(default_factory=dict)

@@ -24,6 +24,7 @@ from forge_ops.execution import (
     RayExecutor,
     plan_pipeline,
 )
+from forge_ops.execution._feedback_link import FeedbackListener, make_route, parse_route
 from forge_ops.schema import JobStatus
 
 PID_THEN_WAIT = '''
@@ -283,23 +284,33 @@ class TestRay:
         pids = [seen[f"J{i}"]["pid"] for i in range(8)]
         assert any(a == b for a, b in itertools.pairwise(pids))  # a worker was reused
 
-    @pytest.mark.parametrize("path", ["link", "relay"])
+    @pytest.mark.parametrize("path", ["link", "relay", "unreachable link"])
     def test_feedback_arrives_whole_and_in_order_before_the_outcome(
-            self, store: ArtifactStore, ray_runtime: Any, path: str) -> None:
-        # Slow: sent while it runs, over the direct link, or through the relay actor as by a
-        # worker that cannot reach the link (the other path is cut, so a lost or misrouted
-        # frame fails the test); Quick: ends within one feedback interval, so its lines come
-        # back with its outcome.
-        executor = RayExecutor(direct_feedback=path == "link")
+            self, store: ArtifactStore, ray_runtime: Any, path: str,
+            caplog: pytest.LogCaptureFixture) -> None:
+        # Slow: sent while it runs, over the direct link, or through the relay actor (with the
+        # link turned off, or offered where no worker can reach it); the other path is cut, so
+        # a lost or misrouted frame fails the test. Quick: ends within one feedback interval,
+        # so its lines come back with its outcome.
+        executor = RayExecutor(direct_feedback=path != "relay")
         executor.start()
         try:
             if path == "link":
                 ray_runtime.kill(executor._relay)
-            else:
+            elif path == "relay":
                 assert executor._listener is None
+            else:  # the route names a port nothing listens on (a listener closed at once)
+                closed = FeedbackListener("127.0.0.1", lambda *frame: None)
+                closed.close()
+                executor._route = make_route(parse_route(executor._route)[0], closed)
             self.check_feedback_order(store, executor)
         finally:
             executor.shutdown()
+        relayed = [r for r in caplog.records
+                   if "could not use the feedback link" in r.getMessage()]
+        assert len(relayed) == (path == "unreachable link")
+        if relayed:
+            assert "Connection refused" in relayed[0].getMessage()
 
     def check_feedback_order(self, store: ArtifactStore, executor: RayExecutor) -> None:
         project = build_project(OPS, {

@@ -126,6 +126,19 @@ def test_a_bad_connection_is_closed_and_delivers_nothing(
     assert [key for key, _, _ in served.frames] == ["J:0:2"]
 
 
+def test_a_connection_that_sends_no_token_is_closed(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr("forge_ops.execution._feedback_link.AUTH_SECONDS", 0.2)
+    server = Served()
+    try:
+        silent = server.raw(b"")
+        assert closed_by_peer(silent)
+        assert any("no token" in record.getMessage() for record in caplog.records)
+        silent.close()
+    finally:
+        server.close()
+
+
 def test_a_sender_to_a_closed_listener_fails_instead_of_hanging() -> None:
     server = Served()
     address, token = server.listener.address, server.listener.token
