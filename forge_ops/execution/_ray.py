@@ -305,14 +305,12 @@ def _ray_task(payload: bytes, route: str, key: str, *upstream: dict[str, Any]
 _Result = tuple[Any, Exception | None]
 
 
-def _listener_host() -> str:
-    """Where the feedback link listens: loopback when the whole cluster is this machine, else
-    the address Ray's other nodes know this one by."""
+def _listener_host(local_runtime: bool) -> str:
+    """Where the feedback link listens: loopback for a runtime this executor started, else the
+    address Ray's other nodes know this one by (a cluster may add nodes at any time)."""
     import ray
 
-    here = ray.util.get_node_ip_address()
-    nodes = {node.get("NodeManagerAddress") for node in ray.nodes() if node.get("Alive")}
-    return "127.0.0.1" if nodes <= {here} else here
+    return "127.0.0.1" if local_runtime else ray.util.get_node_ip_address()
 
 
 def _results(refs: list[Any]) -> list[_Result]:
@@ -603,7 +601,9 @@ class RayExecutor:
                 self._relay = ray.remote(num_cpus=0)(FeedbackRelay).options(
                     name=relay_name).remote()
                 if self.direct_feedback:
-                    self._listener = FeedbackListener(_listener_host(), self._deliver_frame)
+                    self._listener = FeedbackListener(
+                        _listener_host(self._owns_runtime and not self.address),
+                        self._deliver_frame)
                 self._route = make_route(relay_name, self._listener)
                 self._stopping.clear()
                 self._feedback_thread = threading.Thread(
