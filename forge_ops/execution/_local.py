@@ -172,7 +172,8 @@ class LocalExecutor:
             # Imported once in the fork server, so no job pays for them (absent ones skipped).
             preload = [name for name in ("torch", "numpy", "zarr", "fsspec", "cloudpickle",
                                          "forge_ops.arch", "forge_ops.runtime",
-                                         "forge_ops.artifacts", "forge_ops.execution._worker")
+                                         "forge_ops.artifacts", "forge_ops.execution._worker",
+                                         "forge_ops.execution._preload")
                        if importlib.util.find_spec(name.split(".")[0]) is not None]
             self.context.set_forkserver_preload(preload)
         self._started = True

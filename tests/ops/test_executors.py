@@ -84,8 +84,14 @@ DOUBLE = '''
 def double(x: Tensor, /) -> Tensor:
     return x * 2
 '''
+PRELOADED = '''
+def preloaded() -> Metrics:
+    import sys
+    return {"dynamo": "torch._dynamo" in sys.modules}
+'''
 OPS = {"wait": PID_THEN_WAIT, "sleepy": SLEEPY, "consume": CONSUME, "blocked": BLOCKED,
-       "talk": TALK, "constant": CONSTANT, "boom": BOOM, "double": DOUBLE, "threads": THREADS}
+       "talk": TALK, "constant": CONSTANT, "boom": BOOM, "double": DOUBLE, "threads": THREADS,
+       "preloaded": PRELOADED}
 
 
 def statuses(result: Any) -> dict[str, str]:
@@ -143,6 +149,15 @@ class TestPaperPipelineLocal:
         again = engine.run(plan, use_cache=False)
         assert again.tasks_launched == len(plan.jobs)
         assert again.outputs() == first.outputs()
+
+
+def test_local_jobs_find_what_optimizers_import_already_loaded(
+        store: ArtifactStore, local_executor: LocalExecutor) -> None:
+    # torch's optimizers import torch._dynamo on first use (about a second); the fork server
+    # imports it once instead of every Train job.
+    result = Engine(store, local_executor).run(plan_pipeline(
+        build_project(OPS, {"P": ("preloaded", {})}, []), "p"), use_cache=False)
+    assert store.get(result.jobs["P"].outputs["out"]) == {"dynamo": True}
 
 
 @pytest.mark.ray
