@@ -35,7 +35,9 @@ from ._task import Report, TaskEvent, TaskEventKind, TaskHandle, TaskSpec
 from ._worker import (
     FLUSH_SECONDS,
     FeedbackBuffer,
+    hold_freed_memory,
     limit_threads,
+    release_freed_memory,
     resolve_chained,
     skipped,
     task_outcome,
@@ -270,6 +272,7 @@ def _ray_task(payload: bytes, route: str, key: str, *upstream: dict[str, Any]
     job = _RunningJob(task, route, key, stamp)
     try:
         monitor.begin(job)  # inside: an interrupt right after it still ends the job below
+        hold_freed_memory(not task.job.settings.num_gpus)
         limit_threads(task.job.settings.num_cpus)
         outcome = task_outcome(task, job.sink, known)  # a cancel (KeyboardInterrupt) included
     finally:
@@ -277,6 +280,8 @@ def _ray_task(payload: bytes, route: str, key: str, *upstream: dict[str, Any]
         torch = sys.modules.get("torch")
         if torch is not None and not torch.is_grad_enabled():
             torch.set_grad_enabled(True)  # thread state: do not pass it to the next job
+        if time.monotonic() >= job.first_push:  # a job this short has little to give back
+            release_freed_memory()
     if outcome.kind is TaskEventKind.CANCELLED and _half_imported_modules():
         # The interrupt landed inside an import (e.g. of torch): the half-initialised module
         # would break every later job on this worker, so Ray must start a new one.
