@@ -3,11 +3,10 @@
 (a) a 200-node trivial pipeline on our Ray executor vs the same DAG as raw Ray tasks (≤ 2×);
 (b) a fully cached re-run of it (≤ 0.5 s, zero tasks);
 (c) Train samples/s inside a job (local and Ray executors) vs a plain PyTorch loop with the same
-    model, data, batch size, threads and (on the CPU) malloc setting (≥ 0.95×); ``--device
-    cuda`` runs it on a GPU. Both are
-    measured at the margin — (time of N iterations − time of 1) per iteration — so the loop is
-    compared with the loop; the job's fixed cost (process, inputs, model storage) is reported
-    apart;
+    model, data, batch size, threads and (on the CPU) malloc setting (≥ 0.95×); ``--device cuda``
+    runs it on a GPU. Both are measured at the margin — (time of N iterations − time of 1) per
+    iteration — so the loop is compared with the loop; the job's fixed cost (process, inputs,
+    model storage) is reported apart;
 (d) storing and loading a 100 MB tensor vs numpy.save / numpy.load (≤ 3×); storing it again
     writes 0 bytes.
 

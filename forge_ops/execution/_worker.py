@@ -84,12 +84,12 @@ _GLIBC_INITIAL_THRESHOLD = 128 * 1024
 
 @lru_cache(maxsize=1)
 def _libc() -> Any:
+    """glibc, or None elsewhere (musl, macOS): it alone has these malloc controls."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt, libc.malloc_trim  # noqa: B018 - glibc only
-        return libc
-    except (OSError, AttributeError):
+    except OSError:
         return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
 def keep_freed_memory() -> None:
