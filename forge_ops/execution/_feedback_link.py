@@ -51,7 +51,7 @@ def encode_frame(key: str, seq: int, events: list[TaskEvent]) -> bytes:
 
 
 def decode_frame(body: bytes) -> tuple[str, int, list[TaskEvent]]:
-    """The frame's key, seq and events; ValueError (or KeyError, TypeError) if malformed."""
+    """The frame's key, seq and events; raises (ValueError, KeyError, …) if malformed."""
     frame = json.loads(body)
     events = []
     for job_id, kind, data in frame["events"]:
@@ -172,7 +172,7 @@ class FeedbackListener:
             del buffer[:_LENGTH.size + length]
             try:
                 frame = decode_frame(body)
-            except (ValueError, KeyError, TypeError) as exc:
+            except Exception as exc:  # whatever the bytes hold, only this connection suffers
                 self._drop(connection, f"a malformed frame ({type(exc).__name__}: {exc})")
                 return
             self._deliver(*frame)

@@ -99,7 +99,8 @@ def test_a_frame_split_across_reads_is_put_back_together(served: Served) -> None
     sock.close()
 
 
-@pytest.mark.parametrize("bad", ["wrong token", "malformed frame", "oversized frame"])
+@pytest.mark.parametrize("bad", ["wrong token", "malformed frame", "overflowing seq",
+                                 "oversized frame"])
 def test_a_bad_connection_is_closed_and_delivers_nothing(
         served: Served, bad: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
@@ -110,6 +111,10 @@ def test_a_bad_connection_is_closed_and_delivers_nothing(
     elif bad == "malformed frame":
         sock = served.raw()
         sock.sendall(struct.pack(">I", 9) + b"not json!" + good_frame)
+    elif bad == "overflowing seq":
+        body = b'{"key":"J:0:1","seq":1e400,"events":[]}'
+        sock = served.raw()
+        sock.sendall(struct.pack(">I", len(body)) + body + good_frame)
     else:
         sock = served.raw()
         sock.sendall(struct.pack(">I", 1 << 30) + b"x" * 100)
@@ -117,7 +122,7 @@ def test_a_bad_connection_is_closed_and_delivers_nothing(
     sock.close()
     assert served.frames == []
     why = {"wrong token": "wrong token", "malformed frame": "malformed frame",
-           "oversized frame": "at most"}[bad]
+           "overflowing seq": "malformed frame", "oversized frame": "at most"}[bad]
     assert any(why in record.getMessage() for record in caplog.records)
     # The listener goes on serving well-behaved workers.
     assert FeedbackSender(served.listener.address, served.listener.token).send(
