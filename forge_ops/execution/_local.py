@@ -22,7 +22,7 @@ from ._task import TERMINAL_KINDS, Report, TaskEvent, TaskEventKind, TaskSpec
 from ._worker import (
     FLUSH_SECONDS,
     FeedbackBuffer,
-    keep_freed_memory,
+    hold_freed_memory,
     limit_threads,
     task_outcome,
 )
@@ -33,11 +33,10 @@ _log = logging.getLogger(__name__)
 def _child_main(task: TaskSpec, conn: Any, attempt: int) -> None:
     """Entry point of a child process: run the task, stream its events through ``conn``."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    if not task.job.settings.num_gpus:
-        # Only CPU training gains from it. On an H100 a CUDA loop in a fresh job process ran at
-        # 0.82x the parent's speed with this and limit_threads, 1.05x with neither; Ray jobs,
-        # which call only limit_threads, kept pace (0.95x). Not re-measured since.
-        keep_freed_memory()
+    # Only CPU training gains from keeping freed memory. On an H100 a CUDA loop in a fresh job
+    # process ran at 0.82x the parent's speed with it and limit_threads, 1.05x with neither;
+    # Ray jobs, which then called only limit_threads, kept pace (0.95x). Not re-measured since.
+    hold_freed_memory(not task.job.settings.num_gpus)
     limit_threads(task.job.settings.num_cpus)
     send_lock = threading.Lock()
     cancelled = threading.Event()

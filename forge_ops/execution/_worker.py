@@ -111,7 +111,8 @@ _keeping = False
 
 
 def hold_freed_memory(keep: bool) -> None:
-    """Before a job in a long-lived worker (Ray): keep freed memory while CPU jobs run.
+    """Before a job: keep freed memory while CPU jobs run (a local job's own process, or a
+    long-lived Ray worker, which ``release_freed_memory`` empties after each job).
 
     glibc's own thresholds grow with use, yet a Ray worker training on the CPU still went
     through phases of giving back and faulting in the blocks each iteration frees (ad-hoc
