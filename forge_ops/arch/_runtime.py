@@ -84,11 +84,25 @@ class ArchitectureModule(nn.Module):
                         scope["self"] = self
                         result = eval(_compiled(step.source), _GLOBALS, scope)  # noqa: S307
                 except Exception as exc:
-                    raise LayerRuntimeError(node, got, exc) from exc
+                    raise LayerRuntimeError(node, got, exc, self._shape_hint(args)) from exc
             values[node.ident] = result
             if observe is not None:
                 observe(node, result)
         return values
+
+    def _shape_hint(self, args: tuple[Any, ...]) -> str:
+        """Why a layer may have failed: an input whose shape is not the one the architecture
+        declares (the batch dimension aside), the usual cause of a wrong-shape error."""
+        declared = self.graph.input_shape
+        if declared is None or len(args) != 1 or not isinstance(args[0], torch.Tensor):
+            return ""
+        got = list(args[0].shape)
+        if len(got) == len(declared) and got[1:] == declared[1:]:
+            return ""
+        wanted = ["N", *declared[1:]]
+        return (f"{self.graph.name} was drawn for input of shape [{', '.join(map(str, wanted))}]"
+                f" (its input shape) but got {got}: set the architecture's input shape to match"
+                f" the data, or change the data to fit it.")
 
     def _load_from_state_dict(
         self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any

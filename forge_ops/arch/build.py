@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 class LayerRuntimeError(RuntimeError):
     """A layer failed while running; carries the node and the inputs it got."""
 
-    def __init__(self, node: Node, inputs: list[Any], cause: BaseException) -> None:
+    def __init__(self, node: Node, inputs: list[Any], cause: BaseException,
+                 hint: str = "") -> None:
         self.node = node
         self.inputs = inputs
         self.cause = cause
-        super().__init__(f"layer {node.name!r} ({node.type}) failed: {cause}")
+        super().__init__(f"layer {node.name!r} ({node.type}) failed: {cause}"
+                         + (f". {hint}" if hint else ""))
 
 
 def instantiate(call: LayerCall, classes: Mapping[str, type]) -> Any:

@@ -11,6 +11,7 @@ from forge_ops.arch import (
     ArchitectureBuilder,
     ArchitectureError,
     CustomLayerError,
+    LayerRuntimeError,
     ShapeError,
     build_module,
     catalogue,
@@ -231,6 +232,24 @@ class TestBuild:
         module.eval()
         assert module(torch.randn(2, 3, 8, 8)).shape == (2, 4, 36)
 
+
+    def test_a_wrong_input_shape_names_the_layer_and_what_to_fix(self) -> None:
+        module = build_module(small_cnn(input_shape=(1, 1, 28, 28)))
+        with pytest.raises(LayerRuntimeError) as caught:
+            module(torch.randn(4, 3, 32, 32))  # CIFAR images into a net drawn for MNIST
+        message = str(caught.value)
+        assert message.startswith("layer 'conv1' (Conv2d) failed: ")
+        assert ("SmallCNN was drawn for input of shape [N, 1, 28, 28] (its input shape) but got"
+                " [4, 3, 32, 32]: set the architecture's input shape") in message
+        assert "\n" not in message  # a job's error line shows all of it
+
+    def test_no_shape_hint_when_the_input_fits_the_declared_shape(self) -> None:
+        b = ArchitectureBuilder("Bad", [1, 3, 8, 8])
+        b.output(b.layer("Linear", "fc", b.layer("flatten", "flat", b.input(), start_dim=1),
+                         in_features=5, out_features=2))  # wrong in_features: the net's bug
+        with pytest.raises(LayerRuntimeError) as caught:
+            build_module(b.plain())(torch.randn(2, 3, 8, 8))
+        assert "input shape" not in str(caught.value)
 
 class TestShapes:
     def test_vgg_shapes_and_parameters(self) -> None:
