@@ -58,7 +58,12 @@ class Encoded:
 
     @property
     def nbytes(self) -> int:
-        return sum(m.array.nbytes for m in self.members.values()) + len(self.blob or b"")
+        """The content's size: its arrays, its blob and the JSON it carries in its header (a
+        JSON artifact's value, a dataset's extras), so small results do not read as 0 B."""
+        carried = [self.header[key] for key in ("value", "extras") if self.header.get(key)]
+        return (sum(m.array.nbytes for m in self.members.values()) + len(self.blob or b"")
+                + sum(len(json.dumps(v, sort_keys=True, separators=(",", ":")).encode())
+                      for v in carried))
 
 
 # torch dtypes numpy cannot hold: stored as same-width integers, restored by view().

@@ -325,7 +325,7 @@ class ArtifactStore:
             self.write_json(self.path(path, "zarr.json"), {
                 "zarr_format": 3, "node_type": "group", "attributes": attrs,
                 "consolidated_metadata": None})
-            return 0
+            return encoded.nbytes
         group = zarr.create_group(store, path=path, overwrite=True, attributes=attrs)
         for name, member in encoded.members.items():
             self._write_array(store, f"{path}/tensors/{name}", member.array,

@@ -258,6 +258,7 @@ class TestStore:
         dataset = {"x": torch.randn(5, 2), "y": torch.arange(5), "classes": ["a", "b"]}
         artifact = store.put(dataset)
         assert artifact.info.kind == "dataset"
+        assert artifact.info.bytes == 5 * 2 * 4 + 5 * 8 + len(b'{"classes":["a","b"]}')
         loaded = store.get(artifact.hash)
         assert torch.equal(loaded["x"], dataset["x"])
         assert torch.equal(loaded["y"], dataset["y"])
@@ -268,6 +269,9 @@ class TestStore:
         metrics = {"accuracy": 0.75, "accuracy/cat": 0.5}
         artifact = store.put(metrics)
         assert artifact.info.kind == "json"
+        # Its size is the value's compact JSON, not the 0 B of arrays it has none of.
+        size = len(b'{"accuracy":0.75,"accuracy/cat":0.5}')
+        assert artifact.bytes_written == artifact.info.bytes == size
         assert store.get(artifact.hash) == metrics
         assert store.summary(artifact.hash)["value"] == metrics
 
@@ -349,8 +353,9 @@ class TestStore:
         Path(store.path("refs", artifact[:2], f"{artifact}.json")).unlink()
         assert not store.exists(artifact)
         assert store.get(artifact) == [1, 2, 3]  # the object was written whole, atomically
-        assert store.put([1, 2, 3]).bytes_written == 0
+        assert store.put([1, 2, 3]).bytes_written == len(b"[1,2,3]")  # written again, whole
         assert store.exists(artifact)
+        assert store.put([1, 2, 3]).bytes_written == 0
 
     def test_any_fsspec_location_works(self) -> None:
         memory = ArtifactStore("memory://forge-test/artifacts")

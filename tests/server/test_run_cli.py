@@ -95,7 +95,12 @@ class TestRunCommand:
         # Artifacts: list, show, export.
         code, out, _ = await forge(coordinated, capsys, "artifacts", project)
         assert code == 0
-        assert "metrics" in out and "model" in out and record["artifacts"]["model"][:12] in out
+        header, *rows = out.splitlines()
+        assert header.split() == ["NAME", "KIND", "SHAPE", "DTYPE", "SIZE", "HASH", "EXECUTION"]
+        model = next(row.split() for row in rows if row.startswith("model "))
+        assert model[1] == "model" and model[-2] == record["artifacts"]["model"][:12]
+        metrics = next(row.split() for row in rows if row.startswith("metrics "))
+        assert metrics[1] == "json" and metrics[5] == "B" and int(metrics[4]) > 10  # its JSON
         code, out, _ = await forge(coordinated, capsys, "artifact", "show", project, "metrics")
         assert code == 0 and '"accuracy"' in out and execution in out
         code, out, err = await forge(coordinated, capsys, "artifact", "export", project,

@@ -74,11 +74,16 @@ def _list(args: argparse.Namespace) -> int:
     if not artifacts:
         print(f"branch {args.branch} of {args.project} has no artifacts yet: run a pipeline "
               "with an Output operation")
+        return 0
+    print(_LISTING.format("NAME", "KIND", "SHAPE", "DTYPE", "SIZE", "HASH", "EXECUTION"))
     for name, artifact in artifacts.items():
-        print(f"{name:<20} {artifact['kind']:<8} {_shape(artifact.get('shape')):<16} "
-              f"{artifact.get('dtype') or '-':<10} {_size(artifact['bytes']):>10}  "
-              f"{artifact['hash'][:12]}  {artifact.get('produced_by') or '-'}")
+        print(_LISTING.format(name, artifact["kind"], _shape(artifact.get("shape")),
+                              artifact.get("dtype") or "-", _size(artifact["bytes"]),
+                              artifact["hash"][:12], artifact.get("produced_by") or "-"))
     return 0
+
+
+_LISTING = "{:<20} {:<8} {:<16} {:<10} {:>10}  {:<12}  {}"
 
 
 def _show(args: argparse.Namespace) -> int:
