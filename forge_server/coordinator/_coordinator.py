@@ -275,7 +275,7 @@ class Coordinator:
             live.handle.cancel()
             return
         names = {j: s.name for j, s in live.plan.jobs.items()}
-        live.handle.cancel(match_job(job, names, execution))
+        live.handle.cancel(match_job(job, names, f"execution {execution}"))
 
     async def wait(self, execution: str) -> None:
         """Wait until a running execution is finished and its last state written."""
@@ -438,8 +438,10 @@ class Coordinator:
     async def executions(self, project: str, branch: str = "main") -> list[dict[str, Any]]:
         """The execution summaries of a branch, oldest first."""
         async with self.rooms.hold(self._branch_room(project, branch)) as room:
-            summaries = ProjectDoc(room.doc).to_plain()["executions"]
-        rows = [{"execution": xid, **dict(s)} for xid, s in summaries.items()]
+            plain = ProjectDoc(room.doc).to_plain()
+        names = {pid: p.get("name") for pid, p in plain["pipelines"].items()}
+        rows = [{"execution": xid, **dict(s), "pipeline_name": names.get(s.get("pipeline"))}
+                for xid, s in plain["executions"].items()]
         return sorted(rows, key=lambda r: (r["created"], r["execution"]))
 
     def find_project(self, execution: str) -> str:

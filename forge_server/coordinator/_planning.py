@@ -92,8 +92,9 @@ def prepare(project: Mapping[str, Any], pipeline_id: str) -> Prepared:
     return Prepared(plan, name, outputs)
 
 
-def match_job(ref: str, names: Mapping[str, str], execution: str) -> str:
-    """A job id from its id or its (unique) display name."""
+def match_job(ref: str, names: Mapping[str, str], where: str) -> str:
+    """A job id from its id or its (unique) display name; ``where`` names the execution in
+    errors ("execution 1a2b3c4d")."""
     if ref in names:
         return ref
     matches = [job for job, name in names.items() if name == ref]
@@ -104,8 +105,9 @@ def match_job(ref: str, names: Mapping[str, str], execution: str) -> str:
             f"{len(matches)} jobs are called {ref!r}; give one of their ids: "
             f"{', '.join(sorted(matches))}"
         )
-    listing = ", ".join(f"{name} ({job})" for job, name in names.items())
-    raise NotFound(f"no job {ref!r} in execution {execution}; jobs: {listing}")
+    listing = ", ".join(f"{name} ({job})" for job, name in sorted(names.items(),
+                                                                  key=lambda item: item[1]))
+    raise NotFound(f"no job {ref!r} in {where}; jobs: {listing}")
 
 
 def find_job(snapshot: Mapping[str, Any], jobs: Mapping[str, Any], ref: str) -> str:

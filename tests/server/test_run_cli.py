@@ -86,11 +86,21 @@ class TestRunCommand:
         assert code == 0, err
         restarted = json.loads(out)
         assert restarted["tasks_launched"] == 2
+        code, _, err = await forge(coordinated, capsys, "restart", execution, "Tset")
+        assert code == 1
+        assert "no job 'Tset' in this execution; jobs: MetricsOut (" in err  # sorted by name
         code, _, err = await forge(coordinated, capsys, "cancel", execution)
         assert code == 1 and "not running" in err
 
+        code, out, _ = await forge(coordinated, capsys, "restart", execution, "Test")
+        assert code == 0
+        assert out.splitlines()[-3].startswith(f"execution {execution} succeeded (")
+        assert "; the restart took " in out  # not the time since the execution first ran
+
         code, out, _ = await forge(coordinated, capsys, "executions", project)
-        assert code == 0 and out.count("succeeded") == 3  # the run and two reruns
+        header, *rows = out.splitlines()
+        assert header.split() == ["EXECUTION", "CREATED", "STATUS", "PIPELINE", "COMMIT", "BY"]
+        assert len(rows) == 3 and all(row.split()[3:5] == ["succeeded", "paper"] for row in rows)
 
         # Artifacts: list, show, export.
         code, out, _ = await forge(coordinated, capsys, "artifacts", project)

@@ -133,23 +133,29 @@ def follow(args: argparse.Namespace, execution: str, *, out: Any, interval: floa
             api_call(args, "POST", f"executions/{quote(execution)}/cancel")
 
 
-def _summary(record: dict[str, Any]) -> str:
+def _summary(record: dict[str, Any], restart_began: float | None = None) -> str:
     counts: dict[str, int] = {}
     for job in record["jobs"].values():
         counts[job["status"]] = counts.get(job["status"], 0) + 1
     jobs = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    took = f" in {record['duration']:.1f}s" if record.get("duration") is not None else ""
-    lines = [f"execution {record['execution']} {record['status']}{took} ({jobs})"]
+    if restart_began is not None:  # the record's duration counts from the first start
+        took = f" ({jobs}); the restart took {time.monotonic() - restart_began:.1f}s"
+    elif record.get("duration") is not None:
+        took = f" in {record['duration']:.1f}s ({jobs})"
+    else:
+        took = f" ({jobs})"
+    lines = [f"execution {record['execution']} {record['status']}{took}"]
     for name, artifact in sorted((record.get("artifacts") or {}).items()):
         lines.append(f"  artifact {name} = {artifact[:16]}")
     return "\n".join(lines)
 
 
-def _finish(args: argparse.Namespace, record: dict[str, Any], *, out: Any) -> int:
+def _finish(args: argparse.Namespace, record: dict[str, Any], *, out: Any,
+            restart_began: float | None = None) -> int:
     if args.json:
         print(json.dumps(record, indent=2))
     else:
-        print(_summary(record), file=out)
+        print(_summary(record, restart_began), file=out)
     return 0 if record["status"] == "succeeded" else 1
 
 
@@ -169,7 +175,8 @@ def _run(args: argparse.Namespace) -> int:
     return _started(args, record, out=out)
 
 
-def _started(args: argparse.Namespace, record: dict[str, Any], *, out: Any) -> int:
+def _started(args: argparse.Namespace, record: dict[str, Any], *, out: Any,
+             restart_began: float | None = None) -> int:
     execution = record["execution"]
     if args.detach:
         print(json.dumps(record, indent=2) if args.json else execution)
@@ -179,14 +186,16 @@ def _started(args: argparse.Namespace, record: dict[str, Any], *, out: Any) -> i
     # What the server answered is already known: print only what changes from here on.
     seen = {job["name"]: job["status"] + str(job.get("started"))
             for job in record["jobs"].values()}
-    return _finish(args, follow(args, execution, out=out, seen=seen), out=out)
+    return _finish(args, follow(args, execution, out=out, seen=seen), out=out,
+                   restart_began=restart_began)
 
 
 def _restart(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     path = f"executions/{quote(args.execution)}/jobs/{quote(args.job)}/restart"
+    began = time.monotonic()
     record = api_call(args, "POST", path, {}, timeout=300)
-    return _started(args, record, out=out)
+    return _started(args, record, out=out, restart_began=began)
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -248,7 +257,12 @@ def _executions(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print(f"branch {args.branch} of {args.project} has no executions yet")
+        return 0
+    listing = "{:<10} {:<19}  {:<10} {:<20} {:<10}  {}"
+    print(listing.format("EXECUTION", "CREATED", "STATUS", "PIPELINE", "COMMIT", "BY"))
     for row in rows:
-        print(f"{row['execution']}  {row['created'].replace('T', ' ')[:19]}  "
-              f"{row['status']:<10} {str(row.get('commit'))[:10]}  {row.get('by') or '-'}")
+        pipeline = row.get("pipeline_name") or f"(deleted {row.get('pipeline')})"
+        print(listing.format(row["execution"], row["created"].replace("T", " ")[:19],
+                             row["status"], pipeline, str(row.get("commit"))[:10],
+                             row.get("by") or "-"))
     return 0
