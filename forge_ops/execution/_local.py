@@ -29,6 +29,12 @@ from ._worker import (
 
 _log = logging.getLogger(__name__)
 
+#: What the fork server imports before it forks any job. None of it may start CUDA (not even
+#: ``torch.cuda.is_available()``): CUDA does not survive a fork, so every GPU job would fail.
+FORK_SERVER_PRELOAD = ("torch", "numpy", "zarr", "fsspec", "cloudpickle", "forge_ops.arch",
+                       "forge_ops.runtime", "forge_ops.artifacts", "forge_ops.execution._worker",
+                       "forge_ops.execution._preload")
+
 
 def _child_main(task: TaskSpec, conn: Any, attempt: int) -> None:
     """Entry point of a child process: run the task, stream its events through ``conn``."""
@@ -169,10 +175,7 @@ class LocalExecutor:
             return
         if self.start_method == "forkserver":
             # Imported once in the fork server, so no job pays for them (absent ones skipped).
-            preload = [name for name in ("torch", "numpy", "zarr", "fsspec", "cloudpickle",
-                                         "forge_ops.arch", "forge_ops.runtime",
-                                         "forge_ops.artifacts", "forge_ops.execution._worker",
-                                         "forge_ops.execution._preload")
+            preload = [name for name in FORK_SERVER_PRELOAD
                        if importlib.util.find_spec(name.split(".")[0]) is not None]
             self.context.set_forkserver_preload(preload)
         self._started = True

@@ -160,6 +160,37 @@ def test_local_jobs_find_what_optimizers_import_already_loaded(
     assert store.get(result.jobs["P"].outputs["out"]) == {"dynamo": True}
 
 
+CUDA_SPY = """
+import json, sys, traceback
+import torch.cuda
+touched = []
+for name in ("is_available", "device_count", "init", "_lazy_init", "current_device",
+             "get_device_properties", "get_device_capability", "set_device", "synchronize",
+             "mem_get_info", "is_bf16_supported"):
+    def spy(*args, _name=name, **kwargs):
+        touched.append(_name + ": " + traceback.format_stack(limit=3)[0].strip())
+        raise RuntimeError("CUDA touched while preloading")
+    setattr(torch.cuda, name, spy)
+from forge_ops.execution._local import FORK_SERVER_PRELOAD
+for module in FORK_SERVER_PRELOAD:
+    __import__(module)
+print(json.dumps({"touched": touched, "dynamo": "torch._dynamo" in sys.modules}))
+"""
+
+
+def test_the_fork_server_preload_leaves_cuda_alone() -> None:
+    # A fork server that had asked CUDA anything (even is_available) would hand every GPU job a
+    # process in which CUDA cannot start; the GPU is not here, so watch torch.cuda's entry points.
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", CUDA_SPY], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    seen = json.loads(out)
+    assert seen == {"touched": [], "dynamo": True}
+
+
 @pytest.mark.ray
 class TestRay:
     def test_paper_pipeline_runs_on_ray(self, paper_project: dict[str, Any],
