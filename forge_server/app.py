@@ -258,14 +258,15 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
-    """Access log without query strings, so a ``?token=`` never reaches a log."""
+    """Access log without query strings, so a ``?token=`` never reaches a log. The path is
+    logged as sent (still percent-encoded), so an encoded newline cannot forge a log line."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             '%s "%s %s" %s %.3fs',
             request.remote,
             request.method,
-            request.path,
+            request.raw_path.partition("?")[0],
             response.status,
             time,
         )

@@ -29,6 +29,10 @@ class RequestError(Exception):
         return {"error": self.message, **self.details}
 
 
+class BodyTooLarge(RequestError):
+    status = 413
+
+
 def json_errors(handler: Handler) -> Handler:
     """``handler`` with its RequestErrors answered as JSON."""
 
@@ -54,7 +58,10 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body ({} when there is none), or a RequestError."""
     try:
         body = await request.json() if request.can_read_body else {}
-    except ValueError:
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyTooLarge(f"request body over {request.client_max_size // 2**20} MiB; "
+                           "send less in one request") from None
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than json decodes
         raise RequestError("request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise RequestError("request body must be a JSON object")

@@ -228,6 +228,7 @@ class Coordinator:
         self, project: str, execution: str, job: str, *, by: str | None = None
     ) -> dict[str, Any]:
         """Re-run one job and everything downstream of it; the other jobs keep their results."""
+        self._execution_room(project, execution)  # 404 first: no news of other projects' runs
         self._not_running(execution)
         self._starting.add(execution)  # until it is live: a second restart is refused
         try:
@@ -263,7 +264,14 @@ class Coordinator:
         self._follow(
             _Live(project, branch, execution, prepared.plan, prepared.outputs, handle, writer, by)
         )
-        return await self.record(project, execution)
+        record = await self.record(project, execution)
+        # The engine's first writes (these same statuses) may not have landed yet.
+        record["status"] = JobStatus.RUNNING.value
+        for job_id in prepared.plan.jobs.keys() - keep.keys():
+            record["jobs"][job_id].update(status=JobStatus.QUEUED.value, started=None,
+                                          finished=None, duration=None, error=None,
+                                          cached_from=None, outputs={})
+        return record
 
     def cancel(self, project: str, execution: str, job: str | None = None) -> None:
         """Cancel a running execution or one of its jobs (and so its downstream)."""
@@ -275,7 +283,13 @@ class Coordinator:
             live.handle.cancel()
             return
         names = {j: s.name for j, s in live.plan.jobs.items()}
-        live.handle.cancel(match_job(job, names, f"execution {execution}"))
+        job_id = match_job(job, names, f"execution {execution}")
+        status = live.handle.records()[job_id].status
+        if status in FINISHED_STATUSES:
+            raise Conflict(f"job {names[job_id]} of execution {execution} already finished "
+                           f"({status.value}); cancel a queued or running job, or the whole "
+                           "execution")
+        live.handle.cancel(job_id)
 
     async def wait(self, execution: str) -> None:
         """Wait until a running execution is finished and its last state written."""
@@ -437,8 +451,18 @@ class Coordinator:
 
     async def executions(self, project: str, branch: str = "main") -> list[dict[str, Any]]:
         """The execution summaries of a branch, oldest first."""
-        async with self.rooms.hold(self._branch_room(project, branch)) as room:
+        room_name = self._branch_room(project, branch)
+        async with self.rooms.hold(room_name) as room:
             plain = ProjectDoc(room.doc).to_plain()
+        left = [xid for xid, s in plain["executions"].items()
+                if s.get("status") not in FINISHED_STATUSES and xid not in self._live
+                and xid not in self._starting]
+        if left:  # a server stopped mid-run left them: marked failed, as record() does
+            for xid in left:
+                with contextlib.suppress(NotFound):
+                    await self._settle_interrupted(project, xid)
+            async with self.rooms.hold(room_name) as room:
+                plain = ProjectDoc(room.doc).to_plain()
         names = {pid: p.get("name") for pid, p in plain["pipelines"].items()}
         rows = [{"execution": xid, **dict(s), "pipeline_name": names.get(s.get("pipeline"))}
                 for xid, s in plain["executions"].items()]
@@ -454,7 +478,8 @@ class Coordinator:
                 name = execution_room(project, execution)
                 if self.rooms.loaded(name) is not None or self.rooms.store.exists(name):
                     return project
-        raise NotFound(f"no execution {execution!r}; list them with `forge executions PROJECT`")
+        raise NotFound(
+            f"no execution {_shown(execution)}; list them with `forge executions PROJECT`")
 
     # ----- artifacts ----------------------------------------------------------------------
 
@@ -537,9 +562,8 @@ class Coordinator:
         from ._images import image_pixels
 
         plain = await self._document(project, execution)
+        job = find_job(plain["meta"]["pipeline"], plain["jobs"], job)
         images = plain["images"].get(job)
-        if job not in plain["jobs"]:
-            raise NotFound(f"execution {execution} has no job {job!r}")
         if not images or name not in images:
             shown = ", ".join(sorted(images or {})) or "none"
             raise NotFound(f"job {job} of execution {execution} showed no image {name!r}; "
@@ -568,8 +592,12 @@ class Coordinator:
     def _branch_room(self, project: str, branch: str) -> str:
         try:
             name = project_room(project, branch)
-        except ValueError as exc:
-            raise CoordinatorError(str(exc)) from None
+        except ValueError:
+            which = "branch" if _valid_room(project, "main") else "project"
+            raise CoordinatorError(
+                f"invalid {which} name {_shown(branch if which == 'branch' else project)}: "
+                f"use letters, digits, '.', '_' or '-', starting with a letter or digit "
+                f"(at most 100 characters)") from None
         rooms = self.rooms.project_rooms(project)
         if name not in rooms:
             if not rooms:
@@ -582,12 +610,13 @@ class Coordinator:
 
     def _execution_room(self, project: str, execution: str) -> str:
         try:
-            name = execution_room(project, execution)
-        except ValueError as exc:
-            raise CoordinatorError(str(exc)) from None
-        if self.rooms.loaded(name) is None and not self.rooms.store.exists(name):
+            name: str | None = execution_room(project, execution)
+        except ValueError:
+            name = None  # no execution can have such an id
+        if name is None or (self.rooms.loaded(name) is None
+                            and not self.rooms.store.exists(name)):
             raise NotFound(
-                f"no execution {execution!r} in project {project!r}; "
+                f"no execution {_shown(execution)} in project {_shown(project)}; "
                 f"list them with `forge executions {project}`"
             )
         return name
@@ -639,6 +668,19 @@ class Coordinator:
             raise Conflict(
                 f"execution {execution} is still running; wait for it or cancel it first"
             )
+
+
+def _shown(name: str, limit: int = 40) -> str:
+    """A name from a request, quoted for an error message, cut short if it is long."""
+    return repr(name if len(name) <= limit else name[:limit] + "…")
+
+
+def _valid_room(project: str, branch: str) -> bool:
+    try:
+        project_room(project, branch)
+    except ValueError:
+        return False
+    return True
 
 
 def _now() -> str:

@@ -339,6 +339,16 @@ async def test_a_project_with_rooms_but_no_roles_is_not_claimed(
     assert world.store.role("nora", "legacy") is None
 
 
+async def test_an_encoded_newline_in_a_path_cannot_forge_a_log_line(
+    world: World, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    await http.get(f"{world.server.url}/api/executions/x%0Aforged%20line%00",
+                   headers=world.headers("owner"))
+    logged = [r.getMessage() for r in caplog.records if "x%0Aforged" in r.getMessage()]
+    assert len(logged) == 1 and "\n" not in logged[0] and "\0" not in logged[0]
+
+
 async def test_tokens_never_reach_the_logs(
     world: World, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -7,6 +7,7 @@ the execution documents are read back from the relay's rooms.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import coordinator_fixtures as fixtures
@@ -14,7 +15,7 @@ from coordinator_fixtures import api, coordinator_of, execution_doc, project_doc
 
 from forge_ops.schema import ExecutionDoc, ProjectDoc
 from forge_server.app import ROOMS
-from forge_server.rooms import execution_room
+from forge_server.rooms import execution_room, project_room
 from forge_server.server import RelayServer
 
 # Fixtures shared with test_run_cli.py (see coordinator_fixtures.py).
@@ -36,6 +37,11 @@ def slow(*, seconds: float = 30.0) -> int:
 AFTER_SLOW = '''
 def after(value: int, /) -> int:
     return value + 1
+'''
+
+QUICK = '''
+def quick() -> int:
+    return 1
 '''
 
 
@@ -164,6 +170,20 @@ class TestValidation:
         assert status == 404 and "no project" in body["error"]
         status, body = await api(http, "GET", f"{coordinated.url}/api/executions/0badc0de")
         assert status == 404
+        # Bodies nested deeper than JSON decodes, ids no execution can have, bad branch names.
+        async with http.post(url, data="[" * 100_000 + "]" * 100_000,
+                             headers={"Content-Type": "application/json"}) as answer:
+            assert answer.status == 400
+            assert (await answer.json())["error"] == "request body must be a JSON object"
+        async with http.post(url, data=b" " * (9 << 20),
+                             headers={"Content-Type": "application/json"}) as answer:
+            assert answer.status == 413
+            assert (await answer.json())["error"].startswith("request body over 8 MiB")
+        status, body = await api(
+            http, "GET", f"{coordinated.url}/api/projects/{project}/executions/..%2F{'x' * 5000}")
+        assert status == 404 and body["error"].startswith(f"no execution '../{'x' * 37}…' in")
+        status, body = await api(http, "POST", url, {"pipeline": "paper", "branch": "../main"})
+        assert status == 400 and body["error"].startswith("invalid branch name '../main': use")
 
 
 class TestRestartCancelRerun:
@@ -177,6 +197,10 @@ class TestRestartCancelRerun:
         status, body = await api(
             http, "POST", f"{coordinated.url}/api/executions/{execution}/jobs/Test/restart")
         assert status == 202, body
+        # The answer already shows the restart: Test and its Output queued, the rest kept.
+        assert body["status"] == "running" and body["running"] is True
+        assert {j["name"]: j["status"] for j in body["jobs"].values()
+                if j["status"] == "queued"}.keys() == {"Test", "MetricsOut"}
         await asyncio.wait_for(coordinator_of(coordinated).wait(execution), 60)
         _, after = await api(http, "GET",
                              f"{coordinated.url}/api/projects/{project}/executions/{execution}")
@@ -191,10 +215,10 @@ class TestRestartCancelRerun:
         assert after["jobs"][test_id]["outputs"] == first["jobs"][test_id]["outputs"]
 
     async def start_slow(self, server: RelayServer, session: aiohttp.ClientSession,
-                         paper_project) -> tuple[str, str, str]:
+                         paper_project, edit: Any = None) -> tuple[str, str, str]:
         """Start pipeline "slow" and wait until its Slow job has printed; (base, id, job)."""
-        project = await paper_project({"Slow": SLOW_OP, "After": AFTER_SLOW},
-                                      edit=add_slow_pipeline)
+        project = await paper_project({"Slow": SLOW_OP, "After": AFTER_SLOW, "Quick": QUICK},
+                                      edit=edit or add_slow_pipeline)
         base = f"{server.url}/api/projects/{project}"
         status, record = await api(session, "POST", f"{base}/runs", {"pipeline": "slow"})
         assert status == 201, record
@@ -226,6 +250,28 @@ class TestRestartCancelRerun:
         assert "not run" in jobs["After"]["error"]
         status, body = await api(http, "POST", f"{base}/executions/{execution}/cancel")
         assert status == 409 and "not running" in body["error"]
+
+    async def test_a_finished_job_cannot_be_cancelled_nor_another_projects_run_restarted(
+        self, coordinated: RelayServer, http: aiohttp.ClientSession, paper_project
+    ) -> None:
+        def with_quick(project: ProjectDoc) -> None:
+            add_slow_pipeline(project)  # and beside it, a job that ends at once
+            project.add_node(project.find("pipelines", "slow") or "",
+                             project.find("operations", "Quick") or "")
+
+        base, execution, _ = await self.start_slow(coordinated, http, paper_project, with_quick)
+        status, body = await api(http, "POST", f"{base}/executions/{execution}/jobs/Quick/cancel")
+        assert status == 409
+        assert body["error"] == (f"job Quick of execution {execution} already finished "
+                                 "(succeeded); cancel a queued or running job, or the whole "
+                                 "execution")
+        other = await paper_project()
+        status, body = await api(http, "POST", f"{coordinated.url}/api/projects/{other}"
+                                 f"/executions/{execution}/jobs/Slow/restart")
+        assert status == 404 and f"no execution '{execution}' in project" in body["error"]
+        status, _ = await api(http, "POST", f"{base}/executions/{execution}/cancel")
+        assert status == 202
+        await asyncio.wait_for(coordinator_of(coordinated).wait(execution), 30)
 
     async def test_cancel_the_execution(
         self, coordinated: RelayServer, http: aiohttp.ClientSession, paper_project
@@ -315,7 +361,15 @@ class TestInterrupted:
             for name in ("Test", "ModelOut", "MetricsOut"):
                 document.set_job_status(names[name], "queued")
         await room.written()
+        branch = await coordinated.app[ROOMS].get(project_room(project, "main"))
+        with branch.edit("test") as doc:
+            ProjectDoc(doc).set_execution_status(execution, "running")
+        await branch.written()
 
+        # Listing the branch's executions settles it, as reading its record does.
+        _, listing = await api(http, "GET",
+                               f"{coordinated.url}/api/projects/{project}/executions")
+        assert [row["status"] for row in listing["executions"]] == ["failed"]
         _, record = await api(http, "GET", f"{coordinated.url}/api/executions/{execution}")
         assert record["status"] == "failed"
         assert record["jobs"][names["Train"]]["status"] == "failed"

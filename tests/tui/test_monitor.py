@@ -350,6 +350,9 @@ class TestImages:
                 assert "its images: sample" in (await answer.json())["error"]
             async with session.get(f"{base}/sample", params={"format": "bmp"}) as answer:
                 assert answer.status == 400
+            by_name = base.replace(f"/jobs/{job}/", "/jobs/Picture/")  # as restart takes them
+            async with session.get(f"{by_name}/sample") as answer:
+                assert answer.status == 200 and await answer.read() == png
 
 
 class TestPureParts:
