@@ -9,11 +9,14 @@ reporting an outcome is a crash, retried up to ``task.max_retries`` times.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib.util
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections import deque
 from typing import Any
@@ -36,8 +39,43 @@ FORK_SERVER_PRELOAD = ("torch", "numpy", "zarr", "fsspec", "cloudpickle", "forge
                        "forge_ops.execution._preload")
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent() -> None:
+    """Have the kernel kill this job when its parent goes (Linux; elsewhere nothing).
+
+    Its parent is the fork server, which exits when the executor's process does, even by
+    SIGKILL: a server that crashed or was killed then leaves no job training for nobody on a
+    CPU or holding a GPU's memory. The fork server exits when the last holder of its "alive"
+    pipe closes it, and it hands every child a copy; a job lets go of its copy, or the fork
+    server would wait for the job and the job for the fork server.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if server is not None and alive is not None and server._forkserver_pid is None:
+        # (A job that starts a fork server of its own gets a new one: its pid is unknown here.)
+        with contextlib.suppress(OSError):
+            os.close(alive)
+        server._forkserver_alive_fd = None
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent went before the request took effect
+        os._exit(1)
+
+
 def _child_main(task: TaskSpec, conn: Any, attempt: int) -> None:
     """Entry point of a child process: run the task, stream its events through ``conn``."""
+    _end_with_parent()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     # Only CPU training gains from keeping freed memory. On an H100 a CUDA loop in a fresh job
     # process ran at 0.82x the parent's speed with it and limit_threads, 1.05x with neither;

@@ -160,6 +160,59 @@ def test_local_jobs_find_what_optimizers_import_already_loaded(
     assert store.get(result.jobs["P"].outputs["out"]) == {"dynamo": True}
 
 
+ORPHAN = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+from engine_helpers import build_project
+from forge_ops.artifacts import ArtifactStore
+from forge_ops.execution import Engine, LocalExecutor, plan_pipeline
+OP = (
+    "def pid_then_sleep() -> Tensor:\\n"
+    "    import os, time\\n"
+    f"    open({sys.argv[1]!r}, 'w').write(str(os.getpid()))\\n"
+    "    time.sleep(120)\\n"
+)
+executor = LocalExecutor()
+executor.start()
+plan = plan_pipeline(build_project({"o": OP}, {"J": ("o", {})}, []), "p")
+Engine(ArtifactStore(sys.argv[1] + ".store"), executor).start(plan, use_cache=False)
+time.sleep(120)
+"""
+
+
+def test_a_job_ends_when_the_executors_process_is_killed(tmp_path: Path) -> None:
+    # A server killed with SIGKILL cannot stop its jobs; the kernel must, or they would train
+    # for nobody (or hold a GPU) until they finish.
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "job.pid"
+    server = subprocess.Popen([sys.executable, "-c", ORPHAN, str(pid_file),
+                               str(Path(__file__).parent)])
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert time.monotonic() < deadline and server.poll() is None, "the job never started"
+            time.sleep(0.05)
+        job = int(pid_file.read_text())
+        assert _alive(job)
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 10
+    while _alive(job):
+        assert time.monotonic() < deadline, f"job {job} outlived the killed executor"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
 CUDA_SPY = """
 import json, sys, traceback
 import torch.cuda
