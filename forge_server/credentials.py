@@ -77,4 +77,7 @@ def resolve(server: str | None = None, token: str | None = None) -> Credentials:
         or DEFAULT_SERVER
     )
     resolved_token = token or os.environ.get("FORGE_TOKEN") or (stored.token if stored else None)
+    if not resolved_server.startswith(("http://", "https://")):
+        raise ValueError(f"server URL {resolved_server!r} must start with http:// or https://, "
+                         "e.g. http://127.0.0.1:8700")
     return Credentials(server=resolved_server.rstrip("/"), token=resolved_token)

@@ -74,5 +74,7 @@ async def authorize(authorizer: Authorizer, token: str | None, project: str) -> 
     user = await authorizer.authenticate(token)
     role = await authorizer.role(user, project)
     if role is None:
-        raise Forbidden(f"user {user!r} has no role on project {project!r}")
+        raise Forbidden(f"user {user!r} has no role on project {project!r}; an owner of it "
+                        f"can grant one (`forge user grant {user} {project} reader`, or "
+                        "writer, on the server)")
     return Principal(user=user, role=role)

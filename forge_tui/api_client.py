@@ -58,14 +58,16 @@ def _headers(token: str | None) -> dict[str, str]:
     return headers
 
 
-def _refusal(status: int, reason: str, body: bytes) -> ApiError:
+def _refusal(status: int, reason: str, body: bytes, url: str) -> ApiError:
     """The ApiError for an HTTP error answer: the server's ``error`` and ``problems``."""
     try:
         payload = json.loads(body)
     except ValueError:
         payload = None
     detail = payload if isinstance(payload, dict) else {}
-    message = detail.get("error") or f"server answered {status} {reason}".rstrip()
+    message = detail.get("error") or (
+        f"{url} answered {status} {reason}".rstrip()
+        + ", not a Forge server's answer: check --server (and any proxy in front of Forge)")
     return ApiError(str(message), status=status, problems=detail.get("problems"))
 
 
@@ -76,9 +78,21 @@ def _unreachable(server: str, reason: object) -> ApiError:
     )
 
 
-def json_object(body: bytes) -> dict[str, Any]:
-    """A JSON answer's body as a dict (a non-object value as ``{"value": …}``)."""
-    data = json.loads(body) if body else {}
+def _no_answer(server: str, timeout: float) -> ApiError:
+    return ApiError(
+        f"the Forge server at {server.rstrip('/')} did not answer within {timeout:g} s; it "
+        "may be busy: try again, or look at its log"
+    )
+
+
+def json_object(body: bytes, url: str = "the server") -> dict[str, Any]:
+    """A JSON answer's body as a dict (a non-object value as ``{"value": …}``); ApiError when
+    it is not JSON (another kind of server answered)."""
+    try:
+        data = json.loads(body) if body else {}
+    except (ValueError, RecursionError):
+        raise ApiError(f"{url} sent no JSON, not a Forge server's answer: check --server"
+                       ) from None
     return data if isinstance(data, dict) else {"value": data}
 
 
@@ -111,9 +125,12 @@ def open_stream(
     try:
         return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310
     except urllib.error.HTTPError as exc:
-        raise _refusal(exc.code, str(exc.reason), exc.read()) from None
+        raise _refusal(exc.code, str(exc.reason), exc.read(), url.partition("?")[0]) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise _unreachable(server, getattr(exc, "reason", exc)) from None
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):  # connected, or connecting, but no answer
+            raise _no_answer(server, timeout) from None
+        raise _unreachable(server, reason) from None
 
 
 # ----- async (TUI, demo) ---------------------------------------------------------------------
@@ -139,10 +156,7 @@ class ApiClient:
     ) -> dict[str, Any]:
         """``method`` on ``/api/{path}``: the JSON answer, or ApiError."""
         content, _ = await self.request_bytes(method, path, body, query=query)
-        try:
-            return json_object(content)
-        except ValueError:
-            raise ApiError(f"the server sent no JSON for /api/{path}") from None
+        return json_object(content, _url(self.server, path))
 
     async def request_bytes(
         self,
@@ -166,7 +180,10 @@ class ApiClient:
             ):
                 content = await answer.read()
                 if answer.status >= 400:
-                    raise _refusal(answer.status, answer.reason or "", content)
+                    raise _refusal(answer.status, answer.reason or "", content,
+                                   _url(self.server, path))
                 return content, answer.headers
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except TimeoutError:
+            raise _no_answer(self.server, self.timeout) from None
+        except (aiohttp.ClientError, OSError) as exc:
             raise _unreachable(self.server, str(exc) or exc.__class__.__name__) from None

@@ -137,9 +137,9 @@ class Coordinator:
                 f"unknown executor {kind!r}; use one of {', '.join(ExecutorKind)}"
             ) from None
         if ray_address and ray_address != self.config.ray_address:
-            configured = self.config.ray_address or "a local Ray runtime"
+            configured = self.config.ray_address or "a local Ray runtime it starts itself"
             raise CoordinatorError(
-                f"this server runs jobs on {configured}, not {ray_address}; restart "
+                f"this server runs Ray jobs on {configured}, not {ray_address}; restart "
                 f"`forge serve --ray-address {ray_address}` to use that cluster"
             )
         async with self._engine_lock:

@@ -47,4 +47,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `forge … | head`: the reader has all it wanted
+        _quiet_broken_stdout()
+        return 141
     return int(result or 0)
+
+
+def _quiet_broken_stdout() -> None:
+    """Point stdout at /dev/null so that Python's flush at exit does not fail again."""
+    import contextlib
+    import io
+    import os
+
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation), \
+            open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), sys.stdout.fileno())

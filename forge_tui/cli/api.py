@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from forge_server.credentials import Credentials
 from forge_tui.api_client import ApiError, json_object, open_stream
 from forge_tui.cli.errors import CliError
 from forge_tui.cli.options import client_credentials
@@ -23,7 +22,10 @@ def api_call(
 ) -> dict[str, Any]:
     """Call ``/api/{path}`` on the server; errors become a CliError with the server's reason."""
     with open_api(args, method, path, body, query=query, timeout=timeout) as answer:
-        return json_object(answer.read())
+        try:
+            return json_object(answer.read(), answer.url)
+        except ApiError as exc:
+            raise CliError(exc.message) from None
 
 
 def open_api(
@@ -36,16 +38,13 @@ def open_api(
     timeout: float = 30.0,
 ) -> Any:
     """The open HTTP response of ``/api/{path}`` (for downloads and JSON alike)."""
-    creds = _credentials(args)
+    creds = client_credentials(args)
     try:
         return open_stream(creds.server, creds.token, method, path, body, query=query,
                            timeout=timeout)
     except ApiError as exc:
+        if exc.status == 401:  # the server's reason speaks HTTP; say how `forge` sends one
+            raise CliError(f"{exc.message}; forge commands send --token TOKEN, else "
+                           "$FORGE_TOKEN, else the token saved by `forge login URL TOKEN`"
+                           ) from None
         raise CliError(exc.message) from None
-
-
-def _credentials(args: argparse.Namespace) -> Credentials:
-    try:
-        return client_credentials(args)
-    except ValueError as exc:  # e.g. a malformed --server URL
-        raise CliError(str(exc)) from exc

@@ -22,4 +22,18 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
 
 
 def client_credentials(args: argparse.Namespace) -> Credentials:
-    return resolve(getattr(args, "server", None), getattr(args, "token", None))
+    """--server and --token, else the environment, else ``forge login``'s; a CliError for a
+    malformed server URL."""
+    from forge_tui.cli.errors import CliError
+
+    try:
+        return resolve(getattr(args, "server", None), getattr(args, "token", None))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def non_empty(text: str) -> str:
+    """An argparse type for names and ids: an empty one is an error at once, not a 404."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text

@@ -63,7 +63,14 @@ class DemoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DemoServerError(
+                f"cannot use {self.data_dir} as the demo's data folder: "
+                f"{exc.strerror or exc}; pass --data-dir DIR (a folder, or a path to create)"
+            ) from None
+        self._check_port()
         self._lock_data_dir()
         try:
             self._spawn()
@@ -94,6 +101,19 @@ class DemoServer:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 start_new_session=True,
             )
+
+    def _check_port(self) -> None:
+        """A port already taken (by another Forge server, say) would have the demo talk to
+        that server instead of its own."""
+        import socket
+
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise DemoServerError(
+                    f"port {self.port} is in use; pass another --port, or leave it out for a "
+                    "free one") from None
 
     def _lock_data_dir(self) -> None:
         """Two servers on one SQLite file would fight over it: one demo per data folder."""

@@ -157,3 +157,35 @@ def test_interactive_demo_without_a_terminal_points_to_headless(tmp_path: Path) 
     assert result.returncode == 1
     assert "needs a terminal" in result.stderr and "--headless" in result.stderr
     assert not (tmp_path / "server.log").exists()
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--timeout", "0"], "--timeout must be a number of seconds above 0"),
+    (["--timeout", "nan"], "--timeout must be a number of seconds above 0"),
+    (["--gpus", "inf"], "--gpus must be a number of GPUs, 0 or more"),
+    (["--executor", "local", "--ray-address", "127.0.0.1:6379"], "--ray-address needs Ray"),
+])
+def test_bad_options_are_refused_before_anything_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str],
+        expected: str) -> None:
+    from forge_tui.cli import main
+
+    assert main(["demo", "--headless", "--offline", "--data-dir", str(tmp_path), *options]) == 1
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "server.log").exists()
+
+
+def test_a_data_dir_that_cannot_be_a_folder_or_a_taken_port_is_a_clear_error(
+        tmp_path: Path) -> None:
+    import socket
+
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(DemoServerError, match=r"cannot use .*a-file/sub as the demo's data "
+                                              r"folder: Not a directory; pass --data-dir DIR"):
+        DemoServer(tmp_path / "a-file" / "sub").start()
+    with socket.socket() as taken:  # another server on the port the demo was told to use
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        with pytest.raises(DemoServerError, match=f"port {port} is in use; pass another --port"):
+            DemoServer(tmp_path / "demo", port=port).start()
+    assert not (tmp_path / "demo" / "server.log").exists()

@@ -235,3 +235,21 @@ async def test_login_to_a_server_without_accounts_says_so(
     _, err = capsys.readouterr()
     assert code == 1 and "--no-auth" in err
     assert not (tmp_path / "config" / "credentials.json").exists()
+
+
+async def test_a_refused_token_says_how_forge_commands_send_one(
+    capsys: pytest.CaptureFixture[str],
+    auth_server: tuple[str, AuthStore],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, _ = auth_server
+    monkeypatch.setenv("FORGE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("FORGE_TOKEN", raising=False)
+    code = await asyncio.to_thread(main, ["project", "list", "--server", url,
+                                          "--token", "forge_nope_nope"])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert err.startswith("forge: error: ") and err.rstrip().endswith(
+        "forge commands send --token TOKEN, else $FORGE_TOKEN, else the token saved by "
+        "`forge login URL TOKEN`")

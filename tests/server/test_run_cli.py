@@ -75,6 +75,7 @@ class TestRunCommand:
         ports = sum(len(job["outputs"]) for job in jobs.values())
         assert ports == 6  # two datasets each from Synthetic and Normalize, Train's, Test's
         assert f"{ports} of {ports} outputs match" in out
+        assert f"reruns {execution} on local (commit " in out
         assert "DIFFERENT" not in out
         code, out, _ = await forge(coordinated, capsys, "rerun", execution, "--json")
         comparison = json.loads(out)
@@ -120,6 +121,11 @@ class TestRunCommand:
         code, _, err = await forge(coordinated, capsys, "artifact", "export", project, "model",
                                    str(tmp_path))
         assert code == 1 and "--force" in err
+        (tmp_path / "link.pt").symlink_to(tmp_path / "elsewhere.pt")
+        code, _, err = await forge(coordinated, capsys, "artifact", "export", project, "model",
+                                   str(tmp_path / "link.pt"), "--force")
+        assert code == 1 and "link.pt is not a regular file" in err
+        assert not (tmp_path / "elsewhere.pt").exists() and (tmp_path / "link.pt").is_symlink()
 
     async def test_failure_shows_the_user_traceback_and_exits_non_zero(
         self, coordinated: RelayServer, paper_project, capsys: pytest.CaptureFixture[str]

@@ -35,12 +35,17 @@ async def _plain_error(request: web.Request) -> web.Response:
     return web.Response(text="not json", status=502)
 
 
+async def _html(request: web.Request) -> web.Response:
+    return web.Response(text="<html>a directory listing</html>", content_type="text/html")
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_route("*", "/api/echo/{rest:.*}", _echo)
     app.router.add_post("/api/refuse", _refuse)
     app.router.add_get("/api/plain", _plain_error)
+    app.router.add_get("/api/html", _html)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -60,7 +65,7 @@ def _closed_port() -> int:
 
 def _sync_call(server: str, method: str, path: str, **kwargs: object) -> dict[str, object]:
     with open_stream(server, "tok", method, path, **kwargs) as answer:  # type: ignore[arg-type]
-        return json_object(answer.read())
+        return json_object(answer.read(), answer.url)
 
 
 async def test_both_sides_send_path_query_body_and_token(server: str) -> None:
@@ -93,11 +98,26 @@ async def test_refusal_keeps_message_status_and_problems(server: str) -> None:
     assert sync_refused.value.problems == PROBLEMS
 
 
-async def test_a_non_json_error_names_the_status(server: str) -> None:
-    with pytest.raises(ApiError, match=r"^server answered 502 Bad Gateway$"):
-        await ApiClient(server, None).request("GET", "plain")
-    with pytest.raises(ApiError, match=r"^server answered 502 Bad Gateway$"):
-        await asyncio.to_thread(_sync_call, server, "GET", "plain")
+async def test_answers_of_another_kind_of_server_say_so(server: str) -> None:
+    for path, what in (("plain", "answered 502 Bad Gateway, not a Forge server's answer"),
+                       ("html", "sent no JSON, not a Forge server's answer")):
+        expected = rf"^{server}api/{path} {what}: check --server"
+        with pytest.raises(ApiError, match=expected):
+            await ApiClient(server, None).request("GET", path)
+        with pytest.raises(ApiError, match=expected):
+            await asyncio.to_thread(_sync_call, server, "GET", path)
+
+
+async def test_a_server_that_does_not_answer_is_not_called_unreachable() -> None:
+    with socket.socket() as listening:  # accepts connections, never answers
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        url = f"http://127.0.0.1:{listening.getsockname()[1]}"
+        expected = rf"^the Forge server at {url} did not answer within 0.5 s; it may be busy"
+        with pytest.raises(ApiError, match=expected):
+            await ApiClient(url, None, timeout=0.5).request("GET", "projects")
+        with pytest.raises(ApiError, match=expected):
+            await asyncio.to_thread(_sync_call, url, "GET", "projects", timeout=0.5)
 
 
 async def test_unreachable_server_says_how_to_start_one() -> None:

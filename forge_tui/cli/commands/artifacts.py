@@ -15,13 +15,14 @@ from typing import Any
 from forge_tui.api_client import quote
 from forge_tui.cli.api import api_call, open_api
 from forge_tui.cli.errors import CliError
-from forge_tui.cli.options import add_client_options
+from forge_tui.cli.options import add_client_options, non_empty
 
 
 def register(subparsers: Any) -> None:
     listing = subparsers.add_parser(
         "artifacts", help="list a project's named artifacts",
-        description="List the artifacts Output operations published in a branch.",
+        description="List the artifacts Output operations published in a branch: kind, "
+        "shape, dtype, size, content hash and the execution that last published each.",
     )
     _common(listing, _list)
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -31,21 +32,28 @@ def register(subparsers: Any) -> None:
         description="Show an artifact's provenance and statistics, or export it as a file.",
     )
     actions = artifact.add_subparsers(dest="action", metavar="ACTION", required=True)
-    show = actions.add_parser("show", help="provenance, shape, dtype and statistics")
+    show = actions.add_parser(
+        "show", help="provenance, shape, dtype and statistics",
+        description="Show a named artifact: kind, shape, dtype and size, statistics of its "
+        "tensors (a model's too), a JSON value whole, and every execution and job that "
+        "produced its content.")
     _common(show, _show)
-    show.add_argument("name", help="artifact name (see `forge artifacts PROJECT`)")
+    show.add_argument("name", type=non_empty,
+                      help="artifact name (see `forge artifacts PROJECT`)")
     show.add_argument("--json", action="store_true", help="print JSON for scripts")
     export = actions.add_parser(
-        "export", help="download as .npy (tensors), .npz (datasets), .pt (models) or .json"
-    )
+        "export", help="download as .npy (tensors), .npz (datasets), .pt (models) or .json",
+        description="Download a named artifact as a plain file: .npy for a tensor, .npz for a "
+        "dataset, .pt (a state dict) for a model, .json for a JSON value. PATH is a file, or "
+        "a folder to write it in under its own name.")
     _common(export, _export)
-    export.add_argument("name", help="artifact name")
+    export.add_argument("name", type=non_empty, help="artifact name")
     export.add_argument("path", type=Path, help="file to write, or a folder to write it in")
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 
 def _common(parser: argparse.ArgumentParser, handler: Any) -> None:
-    parser.add_argument("project", help="project name")
+    parser.add_argument("project", type=non_empty, help="project name")
     parser.add_argument("--branch", "-b", default="main", help="branch (main)")
     add_client_options(parser)
     parser.set_defaults(handler=handler)
@@ -134,8 +142,12 @@ def _export(args: argparse.Namespace) -> int:
     with open_api(args, "GET", path, query={"branch": args.branch}, timeout=600) as response:
         disposition = response.headers.get("Content-Disposition", "")
         match = re.search(r'filename="([^"/\\]+)"', disposition)
-        filename = match.group(1) if match else args.name
-        target: Path = args.path / filename if args.path.is_dir() else args.path
+        if match is None:  # Forge always names the file
+            raise CliError(f"{response.url} sent no artifact file, not a Forge server's "
+                           "answer: check --server")
+        target: Path = args.path / match.group(1) if args.path.is_dir() else args.path
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            raise CliError(f"{target} is not a regular file; export to a file path or a folder")
         if target.exists() and not args.force:
             raise CliError(f"{target} exists; pass --force to overwrite it")
         partial = target.with_name(target.name + ".part")

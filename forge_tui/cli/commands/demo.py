@@ -86,6 +86,7 @@ def register(subparsers: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import math
     import sys
 
     from forge_ops.examples import PIPELINE_CIFAR10, PIPELINE_SYNTHETIC
@@ -94,8 +95,12 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.iterations is not None and args.iterations < 1:
         raise CliError("--iterations must be at least 1")
-    if args.gpus is not None and args.gpus < 0:
-        raise CliError("--gpus cannot be negative")
+    if args.gpus is not None and not 0 <= args.gpus < math.inf:
+        raise CliError("--gpus must be a number of GPUs, 0 or more (e.g. 1, or 0.5 to share one)")
+    if not 0 < args.timeout < math.inf:
+        raise CliError("--timeout must be a number of seconds above 0 (the default is 1800)")
+    if args.ray_address and args.executor == "local":
+        raise CliError("--ray-address needs Ray: drop --executor local (or the address)")
     if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CliError("the demo opens the TUI, which needs a terminal; run it in one, or "
                        "pass --headless to run the example pipeline and print the results")

@@ -17,7 +17,7 @@ from typing import Any
 
 from forge_tui.api_client import quote
 from forge_tui.cli.api import api_call
-from forge_tui.cli.options import add_client_options
+from forge_tui.cli.options import add_client_options, non_empty
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled", "cached"})
 EXIT_MISMATCH = 3
@@ -26,8 +26,8 @@ EXIT_MISMATCH = 3
 
 def register(subparsers: Any) -> None:
     run = _command(subparsers, "run", "run a pipeline and follow its progress", _run)
-    run.add_argument("project", help="project name")
-    run.add_argument("pipeline", help="pipeline name or id")
+    run.add_argument("project", help="project name", type=non_empty)
+    run.add_argument("pipeline", help="pipeline name or id", type=non_empty)
     run.add_argument("--branch", "-b", default="main", help="branch to run (main)")
     run.add_argument("--executor", choices=["ray", "local"],
                      help="where jobs run (default: the server's --executor)")
@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
 
     rerun = _command(subparsers, "rerun",
                      "run an execution again exactly as it ran and compare its outputs", _rerun)
-    rerun.add_argument("execution", help="execution id")
+    rerun.add_argument("execution", help="execution id", type=non_empty)
     rerun.add_argument("--no-cache", action="store_true",
                        help="recompute every job (checks reproducibility)")
     rerun.add_argument("--executor", choices=["ray", "local"],
@@ -48,17 +48,18 @@ def register(subparsers: Any) -> None:
     restart = _command(subparsers, "restart",
                        "re-run one job of an execution and everything downstream of it",
                        _restart)
-    restart.add_argument("execution", help="execution id")
-    restart.add_argument("job", help="job name (as in the pipeline) or id")
+    restart.add_argument("execution", help="execution id", type=non_empty)
+    restart.add_argument("job", help="job name (as in the pipeline) or id", type=non_empty)
     _follow_options(restart)
 
     cancel = _command(subparsers, "cancel",
                       "cancel a running execution, or one job and its downstream", _cancel)
-    cancel.add_argument("execution", help="execution id")
-    cancel.add_argument("job", nargs="?", help="job name or id (default: the whole execution)")
+    cancel.add_argument("execution", help="execution id", type=non_empty)
+    cancel.add_argument("job", nargs="?", type=non_empty,
+                        help="job name or id (default: the whole execution)")
 
     listing = _command(subparsers, "executions", "list a branch's executions", _executions)
-    listing.add_argument("project", help="project name")
+    listing.add_argument("project", help="project name", type=non_empty)
     listing.add_argument("--branch", "-b", default="main", help="branch (main)")
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
 
@@ -203,7 +204,8 @@ def _cancel(args: argparse.Namespace) -> int:
     path += f"/jobs/{quote(args.job)}/cancel" if args.job else "/cancel"
     api_call(args, "POST", path, {})
     what = f"job {args.job} of execution" if args.job else "execution"
-    print(f"cancelling {what} {args.execution}; follow it with `forge executions` or the TUI")
+    print(f"cancelling {what} {args.execution}; see how it ends with "
+          f"`forge executions PROJECT` or in the TUI's monitor")
     return 0
 
 
@@ -214,8 +216,8 @@ def _rerun(args: argparse.Namespace) -> int:
         body["executor"] = args.executor
     started = api_call(args, "POST", f"executions/{quote(args.execution)}/rerun", body,
                        timeout=300)
-    print(f"execution {started['execution']} reruns {args.execution} "
-          f"(commit {str(started.get('commit'))[:10]})", file=out, flush=True)
+    print(f"execution {started['execution']} reruns {args.execution} on {started['executor']}"
+          f" (commit {str(started.get('commit'))[:10]})", file=out, flush=True)
     rerun = follow(args, started["execution"], out=out)
     original = api_call(args, "GET", f"executions/{quote(args.execution)}")
     rows = compare_outputs(original, rerun)
@@ -232,6 +234,9 @@ def _rerun(args: argparse.Namespace) -> int:
                   f"{str(row['rerun'])[:12]:<12}  {verdict}", file=out)
         total = sum(row["match"] for row in rows)
         print(f"{total} of {len(rows)} outputs match the original's", file=out)
+        if original["status"] != "succeeded":
+            print(f"(the original {original['status']}: only the outputs it produced are "
+                  "compared)", file=out)
     if rerun["status"] != "succeeded":
         return 1
     return 0 if all_match else EXIT_MISMATCH

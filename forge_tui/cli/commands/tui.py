@@ -33,10 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from forge_tui.app import ForgeApp, ServerBackend
     from forge_tui.cli.errors import CliError
 
-    try:
-        creds = client_credentials(args)
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
+    creds = client_credentials(args)
     user = args.name or os.environ.get("FORGE_USER") or getpass.getuser()
     if args.pipeline and not args.project:
         raise CliError("--pipeline needs --project: name the project that holds the pipeline")
