@@ -310,6 +310,21 @@ def _ray_task(payload: bytes, route: str, key: str, *upstream: dict[str, Any]
 _Result = tuple[Any, Exception | None]
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds when nothing listens at a cluster's address: ``ray.init`` would wait
+    minutes for it (over five, in a probe with a closed port), and a run request with it."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return  # "auto" and the like: Ray finds the cluster itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}); check the address "
+            "(ray://HOST:10001 for Ray Client, HOST:6379 on a node of the cluster), or leave it "
+            "out to start a local Ray runtime") from None
+
+
 def _listener_host(local_runtime: bool) -> str:
     """Where the feedback link listens: loopback for a runtime this executor started, else the
     address Ray's other nodes know this one by (a cluster may add nodes at any time)."""
@@ -587,6 +602,7 @@ class RayExecutor:
                 options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                            "logging_level": logging.WARNING}
                 if self.address:
+                    _check_reachable(self.address)
                     options["address"] = self.address
                 else:
                     options.update(num_cpus=self.num_cpus, num_gpus=self.num_gpus)

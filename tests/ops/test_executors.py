@@ -213,6 +213,25 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def test_a_ray_address_where_nothing_listens_fails_in_seconds() -> None:
+    # ray.init waits minutes for such a cluster; the executor must say so at once. In a child
+    # process: this one may already share a Ray runtime with other tests.
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    script = ("from forge_ops.execution import RayExecutor\n"
+              f"RayExecutor('127.0.0.1:{port}').start()\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120, check=False)  # ray.init alone would wait past this
+    assert result.returncode == 1
+    assert (f"ConnectionError: no Ray cluster answers at 127.0.0.1:{port} (Connection refused)"
+            in result.stderr)
+
+
 CUDA_SPY = """
 import json, sys, traceback
 import torch.cuda
