@@ -76,14 +76,19 @@ def _end_with_parent() -> None:
 def _child_main(task: TaskSpec, conn: Any, attempt: int) -> None:
     """Entry point of a child process: run the task, stream its events through ``conn``."""
     _end_with_parent()
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    cancelled = threading.Event()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        cancelled.set()  # a cancel, not the operation raising KeyboardInterrupt itself
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupt)
     # Only CPU training gains from keeping freed memory. On an H100 a CUDA loop in a fresh job
     # process ran at 0.82x the parent's speed with it and limit_threads, 1.05x with neither;
     # Ray jobs, which then called only limit_threads, kept pace (0.95x). Not re-measured since.
     hold_freed_memory(not task.job.settings.num_gpus)
     limit_threads(task.job.settings.num_cpus)
     send_lock = threading.Lock()
-    cancelled = threading.Event()
     sink = FeedbackBuffer(task, cancelled)
     done = threading.Event()
 
@@ -111,6 +116,11 @@ def _child_main(task: TaskSpec, conn: Any, attempt: int) -> None:
         send(TaskEvent(task.job_id, TaskEventKind.FEEDBACK, {"items": items}))
     send(outcome)
     conn.close()
+    # Done: threads the operation started and left running (not daemons) would keep the
+    # process, and so the job, alive; nothing of theirs can reach the job any more.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class _LocalTask:

@@ -18,6 +18,8 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
+from forge_ops.runtime._sink import storable_text
+
 from ._task import TaskEvent, TaskEventKind, TaskSpec
 
 FLUSH_SECONDS = 0.1
@@ -26,6 +28,21 @@ FLUSH_SECONDS = 0.1
 class JobCancelled(BaseException):
     """Raised inside a job that is being cancelled (a BaseException: ``except Exception`` in
     user code does not swallow it)."""
+
+    #: How forge_ops.runtime, which cannot import this module, tells it from the user's own
+    #: BaseExceptions.
+    cancels_job = True
+
+
+@lru_cache(maxsize=1024)
+def _storable_name(name: str) -> str:
+    """A graph, line or image name as storable text (names repeat with every point)."""
+    return storable_text(name)
+
+
+#: How long a job's KeyboardInterrupt waits for word of a cancel before it counts as the
+#: user's own (a cancel's word comes within milliseconds; see FeedbackBuffer.cancel_requested).
+CANCEL_NOTICE_SECONDS = 0.5
 
 
 class FeedbackBuffer:
@@ -41,13 +58,16 @@ class FeedbackBuffer:
         if self._cancelled.is_set():
             raise JobCancelled
 
+    # Everything here comes from user code and goes into a document: text is made storable.
     def console(self, stream: str, text: str) -> None:
         self._check()
+        text = storable_text(text)
         with self._lock:
             self._items.append(("console", stream, text))
 
     def graph_point(self, graph: str, line: str, x: float, y: float) -> None:
         self._check()
+        graph, line = _storable_name(graph), _storable_name(line)
         with self._lock:
             self._items.append(("graph", graph, line, float(x), float(y)))
 
@@ -55,7 +75,12 @@ class FeedbackBuffer:
         self._check()
         stored = open_store(self._task.store).put(array, _provenance(self._task))
         with self._lock:
-            self._items.append(("image", name, stored.hash))
+            self._items.append(("image", _storable_name(name), stored.hash))
+
+    def cancel_requested(self, wait: float = 0.0) -> bool:
+        """Whether the executor asked this job to stop (waiting up to ``wait`` s for word of
+        it: on Ray the cancel's KeyboardInterrupt can land before the monitor has seen it)."""
+        return self._cancelled.wait(wait) if wait > 0 else self._cancelled.is_set()
 
     def drain(self) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -256,11 +281,17 @@ def task_outcome(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | N
                  ) -> TaskEvent:
     """Run the task and turn whatever happens into its terminal event (``known``: see
     ``run_task``)."""
-    from forge_ops.runtime import OperationFailed, UnresolvedReference
+    from forge_ops.runtime import OperationFailed, OperationInterrupted, UnresolvedReference
 
     job = task.job_id
     try:
         outputs = run_task(task, sink, known)
+    except OperationInterrupted as exc:
+        if sink.cancel_requested(wait=CANCEL_NOTICE_SECONDS):
+            return TaskEvent(job, TaskEventKind.CANCELLED)
+        # Nobody asked: the operation raised KeyboardInterrupt itself.
+        return TaskEvent(job, TaskEventKind.FAILED,
+                         {"error": exc.message, "traceback": exc.traceback})
     except (JobCancelled, KeyboardInterrupt):
         return TaskEvent(job, TaskEventKind.CANCELLED)
     except OperationFailed as exc:

@@ -34,6 +34,7 @@ from ._context import JobContext as JobContext
 from ._context import current_job as current_job
 from ._context import job_context as job_context
 from ._execute import OperationFailed as OperationFailed
+from ._execute import OperationInterrupted as OperationInterrupted
 from ._execute import execute_operation as execute_operation
 from ._feedback import Graph as Graph
 from ._feedback import Line as Line
@@ -64,6 +65,7 @@ __all__ = [
     "Model",
     "NullSink",
     "OperationFailed",
+    "OperationInterrupted",
     "ReferenceContext",
     "Tensor",
     "UnresolvedReference",

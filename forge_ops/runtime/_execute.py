@@ -26,9 +26,15 @@ from forge_ops.operations import types as operation_types
 from ._console import capture_console
 from ._context import ArtifactLoader, job_context
 from ._feedback import Graph, image, load_artifact
-from ._sink import FeedbackSink
+from ._sink import FeedbackSink, storable_text
 
-__all__ = ["OperationFailed", "execute_operation", "operation_namespace"]
+__all__ = ["OperationFailed", "OperationInterrupted", "execute_operation", "operation_namespace"]
+
+#: The module name operation code runs as.
+NAMESPACE_NAME = "forge_operation"
+#: Caps on what a failure carries into the execution document (a message can be megabytes).
+MESSAGE_CHARS = 2_000
+TRACEBACK_CHARS = 64_000
 
 
 class OperationFailed(Exception):
@@ -52,11 +58,19 @@ class OperationFailed(Exception):
         return self.traceback or self.message
 
 
+class OperationInterrupted(OperationFailed, KeyboardInterrupt):
+    """The operation stopped on a KeyboardInterrupt: a cancel, or the code raised one itself.
+
+    Only the executor can tell which (it knows whether it asked); it still catches this as a
+    KeyboardInterrupt, and has the user's traceback for the other case.
+    """
+
+
 def operation_namespace(filename: str) -> dict[str, Any]:
     """Globals for operation code: the port/reference type names and the feedback API are
     predefined, so short operations need no imports (importing them explicitly also works)."""
     namespace: dict[str, Any] = {
-        "__name__": "forge_operation",
+        "__name__": NAMESPACE_NAME,
         "__file__": filename,
         "__builtins__": builtins,
         "Graph": Graph,
@@ -103,8 +117,15 @@ def execute_operation(
             namespace = operation_namespace(filename)
             exec(_compiled(code, filename), namespace)  # noqa: S102 - runs inside a job
             result = namespace[interface.function](*arguments, **keywords)
-        except (Exception, SystemExit) as exc:
-            raise _failure(exc, filename) from None
+        except BaseException as exc:
+            if getattr(exc, "cancels_job", False):
+                raise  # the executor is cancelling the job (see forge_ops.execution)
+            failure = _failure(exc, filename)
+            if isinstance(exc, KeyboardInterrupt):
+                raise OperationInterrupted(failure.message, failure.traceback,
+                                           failure.line) from None
+            raise failure from None  # any other BaseException too: the job fails, the
+            # process that runs it goes on
     return _outputs(interface, result)
 
 
@@ -161,16 +182,40 @@ def _failure(exc: BaseException, filename: str) -> OperationFailed:
     current: traceback.TracebackException | None = summary
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        frames = [frame for frame in current.stack if frame.filename == filename]
+        # The user's frames: the operation's, and those of custom layers it calls.
+        frames = [frame for frame in current.stack
+                  if frame.filename == filename or frame.filename.startswith("<custom layer ")]
         current.stack = traceback.StackSummary.from_list(frames)
-        if line is None and frames:
-            line = frames[-1].lineno
+        if line is None:
+            line = next((f.lineno for f in reversed(frames) if f.filename == filename), None)
         current = current.__cause__ or current.__context__
-    text = "".join(summary.format())
+    text = storable_text(_cut("".join(summary.format()).rstrip("\n"), TRACEBACK_CHARS))
     if isinstance(exc, SyntaxError) and exc.filename == filename:
         line = exc.lineno
-    message = "".join(summary.format_exception_only()).strip().splitlines()[-1]
-    return OperationFailed(message, text.rstrip("\n"), line)
+    return OperationFailed(_one_line(summary, exc), text, line)
+
+
+def _one_line(summary: traceback.TracebackException, exc: BaseException) -> str:
+    """"Type: first line of the message": a SyntaxError's is the last line of its report
+    (after the code and caret), notes come after the message and are left out."""
+    parts = list(summary.format_exception_only())
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, list | tuple) and 0 < len(notes) < len(parts):
+        parts = parts[:-len(notes)]
+    lines = "".join(parts).strip().splitlines() or [type(exc).__name__]
+    line = lines[-1] if isinstance(exc, SyntaxError) else lines[0]
+    # An exception class of the operation's own reads "Stop", not "forge_operation.Stop".
+    line = line.removeprefix(f"{NAMESPACE_NAME}.")
+    return storable_text(_cut(line, MESSAGE_CHARS))
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters: its start and its end, which say the most."""
+    if len(text) <= limit:
+        return text
+    head = limit // 4
+    tail = limit - head
+    return f"{text[:head]}\n… {len(text) - limit:,} characters left out …\n{text[-tail:]}"
 
 
 def _outputs(interface: OperationInterface, result: Any) -> dict[str, Any]:
@@ -190,7 +235,9 @@ def _outputs(interface: OperationInterface, result: Any) -> dict[str, Any]:
         return {port: result[port] for port in ports}
     if isinstance(result, tuple) and len(result) == len(ports):
         return dict(zip(ports, result, strict=True))
+    got = (f"a tuple of {len(result)}" if isinstance(result, tuple)
+           else type(result).__name__)
     raise OperationFailed(
-        f"{interface.function} declares outputs {ports} but returned "
-        f"{type(result).__name__}; return a dict with these keys (or a tuple in this order)"
+        f"{interface.function} declares {len(ports)} outputs {ports} but returned {got}; "
+        "return a dict with these keys (or a tuple in this order)"
     )

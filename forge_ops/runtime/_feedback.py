@@ -24,10 +24,19 @@ class Line:
 
     def add(self, x: Any, y: Any) -> None:
         """Append a point; x and y may be numbers or one-element tensors/arrays."""
-        current_job().sink.graph_point(self.graph.title, self.name, float(x), float(y))
+        current_job().sink.graph_point(self.graph.title, self.name, _number(x), _number(y))
 
     def __repr__(self) -> str:
         return f"Line({self.graph.title!r}, {self.name!r})"
+
+
+def _number(value: Any) -> float:
+    """A coordinate as a float: tensors are detached first (no autograd warning about reading
+    one that requires grad), one-element tensors and arrays read with ``item()``."""
+    if hasattr(value, "detach"):
+        value = value.detach()
+    item = getattr(value, "item", None)
+    return float(item() if callable(item) else value)
 
 
 class Graph:
@@ -61,8 +70,19 @@ def to_image_array(value: Any) -> Any:
 
     channels_first = hasattr(value, "detach")  # torch's convention is C×H×W
     if channels_first:
-        value = value.detach().cpu().numpy()
+        import torch  # loaded: value is a tensor
+
+        value = value.detach().cpu()
+        if value.dtype.is_floating_point and value.dtype not in (torch.float16, torch.float32,
+                                                                 torch.float64):
+            value = value.float()  # bfloat16 and float8 have no numpy dtype
+        value = value.numpy()
     array = numpy.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"image needs numbers (uint8 0–255, or floats in [0, 1]), got dtype "
+                         f"{array.dtype}")
+    if array.size == 0:
+        raise ValueError(f"image is empty (shape {tuple(array.shape)})")
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and (
         channels_first or array.shape[2] not in (1, 3, 4)
     ):

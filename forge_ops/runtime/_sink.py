@@ -27,6 +27,16 @@ class FeedbackSink(Protocol):
     def image(self, name: str, array: numpy.ndarray) -> None: ...
 
 
+def storable_text(text: str) -> str:
+    """``text`` as the documents can hold it: lone surrogates (bytes decoded with
+    ``surrogateescape``) cannot be encoded as UTF-8, so they are shown as escapes instead."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 class NullSink:
     """Drops everything (operation code run outside a job)."""
 

@@ -89,7 +89,10 @@ class ExecutionWriter:
                 if events or stop:
                     try:
                         self._apply(room, project, events, final=stop)
-                    except Exception:  # never lose the loop over one bad event
+                    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                        raise
+                    except BaseException:  # never lose the loop over one bad event (pycrdt's
+                        # panics are BaseExceptions)
                         self.log.exception("execution %s: writing events failed",
                                            self.execution_id)
                     await room.written()

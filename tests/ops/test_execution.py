@@ -394,21 +394,35 @@ class TestFeedback:
         assert store.provenance(images["sample"])[0].job == "P"
 
     def test_batcher_caps_console_and_respects_the_interval(self) -> None:
-        batcher = FeedbackBatcher("e", interval=0.1, console_cap=3)
+        batcher = FeedbackBatcher("e", interval=0.1, console_cap=4, batch_lines=3,
+                                  trickle_lines=1)
         batcher.add("j", [("console", "stdout", f"l{i}") for i in range(5)])
+        batcher.note("j", "retrying")  # engine notes are never dropped
         batcher.add("j", [("graph", "g", "line", 1, 2.5), ("image", "im", "h")])
         assert batcher.due(now=100.0) == ["j"]
         first = batcher.flush("j", now=100.0)
         assert first is not None
-        assert first.lines == ["l0", "l1", "l2"]
+        assert first.lines == ["l2", "l3", "l4", "retrying"]  # a batch keeps its last lines
         assert first.console_dropped == 2
         assert first.points == {"g": {"line": [(1.0, 2.5)]}}
         assert first.images == {"im": "h"}
-        batcher.add("j", [("console", "stdout", "late")])
+        batcher.add("j", [("console", "stdout", f"late{i}") for i in range(3)])
         assert batcher.due(now=100.05) == []  # within the interval: held back
         assert batcher.next_due() == pytest.approx(100.1)
         later = batcher.flush("j", now=100.2)
-        assert later is not None and later.lines == [] and later.console_dropped == 1
+        # Past the job's cap of 4 forwarded lines: only the last line of each batch.
+        assert later is not None and later.lines == ["late2"] and later.console_dropped == 2
+
+    def test_batcher_thins_long_lines_of_points_and_keeps_their_span(self) -> None:
+        batcher = FeedbackBatcher("e", line_points=100)
+        batcher.add("j", [("graph", "g", "loss", i, -i) for i in range(1000)])
+        event = batcher.flush("j", now=1.0)
+        assert event is not None
+        xs = [x for x, _ in event.points["g"]["loss"]]
+        assert xs[:100] == list(range(100))  # whole up to line_points
+        assert xs[100:102] == [100.0, 102.0]  # then every 2nd point, then every 4th, ...
+        assert xs[199:202] == [298.0, 300.0, 304.0]
+        assert len(xs) < 400 and xs[-1] >= 900  # the run's whole span, more coarsely
 
 
 class TestCrashes:
