@@ -34,15 +34,16 @@ def normalize_code(code: str) -> str:
     """Code with comments and formatting removed, so cosmetic edits keep the cache warm."""
     try:
         return ast.unparse(ast.parse(code))
-    except (SyntaxError, ValueError):
-        # Unparseable code still needs a key (the job will fail): drop comments and blanks.
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        # Code that does not parse, or nests deeper than parse/unparse can recurse, still needs
+        # a key: drop comments and blanks (tokenizing does not recurse).
         tokens = []
         try:
             for token in tokenize.generate_tokens(io.StringIO(code).readline):
                 if token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT,
                                       tokenize.DEDENT):
                     tokens.append(token.string)
-        except (tokenize.TokenError, SyntaxError):
+        except (tokenize.TokenError, SyntaxError, MemoryError):
             return code
         return " ".join(tokens)
 

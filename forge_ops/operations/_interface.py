@@ -6,8 +6,10 @@ The code is never executed here. Rules (what users see in the code editor's help
   with ``_``). Earlier functions and classes are helpers.
 - **Positional parameters are input ports.** The annotation is the port type (``Tensor``,
   ``Dataset``, ``Model``, ``Metrics``, ``Any``, or any other name, matched by spelling); no
-  annotation means ``Any``. A positional parameter with a default is an optional input.
-- **Keyword-only parameters** (after ``*``) are attributes and must have a literal default. Their
+  annotation means ``Any``, and ``X | None`` / ``Optional[X]`` mean ``X``. A positional parameter
+  with a default is an optional input. Each parameter name may be used once.
+- **Keyword-only parameters** (after ``*``) are attributes and must have a default that is JSON
+  data (None, a bool, int, finite float or string, or lists and string-keyed dicts of those). Their
   type comes from the annotation (``int``, ``float``, ``str``, ``bool``, ``list``, ``dict``,
   ``Literal[...]`` for a fixed set of choices, ``X | None`` to allow ``None``) or else from the
   default's type.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import ast
 import copy
 import keyword
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -96,7 +99,7 @@ class Attribute:
         if value is None:
             return self.nullable or self.type == ANY
         if self.choices is not None:
-            return value in self.choices
+            return any(_is_choice(value, choice) for choice in self.choices)
         return value_matches_type(value, self.type)
 
     def describe_type(self) -> str:
@@ -177,6 +180,12 @@ def _find(items: tuple[Any, ...], name: str) -> Any:
     return None
 
 
+def _is_choice(value: Any, choice: Any) -> bool:
+    # `==` alone would let True stand for 1 and 1.0 for 1; the type must fit as for plain
+    # attributes (so an int may stand for a float choice, never a bool for an int).
+    return value == choice and value_matches_type(value, _type_of_value(choice))
+
+
 def value_matches_type(value: Any, type_name: str) -> bool:
     """Whether a plain JSON value fits an attribute type (an int is a valid float)."""
     if type_name == ANY:
@@ -218,15 +227,37 @@ class InterfaceTracker:
         return self.interface
 
 
+_TOO_DEEP = ("code nested too deeply to parse; split the deepest expression into several "
+             "statements")
+
+
 @lru_cache(maxsize=512)
 def parse_interface(code: str) -> OperationInterface:
     """Read the operation interface declared by ``code``; raise InterfaceError if there is none."""
+    module = _parse_module(code)
+    function = _operation_function(module)
     try:
-        module = ast.parse(code)
+        return _read_interface(function, module)
+    except (RecursionError, MemoryError):
+        # ast.unparse and our own walk recurse over expressions, which may be deeper than the
+        # stack allows.
+        raise InterfaceError(function.lineno, _TOO_DEEP) from None
+
+
+def _parse_module(code: str) -> ast.Module:
+    try:
+        return ast.parse(code)
     except SyntaxError as exc:
         raise InterfaceError(exc.lineno, f"syntax error: {exc.msg}") from None
-    function = _operation_function(module)
+    except (RecursionError, MemoryError):
+        # Deep nesting (e.g. 100k chained `+` or unary `-`) overflows CPython's parser or its
+        # AST construction; no line is known.
+        raise InterfaceError(1, _TOO_DEEP) from None
+
+
+def _read_interface(function: ast.FunctionDef, module: ast.Module) -> OperationInterface:
     args = function.args
+    _check_unique_parameters(args)
     if args.vararg is not None:
         raise InterfaceError(function.lineno, f"*{args.vararg.arg} cannot be a port: give each "
                              "input its own positional parameter")
@@ -236,7 +267,7 @@ def parse_interface(code: str) -> OperationInterface:
     positional = [*args.posonlyargs, *args.args]
     first_default = len(positional) - len(args.defaults)
     inputs = tuple(
-        Port(arg.arg, _port_type(arg.annotation), required=index < first_default)
+        Port(arg.arg, _input_type(arg.annotation), required=index < first_default)
         for index, arg in enumerate(positional)
     )
     attributes: list[Attribute] = []
@@ -257,6 +288,18 @@ def parse_interface(code: str) -> OperationInterface:
         doc=ast.get_docstring(function),
         single_output=single,
     )
+
+
+def _check_unique_parameters(args: ast.arguments) -> None:
+    # The parser already NFKC-normalises identifiers (as Python does), so `ﬁ` arrives as `fi`.
+    seen: set[str] = set()
+    for arg in (*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, args.kwarg):
+        if arg is None:
+            continue
+        if arg.arg in seen:
+            raise InterfaceError(arg.lineno, f"parameter {arg.arg!r} is declared twice; rename "
+                                 "one of them")
+        seen.add(arg.arg)
 
 
 def _operation_function(module: ast.Module) -> ast.FunctionDef:
@@ -287,15 +330,44 @@ def _dotted(node: ast.expr) -> str | None:
 def _port_type(annotation: ast.expr | None) -> str:
     if annotation is None:
         return ANY
+    annotation = _parsed_annotation(annotation)
+    name = _dotted(annotation) or ast.unparse(annotation)
+    return _TYPE_ALIASES.get(name, name)
+
+
+def _input_type(annotation: ast.expr | None) -> str:
+    """An input port's type: ``X | None`` and ``Optional[X]`` are ``X``, so such an input
+    connects to an ``X`` output (whether it is optional depends on its default)."""
+    if annotation is None:
+        return ANY
+    return _port_type(_without_none(_parsed_annotation(annotation)))
+
+
+def _parsed_annotation(annotation: ast.expr) -> ast.expr:
     if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
         text = annotation.value
         try:
-            annotation = ast.parse(text, mode="eval").body
+            return ast.parse(text, mode="eval").body
         except SyntaxError:
             raise InterfaceError(annotation.lineno, f"annotation {text!r} is not a valid type "
                                  "expression") from None
-    name = _dotted(annotation) or ast.unparse(annotation)
-    return _TYPE_ALIASES.get(name, name)
+    return annotation
+
+
+def _without_none(annotation: ast.expr) -> ast.expr:
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        sides = [annotation.left, annotation.right]
+        others = [side for side in sides if not _is_none(side)]
+        if len(others) == 1:
+            return others[0]
+    if (isinstance(annotation, ast.Subscript)
+            and (_dotted(annotation.value) or "").rsplit(".", 1)[-1] == "Optional"):
+        return annotation.slice
+    return annotation
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
 
 
 def _reference(arg: ast.arg, default: ast.expr | None) -> Reference:
@@ -312,13 +384,29 @@ def _reference(arg: ast.arg, default: ast.expr | None) -> Reference:
     return Reference(arg.arg, kind, value)
 
 
+_JSON_LITERALS = ("None, a bool, an int, a finite float, a string, or a list or a dict with "
+                  "string keys of these")
+
+
 def _literal(node: ast.expr, what: str) -> Any:
+    """The literal's value as JSON data (tuples become lists): values travel as JSON."""
     try:
-        return ast.literal_eval(node)
+        return _as_json(ast.literal_eval(node))
     except (ValueError, TypeError, SyntaxError):
-        raise InterfaceError(node.lineno, f"default of {what} must be a literal (number, "
-                             f"string, bool, None, list or dict), not {ast.unparse(node)!r}"
-                             ) from None
+        raise InterfaceError(node.lineno, f"default of {what} must be a literal of JSON data "
+                             f"({_JSON_LITERALS}), not {ast.unparse(node)!r}") from None
+
+
+def _as_json(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, list | tuple):
+        return [_as_json(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _as_json(item) for key, item in value.items()}
+    raise ValueError(f"{value!r} is not JSON data")
 
 
 def _attribute(arg: ast.arg, default: ast.expr | None) -> Attribute:
@@ -327,8 +415,6 @@ def _attribute(arg: ast.arg, default: ast.expr | None) -> Attribute:
                              "(keyword-only parameters are attributes); give it one, or annotate "
                              f"it with a reference type ({', '.join(sorted(REFERENCE_TYPES))})")
     value = _literal(default, f"attribute {arg.arg!r}")
-    if isinstance(value, tuple):
-        value = list(value)
     if arg.annotation is None:
         kind = _type_of_value(value)
         attribute = Attribute(arg.arg, kind, value, nullable=value is None)
@@ -364,11 +450,11 @@ def _attribute_type(
             annotation = ast.parse(annotation.value, mode="eval").body
         except SyntaxError:
             raise unsupported from None
-    if isinstance(annotation, ast.Constant) and annotation.value is None:
+    if _is_none(annotation):
         return ANY, True, None
     if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
         sides = [annotation.left, annotation.right]
-        nones = [side for side in sides if isinstance(side, ast.Constant) and side.value is None]
+        nones = [side for side in sides if _is_none(side)]
         if len(nones) != 1:
             raise unsupported
         other = sides[0] if sides[1] in nones else sides[1]

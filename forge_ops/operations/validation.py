@@ -8,6 +8,7 @@ Problem names the node (by its display name) and says what to do.
 from __future__ import annotations
 
 import graphlib
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ class ProblemKind(StrEnum):
     ATTRIBUTE_TYPE = "attribute_type"
     MISSING_REFERENCE = "missing_reference"
     DANGLING_REFERENCE = "dangling_reference"
+    AMBIGUOUS_REFERENCE = "ambiguous_reference"
     UNKNOWN_REFERENCE = "unknown_reference"
     SETTING = "setting"
     OUTPUT_NAME = "output_name"
@@ -220,6 +222,11 @@ class _Checker:
                 self.add(ProblemKind.DANGLING_REFERENCE, f"{label}: reference "
                          f"{reference.name!r} is {value!r}; set it to {_article(reference.type)}'s "
                          "name or id", node_id)
+            elif ids := self.ambiguous_ids(reference.type, value):
+                self.add(ProblemKind.AMBIGUOUS_REFERENCE, f"{label}: reference "
+                         f"{reference.name!r} points at {value!r}, the name of several "
+                         f"architectures (ids {', '.join(ids)}); set it to one of these ids",
+                         node_id)
             elif not self.reference_exists(reference.type, value):
                 self.add(ProblemKind.DANGLING_REFERENCE, f"{label}: reference "
                          f"{reference.name!r} points at {value!r}, which is not "
@@ -238,13 +245,22 @@ class _Checker:
             return self.artifacts is None or value in self.artifacts
         return True
 
+    def ambiguous_ids(self, kind: str, value: str) -> list[str]:
+        """Ids of the architectures named ``value`` when more than one is (jobs resolve an
+        architecture by id, else by a unique name)."""
+        if kind != "Architecture" or self.architectures is None or value in self.architectures:
+            return []
+        ids = [item_id for item_id, item in self.architectures.items()
+               if item.get("name") == value]
+        return ids if len(ids) > 1 else []
+
     def check_settings(self, node_id: str, label: str, settings: Mapping[str, Any]) -> None:
         for name in ("num_cpus", "num_gpus"):
             value = settings.get(name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                      or value < 0):
+                                      or not math.isfinite(value) or value < 0):
                 self.add(ProblemKind.SETTING, f"{label}: setting {name} is {value!r}; set a "
-                         "number ≥ 0", node_id)
+                         "finite number ≥ 0", node_id)
         recompute = settings.get("always_recompute")
         if recompute is not None and not isinstance(recompute, bool):
             self.add(ProblemKind.SETTING, f"{label}: setting always_recompute is {recompute!r}; "
@@ -297,11 +313,23 @@ class _Checker:
 
     def check_unconnected(self, connected: set[tuple[str, str]]) -> None:
         for node_id, interface in self.interfaces.items():
-            for port in interface.inputs:
-                if port.required and (node_id, port.name) not in connected:
-                    self.add(ProblemKind.UNCONNECTED_INPUT, f"{self.labels[node_id]}: input "
-                             f"{port.name!r} ({port.type}) is not connected; connect an output "
-                             "to it", node_id)
+            label = self.labels[node_id]
+            fed = [(node_id, port.name) in connected for port in interface.inputs]
+            # Inputs are passed by position, so an optional input left open before a connected
+            # one cannot be skipped (the job would fail).
+            last_fed = max((index for index, is_fed in enumerate(fed) if is_fed), default=-1)
+            for index, port in enumerate(interface.inputs):
+                if fed[index]:
+                    continue
+                if port.required:
+                    self.add(ProblemKind.UNCONNECTED_INPUT, f"{label}: input {port.name!r} "
+                             f"({port.type}) is not connected; connect an output to it", node_id)
+                elif index < last_fed:
+                    later = interface.inputs[last_fed].name
+                    self.add(ProblemKind.UNCONNECTED_INPUT, f"{label}: optional input "
+                             f"{port.name!r} ({port.type}) is not connected but input {later!r} "
+                             "after it is (inputs are passed by position); connect "
+                             f"{port.name!r} too, or disconnect {later!r}", node_id)
 
     def check_output_names(self) -> None:
         """Output operations publish artifacts by name: each name once per pipeline."""
@@ -327,19 +355,27 @@ class _Checker:
                          "give each Output a different name", node_ids[1])
 
     def check_cycles(self) -> None:
-        sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-        for node_id in self.nodes:
-            sorter.add(node_id)
-        for edge in self.edges.values():
-            src, dst = str(edge.get("src")), str(edge.get("dst"))
-            if src in self.nodes and dst in self.nodes and src != dst:
-                sorter.add(dst, src)
-        try:
-            sorter.prepare()
-        except graphlib.CycleError as exc:
-            cycle = [self.labels[node] for node in exc.args[1]]
-            self.add(ProblemKind.CYCLE, f"{cycle[0]}: operations {' → '.join(cycle)} form a "
-                     "cycle; remove one of these connections", exc.args[1][0])
+        """Report every cycle: graphlib names one at a time, so drop its nodes and look again
+        (self-loops are reported with the edges)."""
+        links = [(str(edge.get("src")), str(edge.get("dst"))) for edge in self.edges.values()]
+        remaining = dict.fromkeys(self.nodes)
+        while True:
+            sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+            for node_id in remaining:
+                sorter.add(node_id)
+            for src, dst in links:
+                if src in remaining and dst in remaining and src != dst:
+                    sorter.add(dst, src)
+            try:
+                sorter.prepare()
+                return
+            except graphlib.CycleError as exc:
+                nodes: list[str] = exc.args[1]
+                cycle = [self.labels[node] for node in nodes]
+                self.add(ProblemKind.CYCLE, f"{cycle[0]}: operations {' → '.join(cycle)} form "
+                         "a cycle; remove one of these connections", nodes[0])
+                for node in nodes:
+                    remaining.pop(node, None)
 
 
 def _names(ports: tuple[Any, ...]) -> str:
