@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import linecache
+import numbers
 import sys
 import traceback
 from collections.abc import Mapping
@@ -126,7 +127,10 @@ def execute_operation(
                                            failure.line) from None
             raise failure from None  # any other BaseException too: the job fails, the
             # process that runs it goes on
-    return _outputs(interface, result)
+    outputs = _outputs(interface, result)
+    for port in interface.outputs:
+        _check_output(interface.function, port.name, port.type, outputs[port.name])
+    return outputs
 
 
 @lru_cache(maxsize=256)
@@ -216,6 +220,35 @@ def _cut(text: str, limit: int) -> str:
     head = limit // 4
     tail = limit - head
     return f"{text[:head]}\n… {len(text) - limit:,} characters left out …\n{text[-tail:]}"
+
+
+#: What a value of each documented port type must be (forge_ops.operations.types): checked
+#: here, so a wrong value fails the job that made it, not the job downstream that reads it.
+_EXPECTED = {
+    "Tensor": "a torch.Tensor (a numpy array or a number also do)",
+    "Model": "a torch.nn.Module",
+    "Dataset": "a dict such as {'x': images, 'y': labels}",
+    "Metrics": "a dict of names to numbers",
+}
+
+
+def _check_output(function: str, port: str, port_type: str, value: Any) -> None:
+    if port_type not in _EXPECTED:
+        return
+    torch = sys.modules.get("torch")  # a tensor or module cannot exist without it
+    if port_type == "Tensor":
+        import numpy
+
+        fits = isinstance(value, numpy.ndarray | numbers.Number) or (
+            torch is not None and isinstance(value, torch.Tensor))
+    elif port_type == "Model":
+        fits = torch is not None and isinstance(value, torch.nn.Module)
+    else:
+        fits = isinstance(value, Mapping)
+    if not fits:
+        raise OperationFailed(
+            f"{function} returned {type(value).__name__} for output {port!r}, which is "
+            f"declared {port_type}; return {_EXPECTED[port_type]}, or declare the port Any")
 
 
 def _outputs(interface: OperationInterface, result: Any) -> dict[str, Any]:

@@ -136,3 +136,29 @@ def test_plotting_a_tensor_that_requires_grad_warns_about_nothing() -> None:
     sink = MemorySink()
     execute_operation(code, {}, {}, {}, sink)
     assert sink.graphs["g"]["l"] == [(0.0, 2.0)]
+
+
+@pytest.mark.parametrize("annotation, value, got", [
+    ("Tensor", "'hello'", "str"),
+    ("Model", "{'w': 1}", "dict"),
+    ("Metrics", "3", "int"),
+    ("Dataset", "None", "NoneType"),
+])
+def test_an_output_of_the_wrong_kind_fails_the_job_that_made_it(
+        annotation: str, value: str, got: str) -> None:
+    from forge_ops.runtime import MemorySink, OperationFailed, execute_operation
+
+    code = f"def make() -> {annotation}:\n    return {value}\n"
+    with pytest.raises(OperationFailed) as failed:
+        execute_operation(code, {}, {}, {}, MemorySink())
+    assert failed.value.message.startswith(
+        f"make returned {got} for output 'out', which is declared {annotation}; return ")
+
+
+def test_numbers_and_arrays_pass_as_tensors_and_any_takes_anything() -> None:
+    from forge_ops.runtime import MemorySink, execute_operation
+
+    for annotation, value in (("Tensor", "2.5"), ("Tensor", "__import__('numpy').ones(2)"),
+                              ("Any", "'text'")):
+        code = f"def make() -> {annotation}:\n    return {value}\n"
+        assert "out" in execute_operation(code, {}, {}, {}, MemorySink())
