@@ -143,7 +143,7 @@ def _may_plot(code: str) -> bool:
     """Whether to route matplotlib figures: the code names a plotting library, or matplotlib
     is already loaded in this process (so a helper module may plot)."""
     return "matplotlib" in sys.modules or any(
-        name in code for name in ("matplotlib", "pyplot", "seaborn", "pandas")
+        name in code for name in ("matplotlib", "pyplot", "pylab", "seaborn", "pandas")
     )
 
 

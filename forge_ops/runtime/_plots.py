@@ -2,10 +2,14 @@
 
 While an operation runs, ``pyplot.show`` and ``pyplot.close`` are wrapped so that a figure is
 routed when it is shown or closed, and figures still open when the operation ends are routed
-then. A figure whose axes hold only lines becomes graph series (graph = axes title, else the
+then; ``show()`` closes the figures, ``show(block=False)`` and ``pause`` leave them to update.
+
+A figure whose axes hold only lines becomes graph series (graph = axes title, else the
 figure's title, else "Figure N" numbered per operation; line = its label, else "line N");
-showing it again sends only the new points. Any other figure (images, scatter, bars...) is
-rendered with Agg to an image.
+showing it again sends only the new points, and so does drawing a series' history again in a
+new figure (the live-plot habit of redrawing every epoch). Reference lines (``axhline``,
+``axvline``: not in data coordinates) are left out. Any other figure (images, scatter, bars...)
+is rendered with Agg to an image.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ class FigureRouter:
 
     def __init__(self, sink: FeedbackSink) -> None:
         self._sink = sink
-        self._sent: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        # The points last routed for each series (graph, line name), whichever figure drew them.
+        self._series: dict[tuple[str, str], list[tuple[float, float]]] = {}
         # Untitled figures are numbered in the order they are first routed: pyplot reuses
         # figure numbers once figures are closed, which would overwrite earlier images.
         self._untitled: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
@@ -51,14 +56,19 @@ class FigureRouter:
             if len(axes_list) > 1 and not axes.get_title():
                 graph = f"{name} ({index + 1})"
             for number, line in enumerate(axes.get_lines(), start=1):
+                if line.get_transform() is not axes.transData:
+                    continue  # axhline and the like: axes coordinates, not data
                 label = str(line.get_label())
                 series = label if label and not label.startswith("_") else f"line {number}"
-                points = line.get_xydata()
-                start = self._sent.get(line, 0)
-                for x, y in points[start:]:
-                    if not (math.isnan(x) or math.isnan(y)):  # NaN marks a gap in the line
-                        self._sink.graph_point(graph, series, float(x), float(y))
-                self._sent[line] = len(points)
+                points = [(float(x), float(y)) for x, y in line.get_xydata()
+                          if not (math.isnan(x) or math.isnan(y))]  # NaN marks a gap
+                sent = self._series.get((graph, series), [])
+                # The same data again, maybe extended (the line updated, or its history drawn
+                # anew): only what is new. Other data under the same name: all of it.
+                new = points[len(sent):] if points[:len(sent)] == sent else points
+                for x, y in new:
+                    self._sink.graph_point(graph, series, x, y)
+                self._series[(graph, series)] = points
 
     def _route_image(self, figure: Any, name: str) -> None:
         import numpy
@@ -119,7 +129,10 @@ def route_matplotlib(sink: FeedbackSink) -> Iterator[FigureRouter]:
     def show(*args: Any, **kwargs: Any) -> None:
         for number in pyplot.get_fignums():
             router.route(pyplot.figure(number))
-        original_close("all")
+        # show(block=False) (what plt.pause calls) keeps the figures for the code to update;
+        # a plain show() is where a script's figures would end.
+        if kwargs.get("block", args[0] if args else None) is not False:
+            original_close("all")
 
     def close(fig: Any = None) -> None:
         for figure in _figures_to_close(pyplot, fig):

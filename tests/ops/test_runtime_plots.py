@@ -109,3 +109,70 @@ class TestImages:
         run("import matplotlib.pyplot as plt\ndef f():\n    plt.plot([1, 2])\n")
         assert plt.show is show and plt.close is close
         assert plt.get_fignums() == []
+
+
+class TestLivePlotHabits:
+    def test_redrawing_the_history_each_epoch_sends_each_point_once(self) -> None:
+        sink = run("import matplotlib.pyplot as plt\n"
+                   "def f():\n"
+                   "    history = []\n"
+                   "    for epoch in range(4):\n"
+                   "        history.append(1.0 / (epoch + 1))\n"
+                   "        plt.figure()\n"
+                   "        plt.plot(history, label='loss')\n"
+                   "        plt.title('Live loss')\n"
+                   "        plt.show()\n")
+        assert sink.graphs["Live loss"]["loss"] == [(0.0, 1.0), (1.0, 0.5), (2.0, 1 / 3),
+                                                    (3.0, 0.25)]
+
+    def test_set_data_then_show_again_sends_the_new_points(self) -> None:
+        import matplotlib
+
+        from forge_ops.runtime._plots import FigureRouter
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+
+        sink = MemorySink()
+        router = FigureRouter(sink)
+        figure, axes = pyplot.subplots()
+        axes.set_title("Live")
+        (line,) = axes.plot([0], [1.0], label="acc")
+        router.route(figure)
+        line.set_data([0, 1, 2], [1.0, 2.0, 3.0])
+        router.route(figure)
+        pyplot.close(figure)
+        assert sink.graphs["Live"]["acc"] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+
+    def test_a_new_curve_under_the_same_name_is_sent_whole(self) -> None:
+        sink = run("import matplotlib.pyplot as plt\n"
+                   "def f():\n"
+                   "    for epoch in range(2):\n"
+                   "        plt.plot([0, 1], [epoch, epoch + 1], label='batch loss')\n"
+                   "        plt.title('Epoch')\n"
+                   "        plt.show()\n")
+        assert sink.graphs["Epoch"]["batch loss"] == [(0.0, 0.0), (1.0, 1.0), (0.0, 1.0),
+                                                      (1.0, 2.0)]
+
+    def test_reference_lines_are_left_out_and_pylab_is_routed(self) -> None:
+        sink = run("import pylab\n"
+                   "def f():\n"
+                   "    pylab.plot([0, 1], [2.0, 3.0], label='loss')\n"
+                   "    pylab.axhline(2.5, label='target')\n"
+                   "    pylab.title('With a target')\n"
+                   "    pylab.show()\n")
+        assert sink.graphs["With a target"] == {"loss": [(0.0, 2.0), (1.0, 3.0)]}
+
+    def test_a_line_updated_between_pauses_sends_every_update(self) -> None:
+        sink = run("import matplotlib.pyplot as plt\n"
+                   "def f():\n"
+                   "    plt.ion()\n"
+                   "    fig, ax = plt.subplots()\n"
+                   "    ax.set_title('Live')\n"
+                   "    line, = ax.plot([], [], label='acc')\n"
+                   "    xs, ys = [], []\n"
+                   "    for step in range(3):\n"
+                   "        xs.append(step); ys.append(step * 10.0)\n"
+                   "        line.set_data(xs, ys)\n"
+                   "        plt.pause(0.001)\n")
+        assert sink.graphs["Live"]["acc"] == [(0.0, 0.0), (1.0, 10.0), (2.0, 20.0)]
