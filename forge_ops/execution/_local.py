@@ -21,6 +21,7 @@ import threading
 from collections import deque
 from typing import Any
 
+from ._descriptors import capture_descriptors
 from ._task import TERMINAL_KINDS, Report, TaskEvent, TaskEventKind, TaskSpec
 from ._worker import (
     FLUSH_SECONDS,
@@ -106,7 +107,8 @@ def _child_main(task: TaskSpec, conn: Any, attempt: int) -> None:
     pumper = threading.Thread(target=pump, name="forge-feedback", daemon=True)
     pumper.start()
     try:
-        outcome = task_outcome(task, sink)
+        with capture_descriptors(sink):
+            outcome = task_outcome(task, sink)
     except KeyboardInterrupt:
         outcome = TaskEvent(task.job_id, TaskEventKind.CANCELLED)
     done.set()

@@ -162,3 +162,29 @@ def test_numbers_and_arrays_pass_as_tensors_and_any_takes_anything() -> None:
                               ("Any", "'text'")):
         code = f"def make() -> {annotation}:\n    return {value}\n"
         assert "out" in execute_operation(code, {}, {}, {}, MemorySink())
+
+
+SHELL_OUTPUT = '''
+def shell() -> Metrics:
+    import ctypes, os, subprocess, sys
+    os.system("echo from the shell")
+    subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('from a child\\\\n')"])
+    os.write(1, "written to fd 1 \\u00e9\\n".encode())
+    ctypes.CDLL(None).printf(b"from C printf\\n")  # buffered in C until the job ends
+    subprocess.Popen(["sleep", "3"])  # left running, holding the pipe: must not hold the job
+    return {"done": 1}
+'''
+
+
+def test_output_written_to_the_descriptors_reaches_a_local_jobs_console(
+        store: ArtifactStore, local_executor: LocalExecutor) -> None:
+    from engine_helpers import Recorder
+
+    recorder = Recorder()
+    plan = plan_pipeline(build_project({"op": SHELL_OUTPUT}, {"J": ("op", {})}, []), "p")
+    record = Engine(store, local_executor).run(plan, recorder, use_cache=False).jobs["J"]
+    assert record.status.value == "succeeded", record.error
+    streams = {(stream, text) for event in recorder.feedback("J") for stream, text in
+               event.console}
+    assert {("stdout", "from the shell"), ("stderr", "from a child"),
+            ("stdout", "written to fd 1 é"), ("stdout", "from C printf")} <= streams
