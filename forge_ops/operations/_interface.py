@@ -194,8 +194,9 @@ def value_matches_type(value: Any, type_name: str) -> bool:
         return isinstance(value, bool)
     if type_name == "int":
         return isinstance(value, int) and not isinstance(value, bool)
-    if type_name == "float":
-        return isinstance(value, int | float) and not isinstance(value, bool)
+    if type_name == "float":  # NaN and infinities are not numbers a run can use
+        return (isinstance(value, int | float) and not isinstance(value, bool)
+                and math.isfinite(value))
     if type_name == "str":
         return isinstance(value, str)
     if type_name == "list":

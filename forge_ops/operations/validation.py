@@ -202,6 +202,9 @@ class _Checker:
             if attribute is None:
                 self.add(ProblemKind.UNKNOWN_ATTRIBUTE, f"{label}: unknown attribute {name!r} "
                          f"(its attributes are: {known}); remove it", node_id)
+            elif isinstance(value, float) and not math.isfinite(value):
+                self.add(ProblemKind.ATTRIBUTE_TYPE, f"{label}: attribute {name!r} is "
+                         f"{value!r}; set a finite number", node_id)
             elif not attribute.accepts(value):
                 self.add(ProblemKind.ATTRIBUTE_TYPE, f"{label}: attribute {name!r} is "
                          f"{value!r} but must be {attribute.describe_type()}; set a valid value",

@@ -195,6 +195,14 @@ class TestNodeProblems:
         assert "Train: attribute 'learning_rate' is 'fast' but must be float" in text
         assert "attribute 'optimizer' is 'rmsprop' but must be one of 'adam', 'sgd'" in text
 
+    @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+    def test_a_float_attribute_must_be_finite(self, value: float) -> None:
+        pipeline = paper_pipeline()
+        pipeline["nodes"]["train"]["attributes"]["learning_rate"] = value
+        assert problems(pipeline) == [(ProblemKind.ATTRIBUTE_TYPE, "train")]
+        assert f"Train: attribute 'learning_rate' is {value!r}; set a finite number" in messages(
+            pipeline)
+
     def test_unknown_attribute(self) -> None:
         pipeline = paper_pipeline()
         pipeline["nodes"]["train"]["attributes"]["lr"] = 0.1
