@@ -113,7 +113,8 @@ class TestRunCommand:
         metrics = next(row.split() for row in rows if row.startswith("metrics "))
         assert metrics[1] == "json" and metrics[5] == "B" and int(metrics[4]) > 10  # its JSON
         code, out, _ = await forge(coordinated, capsys, "artifact", "show", project, "metrics")
-        assert code == 0 and '"accuracy"' in out and execution in out
+        assert code == 0 and '"accuracy"' in out
+        assert f"execution {execution}  job Test  " in out  # the job by its name
         code, out, err = await forge(coordinated, capsys, "artifact", "export", project,
                                      "model", str(tmp_path))
         assert code == 0, err

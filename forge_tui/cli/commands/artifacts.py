@@ -121,10 +121,23 @@ def _show(args: argparse.Namespace) -> int:
     if "value" in summary:
         print("value     " + json.dumps(summary["value"], indent=2).replace("\n", "\n          "))
     print("produced by")
+    names: dict[str, dict[str, str]] = {}
     for source in summary.get("provenance") or []:
-        print(f"  commit {str(source.get('commit'))[:10]}  execution {source.get('execution')}"
-              f"  job {source.get('job')}  {str(source.get('created'))[:19]}")
+        execution, job = str(source.get("execution")), str(source.get("job"))
+        if execution not in names:
+            names[execution] = _job_names(args, execution)
+        print(f"  commit {str(source.get('commit'))[:10]}  execution {execution}"
+              f"  job {names[execution].get(job, job)}  {str(source.get('created'))[:19]}")
     return 0
+
+
+def _job_names(args: argparse.Namespace, execution: str) -> dict[str, str]:
+    """``{job id: name}`` of an execution; empty when it cannot be read (ids are shown then)."""
+    try:
+        record = api_call(args, "GET", f"executions/{quote(execution)}")
+    except CliError:
+        return {}
+    return {job: str(info.get("name", job)) for job, info in (record.get("jobs") or {}).items()}
 
 
 def _stats(stats: dict[str, Any]) -> str:
