@@ -617,7 +617,7 @@ class Coordinator:
                             and not self.rooms.store.exists(name)):
             raise NotFound(
                 f"no execution {_shown(execution)} in project {_shown(project)}; "
-                f"list them with `forge executions {project}`"
+                f"list them with `forge executions {project if len(project) <= 40 else 'PROJECT'}`"
             )
         return name
 
