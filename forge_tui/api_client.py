@@ -65,9 +65,12 @@ def _refusal(status: int, reason: str, body: bytes, url: str) -> ApiError:
     except ValueError:
         payload = None
     detail = payload if isinstance(payload, dict) else {}
-    message = detail.get("error") or (
-        f"{url} answered {status} {reason}".rstrip()
-        + ", not a Forge server's answer: check --server (and any proxy in front of Forge)")
+    answered = f"{url} answered {status} {reason}".rstrip()
+    if status == 500:  # Forge itself failed (its errors are JSON otherwise)
+        hint = "; the server's log says why"
+    else:
+        hint = ", not a Forge server's answer: check --server (and any proxy in front of Forge)"
+    message = detail.get("error") or answered + hint
     return ApiError(str(message), status=status, problems=detail.get("problems"))
 
 

@@ -35,6 +35,10 @@ async def _plain_error(request: web.Request) -> web.Response:
     return web.Response(text="not json", status=502)
 
 
+async def _crash(request: web.Request) -> web.Response:
+    raise RuntimeError("a bug")  # aiohttp answers a plain-text 500
+
+
 async def _html(request: web.Request) -> web.Response:
     return web.Response(text="<html>a directory listing</html>", content_type="text/html")
 
@@ -46,6 +50,7 @@ async def server() -> AsyncIterator[str]:
     app.router.add_post("/api/refuse", _refuse)
     app.router.add_get("/api/plain", _plain_error)
     app.router.add_get("/api/html", _html)
+    app.router.add_get("/api/crash", _crash)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -106,6 +111,14 @@ async def test_answers_of_another_kind_of_server_say_so(server: str) -> None:
             await ApiClient(server, None).request("GET", path)
         with pytest.raises(ApiError, match=expected):
             await asyncio.to_thread(_sync_call, server, "GET", path)
+
+
+async def test_a_server_error_points_at_the_servers_log(server: str) -> None:
+    expected = rf"^{server}api/crash answered 500 Internal Server Error; the server's log says"
+    with pytest.raises(ApiError, match=expected):
+        await ApiClient(server, None).request("GET", "crash")
+    with pytest.raises(ApiError, match=expected):
+        await asyncio.to_thread(_sync_call, server, "GET", "crash")
 
 
 async def test_a_server_that_does_not_answer_is_not_called_unreachable() -> None:
