@@ -58,10 +58,10 @@ class FeedbackBuffer:
         if self._cancelled.is_set():
             raise JobCancelled
 
-    # Everything here comes from user code and goes into a document: text is made storable.
+    # Names come from user code and go into a document: they are made storable here. Console
+    # lines already are (LineWriter, which every captured line passes).
     def console(self, stream: str, text: str) -> None:
         self._check()
-        text = storable_text(text)
         with self._lock:
             self._items.append(("console", stream, text))
 

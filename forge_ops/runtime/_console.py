@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ._sink import FeedbackSink
+from ._sink import UNENCODABLE, FeedbackSink, storable_text
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -19,11 +19,6 @@ __all__ = ["MAX_LINE_CHARS", "LineWriter", "capture_console"]
 
 #: Longer lines are cut (with a note) so one runaway print cannot bloat the document.
 MAX_LINE_CHARS = 4000
-
-#: Lone surrogates (text decoded with ``surrogateescape``) cannot be encoded to UTF-8, and the
-#: document cannot store them. ``backslashreplace`` keeps them visible as ``\udcff`` (which names
-#: the undecodable byte) where ``replace`` would leave an uninformative ``?``.
-_UNENCODABLE = "backslashreplace"
 
 
 class LineWriter(io.TextIOBase):
@@ -54,7 +49,7 @@ class LineWriter(io.TextIOBase):
 
     @property
     def errors(self) -> str:  # type: ignore[override]
-        return _UNENCODABLE
+        return UNENCODABLE  # every line passes storable_text
 
     def writable(self) -> bool:
         return True
@@ -112,10 +107,9 @@ class LineWriter(io.TextIOBase):
         line, cut = "".join(self._parts), self._cut
         self._parts.clear()
         self._length = self._cut = 0
-        try:
-            line.encode("utf-8")
-        except UnicodeEncodeError:
-            line = line.encode("utf-8", _UNENCODABLE).decode("utf-8")
+        storable = storable_text(line)
+        if storable is not line:
+            line = storable
             cut += max(0, len(line) - MAX_LINE_CHARS)  # escapes are longer than what they replace
             line = line[:MAX_LINE_CHARS]
         if cut:

@@ -27,13 +27,19 @@ class FeedbackSink(Protocol):
     def image(self, name: str, array: numpy.ndarray) -> None: ...
 
 
+#: How ``storable_text`` writes what UTF-8 cannot hold.
+UNENCODABLE = "backslashreplace"
+
+
 def storable_text(text: str) -> str:
     """``text`` as the documents can hold it: lone surrogates (bytes decoded with
-    ``surrogateescape``) cannot be encoded as UTF-8, so they are shown as escapes instead."""
+    ``surrogateescape``) cannot be encoded as UTF-8, so they are shown as escapes instead
+    (``\udcff`` names the undecodable byte where ``?`` would not). ``text`` itself when it
+    needs nothing."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return text.encode("utf-8", UNENCODABLE).decode("utf-8")
     return text
 
 
