@@ -11,6 +11,7 @@ def new_id() -> str:
     return secrets.token_hex(4)
 
 
-def now_iso() -> str:
-    """Return the current UTC time as an ISO 8601 string with seconds precision."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def now_iso(timespec: str = "seconds") -> str:
+    """Return the current UTC time as an ISO 8601 string (``timespec`` as for
+    :meth:`datetime.isoformat`: documents use seconds, job and artifact records milliseconds)."""
+    return datetime.now(UTC).isoformat(timespec=timespec)
