@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from pycrdt import Doc, TransactionEvent, merge_updates
 
-from forge_server.protocol import (
+from forge_server.relay.protocol import (
     AuthMessage,
     AwarenessEntry,
     AwarenessMessage,

@@ -6,7 +6,7 @@ its ``main`` branch document starts as a fresh project or as the example, commit
 history starts with it. Answers 201 ``{name, role, created: true, example, branch, pipelines}``;
 with ``exist_ok`` an existing project the caller may open answers 200 with ``created: false``
 instead of 409. Errors are ``{"error": reason}`` (400 bad input, 401, 403, 409 exists).
-Listing stays ``GET /api/projects`` (in :mod:`forge_server.app`).
+Listing stays ``GET /api/projects`` (in :mod:`forge_server.relay.app`).
 
 Install with ``projects_setup`` (after ``history_setup()`` so the first commit is recorded).
 """
@@ -21,10 +21,10 @@ from aiohttp import web
 
 from forge_ops.examples import EXAMPLES, example_document
 from forge_ops.schema import ProjectDoc
-from forge_server.app import AUTHORIZER, ROOMS, STATS, authorize_request, request_token
 from forge_server.principal import AuthError, Role
-from forge_server.rooms import project_room
-from forge_server.store import StoreError
+from forge_server.relay.app import AUTHORIZER, ROOMS, STATS, authorize_request, request_token
+from forge_server.relay.rooms import project_room
+from forge_server.relay.store import StoreError
 
 __all__ = ["ProjectRequestError", "projects_setup"]
 

@@ -30,9 +30,9 @@ from pycrdt import Doc
 
 from forge_ops.schema import ProjectDoc
 from forge_server.history import HISTORY, History, history_setup
-from forge_server.relay_config import RelayConfig
-from forge_server.rooms import project_room
-from forge_server.server import RelayServer
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.rooms import project_room
+from forge_server.relay.server import RelayServer
 from forge_tui.cli import main as forge_main
 
 OPERATION = "def op_{i}(data, rate=0.1):\n" + "".join(

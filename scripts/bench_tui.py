@@ -103,8 +103,8 @@ def percentile(samples: list[float], q: float) -> float:
 
 async def bench_latency(edits: int) -> None:
     from forge_server.client import SyncClient, room_url
-    from forge_server.relay_config import RelayConfig
-    from forge_server.server import RelayServer
+    from forge_server.relay.config import RelayConfig
+    from forge_server.relay.server import RelayServer
     from forge_tui.app import ForgeApp, LinkState, ServerBackend
     from forge_tui.app.screens.project import ProjectScreen
     from forge_tui.app.widgets.graph_editor import GraphEditor

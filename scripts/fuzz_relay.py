@@ -48,7 +48,7 @@ import aiohttp
 from pycrdt import Array, Doc, Map, Text
 
 from forge_server.client import SyncClient, room_url
-from forge_server.protocol import (
+from forge_server.relay.protocol import (
     AuthMessage,
     AwarenessEntry,
     AwarenessMessage,

@@ -31,8 +31,8 @@ import pytest_asyncio
 from pycrdt import Doc
 
 from forge_server.client import SyncClient, room_url
-from forge_server.relay_config import RelayConfig
-from forge_server.server import RelayServer
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.server import RelayServer
 
 
 def unique_room(project: str = "t") -> str:

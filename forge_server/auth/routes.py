@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from forge_server.app import AUTHORIZER, ROOMS, STATS, authorize_request, request_token
 from forge_server.auth._errors import AuthStoreError, ProjectExists, UnknownUser
 from forge_server.auth._store import AuthStore
 from forge_server.auth.authorizer import TokenAuthorizer
 from forge_server.principal import AuthError, Forbidden, Principal, Role
+from forge_server.relay.app import AUTHORIZER, ROOMS, STATS, authorize_request, request_token
 
 AUTH_STORE = web.AppKey("forge_auth_store", AuthStore)
 

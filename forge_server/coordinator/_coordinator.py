@@ -36,7 +36,7 @@ from forge_ops.schema import (
     new_id,
 )
 from forge_server.history import History, HistoryError
-from forge_server.rooms import RoomManager, execution_room, project_room
+from forge_server.relay.rooms import RoomManager, execution_room, project_room
 
 from ._config import CoordinatorConfig, ExecutorKind
 from ._errors import Conflict, CoordinatorError, NotFound

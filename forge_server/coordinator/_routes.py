@@ -31,9 +31,9 @@ from typing import Any
 
 from aiohttp import web
 
-from forge_server.app import AUTHORIZER, CONFIG, ROOMS, authorize_request, request_token
 from forge_server.http_api import json_body, json_errors, require_writer
 from forge_server.principal import AuthError, Principal
+from forge_server.relay.app import AUTHORIZER, CONFIG, ROOMS, authorize_request, request_token
 
 from ._config import CoordinatorConfig
 from ._coordinator import Coordinator

@@ -18,7 +18,7 @@ from pycrdt import Map
 
 from forge_ops.execution import Event, ExecutionStatusChanged, JobFeedback, JobStatusChanged
 from forge_ops.schema import FINISHED_STATUSES, ExecutionDoc, JobStatus, ProjectDoc, SchemaError
-from forge_server.rooms import Room, RoomManager
+from forge_server.relay.rooms import Room, RoomManager
 
 _log = logging.getLogger(__name__)
 

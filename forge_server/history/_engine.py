@@ -17,7 +17,7 @@ from typing import Any
 
 from forge_ops.schema import ProjectDoc, commit_message, diff_projects
 from forge_ops.schema.diff import Change
-from forge_server.rooms import Room, RoomManager, project_room, validate_room_name
+from forge_server.relay.rooms import Room, RoomManager, project_room, validate_room_name
 
 from ._errors import Conflict, HistoryError, NotFound, nearest
 from ._store import Branch, Commit, HistoryStore, Tag

@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from forge_server.app import CONFIG, ROOMS, authorize_request
 from forge_server.http_api import json_body, json_errors, require_writer
+from forge_server.relay.app import CONFIG, ROOMS, authorize_request
 
 from ._engine import MAIN, History, HistoryConfig
 from ._errors import HistoryError

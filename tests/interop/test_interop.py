@@ -16,8 +16,8 @@ from js_peer import JsPeer, missing_reason
 from pycrdt import Array, Doc, Map, Text
 
 from forge_server.client import SyncClient
-from forge_server.server import RelayServer
-from forge_server.text_integrity import SplitKind, SurrogateGuard
+from forge_server.relay.server import RelayServer
+from forge_server.relay.text_integrity import SplitKind, SurrogateGuard
 
 _MISSING = missing_reason()
 pytestmark = [
@@ -220,7 +220,7 @@ class TestJavaScriptClient:
         relay_warnings = [
             r.getMessage()
             for r in caplog.records
-            if r.name == "forge_server.text_integrity" and r.levelno == logging.WARNING
+            if r.name == "forge_server.relay.text_integrity" and r.levelno == logging.WARNING
         ]
         assert any(room in m and "surrogate pair" in m for m in relay_warnings), relay_warnings
 

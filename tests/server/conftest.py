@@ -10,8 +10,8 @@ import pytest
 import pytest_asyncio
 
 from forge_server.principal import Authorizer
-from forge_server.relay_config import RelayConfig
-from forge_server.server import RelayServer
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.server import RelayServer
 
 StartRelay = Callable[..., Awaitable[RelayServer]]
 

@@ -23,12 +23,12 @@ from pycrdt import Doc
 from forge_ops.arch import small_cnn
 from forge_ops.operations import builtin_code
 from forge_ops.schema import ExecutionDoc, ProjectDoc
-from forge_server.app import ROOMS
 from forge_server.coordinator import COORDINATOR, Coordinator, CoordinatorConfig, coordinator_setup
 from forge_server.history import HistoryConfig, history_setup
-from forge_server.relay_config import RelayConfig
-from forge_server.rooms import execution_room
-from forge_server.server import RelayServer
+from forge_server.relay.app import ROOMS
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.rooms import execution_room
+from forge_server.relay.server import RelayServer
 
 PIPELINE = "paper"
 TINY = {

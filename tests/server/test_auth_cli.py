@@ -13,8 +13,8 @@ import pytest
 from forge_server.auth import AuthStore, TokenAuthorizer
 from forge_server.auth._store import TokenStatus
 from forge_server.auth.routes import setup_auth_routes
-from forge_server.relay_config import RelayConfig
-from forge_server.server import RelayServer
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.server import RelayServer
 from forge_tui.cli import main
 
 

@@ -20,10 +20,11 @@ import pytest
 import pytest_asyncio
 from pycrdt import Doc, Text
 
-from forge_server.app import ROOMS, STATS
 from forge_server.auth import AuthStore, TokenAuthorizer
 from forge_server.auth.routes import setup_auth_routes
-from forge_server.protocol import (
+from forge_server.relay.app import ROOMS, STATS
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.protocol import (
     AuthMessage,
     AwarenessEntry,
     AwarenessMessage,
@@ -35,8 +36,7 @@ from forge_server.protocol import (
     encode_awareness,
     encode_message,
 )
-from forge_server.relay_config import RelayConfig
-from forge_server.server import RelayServer
+from forge_server.relay.server import RelayServer
 
 PROJECT = "matrix"
 SEED_TEXT = "seeded by the owner"

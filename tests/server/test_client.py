@@ -23,8 +23,8 @@ from forge_server.client import (
     room_url,
 )
 from forge_server.principal import Unauthenticated
-from forge_server.protocol import SyncMessage, SyncType, decode_message, encode_message
-from forge_server.relay_config import RelayConfig
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.protocol import SyncMessage, SyncType, decode_message, encode_message
 
 StartRelay = Any
 

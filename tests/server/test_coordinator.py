@@ -14,9 +14,9 @@ import coordinator_fixtures as fixtures
 from coordinator_fixtures import api, coordinator_of, execution_doc, project_doc
 
 from forge_ops.schema import ExecutionDoc, ProjectDoc
-from forge_server.app import ROOMS
-from forge_server.rooms import execution_room, project_room
-from forge_server.server import RelayServer
+from forge_server.relay.app import ROOMS
+from forge_server.relay.rooms import execution_room, project_room
+from forge_server.relay.server import RelayServer
 
 # Fixtures shared with test_run_cli.py (see coordinator_fixtures.py).
 coordinated = fixtures.coordinated

@@ -14,14 +14,14 @@ import pytest
 import pytest_asyncio
 from coordinator_fixtures import build_paper_doc
 
-from forge_server.app import ROOMS
 from forge_server.client import open_document
 from forge_server.coordinator import COORDINATOR, CoordinatorConfig, coordinator_setup
 from forge_server.history import HistoryConfig, history_setup
 from forge_server.principal import Role, Unauthenticated
-from forge_server.relay_config import RelayConfig
-from forge_server.rooms import execution_room
-from forge_server.server import RelayServer
+from forge_server.relay.app import ROOMS
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.rooms import execution_room
+from forge_server.relay.server import RelayServer
 from forge_tui.cli import main as forge_main
 
 

@@ -14,7 +14,7 @@ from pycrdt import Decoder, Doc, Map
 
 from forge_server.auth import AuthStore
 from forge_server.client import SyncClient, room_url
-from forge_server.store import Store, merge_state
+from forge_server.relay.store import Store, merge_state
 
 ROOM = "crash/main"
 WRITERS = 10

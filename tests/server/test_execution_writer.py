@@ -11,9 +11,9 @@ import pytest
 from forge_ops.execution import JobFeedback, JobStatusChanged
 from forge_ops.schema import ExecutionDoc, JobStatus
 from forge_server.coordinator._writer import ExecutionWriter
-from forge_server.relay_config import RelayConfig
-from forge_server.rooms import RoomManager
-from forge_server.store import Store
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.rooms import RoomManager
+from forge_server.relay.store import Store
 
 
 async def test_an_unwritable_event_is_logged_and_the_next_ones_are_written(

@@ -33,7 +33,7 @@ fuzz = load_fuzzer()
 
 class TestMutations:
     def test_material_is_real_and_decodes(self) -> None:
-        from forge_server.protocol import SyncMessage, decode_message
+        from forge_server.relay.protocol import SyncMessage, decode_message
 
         frames = fuzz.capture_material(1)
         decoded = [decode_message(f) for f in frames]

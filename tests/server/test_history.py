@@ -22,8 +22,8 @@ from forge_ops.schema import ProjectDoc
 from forge_server.client import SyncClient, room_url
 from forge_server.history import HISTORY, History, HistoryConfig, history_setup
 from forge_server.principal import Role, Unauthenticated
-from forge_server.relay_config import RelayConfig
-from forge_server.server import RelayServer
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.server import RelayServer
 from forge_tui.cli import main as forge_main
 
 DEBOUNCE = 0.3

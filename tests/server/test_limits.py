@@ -15,10 +15,11 @@ import aiohttp
 import pytest_asyncio
 from pycrdt import Doc, Text
 
-from forge_server.app import ROOMS, STATS
 from forge_server.auth import AuthStore, TokenAuthorizer
-from forge_server.connection import CloseCode
-from forge_server.protocol import (
+from forge_server.relay.app import ROOMS, STATS
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.connection import CloseCode
+from forge_server.relay.protocol import (
     AwarenessEntry,
     AwarenessMessage,
     QueryAwarenessMessage,
@@ -28,8 +29,7 @@ from forge_server.protocol import (
     encode_awareness,
     encode_message,
 )
-from forge_server.relay_config import RelayConfig
-from forge_server.server import RelayServer
+from forge_server.relay.server import RelayServer
 
 STEP1 = encode_message(SyncMessage(SyncType.STEP1, b"\x00"))
 

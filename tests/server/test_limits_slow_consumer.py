@@ -19,7 +19,7 @@ import aiohttp
 import psutil
 import pytest
 
-from forge_server.protocol import (
+from forge_server.relay.protocol import (
     AwarenessEntry,
     AwarenessMessage,
     decode_awareness,

@@ -23,8 +23,8 @@ from forge_server.client import open_document
 from forge_server.history import HISTORY, HistoryConfig, history_setup
 from forge_server.principal import Role
 from forge_server.projects import projects_setup
-from forge_server.relay_config import RelayConfig
-from forge_server.server import RelayServer
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.server import RelayServer
 from forge_tui.cli import main as forge_main
 
 EXAMPLE_PIPELINES = sorted([PIPELINE_CIFAR10, PIPELINE_CUSTOM, PIPELINE_SYNTHETIC])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forge_server.protocol import (
+from forge_server.relay.protocol import (
     MAX_VAR_UINT,
     AuthMessage,
     AwarenessEntry,

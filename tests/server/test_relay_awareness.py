@@ -7,10 +7,10 @@ from typing import Any
 
 import aiohttp
 
-from forge_server.app import STATS
 from forge_server.client import SyncClient, room_url
 from forge_server.principal import Role, Unauthenticated
-from forge_server.protocol import (
+from forge_server.relay.app import STATS
+from forge_server.relay.protocol import (
     AwarenessEntry,
     AwarenessMessage,
     QueryAwarenessMessage,

@@ -14,12 +14,12 @@ import aiohttp
 import pytest
 from pycrdt import Doc, Text
 
-from forge_server.app import OFFENDERS, STATS
 from forge_server.client import SyncClient, room_url
-from forge_server.connection import CloseCode
-from forge_server.offenders import OffenderTracker, offender_key
-from forge_server.protocol import decode_message, websocket_frame
-from forge_server.store import Store, StoreError
+from forge_server.relay.app import OFFENDERS, STATS
+from forge_server.relay.connection import CloseCode
+from forge_server.relay.offenders import OffenderTracker, offender_key
+from forge_server.relay.protocol import decode_message, websocket_frame
+from forge_server.relay.store import Store, StoreError
 
 StartRelay = Any
 
@@ -108,7 +108,7 @@ async def test_relay_with_writer_thread_syncs_and_persists(
 
 
 def test_bool_relay_setting_parses() -> None:
-    from forge_server.relay_config import RelayConfig
+    from forge_server.relay.config import RelayConfig
 
     on = RelayConfig.from_settings(Path("/tmp/x"), ["store_writer_thread=true"])
     assert on.store_writer_thread is True

@@ -12,11 +12,11 @@ import aiohttp
 import pytest
 from pycrdt import Doc, Map, Text
 
-from forge_server.app import ROOMS, STATS
 from forge_server.client import AuthRefused, SyncClient, open_document, room_url
-from forge_server.connection import CloseCode
 from forge_server.principal import Role, Unauthenticated
-from forge_server.protocol import (
+from forge_server.relay.app import ROOMS, STATS
+from forge_server.relay.connection import CloseCode
+from forge_server.relay.protocol import (
     AuthMessage,
     SyncMessage,
     SyncType,

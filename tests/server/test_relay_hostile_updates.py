@@ -14,11 +14,11 @@ import pytest
 import pytest_asyncio
 from pycrdt import Doc, Text
 
-from forge_server.protocol import Encoder, ProtocolError, is_crdt_panic
-from forge_server.relay_config import RelayConfig
-from forge_server.rooms import Room, RoomManager
-from forge_server.store import Store
-from forge_server.text_integrity import UpdateFormatError, check_update
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.protocol import Encoder, ProtocolError, is_crdt_panic
+from forge_server.relay.rooms import Room, RoomManager
+from forge_server.relay.store import Store
+from forge_server.relay.text_integrity import UpdateFormatError, check_update
 
 ROOM = "p/main"
 # Mutations of real updates: the relay accepts the first; the second (an empty string item

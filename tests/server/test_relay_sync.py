@@ -11,7 +11,7 @@ import aiohttp
 from pycrdt import Array, Decoder, Doc, Map, Text
 
 from forge_server.client import SyncClient
-from forge_server.server import RelayServer
+from forge_server.relay.server import RelayServer
 
 MakeClient = Any
 NewRoom = Callable[..., str]

@@ -14,7 +14,7 @@ import coordinator_fixtures as fixtures
 import pytest
 
 from forge_ops.schema import ProjectDoc
-from forge_server.server import RelayServer
+from forge_server.relay.server import RelayServer
 from forge_tui.cli import main as forge_main
 
 # Fixtures shared with test_coordinator.py (see coordinator_fixtures.py).

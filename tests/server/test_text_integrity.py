@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Map, Text
 
-from forge_server.text_integrity import SplitKind, SplitSurrogate, SurrogateGuard
+from forge_server.relay.text_integrity import SplitKind, SplitSurrogate, SurrogateGuard
 
 CLIENT = 2086310723
 SEED = b"\x01\x01\xc3\xa6\xea\xe2\x07\x00\x04\x01\x01t\na\xf0\x9f\x98\x80\xf0\x9f\x98\x80b\x00"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 
 from forge_server.principal import Role, Unauthenticated
-from forge_server.relay_config import RelayConfig
-from forge_server.server import RelayServer
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.server import RelayServer
 from forge_tui.app import ForgeApp, LinkState, ServerBackend
 from forge_tui.app.screens.info import ErrorScreen
 

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from forge_ops.schema import ProjectDoc
-from forge_server.app import ROOMS
 from forge_server.coordinator import COORDINATOR
-from forge_server.server import RelayServer
+from forge_server.relay.app import ROOMS
+from forge_server.relay.server import RelayServer
 from forge_tui.app import ForgeApp, ServerBackend
 from forge_tui.app.api import ForgeApi
 from forge_tui.app.screens.executions import CompareScreen, ExecutionsScreen, key_metric

@@ -8,8 +8,8 @@ from typing import Any
 from textual.widgets import Input, OptionList
 
 from forge_ops.schema import ProjectDoc
-from forge_server.app import ROOMS
-from forge_server.server import RelayServer
+from forge_server.relay.app import ROOMS
+from forge_server.relay.server import RelayServer
 from forge_tui.app import ForgeApp, ServerBackend
 from forge_tui.app.api import ForgeApi
 from forge_tui.app.screens.history import HistoryScreen, commit_graph, merge_logs

@@ -18,11 +18,11 @@ import pytest_asyncio
 from textual.widgets import Input
 
 from forge_ops.schema import ProjectDoc
-from forge_server.app import ROOMS
 from forge_server.coordinator import CoordinatorConfig, coordinator_setup
 from forge_server.history import HistoryConfig, history_setup
-from forge_server.relay_config import RelayConfig
-from forge_server.server import RelayServer
+from forge_server.relay.app import ROOMS
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.server import RelayServer
 from forge_tui.app import ForgeApp, LinkState, ServerBackend
 from forge_tui.app.api import ApiError, ForgeApi
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt

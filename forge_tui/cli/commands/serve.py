@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from forge_server.app import AppSetup
     from forge_server.principal import Authorizer
+    from forge_server.relay.app import AppSetup
 
 
 def register(subparsers: Any) -> None:
@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="override a relay limit or timer (repeatable), e.g. max_rooms_loaded=500; "
-        "names and defaults: forge_server/relay_config.py",
+        "names and defaults: forge_server/relay/config.py",
     )
     parser.add_argument(
         "--no-auth",
@@ -98,8 +98,8 @@ def _serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from forge_server.relay_config import RelayConfig
-    from forge_server.server import RelayServer, run_relay
+    from forge_server.relay.config import RelayConfig
+    from forge_server.relay.server import RelayServer, run_relay
     from forge_tui.cli.errors import CliError
 
     logging.basicConfig(

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
-from forge_server.offenders import OffenderTracker
 from forge_server.principal import Principal
-from forge_server.protocol import (
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.offenders import OffenderTracker
+from forge_server.relay.protocol import (
     AuthMessage,
     AwarenessMessage,
     ProtocolError,
@@ -33,11 +34,10 @@ from forge_server.protocol import (
     encode_message,
     websocket_frame,
 )
-from forge_server.relay_config import RelayConfig
-from forge_server.stats import RelayStats
+from forge_server.relay.stats import RelayStats
 
 if TYPE_CHECKING:
-    from forge_server.rooms import Room
+    from forge_server.relay.rooms import Room
 
 __all__ = ["EMPTY_UPDATE", "CloseCode", "Connection", "ConnectionLimiter", "RelayRefusal"]
 

@@ -1,7 +1,7 @@
 """Relay settings: where data lives and every limit that protects the relay, with defaults.
 
 Each limit, when exceeded, closes only the offending connection with a
-:class:`~forge_server.connection.CloseCode` and a reason that names the limit.
+:class:`~forge_server.relay.connection.CloseCode` and a reason that names the limit.
 """
 
 from __future__ import annotations

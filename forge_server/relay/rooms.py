@@ -1,6 +1,6 @@
 """Live rooms: one pycrdt ``Doc`` per document, its connections, awareness and subscribers.
 
-A room is loaded from the :class:`~forge_server.store.Store` before anyone is answered; joins
+A room is loaded from the :class:`~forge_server.relay.store.Store` before anyone is answered; joins
 that arrive during the load wait on the same load. Every update is applied to the live document
 (which validates it), queued for the store, and broadcast only once the store has committed it.
 
@@ -18,8 +18,8 @@ Server-side code (history, coordinator) uses the :class:`RoomManager`:
 A room nobody holds and nobody is connected to is unloaded after ``room_idle_s``; a :class:`Room`
 kept from an earlier ``get`` then refuses edits (``RuntimeError``), so long-lived users hold it or
 get it again. Edits happen on the relay's event loop. Bad updates raise
-:class:`~forge_server.protocol.ProtocolError`; one that would exceed ``max_document_bytes``
-raises :class:`~forge_server.connection.RelayRefusal`.
+:class:`~forge_server.relay.protocol.ProtocolError`; one that would exceed ``max_document_bytes``
+raises :class:`~forge_server.relay.connection.RelayRefusal`.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from functools import partial
 
 from pycrdt import Doc, TransactionEvent
 
-from forge_server.connection import CloseCode, Connection, RelayRefusal
-from forge_server.protocol import (
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.connection import CloseCode, Connection, RelayRefusal
+from forge_server.relay.protocol import (
     AwarenessEntry,
     AwarenessMessage,
     Decoder,
@@ -49,10 +50,9 @@ from forge_server.protocol import (
     is_crdt_panic,
     websocket_frame,
 )
-from forge_server.relay_config import RelayConfig
-from forge_server.stats import RelayStats
-from forge_server.store import RoomState, Store, StoreError, merge_state
-from forge_server.text_integrity import (
+from forge_server.relay.stats import RelayStats
+from forge_server.relay.store import RoomState, Store, StoreError, merge_state
+from forge_server.relay.text_integrity import (
     MAX_CLOCK,
     SurrogateGuard,
     check_update,

@@ -11,9 +11,9 @@ from types import TracebackType
 
 from aiohttp import web
 
-from forge_server.app import AppSetup, RedactingAccessLogger, create_app
 from forge_server.principal import Authorizer
-from forge_server.relay_config import RelayConfig
+from forge_server.relay.app import AppSetup, RedactingAccessLogger, create_app
+from forge_server.relay.config import RelayConfig
 
 __all__ = ["RelayServer", "run_relay"]
 

@@ -23,8 +23,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from forge_server.connection import CloseCode, Connection, ConnectionLimiter, RelayRefusal
-from forge_server.offenders import OffenderTracker, offender_key
 from forge_server.principal import (
     AllowAll,
     AuthError,
@@ -33,10 +31,12 @@ from forge_server.principal import (
     Unauthenticated,
     authorize,
 )
-from forge_server.relay_config import RelayConfig
-from forge_server.rooms import RoomManager, validate_room_name
-from forge_server.stats import RelayStats
-from forge_server.store import Store, StoreError
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.connection import CloseCode, Connection, ConnectionLimiter, RelayRefusal
+from forge_server.relay.offenders import OffenderTracker, offender_key
+from forge_server.relay.rooms import RoomManager, validate_room_name
+from forge_server.relay.stats import RelayStats
+from forge_server.relay.store import Store, StoreError
 
 __all__ = [
     "AUTHORIZER",
@@ -180,7 +180,7 @@ async def _sync(request: web.Request) -> web.StreamResponse:
     principal = await authorize_request(request, info["project"])
     config = app[CONFIG]
     # No permessage-deflate: y-websocket messages are small, and broadcasts write one
-    # pre-encoded frame to every peer (forge_server.protocol.websocket_frame).
+    # pre-encoded frame to every peer (forge_server.relay.protocol.websocket_frame).
     ws = web.WebSocketResponse(
         heartbeat=config.heartbeat_s,
         max_msg_size=config.max_frame_bytes,
