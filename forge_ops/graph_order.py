@@ -52,10 +52,14 @@ def topological_order(deps: Mapping[K, Iterable[K]],
         raise CycleFound(list(exc.args[1])) from exc
     order: list[K] = []
     while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=key)  # type: ignore[arg-type]
+        ready = sorted(sorter.get_ready(), key=key or _itself)
         order.extend(ready)
         sorter.done(*ready)
     return order
+
+
+def _itself(node: Any) -> Any:
+    return node
 
 
 def all_cycles(deps: Mapping[K, Iterable[K]]) -> list[list[K]]:
