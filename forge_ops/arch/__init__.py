@@ -11,9 +11,9 @@ from forge_ops.arch._functional import FunctionalOp as FunctionalOp
 from forge_ops.arch._model import INPUT as INPUT
 from forge_ops.arch._model import OUTPUT as OUTPUT
 from forge_ops.arch._model import ArchitectureError as ArchitectureError
+from forge_ops.arch._model import LayerRuntimeError as LayerRuntimeError
 from forge_ops.arch._model import canonical as canonical
 from forge_ops.arch._model import graph_of as graph_of
-from forge_ops.arch.build import LayerRuntimeError as LayerRuntimeError
 from forge_ops.arch.build import build_module as build_module
 from forge_ops.arch.builtins import BUILTIN_ARCHITECTURES as BUILTIN_ARCHITECTURES
 from forge_ops.arch.builtins import ArchitectureBuilder as ArchitectureBuilder
@@ -29,6 +29,8 @@ from forge_ops.arch.export import export_source as export_source
 from forge_ops.arch.importer import ArchitectureImportError as ArchitectureImportError
 from forge_ops.arch.importer import import_from_file as import_from_file
 from forge_ops.arch.importer import import_module as import_module
+from forge_ops.arch.naming import class_name as class_name
+from forge_ops.arch.naming import identifier as identifier
 from forge_ops.arch.shapes import ShapeError as ShapeError
 from forge_ops.arch.shapes import ShapeReport as ShapeReport
 from forge_ops.arch.shapes import infer_shapes as infer_shapes
@@ -52,8 +54,10 @@ __all__ = [
     "build_module",
     "canonical",
     "catalogue",
+    "class_name",
     "export_source",
     "graph_of",
+    "identifier",
     "import_from_file",
     "import_module",
     "infer_shapes",

@@ -15,6 +15,7 @@ from typing import Any
 from forge_ops.arch._functional import FUNCTIONAL_OPS, check_functional
 from forge_ops.arch._model import INPUT, OUTPUT, ArchitectureError, Graph, is_layer_value
 from forge_ops.arch.catalogue import LayerSpec, catalogue
+from forge_ops.arch.custom import custom_layer_specs
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,6 @@ def graph_specs(graph: Graph, custom_layers: Mapping[str, str]) -> dict[str, Lay
 
     Only used custom layers are parsed, so a broken unused one does not stop the others.
     """
-    from forge_ops.arch.custom import custom_layer_specs
-
     used = used_types(graph)
     return known_specs(custom_layer_specs({k: v for k, v in custom_layers.items() if k in used}))
 

@@ -1,4 +1,4 @@
-"""Architecture plain data: validation, graph order and naming helpers.
+"""Architecture plain data: validation, graph order and the package's errors.
 
 An architecture is plain JSON data (as in the project document)::
 
@@ -21,13 +21,13 @@ written ``{"type": ..., "attributes": {...}}``, or a list of such layers.
 
 from __future__ import annotations
 
-import graphlib
 import heapq
-import keyword
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from forge_ops.arch.naming import identifier
+from forge_ops.graph_order import find_cycle
 
 INPUT = "Input"
 OUTPUT = "Output"
@@ -47,6 +47,18 @@ class Node:
     attributes: dict[str, Any]
     inputs: tuple[str, ...]
     ident: str  # a unique Python identifier derived from the name
+
+
+class LayerRuntimeError(RuntimeError):
+    """A layer failed while running; carries the node and the inputs it got."""
+
+    def __init__(self, node: Node, inputs: list[Any], cause: BaseException,
+                 hint: str = "") -> None:
+        self.node = node
+        self.inputs = inputs
+        self.cause = cause
+        super().__init__(f"layer {node.name!r} ({node.type}) failed: {cause}"
+                         + (f". {hint}" if hint else ""))
 
 
 @dataclass
@@ -81,33 +93,6 @@ def is_layer_value(value: Any) -> bool:
         and isinstance(value.get("type"), str)
         and set(value) <= {"type", "attributes", "name"}
     )
-
-
-def is_layer_list(value: Any) -> bool:
-    """True when an attribute value is a non-empty list of layers."""
-    return isinstance(value, list) and bool(value) and all(is_layer_value(v) for v in value)
-
-
-_NOT_IDENT = re.compile(r"\W+")
-
-
-def identifier(name: str, fallback: str = "layer") -> str:
-    """Turn a display name (``"features.0"``, ``"Conv 1"``) into a Python identifier."""
-    ident = _NOT_IDENT.sub("_", name.strip()).strip("_") or fallback
-    if ident[0].isdigit():
-        ident = f"{fallback}_{ident}"
-    if keyword.iskeyword(ident) or ident in {"self", "torch", "nn", "F", "super"}:
-        ident = f"{ident}_"
-    return ident
-
-
-def class_name(name: str) -> str:
-    """Turn an architecture's name into a CamelCase class name (``"my net"`` -> ``MyNet``)."""
-    parts = [p for p in _NOT_IDENT.split(name) if p]
-    ident = "".join(p[:1].upper() + p[1:] for p in parts) or "Network"
-    if ident[0].isdigit():
-        ident = f"Net{ident}"
-    return ident
 
 
 def _label(layer_id: str, layer: Mapping[str, Any]) -> str:
@@ -248,12 +233,7 @@ def _topological(nodes: dict[str, Node]) -> list[Node]:
                 heapq.heappush(ready, key(consumer))
     if len(ordered) != len(nodes):
         left = {i for i, count in pending.items() if count > 0}
-        sorter = graphlib.TopologicalSorter({i: set(nodes[i].inputs) & left for i in left})
-        try:
-            sorter.prepare()
-            cycle = sorted(left)
-        except graphlib.CycleError as exc:
-            cycle = list(exc.args[1])
+        cycle = find_cycle({i: set(nodes[i].inputs) & left for i in left}) or sorted(left)
         path = " -> ".join(nodes[i].name for i in cycle)
         raise ArchitectureError(f"the architecture has a cycle ({path}); remove one of its edges")
     return ordered

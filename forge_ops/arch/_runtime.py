@@ -13,8 +13,7 @@ from torch import nn
 from torch.nn import functional
 
 from forge_ops.arch._functional import FUNCTIONAL_OPS
-from forge_ops.arch._model import INPUT, OUTPUT, Graph, Node
-from forge_ops.arch.build import LayerRuntimeError
+from forge_ops.arch._model import INPUT, OUTPUT, Graph, LayerRuntimeError, Node
 
 _GLOBALS = {"torch": torch, "F": functional}
 

@@ -11,23 +11,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from forge_ops.arch._calls import LayerCall, check_graph, custom_types, graph_specs
-from forge_ops.arch._model import Node, graph_of
+from forge_ops.arch._model import graph_of
 from forge_ops.arch.custom import load_custom_layers
 
 if TYPE_CHECKING:
     from torch import nn
-
-
-class LayerRuntimeError(RuntimeError):
-    """A layer failed while running; carries the node and the inputs it got."""
-
-    def __init__(self, node: Node, inputs: list[Any], cause: BaseException,
-                 hint: str = "") -> None:
-        self.node = node
-        self.inputs = inputs
-        self.cause = cause
-        super().__init__(f"layer {node.name!r} ({node.type}) failed: {cause}"
-                         + (f". {hint}" if hint else ""))
 
 
 def instantiate(call: LayerCall, classes: Mapping[str, type]) -> Any:
@@ -67,6 +55,6 @@ def build_module(
     layers = {
         graph.by_id[node_id].ident: instantiate(call, classes) for node_id, call in calls.items()
     }
-    from forge_ops.arch._runtime import ArchitectureModule
+    from forge_ops.arch._runtime import ArchitectureModule  # imports torch: only when building
 
     return ArchitectureModule(graph, layers)

@@ -36,10 +36,6 @@ class AttributeSpec:
     variadic: bool = False  # *args: the value is a list spread positionally
     keyword_only: bool = False
 
-    @property
-    def takes_layers(self) -> bool:
-        return self.type in {"layer", "layers", "layer | None"}
-
 
 @dataclass(frozen=True)
 class LayerSpec:

@@ -15,7 +15,8 @@ from typing import Any
 
 from forge_ops.arch._calls import LayerCall, check_graph, custom_types, graph_specs
 from forge_ops.arch._functional import FUNCTIONAL_OPS, literal
-from forge_ops.arch._model import INPUT, OUTPUT, class_name, graph_of
+from forge_ops.arch._model import INPUT, OUTPUT, graph_of
+from forge_ops.arch.naming import class_name
 
 _LINE = 100
 _STATE_DICT_HOOK = """

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from forge_ops.arch._model import ArchitectureError, Node, graph_of
-from forge_ops.arch.build import LayerRuntimeError, build_module
+from forge_ops.arch._model import ArchitectureError, LayerRuntimeError, Node, graph_of
+from forge_ops.arch.build import build_module
 
 
 class ShapeError(ArchitectureError):

@@ -16,7 +16,6 @@ the user wrote is executed while exporting.
 
 from __future__ import annotations
 
-import graphlib
 import json
 import re
 from collections.abc import Mapping
@@ -24,9 +23,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from forge_ops.arch import ArchitectureError, export_source, parse_custom_layer
-from forge_ops.arch._model import class_name, identifier
+from forge_ops.arch import (
+    ArchitectureError,
+    class_name,
+    export_source,
+    identifier,
+    parse_custom_layer,
+)
 from forge_ops.exporters import ExportError
+from forge_ops.graph_order import CycleFound, topological_order
+from forge_ops.operations import InterfaceError, parse_interface
 
 _FORGE_IMPORT = re.compile(
     r"^(\s*)from\s+forge_ops\.(?:runtime|operations\.types)\s+import\b", re.MULTILINE
@@ -62,8 +68,6 @@ class PythonExporter:
     description = "standalone folder: run.py + operation code + architectures (plain PyTorch)"
 
     def export(self, project: Mapping[str, Any], pipeline_id: str, destination: Path) -> list[Path]:
-        from forge_ops.operations import InterfaceError, parse_interface
-
         pipeline = project.get("pipelines", {}).get(pipeline_id)
         if pipeline is None:
             raise ExportError(f"the project has no pipeline {pipeline_id!r}")
@@ -155,17 +159,10 @@ class PythonExporter:
         for edge in edges.values():
             if edge["src"] in nodes and edge["dst"] in nodes:
                 graph[edge["dst"]].add(edge["src"])
-        sorter = graphlib.TopologicalSorter(graph)
         try:
-            sorter.prepare()
-        except graphlib.CycleError as exc:
+            return topological_order(graph)
+        except CycleFound as exc:
             raise ExportError("the pipeline has a cycle; remove one of its edges") from exc
-        order: list[str] = []
-        while sorter.is_active():
-            ready = sorted(sorter.get_ready())
-            order.extend(ready)
-            sorter.done(*ready)
-        return order
 
     @staticmethod
     def _step_names(nodes: Mapping[str, Any], operations: Mapping[str, Any]) -> dict[str, str]:

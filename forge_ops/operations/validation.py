@@ -16,7 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from ._connections import types_compatible
-from ._interface import InterfaceError, OperationInterface, parse_interface
+from ._interface import InterfaceError, OperationInterface
+from ._parse import parse_interface
 from .types import TORCH_LOSSES
 
 #: The built-in operation whose ``name`` attribute names the artifact it publishes.

@@ -322,3 +322,16 @@ class TestIsolatedShapes:
         with pytest.raises(ShapeError, match="'fc1' \\(Linear\\) got input shape") as caught:
             infer_shapes_isolated(arch)
         assert caught.value.layer == "fc1"
+
+
+def test_importing_the_packages_does_not_import_torch() -> None:
+    """The server and TUI read catalogues, interfaces and exporters without loading torch;
+    the modules that need it (building, tracing) are imported when first used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, forge_ops.arch, forge_ops.arch.importer, forge_ops.operations, "
+            "forge_ops.exporters.python; print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"
