@@ -1,8 +1,8 @@
 """The Ray task body, which Ray runs in its workers: run one job, return its outcome.
 
-Ray pickles ``run_job`` by reference (this module's path), so workers import this module, and
-through it the monitor (``_ray_monitor``), the job runtime and the artifact store; nothing of the
-executor's driver side.
+Ray pickles ``run_job`` by reference (this module's path and the function's name), so a worker
+imports this module to run it. The job's feedback goes out through the worker's monitor
+(``_ray_monitor``); the result goes back as plain data (see ``run_job``).
 """
 
 from __future__ import annotations
