@@ -213,7 +213,7 @@ def plain_loop(args: argparse.Namespace, architecture: dict[str, Any], iteration
 def bench_train(args: argparse.Namespace, work: Path) -> None:
     from forge_ops.arch import small_cnn
     from forge_ops.execution import plan_pipeline
-    from forge_ops.execution._worker import keep_freed_memory
+    from forge_ops.execution._worker_tuning import keep_freed_memory
 
     if args.device == "cpu":
         # The plain loop gets the malloc setting CPU jobs run with (Ray workers and local job

@@ -17,24 +17,22 @@ so no lock is needed. A crash mid-write leaves no ref, and the next store rewrit
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import itertools
 import json
-import math
 import os
-import re
 import shutil
-import sys
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from forge_ops.schema import now_iso
+
+from ._arrays import direct_io, read_array, write_array
 from ._codec import (
     ArtifactError,
     ArtifactKind,
@@ -44,35 +42,13 @@ from ._codec import (
     restore_model,
     single_array,
 )
+from ._files import create_json, open_new, replace_file
 from ._hashing import canonical_json
+from ._info import ArtifactInfo, Provenance, check_hash
+from ._presenting import export_value, summarize
 from ._records import RecordIndex, record_index
 
 DEFAULT_LOCATION = "~/.forge/artifacts"
-_CHUNK_BYTES = 32 * 1024 * 1024
-#: Arrays at least this large in a local store are written and read as one raw chunk file.
-_DIRECT_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Who produced an artifact: the commit, execution and job."""
-
-    commit: str | None = None
-    execution: str | None = None
-    job: str | None = None
-    created: str = ""
-
-
-@dataclass(frozen=True)
-class ArtifactInfo:
-    """What the project document records about an artifact (``artifacts`` map values)."""
-
-    hash: str
-    kind: str
-    shape: list[int] | None
-    dtype: str | None
-    bytes: int
-    created: str
 
 
 @dataclass(frozen=True)
@@ -89,43 +65,6 @@ class StoreResult:
     def info(self) -> ArtifactInfo:
         """The stored record (read on demand: storing known content only checks it exists)."""
         return self.store.info(self.hash)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
-_HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
-#: Names of temporary files: unique per host, process and write (cheaper than a uuid per write;
-#: the token tells hosts sharing a network folder apart, the pid forked children).
-_TEMPORARY_TOKEN = uuid.uuid4().hex[:12]
-_TEMPORARY_NAMES = itertools.count()
-
-
-def _open_new(path: str, mode: str) -> IO[Any]:
-    """Open a local file for writing, creating its folder the first time one is missing."""
-    try:
-        return open(path, mode)
-    except FileNotFoundError:
-        os.makedirs(path.rpartition("/")[0], exist_ok=True)
-        return open(path, mode)
-
-
-def _create_json(path: str, value: Any) -> bool:
-    """Create a local JSON file in place (exclusively); False if it already exists."""
-    try:
-        file = _open_new(path, "xb")
-    except FileExistsError:
-        return False
-    with file:
-        file.write(json.dumps(value, sort_keys=True).encode())
-    return True
-
-
-def _check_hash(artifact_hash: str) -> str:
-    if not isinstance(artifact_hash, str) or _HASH_PATTERN.fullmatch(artifact_hash) is None:
-        raise ArtifactError(f"{artifact_hash!r} is not an artifact hash (64 lowercase hex digits)")
-    return artifact_hash
 
 
 class ArtifactStore:
@@ -200,14 +139,15 @@ class ArtifactStore:
         writing overlap; returns that file too. Content of a shape seen before is hashed first,
         so storing it again writes nothing."""
         single = single_array(value) if self._local else None
-        if single is None or not self._direct_path(single[0]) or not self._first_of_shape(*single):
+        if (single is None or not direct_io(True, single[0])
+                or not self._first_of_shape(*single)):
             return encode(value), None
         array = single[0]
         aside = Path(self.location, "tmp", f"{uuid.uuid4().hex}.chunk")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="forge-hash") as pool:
             hashing = pool.submit(encode, value)  # blake3 releases the GIL while it hashes
             try:
-                with _open_new(str(aside), "wb") as file:
+                with open_new(str(aside), "wb") as file:
                     file.write(array.reshape(-1).view(np.uint8).data)
                 encoded = hashing.result()
             except BaseException:
@@ -224,7 +164,7 @@ class ArtifactStore:
         note that one is now). Only decides how ``put`` writes, never what."""
         signature = {"kind": kind, "dtype": dtype_name, "shape": list(array.shape)}
         name = hashlib.sha256(canonical_json(signature).encode()).hexdigest()[:32]
-        return _create_json(self.path("shapes", f"{name}.json"), signature)
+        return create_json(self.path("shapes", f"{name}.json"), signature)
 
     def add_provenance(self, artifact_hash: str, provenance: Provenance) -> None:
         """Record one producer of an artifact (idempotent for the same commit/execution/job)."""
@@ -238,8 +178,8 @@ class ArtifactStore:
             key = canonical_json([provenance.commit, provenance.execution, provenance.job])
             name = hashlib.sha256(key.encode()).hexdigest()[:24]
             record = dict(vars(provenance))  # plain fields: no deep copy needed
-            record["created"] = record["created"] or _now()
-            rows.append((_check_hash(artifact_hash), name, record))
+            record["created"] = record["created"] or now_iso("milliseconds")
+            rows.append((check_hash(artifact_hash), name, record))
         index = self.records
         if index is not None:
             index.add_provenance(rows)
@@ -258,17 +198,16 @@ class ArtifactStore:
     def _local(self) -> bool:
         return "://" not in self.location
 
+    @property
+    def _local_root(self) -> str | None:
+        """The folder of a local store (None for object stores)."""
+        return self.location if self._local else None
+
     def write_json(self, path: str, value: Any) -> None:
         """Write a small JSON file so that readers never see it half written."""
         data = json.dumps(value, sort_keys=True).encode()
         if self._local:
-            # Plain os calls: a pipeline of tiny jobs writes several of these per job.
-            folder, _, name = path.rpartition("/")
-            temporary = (f"{folder}/.{name}.{_TEMPORARY_TOKEN}-{os.getpid()}-"
-                         f"{next(_TEMPORARY_NAMES)}.tmp")
-            with _open_new(temporary, "wb") as file:
-                file.write(data)
-            os.replace(temporary, path)
+            replace_file(path, data)
         else:
             self.write_json_files({path: value})
 
@@ -316,8 +255,8 @@ class ArtifactStore:
         attrs = {"forge": encoded.header}
         if encoded.kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
             member = encoded.members[""]
-            self._write_array(store, path, member.array, {**attrs, "dtype": member.dtype_name},
-                              aside)
+            write_array(store, self._local_root, path, member.array,
+                        attrs={**attrs, "dtype": member.dtype_name}, aside=aside)
             return member.array.nbytes
         if encoded.kind is ArtifactKind.JSON:
             # A group with attributes only: its zarr.json written directly (zarr's own writer
@@ -328,62 +267,13 @@ class ArtifactStore:
             return encoded.nbytes
         group = zarr.create_group(store, path=path, overwrite=True, attributes=attrs)
         for name, member in encoded.members.items():
-            self._write_array(store, f"{path}/tensors/{name}", member.array,
-                              {"dtype": member.dtype_name})
+            write_array(store, self._local_root, f"{path}/tensors/{name}", member.array,
+                        attrs={"dtype": member.dtype_name})
         if encoded.blob is not None:
             blob = np.frombuffer(encoded.blob, dtype=np.uint8)
-            self._write_array(store, f"{path}/blob", blob, {})
+            write_array(store, self._local_root, f"{path}/blob", blob, attrs={})
         del group
         return encoded.nbytes
-
-    def _write_array(self, store: Any, path: str, array: np.ndarray,
-                     attrs: dict[str, Any], aside: Path | None = None) -> None:
-        import zarr
-
-        direct = self._direct_path(array)
-        if direct:
-            chunks: tuple[int, ...] = array.shape  # one chunk: the file is the raw array
-        elif array.ndim == 0:
-            chunks = ()
-        else:
-            row_bytes = max(1, array.nbytes // max(1, array.shape[0]))
-            rows = max(1, min(array.shape[0], _CHUNK_BYTES // row_bytes))
-            chunks = (rows, *(max(1, d) for d in array.shape[1:]))
-        target = zarr.create_array(store, name=path, shape=array.shape, dtype=array.dtype,
-                                   chunks=chunks, compressors=None, overwrite=True,
-                                   attributes=attrs, fill_value=0)
-        if direct:
-            # Large arrays in a local folder: write the single chunk's bytes ourselves (what
-            # zarr's "bytes" codec would write, at disk speed instead of through its pipeline).
-            chunk = Path(self.location, path, *self._chunk_key(array.ndim))
-            chunk.parent.mkdir(parents=True, exist_ok=True)
-            if aside is not None:
-                os.replace(aside, chunk)
-            else:
-                with open(chunk, "wb") as file:
-                    file.write(array.reshape(-1).view(np.uint8).data)
-        elif array.size:
-            target[...] = array
-
-    def _direct_path(self, array: np.ndarray, nbytes: int | None = None) -> bool:
-        size = array.nbytes if nbytes is None else nbytes
-        return ("://" not in self.location and size >= _DIRECT_BYTES and array.ndim >= 1
-                and array.dtype.byteorder in "=|<" and sys.byteorder == "little")
-
-    @staticmethod
-    def _chunk_key(ndim: int) -> list[str]:
-        return ["c", *(["0"] * ndim)]
-
-    def _read_array(self, array: Any) -> np.ndarray:
-        """The content of a zarr array; a single-chunk local array is read straight from disk."""
-        shape = tuple(array.shape)
-        if (self._direct_path(np.empty(0, dtype=array.dtype), array.nbytes)
-                and tuple(array.chunks) == shape and not array.compressors
-                and not array.filters):
-            chunk = Path(self.location, array.path, *self._chunk_key(array.ndim))
-            if chunk.exists():
-                return np.fromfile(chunk, dtype=array.dtype).reshape(shape)
-        return np.asarray(array[...])
 
     @staticmethod
     def _info_of(encoded: Encoded) -> ArtifactInfo:
@@ -391,7 +281,8 @@ class ArtifactStore:
         if encoded.kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
             shape = list(encoded.members[""].array.shape)
             dtype = encoded.members[""].dtype_name
-        return ArtifactInfo(encoded.hash, encoded.kind.value, shape, dtype, encoded.nbytes, _now())
+        return ArtifactInfo(encoded.hash, encoded.kind.value, shape, dtype, encoded.nbytes,
+                            now_iso("milliseconds"))
 
     # -- reading -----------------------------------------------------------------------------
     def read_bytes(self, path: str) -> bytes:
@@ -403,13 +294,13 @@ class ArtifactStore:
 
     def exists(self, artifact_hash: str) -> bool:
         """Whether a complete artifact with this hash is stored."""
-        path = self._ref_path(_check_hash(artifact_hash))
+        path = self._ref_path(check_hash(artifact_hash))
         return os.path.exists(path) if self._local else bool(self._fs.exists(path))
 
     def _stored_info(self, artifact_hash: str) -> ArtifactInfo | None:
         """The artifact's info if it is completely stored, else None (one read)."""
         try:
-            raw = self.read_bytes(self._ref_path(_check_hash(artifact_hash)))
+            raw = self.read_bytes(self._ref_path(check_hash(artifact_hash)))
         except FileNotFoundError:
             return None
         return ArtifactInfo(**json.loads(raw))
@@ -426,7 +317,7 @@ class ArtifactStore:
 
     def provenance(self, artifact_hash: str) -> list[Provenance]:
         """Every recorded producer of an artifact, oldest first."""
-        _check_hash(artifact_hash)
+        check_hash(artifact_hash)
         index = self.records
         records = [Provenance(**record)
                    for record in (index.provenance(artifact_hash) if index is not None else [])]
@@ -446,7 +337,7 @@ class ArtifactStore:
         """Load an artifact back as the Python value it was stored from."""
         import zarr
 
-        path = self._object_path(_check_hash(artifact_hash))
+        path = self._object_path(check_hash(artifact_hash))
         if self._local:
             # Small JSON results (most tiny jobs' inputs) in one read: a local object is only
             # ever seen complete (written atomically, or built aside and renamed into place).
@@ -462,7 +353,7 @@ class ArtifactStore:
         kind = ArtifactKind(info.kind)
         if kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
             array = zarr.open_array(store, path=path, mode="r")
-            return restore_member(self._read_array(array), str(array.attrs["dtype"]))
+            return restore_member(read_array(self._local_root, array), str(array.attrs["dtype"]))
         if kind is ArtifactKind.JSON:
             metadata = json.loads(self.read_bytes(self.path(path, "zarr.json")))
             return metadata["attributes"]["forge"]["value"]
@@ -474,7 +365,7 @@ class ArtifactStore:
 
             return pickle.loads(blob)  # noqa: S301 - written by this store's put()
         tensors = {
-            name: restore_member(self._read_array(group[f"tensors/{name}"]),
+            name: restore_member(read_array(self._local_root, group[f"tensors/{name}"]),
                                  str(group[f"tensors/{name}"].attrs["dtype"]))
             for name in header["members"]
         }
@@ -501,75 +392,16 @@ class ArtifactStore:
     def summary(self, artifact_hash: str) -> dict[str, Any]:
         """Provenance, shape, dtype and statistics for ``forge artifact show``."""
         info = self.info(artifact_hash)
-        summary: dict[str, Any] = asdict(info)
-        summary["provenance"] = [asdict(p) for p in self.provenance(artifact_hash)]
-        value = self.get(artifact_hash)
-        kind = ArtifactKind(info.kind)
-        if kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
-            summary["stats"] = _stats(value)
-        elif kind in (ArtifactKind.MODEL, ArtifactKind.DATASET):
-            tensors = (dict(value.state_dict(), **dict(value.named_buffers()))
-                       if kind is ArtifactKind.MODEL else value)
-            summary["members"] = {
-                name: {"shape": list(t.shape), "dtype": str(t.dtype), "stats": _stats(t)}
-                for name, t in tensors.items()
-                if hasattr(t, "shape")
-            }
-            if kind is ArtifactKind.MODEL:
-                summary["metadata"] = self.header(artifact_hash)["metadata"]
-                summary["parameters"] = int(sum(p.numel() for p in value.parameters()))
-        elif kind is ArtifactKind.JSON:
-            summary["value"] = value
-        return summary
+        provenance = self.provenance(artifact_hash)
+        return summarize(info, provenance, self.get(artifact_hash),
+                         lambda: self.header(artifact_hash))
 
     def export(self, artifact_hash: str, destination: str | os.PathLike[str]) -> Path:
         """Write an artifact as a plain file: .npy, .npz, .pt (state dict) or .json."""
         info = self.info(artifact_hash)
-        value = self.get(artifact_hash)
-        dest = Path(destination)
-        kind = ArtifactKind(info.kind)
-        if kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
-            np.save(dest, _as_numpy(value))
-            return dest if dest.suffix == ".npy" else dest.with_name(dest.name + ".npy")
-        if kind is ArtifactKind.DATASET:
-            arrays = {k: _as_numpy(v) for k, v in value.items() if hasattr(v, "shape")}
-            np.savez(dest, **arrays)  # type: ignore[arg-type]
-            return dest if dest.suffix == ".npz" else dest.with_name(dest.name + ".npz")
-        if kind is ArtifactKind.MODEL:
-            import torch
-
-            torch.save(value.state_dict(), dest)
-            return dest
-        if kind is ArtifactKind.JSON:
-            dest.write_text(json.dumps(value, indent=2))
-            return dest
-        raise ArtifactError(f"artifact {artifact_hash[:12]}… is a pickled object; load it with "
-                            "ArtifactStore.get() in Python instead of exporting it")
+        return export_value(info, self.get(artifact_hash), Path(destination))
 
 
 def _array(group: Any, path: str) -> Any:
     """The whole content of the array at ``path`` in ``group``."""
     return group[path][...]
-
-
-def _as_numpy(value: Any) -> np.ndarray:
-    if hasattr(value, "detach"):
-        value = value.detach().cpu()
-        if str(value.dtype) in ("torch.bfloat16",):
-            value = value.float()
-        return np.asarray(value.numpy())
-    return np.asarray(value)
-
-
-def _stats(value: Any) -> dict[str, float] | None:
-    array = _as_numpy(value)
-    if array.size == 0 or array.dtype.kind not in "biuf":
-        return None
-    as_float = array.astype(np.float64, copy=False)
-    stats = {
-        "min": float(as_float.min()),
-        "max": float(as_float.max()),
-        "mean": float(as_float.mean()),
-        "std": float(as_float.std()),
-    }
-    return {k: (v if math.isfinite(v) else float("nan")) for k, v in stats.items()}

@@ -7,10 +7,7 @@ interval, not one per call.
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
-import sys
 import threading
 import traceback
 from collections.abc import Sequence
@@ -18,8 +15,18 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from forge_ops.runtime._sink import storable_text
+from forge_ops.artifacts import ArtifactStore, Provenance
+from forge_ops.runtime import (
+    OperationFailed,
+    OperationInterrupted,
+    ReferenceContext,
+    UnresolvedReference,
+    execute_operation,
+    resolve_references,
+    storable_text,
+)
 
+from ._cache import CacheIndex, cache_key
 from ._task import TaskEvent, TaskEventKind, TaskSpec
 
 FLUSH_SECONDS = 0.1
@@ -89,94 +96,13 @@ class FeedbackBuffer:
 
 
 @lru_cache(maxsize=8)
-def open_store(location: str) -> Any:
+def open_store(location: str) -> ArtifactStore:
     """The artifact store at ``location``, opened once per worker process."""
-    from forge_ops.artifacts import ArtifactStore
-
     return ArtifactStore(location)
 
 
-def _provenance(task: TaskSpec) -> Any:
-    from forge_ops.artifacts import Provenance
-
+def _provenance(task: TaskSpec) -> Provenance:
     return Provenance(commit=task.commit, execution=task.execution, job=task.job_id)
-
-
-#: glibc ``mallopt`` parameters (malloc.h) and both thresholds' initial value.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_GLIBC_INITIAL_THRESHOLD = 128 * 1024
-
-
-@lru_cache(maxsize=1)
-def _libc() -> Any:
-    """glibc, or None elsewhere (musl, macOS): it alone has these malloc controls."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-
-
-def keep_freed_memory() -> None:
-    """Let a fresh job process reuse the memory it frees (glibc only; elsewhere nothing).
-
-    A new process starts with glibc's thresholds cold: blocks of a few MB freed by one training
-    iteration go back to the OS at once and the next iteration faults them in again (a local
-    job trained ~15% slower than the same loop in a long-lived process). A job process is
-    short-lived, so keeping its freed memory until it exits costs nothing lasting.
-    """
-    libc = _libc()
-    if libc is not None:
-        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
-        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's largest; bigger blocks still mapped
-
-
-#: Whether this long-lived worker keeps freed memory for its jobs (``hold_freed_memory``).
-_keeping = False
-
-
-def hold_freed_memory(keep: bool) -> None:
-    """Before a job: keep freed memory while CPU jobs run (a local job's own process, or a
-    long-lived Ray worker, which ``release_freed_memory`` empties after each job).
-
-    glibc's own thresholds grow with use, yet a Ray worker training on the CPU still went
-    through phases of giving back and faulting in the blocks each iteration frees (ad-hoc
-    probe, the same loop in a Ray task: 4.3–5.1 s in most runs, 6.5 s in a run with 1.4 M page
-    faults instead of 0.2 M; with this, 4.25–4.46 s over eight). GPU jobs get glibc's initial
-    thresholds back (see ``_local._child_main`` for why they go without).
-    """
-    global _keeping
-    if keep == _keeping:
-        return
-    if keep:
-        keep_freed_memory()
-    else:
-        libc = _libc()
-        if libc is not None:
-            libc.mallopt(_M_TRIM_THRESHOLD, _GLIBC_INITIAL_THRESHOLD)
-            libc.mallopt(_M_MMAP_THRESHOLD, _GLIBC_INITIAL_THRESHOLD)
-            libc.malloc_trim(0)
-    _keeping = keep
-
-
-def release_freed_memory() -> None:
-    """After a job that kept freed memory: give it back, so an idle worker does not hold it
-    (about 10 ms after a training job, 20 µs when there is nothing to give)."""
-    if _keeping:
-        libc = _libc()
-        if libc is not None:
-            libc.malloc_trim(0)
-
-
-def limit_threads(num_cpus: float) -> None:
-    """Use as many intra-op threads as CPUs the job asked for (what Ray does for its tasks)."""
-    threads = str(max(1, int(num_cpus)))
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(variable) != threads:
-            os.environ[variable] = threads
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.get_num_threads() != int(threads):
-        torch.set_num_threads(int(threads))
 
 
 #: Small JSON results travel with a Ray task's result as text (see ``run_task``'s ``known``).
@@ -192,12 +118,6 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None 
     to the jobs that read them). Raises the runtime's OperationFailed / UnresolvedReference for
     user-facing failures.
     """
-    from forge_ops.runtime import (
-        ReferenceContext,
-        execute_operation,
-        resolve_references,
-    )
-
     store = open_store(task.store)
     inputs = {port: json.loads(known[artifact]) if known and artifact in known
               else store.get(artifact) for port, artifact in task.inputs.items()}
@@ -238,6 +158,12 @@ def missing_output(port: str, src_port: str, upstream: str, produced: Any) -> st
             f"{sorted(produced)}; reconnect the edge")
 
 
+def failed(job: str, error: str, traceback: str = "", **data: Any) -> TaskEvent:
+    """The end of a job that failed: ``error`` is one line, ``traceback`` the user's frames
+    (empty where the failure is not the user's code's); ``data`` adds to the event's data."""
+    return TaskEvent(job, TaskEventKind.FAILED, {"error": error, "traceback": traceback, **data})
+
+
 def skipped(job: str, upstream: str) -> TaskEvent:
     """The end of a chained job that never ran because ``upstream`` (a name) did not succeed."""
     return TaskEvent(job, TaskEventKind.CANCELLED, {
@@ -261,12 +187,9 @@ def resolve_chained(task: TaskSpec, upstream: Sequence[TaskEvent]
             return task, skipped(job, chained.name)
         produced = outcome.data.get("outputs", {})
         if chained.port not in produced:
-            return task, TaskEvent(job, TaskEventKind.FAILED, {
-                "error": missing_output(port, chained.port, chained.name, produced),
-                "traceback": "", "inputs": inputs})
+            return task, failed(job, missing_output(port, chained.port, chained.name, produced),
+                                inputs=inputs)
         inputs[port] = produced[chained.port]
-    from ._cache import CacheIndex, cache_key
-
     key = cache_key(task.job, inputs, task.runtime or None)
     if task.cache_lookup:
         entry = CacheIndex(open_store(task.store)).lookup(key)
@@ -281,8 +204,6 @@ def task_outcome(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | N
                  ) -> TaskEvent:
     """Run the task and turn whatever happens into its terminal event (``known``: see
     ``run_task``)."""
-    from forge_ops.runtime import OperationFailed, OperationInterrupted, UnresolvedReference
-
     job = task.job_id
     try:
         outputs = run_task(task, sink, known)
@@ -290,19 +211,15 @@ def task_outcome(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | N
         if sink.cancel_requested(wait=CANCEL_NOTICE_SECONDS):
             return TaskEvent(job, TaskEventKind.CANCELLED)
         # Nobody asked: the operation raised KeyboardInterrupt itself.
-        return TaskEvent(job, TaskEventKind.FAILED,
-                         {"error": exc.message, "traceback": exc.traceback})
+        return failed(job, exc.message, exc.traceback)
     except (JobCancelled, KeyboardInterrupt):
         return TaskEvent(job, TaskEventKind.CANCELLED)
     except OperationFailed as exc:
-        return TaskEvent(job, TaskEventKind.FAILED,
-                         {"error": exc.message, "traceback": exc.traceback})
+        return failed(job, exc.message, exc.traceback)
     except (UnresolvedReference, _StoreFailed) as exc:
-        return TaskEvent(job, TaskEventKind.FAILED, {"error": str(exc), "traceback": ""})
+        return failed(job, str(exc))
     except Exception as exc:
         # Not the user's code (it is wrapped in OperationFailed): the full trace helps us.
-        return TaskEvent(job, TaskEventKind.FAILED, {
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc().rstrip("\n"),
-        })
+        return failed(job, f"{type(exc).__name__}: {exc}",
+                      traceback.format_exc().rstrip("\n"))
     return TaskEvent(job, TaskEventKind.SUCCEEDED, {"outputs": outputs})

@@ -28,6 +28,8 @@ from forge_ops.operations.types import (
     Tensor as Tensor,
 )
 
+from ._console import MAX_LINE_CHARS as MAX_LINE_CHARS
+from ._console import LineWriter as LineWriter
 from ._console import capture_console as capture_console
 from ._context import ArtifactLoader as ArtifactLoader
 from ._context import JobContext as JobContext
@@ -47,8 +49,10 @@ from ._references import resolve_references as resolve_references
 from ._sink import FeedbackSink as FeedbackSink
 from ._sink import MemorySink as MemorySink
 from ._sink import NullSink as NullSink
+from ._sink import storable_text as storable_text
 
 __all__ = [
+    "MAX_LINE_CHARS",
     "Any",
     "Architecture",
     "Artifact",
@@ -60,6 +64,7 @@ __all__ = [
     "JobContext",
     "Layer",
     "Line",
+    "LineWriter",
     "MemorySink",
     "Metrics",
     "Model",
@@ -76,5 +81,6 @@ __all__ = [
     "job_context",
     "load_artifact",
     "resolve_references",
+    "storable_text",
     "to_image_array",
 ]

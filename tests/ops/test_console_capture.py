@@ -7,8 +7,7 @@ import io
 import click
 import pytest
 
-from forge_ops.runtime import MemorySink, execute_operation
-from forge_ops.runtime._console import MAX_LINE_CHARS, LineWriter
+from forge_ops.runtime import MAX_LINE_CHARS, LineWriter, MemorySink, execute_operation
 
 
 def writer() -> tuple[LineWriter, MemorySink]:

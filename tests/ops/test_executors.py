@@ -414,13 +414,14 @@ class TestRay:
         executor.start()
         try:
             if path == "link":
-                ray_runtime.kill(executor._relay)
+                ray_runtime.kill(executor._feedback.relay)
             elif path == "relay":
-                assert executor._listener is None
+                assert executor._feedback.listener is None
             else:  # the route names a port nothing listens on (a listener closed at once)
                 closed = FeedbackListener("127.0.0.1", lambda *frame: None)
                 closed.close()
-                executor._route = make_route(parse_route(executor._route)[0], closed)
+                feedback = executor._feedback
+                feedback.route = make_route(parse_route(feedback.route)[0], closed)
             self.check_feedback_order(store, executor)
         finally:
             executor.shutdown()

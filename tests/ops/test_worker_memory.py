@@ -10,7 +10,7 @@ import pytest
 
 SCRIPT = '''
 import json
-from forge_ops.execution._worker import hold_freed_memory, release_freed_memory
+from forge_ops.execution._worker_tuning import hold_freed_memory, release_freed_memory
 
 def rss_mb():
     with open("/proc/self/statm") as f:
