@@ -52,7 +52,7 @@ def topological_order(deps: Mapping[K, Iterable[K]],
         raise CycleFound(list(exc.args[1])) from exc
     order: list[K] = []
     while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=key)  # type: ignore[arg-type]
+        ready = sorted(sorter.get_ready(), key=key)  # type: ignore[arg-type, type-var]
         order.extend(ready)
         sorter.done(*ready)
     return order
