@@ -66,13 +66,16 @@ def all_cycles(deps: Mapping[K, Iterable[K]]) -> list[list[K]]:
     """Separate cycles of ``deps``, one per strongly tangled group: graphlib names one cycle at a
     time, so its nodes are dropped and the rest searched again. Self-loops are left out (callers
     report them on their own, as bad edges)."""
-    remaining = {node: {d for d in before if d != node} for node, before in deps.items()}
+    # Lists in the caller's order, not sets: which cycle graphlib names (and from which node)
+    # follows insertion order, and set order of strings changes from one process to the next.
+    remaining = {node: [d for d in dict.fromkeys(before) if d != node]
+                 for node, before in deps.items()}
     cycles: list[list[K]] = []
     while (cycle := find_cycle(remaining)) is not None:
         cycles.append(cycle)
         for node in cycle:
             remaining.pop(node, None)
-        remaining = {node: {d for d in before if d in remaining}
+        remaining = {node: [d for d in before if d in remaining]
                      for node, before in remaining.items()}
     return cycles
 

@@ -1,19 +1,21 @@
 """Check a pipeline before anything runs; report every problem at once.
 
-A pure function over plain data (the pipeline's nodes and edges, the operations' code and, when
-given, the project's architectures, layers and artifacts that references point at). Each
-Problem names the node (by its display name) and says what to do.
+A pure function over the project reader's plain views (the pipeline's nodes and edges, the
+operations' code and, when given, the project's architectures, layers and artifacts that
+references point at). Each Problem names the node (by its display name) and says what to do.
 """
 
 from __future__ import annotations
 
-import graphlib
 import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from forge_ops.graph_order import all_cycles
+from forge_ops.schema import Architecture, Artifact, Layer, Node, Operation, Pipeline, Project
 
 from ._connections import types_compatible
 from ._interface import InterfaceError, OperationInterface
@@ -81,43 +83,43 @@ class PipelineInvalid(ValueError):
 
 
 def validate_pipeline(
-    pipeline: Mapping[str, Any],
-    operations: Mapping[str, Mapping[str, Any]],
+    pipeline: Pipeline,
+    operations: Mapping[str, Operation],
     *,
-    architectures: Mapping[str, Mapping[str, Any]] | None = None,
-    layers: Mapping[str, Mapping[str, Any]] | None = None,
-    artifacts: Mapping[str, Mapping[str, Any]] | None = None,
+    architectures: Mapping[str, Architecture] | None = None,
+    layers: Mapping[str, Layer] | None = None,
+    artifacts: Mapping[str, Artifact] | None = None,
 ) -> None:
     """Raise PipelineInvalid listing every problem (see ``find_problems``)."""
     problems = find_problems(
         pipeline, operations, architectures=architectures, layers=layers, artifacts=artifacts
     )
     if problems:
-        raise PipelineInvalid(str(pipeline.get("name") or "(unnamed)"), problems)
+        raise PipelineInvalid(pipeline["name"] or "(unnamed)", problems)
 
 
-def validate_project_pipeline(project: Mapping[str, Any], pipeline_id: str) -> None:
+def validate_project_pipeline(project: Project, pipeline_id: str) -> None:
     """``validate_pipeline`` for a pipeline of a plain project snapshot (all references checked)."""
-    pipelines = project.get("pipelines") or {}
+    pipelines = project["pipelines"]
     if pipeline_id not in pipelines:
         raise PipelineInvalid(pipeline_id, [Problem(ProblemKind.EMPTY, f"there is no pipeline "
                                                     f"with id {pipeline_id!r} in this project")])
     validate_pipeline(
         pipelines[pipeline_id],
-        project.get("operations") or {},
-        architectures=project.get("architectures") or {},
-        layers=project.get("layers") or {},
-        artifacts=project.get("artifacts") or {},
+        project["operations"],
+        architectures=project["architectures"],
+        layers=project["layers"],
+        artifacts=project["artifacts"],
     )
 
 
 def find_problems(
-    pipeline: Mapping[str, Any],
-    operations: Mapping[str, Mapping[str, Any]],
+    pipeline: Pipeline,
+    operations: Mapping[str, Operation],
     *,
-    architectures: Mapping[str, Mapping[str, Any]] | None = None,
-    layers: Mapping[str, Mapping[str, Any]] | None = None,
-    artifacts: Mapping[str, Mapping[str, Any]] | None = None,
+    architectures: Mapping[str, Architecture] | None = None,
+    layers: Mapping[str, Layer] | None = None,
+    artifacts: Mapping[str, Artifact] | None = None,
 ) -> list[Problem]:
     """Every problem of the pipeline, in node order then edge order.
 
@@ -131,14 +133,14 @@ def find_problems(
 class _Checker:
     def __init__(
         self,
-        pipeline: Mapping[str, Any],
-        operations: Mapping[str, Mapping[str, Any]],
-        architectures: Mapping[str, Mapping[str, Any]] | None,
-        layers: Mapping[str, Mapping[str, Any]] | None,
-        artifacts: Mapping[str, Mapping[str, Any]] | None,
+        pipeline: Pipeline,
+        operations: Mapping[str, Operation],
+        architectures: Mapping[str, Architecture] | None,
+        layers: Mapping[str, Layer] | None,
+        artifacts: Mapping[str, Artifact] | None,
     ) -> None:
-        self.nodes: Mapping[str, Mapping[str, Any]] = pipeline.get("nodes") or {}
-        self.edges: Mapping[str, Mapping[str, Any]] = pipeline.get("edges") or {}
+        self.nodes = pipeline["nodes"]
+        self.edges = pipeline["edges"]
         self.operations = operations
         self.architectures = architectures
         self.layers = layers
@@ -165,8 +167,8 @@ class _Checker:
     def _labels(self) -> dict[str, str]:
         names: dict[str, str] = {}
         for node_id, node in self.nodes.items():
-            operation = self.operations.get(str(node.get("operation")))
-            names[node_id] = str(node.get("name") or (operation or {}).get("name") or node_id)
+            operation = self.operations.get(node["operation"])
+            names[node_id] = node["name"] or (operation["name"] if operation else "") or node_id
         counts: defaultdict[str, int] = defaultdict(int)
         for name in names.values():
             counts[name] += 1
@@ -175,25 +177,25 @@ class _Checker:
 
     # Nodes: operation, code, attributes, references, settings.
 
-    def check_node(self, node_id: str, node: Mapping[str, Any]) -> None:
+    def check_node(self, node_id: str, node: Node) -> None:
         label = self.labels[node_id]
-        operation_id = node.get("operation")
-        operation = self.operations.get(str(operation_id))
+        operation_id = node["operation"]
+        operation = self.operations.get(operation_id)
         if operation is None:
             self.add(ProblemKind.UNKNOWN_OPERATION, f"{label}: its operation {operation_id!r} "
                      "does not exist (deleted?); pick an existing operation or remove the node",
                      node_id)
             return
         try:
-            interface = parse_interface(str(operation.get("code") or ""))
+            interface = parse_interface(operation["code"])
         except InterfaceError as exc:
             self.add(ProblemKind.INVALID_CODE, f"{label}: the code of operation "
-                     f"{operation.get('name')!r} is invalid ({exc}); fix the code", node_id)
+                     f"{operation['name']!r} is invalid ({exc}); fix the code", node_id)
             return
         self.interfaces[node_id] = interface
-        self.check_attributes(node_id, label, interface, node.get("attributes") or {})
-        self.check_references(node_id, label, interface, node.get("references") or {})
-        self.check_settings(node_id, label, node.get("settings") or {})
+        self.check_attributes(node_id, label, interface, node["attributes"])
+        self.check_references(node_id, label, interface, node["references"])
+        self.check_settings(node_id, label, node["settings"])
 
     def check_attributes(self, node_id: str, label: str, interface: OperationInterface,
                          values: Mapping[str, Any]) -> None:
@@ -255,7 +257,7 @@ class _Checker:
         if kind != "Architecture" or self.architectures is None or value in self.architectures:
             return []
         ids = [item_id for item_id, item in self.architectures.items()
-               if item.get("name") == value]
+               if item["name"] == value]
         return ids if len(ids) > 1 else []
 
     def check_settings(self, node_id: str, label: str, settings: Mapping[str, Any]) -> None:
@@ -276,8 +278,8 @@ class _Checker:
         """Check every edge; return the (node, input port) pairs that are fed."""
         fed: dict[tuple[str, str], str] = {}
         for edge_id, edge in self.edges.items():
-            src, dst = str(edge.get("src")), str(edge.get("dst"))
-            src_port, dst_port = str(edge.get("src_port")), str(edge.get("dst_port"))
+            src, dst = edge["src"], edge["dst"]
+            src_port, dst_port = edge["src_port"], edge["dst_port"]
             missing = [end for end in (src, dst) if end not in self.nodes]
             if missing:
                 self.add(ProblemKind.DANGLING_EDGE, f"a connection {src}.{src_port} → "
@@ -340,11 +342,10 @@ class _Checker:
         publishers: defaultdict[str, list[str]] = defaultdict(list)
         for node_id, interface in self.interfaces.items():
             node = self.nodes[node_id]
-            operation = self.operations[str(node.get("operation"))]
-            if operation.get("name") != OUTPUT_OPERATION or interface.attribute("name") is None:
+            operation = self.operations[node["operation"]]
+            if operation["name"] != OUTPUT_OPERATION or interface.attribute("name") is None:
                 continue
-            name = (node.get("attributes") or {}).get("name",
-                                                      interface.attribute_defaults()["name"])
+            name = node["attributes"].get("name", interface.attribute_defaults()["name"])
             if not isinstance(name, str):
                 continue  # reported as an attribute of the wrong type
             if not name.strip():
@@ -359,35 +360,26 @@ class _Checker:
                          "give each Output a different name", node_ids[1])
 
     def check_cycles(self) -> None:
-        """Report every cycle: graphlib names one at a time, so drop its nodes and look again
-        (self-loops are reported with the edges)."""
-        links = [(str(edge.get("src")), str(edge.get("dst"))) for edge in self.edges.values()]
-        remaining = dict.fromkeys(self.nodes)
-        while True:
-            sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-            for node_id in remaining:
-                sorter.add(node_id)
-            for src, dst in links:
-                if src in remaining and dst in remaining and src != dst:
-                    sorter.add(dst, src)
-            try:
-                sorter.prepare()
-                return
-            except graphlib.CycleError as exc:
-                nodes: list[str] = exc.args[1]
-                cycle = [self.labels[node] for node in nodes]
-                self.add(ProblemKind.CYCLE, f"{cycle[0]}: operations {' → '.join(cycle)} form "
-                         "a cycle; remove one of these connections", nodes[0])
-                for node in nodes:
-                    remaining.pop(node, None)
+        """Report every cycle, one per tangled group of nodes (self-loops are reported with the
+        edges; dangling edges are left out)."""
+        sources: dict[str, list[str]] = {node_id: [] for node_id in self.nodes}
+        for edge in self.edges.values():
+            if edge["src"] in sources and edge["dst"] in sources:
+                sources[edge["dst"]].append(edge["src"])
+        for nodes in all_cycles(sources):
+            cycle = [self.labels[node] for node in nodes]
+            self.add(ProblemKind.CYCLE, f"{cycle[0]}: operations {' → '.join(cycle)} form "
+                     "a cycle; remove one of these connections", nodes[0])
 
 
 def _names(ports: tuple[Any, ...]) -> str:
     return ", ".join(port.name for port in ports) or "none"
 
 
-def _has_id_or_name(items: Mapping[str, Mapping[str, Any]], value: str) -> bool:
-    return value in items or any(item.get("name") == value for item in items.values())
+def _has_id_or_name(
+    items: Mapping[str, Architecture] | Mapping[str, Layer], value: str
+) -> bool:
+    return value in items or any(item["name"] == value for item in items.values())
 
 
 def _article(noun: str) -> str:

@@ -1,4 +1,8 @@
-"""Typed view and editing helpers for a project document."""
+"""The editing facade of a project document: one helper per change, each in one transaction.
+
+Pipelines and architectures are edited through the parts :class:`ProjectDoc` inherits
+(``_pipeline_edits``, ``_architecture_edits``); reading goes through ``_project_reader``.
+"""
 
 from __future__ import annotations
 
@@ -7,49 +11,24 @@ from typing import Any, cast
 
 from pycrdt import Doc, Map, Text
 
-from . import _read as r
+from ._architecture_edits import ArchitectureEdits
 from ._ids import new_id, now_iso
-from ._plain import check_json
-from ._read import Reader, SchemaError, SchemaWarning
+from ._pipeline_edits import PipelineEdits
+from ._project_reader import read_project, read_schema_version
+from ._read import Reader, SchemaError
 from ._restore import PROJECT_LAYOUT, set_text, sync_map
-from ._types import (
-    PROJECT_ROOTS,
-    SCHEMA_VERSION,
-    ArchEdge,
-    Architecture,
-    ArchLayer,
-    Artifact,
-    Edge,
-    ExecutionSummary,
-    JobStatus,
-    Layer,
-    Node,
-    Operation,
-    Pipeline,
-    Project,
-    ProjectMeta,
-)
+from ._roots import checked_name, checked_shape
+from ._types import PROJECT_ROOTS, SCHEMA_VERSION, JobStatus, Project
 
 _NAMED = ("operations", "pipelines", "layers", "architectures")
 
 
-class ProjectDoc:
+class ProjectDoc(PipelineEdits, ArchitectureEdits):
     """A project document: root maps plus helpers that each change it in one transaction.
 
     Reading goes through :meth:`to_plain`, which validates every entry: content this reader
     does not understand is skipped and reported in :attr:`warnings` (and logged).
     """
-
-    def __init__(self, doc: Doc | None = None) -> None:
-        self.doc = doc if doc is not None else Doc()
-        self.meta = self.doc.get("meta", type=Map)
-        self.operations = self.doc.get("operations", type=Map)
-        self.pipelines = self.doc.get("pipelines", type=Map)
-        self.layers = self.doc.get("layers", type=Map)
-        self.architectures = self.doc.get("architectures", type=Map)
-        self.executions = self.doc.get("executions", type=Map)
-        self.artifacts = self.doc.get("artifacts", type=Map)
-        self.warnings: list[SchemaWarning] = []
 
     # ----- construction -------------------------------------------------------------------
 
@@ -58,61 +37,9 @@ class ProjectDoc:
         """Start a new project document named ``name`` (writes ``meta``)."""
         project = cls(doc)
         with project.doc.transaction():
-            project.meta["name"] = _name(name, "project")
+            project.meta["name"] = checked_name(name, "project")
             project.meta["schema_version"] = SCHEMA_VERSION
             project.meta["created"] = now_iso()
-        return project
-
-    @classmethod
-    def from_plain(cls, plain: Mapping[str, Any], doc: Doc | None = None) -> ProjectDoc:
-        """Build a document from a plain snapshot (as :meth:`to_plain` returns), ids kept."""
-        project = cls(doc)
-        with project.doc.transaction():
-            meta = plain.get("meta", {})
-            project.meta["name"] = str(meta.get("name", ""))
-            project.meta["schema_version"] = int(meta.get("schema_version", SCHEMA_VERSION))
-            project.meta["created"] = str(meta.get("created", now_iso()))
-            for op_id, op in plain.get("operations", {}).items():
-                project.add_operation(
-                    op["name"], op.get("code", ""), op.get("builtin", False), op_id=op_id
-                )
-            for layer_id, layer in plain.get("layers", {}).items():
-                project.add_layer(layer["name"], layer.get("code", ""), layer_id=layer_id)
-            for pid, pipe in plain.get("pipelines", {}).items():
-                project.add_pipeline(pipe["name"], pipeline_id=pid)
-                for nid, node in pipe.get("nodes", {}).items():
-                    project.add_node(
-                        pid,
-                        node["operation"],
-                        node.get("name"),
-                        attributes=node.get("attributes"),
-                        references=node.get("references"),
-                        settings=node.get("settings"),
-                        node_id=nid,
-                    )
-                for eid, edge in pipe.get("edges", {}).items():
-                    project.connect(
-                        pid,
-                        edge["src"],
-                        edge["src_port"],
-                        edge["dst"],
-                        edge["dst_port"],
-                        edge_id=eid,
-                    )
-            for aid, arch in plain.get("architectures", {}).items():
-                project.add_architecture(arch["name"], arch.get("input_shape"), arch_id=aid)
-                for lid, layer in arch.get("layers", {}).items():
-                    project.add_arch_layer(
-                        aid, layer["type"], layer.get("name"), layer.get("attributes"), layer_id=lid
-                    )
-                for eid, edge in arch.get("edges", {}).items():
-                    project.connect_layers(
-                        aid, edge["src"], edge["dst"], edge.get("index", 0), edge_id=eid
-                    )
-            for xid, ex in plain.get("executions", {}).items():
-                project.executions[xid] = Map(dict(ex))
-            for name, art in plain.get("artifacts", {}).items():
-                project.artifacts[name] = Map(dict(art))
         return project
 
     # ----- reading ------------------------------------------------------------------------
@@ -125,10 +52,7 @@ class ProjectDoc:
     @property
     def schema_version(self) -> int | None:
         """The schema version written in ``meta`` (None when absent or unreadable)."""
-        try:
-            return r.integer(self.meta["schema_version"]) if "schema_version" in self.meta else None
-        except TypeError:
-            return None
+        return read_schema_version(self.meta)
 
     def to_plain(self) -> Project:
         """Return the whole document as validated plain data; see :attr:`warnings`."""
@@ -162,19 +86,19 @@ class ProjectDoc:
     ) -> str:
         op_id = op_id or new_id()
         self.operations[op_id] = Map(
-            {"name": _name(name, "operation"), "code": Text(code), "builtin": bool(builtin)}
+            {"name": checked_name(name, "operation"), "code": Text(code), "builtin": bool(builtin)}
         )
         return op_id
 
     def add_layer(self, name: str, code: str = "", *, layer_id: str | None = None) -> str:
         layer_id = layer_id or new_id()
-        self.layers[layer_id] = Map({"name": _name(name, "layer"), "code": Text(code)})
+        self.layers[layer_id] = Map({"name": checked_name(name, "layer"), "code": Text(code)})
         return layer_id
 
     def add_pipeline(self, name: str, *, pipeline_id: str | None = None) -> str:
         pipeline_id = pipeline_id or new_id()
         self.pipelines[pipeline_id] = Map(
-            {"name": _name(name, "pipeline"), "nodes": Map(), "edges": Map()}
+            {"name": checked_name(name, "pipeline"), "nodes": Map(), "edges": Map()}
         )
         return pipeline_id
 
@@ -188,8 +112,8 @@ class ProjectDoc:
         arch_id = arch_id or new_id()
         self.architectures[arch_id] = Map(
             {
-                "name": _name(name, "architecture"),
-                "input_shape": _shape(input_shape),
+                "name": checked_name(name, "architecture"),
+                "input_shape": checked_shape(input_shape),
                 "layers": Map(),
                 "edges": Map(),
             }
@@ -206,6 +130,7 @@ class ProjectDoc:
         """Make the content equal to snapshot ``plain`` (one transaction, minimal changes).
 
         Content the snapshot lacks is deleted, including entries this reader cannot parse.
+        Into an empty document this builds the snapshot, ids kept.
         """
         with self.doc.transaction():
             for root in PROJECT_ROOTS:
@@ -214,7 +139,7 @@ class ProjectDoc:
     def rename(self, entry_id: str, name: str) -> None:
         """Rename an operation, pipeline, custom layer or architecture."""
         entry = self._find_entry(entry_id, _NAMED)
-        entry["name"] = _name(name, "entry")
+        entry["name"] = checked_name(name, "entry")
 
     def remove(self, entry_id: str) -> None:
         """Delete an operation, pipeline, layer, architecture or execution summary."""
@@ -224,176 +149,6 @@ class ProjectDoc:
                 del root[entry_id]
                 return
         raise SchemaError(f"no operation, pipeline, layer, architecture or execution {entry_id!r}")
-
-    # ----- pipelines ----------------------------------------------------------------------
-
-    def add_node(
-        self,
-        pipeline_id: str,
-        operation_id: str,
-        name: str | None = None,
-        *,
-        attributes: Mapping[str, Any] | None = None,
-        references: Mapping[str, Any] | None = None,
-        settings: Mapping[str, Any] | None = None,
-        node_id: str | None = None,
-    ) -> str:
-        """Add a node running ``operation_id``; its display name defaults to the operation's."""
-        pipeline = self._pipeline(pipeline_id)
-        if name is None:
-            op = self.operations.get(operation_id)
-            name = op.get("name") if isinstance(op, Map) else None
-            if not isinstance(name, str):
-                raise SchemaError(f"no operation {operation_id!r}; add it first or pass a name")
-        node_id = node_id or new_id()
-        _nodes(pipeline, pipeline_id)[node_id] = Map(
-            {
-                "operation": operation_id,
-                "name": _name(name, "node"),
-                "attributes": Map(_json_dict(attributes, "attributes")),
-                "references": Map(_json_dict(references, "references")),
-                "settings": Map(_json_dict(settings, "settings")),
-            }
-        )
-        return node_id
-
-    def rename_node(self, pipeline_id: str, node_id: str, name: str) -> None:
-        self._node(pipeline_id, node_id)["name"] = _name(name, "node")
-
-    def set_attribute(self, pipeline_id: str, node_id: str, key: str, value: Any) -> None:
-        check_json(value, f"attribute {key!r}")
-        self._node_map(pipeline_id, node_id, "attributes")[key] = value
-
-    def remove_attribute(self, pipeline_id: str, node_id: str, key: str) -> None:
-        """Drop a node's attribute override so the operation's default applies again."""
-        attributes = self._node_map(pipeline_id, node_id, "attributes")
-        if key in attributes:
-            del attributes[key]
-
-    def set_reference(self, pipeline_id: str, node_id: str, key: str, value: Any) -> None:
-        check_json(value, f"reference {key!r}")
-        self._node_map(pipeline_id, node_id, "references")[key] = value
-
-    def set_setting(self, pipeline_id: str, node_id: str, key: str, value: Any) -> None:
-        """Set num_cpus, num_gpus or always_recompute of a node."""
-        check_json(value, f"setting {key!r}")
-        self._node_map(pipeline_id, node_id, "settings")[key] = value
-
-    def remove_node(self, pipeline_id: str, node_id: str) -> None:
-        """Delete a node and every connection to or from it."""
-        pipeline = self._pipeline(pipeline_id)
-        nodes = _nodes(pipeline, pipeline_id)
-        if node_id not in nodes:
-            raise SchemaError(f"pipeline {pipeline_id!r} has no node {node_id!r}")
-        with self.doc.transaction():
-            edges = _edges(pipeline, pipeline_id)
-            for edge_id, edge in list(edges.items()):
-                if isinstance(edge, Map) and node_id in (edge.get("src"), edge.get("dst")):
-                    del edges[edge_id]
-            del nodes[node_id]
-
-    def connect(
-        self,
-        pipeline_id: str,
-        src: str,
-        src_port: str,
-        dst: str,
-        dst_port: str,
-        *,
-        edge_id: str | None = None,
-    ) -> str:
-        """Connect output ``src.src_port`` to input ``dst.dst_port``; returns the edge id."""
-        pipeline = self._pipeline(pipeline_id)
-        nodes = _nodes(pipeline, pipeline_id)
-        for node in (src, dst):
-            if node not in nodes:
-                raise SchemaError(f"pipeline {pipeline_id!r} has no node {node!r}")
-        edge_id = edge_id or new_id()
-        _edges(pipeline, pipeline_id)[edge_id] = Map(
-            {"src": src, "src_port": src_port, "dst": dst, "dst_port": dst_port}
-        )
-        return edge_id
-
-    def disconnect(self, pipeline_id: str, edge_id: str) -> None:
-        edges = _edges(self._pipeline(pipeline_id), pipeline_id)
-        if edge_id not in edges:
-            raise SchemaError(f"pipeline {pipeline_id!r} has no connection {edge_id!r}")
-        del edges[edge_id]
-
-    # ----- architectures ------------------------------------------------------------------
-
-    def set_input_shape(self, arch_id: str, input_shape: list[int] | None) -> None:
-        self._arch(arch_id)["input_shape"] = _shape(input_shape)
-
-    def add_arch_layer(
-        self,
-        arch_id: str,
-        layer_type: str,
-        name: str | None = None,
-        attributes: Mapping[str, Any] | None = None,
-        *,
-        layer_id: str | None = None,
-    ) -> str:
-        """Add a layer (torch.nn class, custom layer name or functional op) to an architecture."""
-        arch = self._arch(arch_id)
-        layer_id = layer_id or new_id()
-        _sub(arch, "layers", f"architecture {arch_id!r}")[layer_id] = Map(
-            {
-                "type": _name(layer_type, "layer type"),
-                "name": _name(name or layer_type, "layer"),
-                "attributes": Map(_json_dict(attributes, "attributes")),
-            }
-        )
-        return layer_id
-
-    def rename_arch_layer(self, arch_id: str, layer_id: str, name: str) -> None:
-        self._arch_layer(arch_id, layer_id)["name"] = _name(name, "layer")
-
-    def set_layer_attribute(self, arch_id: str, layer_id: str, key: str, value: Any) -> None:
-        check_json(value, f"attribute {key!r}")
-        layer = self._arch_layer(arch_id, layer_id)
-        _sub(layer, "attributes", f"layer {layer_id!r}")[key] = value
-
-    def remove_layer_attribute(self, arch_id: str, layer_id: str, key: str) -> None:
-        attributes = _sub(self._arch_layer(arch_id, layer_id), "attributes", f"layer {layer_id!r}")
-        if key in attributes:
-            del attributes[key]
-
-    def remove_arch_layer(self, arch_id: str, layer_id: str) -> None:
-        """Delete a layer and every connection to or from it."""
-        arch = self._arch(arch_id)
-        layers = _sub(arch, "layers", f"architecture {arch_id!r}")
-        if layer_id not in layers:
-            raise SchemaError(f"architecture {arch_id!r} has no layer {layer_id!r}")
-        with self.doc.transaction():
-            edges = _sub(arch, "edges", f"architecture {arch_id!r}")
-            for edge_id, edge in list(edges.items()):
-                if isinstance(edge, Map) and layer_id in (edge.get("src"), edge.get("dst")):
-                    del edges[edge_id]
-            del layers[layer_id]
-
-    def connect_layers(
-        self, arch_id: str, src: str, dst: str, index: int = 0, *, edge_id: str | None = None
-    ) -> str:
-        """Feed layer ``src``'s output into input position ``index`` of layer ``dst``."""
-        arch = self._arch(arch_id)
-        layers = _sub(arch, "layers", f"architecture {arch_id!r}")
-        for layer in (src, dst):
-            if layer not in layers:
-                raise SchemaError(f"architecture {arch_id!r} has no layer {layer!r}")
-        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-            raise SchemaError(f"input index must be a non-negative integer, got {index!r}")
-        edge_id = edge_id or new_id()
-        _sub(arch, "edges", f"architecture {arch_id!r}")[edge_id] = Map(
-            {"src": src, "dst": dst, "index": index}
-        )
-        return edge_id
-
-    def disconnect_layers(self, arch_id: str, edge_id: str) -> None:
-        edges = _sub(self._arch(arch_id), "edges", f"architecture {arch_id!r}")
-        if edge_id not in edges:
-            raise SchemaError(f"architecture {arch_id!r} has no connection {edge_id!r}")
-        del edges[edge_id]
 
     # ----- executions and artifacts -------------------------------------------------------
 
@@ -437,11 +192,11 @@ class ProjectDoc:
         produced_by: str | None = None,
     ) -> None:
         """Point the user-visible artifact ``name`` at stored content ``hash``."""
-        self.artifacts[_name(name, "artifact")] = Map(
+        self.artifacts[checked_name(name, "artifact")] = Map(
             {
                 "hash": hash,
                 "kind": kind,
-                "shape": _shape(shape),
+                "shape": checked_shape(shape),
                 "dtype": dtype,
                 "bytes": int(nbytes),
                 "produced_by": produced_by,
@@ -449,234 +204,10 @@ class ProjectDoc:
             }
         )
 
-    # ----- internals ----------------------------------------------------------------------
-
     def _named_root(self, collection: str) -> Map:
         if collection not in PROJECT_ROOTS or collection == "meta":
             raise SchemaError(f"unknown collection {collection!r}; use one of {_NAMED}")
         return cast(Map, getattr(self, collection))
-
-    def _find_entry(self, entry_id: str, collections: tuple[str, ...]) -> Map:
-        for collection in collections:
-            entry = getattr(self, collection).get(entry_id)
-            if isinstance(entry, Map):
-                return entry
-        raise SchemaError(f"no {' or '.join(c[:-1] for c in collections)} with id {entry_id!r}")
-
-    def _pipeline(self, pipeline_id: str) -> Map:
-        return self._find_entry(pipeline_id, ("pipelines",))
-
-    def _arch(self, arch_id: str) -> Map:
-        return self._find_entry(arch_id, ("architectures",))
-
-    def _node(self, pipeline_id: str, node_id: str) -> Map:
-        node = _nodes(self._pipeline(pipeline_id), pipeline_id).get(node_id)
-        if not isinstance(node, Map):
-            raise SchemaError(f"pipeline {pipeline_id!r} has no node {node_id!r}")
-        return node
-
-    def _node_map(self, pipeline_id: str, node_id: str, key: str) -> Map:
-        node = self._node(pipeline_id, node_id)
-        sub = node.get(key)
-        if not isinstance(sub, Map):
-            # Repair a node written without this map (e.g. by an older or simpler peer).
-            node[key] = sub = Map(_json_dict(sub if isinstance(sub, dict) else None, key))
-        return sub
-
-    def _arch_layer(self, arch_id: str, layer_id: str) -> Map:
-        layer = _sub(self._arch(arch_id), "layers", f"architecture {arch_id!r}").get(layer_id)
-        if not isinstance(layer, Map):
-            raise SchemaError(f"architecture {arch_id!r} has no layer {layer_id!r}")
-        return layer
-
-
-# ----- helpers ------------------------------------------------------------------------------
-
-
-def _name(name: Any, what: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise SchemaError(f"{what} name must be a non-empty string, got {name!r}")
-    return name
-
-
-def _shape(shape: Any) -> list[int] | None:
-    if shape is None:
-        return None
-    if not isinstance(shape, list | tuple) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-    ):
-        raise SchemaError(f"shape must be a list of non-negative integers, got {shape!r}")
-    return list(shape)
-
-
-def _json_dict(values: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
-    out = dict(values or {})
-    check_json(out, what)
-    return out
-
-
-def _sub(entry: Map, key: str, where: str) -> Map:
-    sub = entry.get(key)
-    if not isinstance(sub, Map):
-        raise SchemaError(f"{where} is malformed: its {key!r} is not a map")
-    return sub
-
-
-def _nodes(pipeline: Map, pipeline_id: str) -> Map:
-    return _sub(pipeline, "nodes", f"pipeline {pipeline_id!r}")
-
-
-def _edges(pipeline: Map, pipeline_id: str) -> Map:
-    return _sub(pipeline, "edges", f"pipeline {pipeline_id!r}")
-
-
-# ----- validated reading --------------------------------------------------------------------
-
-
-def _operation(f: dict[str, Any], path: str) -> Operation:
-    return Operation(
-        name=r.get(f, "name", r.string),
-        code=r.get(f, "code", r.text),
-        builtin=r.get(f, "builtin", r.boolean, False),
-    )
-
-
-def _layer(f: dict[str, Any], path: str) -> Layer:
-    return Layer(name=r.get(f, "name", r.string), code=r.get(f, "code", r.text))
-
-
-def _edge(f: dict[str, Any], path: str) -> Edge:
-    return Edge(
-        src=r.get(f, "src", r.string),
-        src_port=r.get(f, "src_port", r.string),
-        dst=r.get(f, "dst", r.string),
-        dst_port=r.get(f, "dst_port", r.string),
-    )
-
-
-def _arch_layer(f: dict[str, Any], path: str) -> ArchLayer:
-    layer_type = r.get(f, "type", r.string)
-    return ArchLayer(
-        type=layer_type,
-        name=r.get(f, "name", r.string, layer_type),
-        attributes=r.get(f, "attributes", r.json_map, {}),
-    )
-
-
-def _arch_edge(f: dict[str, Any], path: str) -> ArchEdge:
-    return ArchEdge(
-        src=r.get(f, "src", r.string),
-        dst=r.get(f, "dst", r.string),
-        index=r.get(f, "index", r.integer, 0),
-    )
-
-
-def _execution(f: dict[str, Any], path: str) -> ExecutionSummary:
-    return ExecutionSummary(
-        pipeline=r.get(f, "pipeline", r.string),
-        commit=r.get(f, "commit", r.opt_string, None),
-        status=r.get(f, "status", r.string),
-        created=r.get(f, "created", r.string, ""),
-        by=r.get(f, "by", r.opt_string, None),
-    )
-
-
-def _artifact(f: dict[str, Any], path: str) -> Artifact:
-    return Artifact(
-        hash=r.get(f, "hash", r.string),
-        kind=r.get(f, "kind", r.string),
-        shape=r.get(f, "shape", r.opt_int_list, None),
-        dtype=r.get(f, "dtype", r.opt_string, None),
-        bytes=r.get(f, "bytes", r.integer, 0),
-        produced_by=r.get(f, "produced_by", r.opt_string, None),
-        created=r.get(f, "created", r.string, ""),
-    )
-
-
-def read_project(doc: Doc, reader: Reader, view: ProjectDoc | None = None) -> Project:
-    """Read a project document into validated plain data, warning about what is skipped."""
-    view = view or ProjectDoc(doc)
-    meta_fields = dict(view.meta.items())
-    version = view.schema_version
-    if version is None:
-        if meta_fields:
-            reader.warn("meta/schema_version", "missing or not an integer; read as version 1")
-        version = SCHEMA_VERSION
-    elif version > SCHEMA_VERSION:
-        reader.warn(
-            "meta/schema_version",
-            f"document uses schema version {version}, newer than this reader "
-            f"({SCHEMA_VERSION}); content it does not understand is skipped — upgrade Forge",
-        )
-    try:
-        name = r.get(meta_fields, "name", r.string, "")
-        created = r.get(meta_fields, "created", r.string, "")
-    except r.Malformed as exc:
-        reader.warn("meta", str(exc))
-        name, created = "", ""
-    meta = ProjectMeta(name=name, schema_version=version, created=created)
-
-    with doc.transaction():
-        operations = reader.build(view.operations, "operations", _operation)
-        layers = reader.build(view.layers, "layers", _layer)
-        pipelines = reader.build(
-            view.pipelines, "pipelines", lambda f, p: _pipeline(reader, operations, f, p)
-        )
-        architectures = reader.build(
-            view.architectures, "architectures", lambda f, p: _architecture(reader, f, p)
-        )
-        executions = reader.build(view.executions, "executions", _execution)
-        artifacts = reader.build(view.artifacts, "artifacts", _artifact)
-    return Project(
-        meta=meta,
-        operations=operations,
-        pipelines=pipelines,
-        layers=layers,
-        architectures=architectures,
-        executions=executions,
-        artifacts=artifacts,
-    )
-
-
-def _pipeline(
-    reader: Reader, operations: dict[str, Operation], f: dict[str, Any], path: str
-) -> Pipeline:
-    name = r.get(f, "name", r.string)
-
-    def node(nf: dict[str, Any], npath: str) -> Node:
-        op_id = r.get(nf, "operation", r.string)
-        default_name = operations[op_id]["name"] if op_id in operations else op_id
-        return Node(
-            operation=op_id,
-            name=r.get(nf, "name", r.string, default_name),
-            attributes=r.get(nf, "attributes", r.json_map, {}),
-            references=r.get(nf, "references", r.json_map, {}),
-            settings=r.get(nf, "settings", r.json_map, {}),
-        )
-
-    nodes = reader.build(f.get("nodes"), f"{path}/nodes", node)
-    edges = reader.build(f.get("edges"), f"{path}/edges", _edge)
-    for edge_id, edge in list(edges.items()):
-        missing = [n for n in (edge["src"], edge["dst"]) if n not in nodes]
-        if missing:
-            reader.warn(f"{path}/edges/{edge_id}", f"connects missing node {missing[0]!r}; skipped")
-            del edges[edge_id]
-    return Pipeline(name=name, nodes=nodes, edges=edges)
-
-
-def _architecture(reader: Reader, f: dict[str, Any], path: str) -> Architecture:
-    name = r.get(f, "name", r.string)
-    input_shape = r.get(f, "input_shape", r.opt_int_list, None)
-    layers = reader.build(f.get("layers"), f"{path}/layers", _arch_layer)
-    edges = reader.build(f.get("edges"), f"{path}/edges", _arch_edge)
-    for edge_id, edge in list(edges.items()):
-        missing = [n for n in (edge["src"], edge["dst"]) if n not in layers]
-        if missing:
-            reader.warn(
-                f"{path}/edges/{edge_id}", f"connects missing layer {missing[0]!r}; skipped"
-            )
-            del edges[edge_id]
-    return Architecture(name=name, input_shape=input_shape, layers=layers, edges=edges)
 
 
 def to_plain(doc: Doc) -> Project:

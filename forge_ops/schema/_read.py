@@ -155,9 +155,5 @@ def opt_int_list(value: Any) -> list[int] | None:
     return None if value is None else int_list(value)
 
 
-def json_any(value: Any) -> Any:
-    return plain_value(value)
-
-
 class SchemaError(ValueError):
     """A helper was asked to change something that does not exist or is not valid."""

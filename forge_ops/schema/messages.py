@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .diff import Action, Change, Target
+from ._changes import Action, Change, Target
 
 MAX_LISTED = 3
 """Up to this many changes are listed one by one; more are summarised."""

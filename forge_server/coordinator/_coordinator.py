@@ -31,6 +31,7 @@ from forge_ops.schema import (
     FINISHED_STATUSES,
     ExecutionDoc,
     JobStatus,
+    Project,
     ProjectDoc,
     SchemaError,
     new_id,
@@ -625,7 +626,7 @@ class Coordinator:
         async with self.rooms.hold(self._execution_room(project, execution)) as room:
             return ExecutionDoc(room.doc).to_plain()
 
-    def _tagged(self, project: str, execution: str) -> tuple[str, dict[str, Any]]:
+    def _tagged(self, project: str, execution: str) -> tuple[str, Project]:
         """The commit an execution ran (its ``run/{id}`` tag) and that commit's content."""
         tag = self.history.store.tag(project, f"run/{execution}")
         if tag is None:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from forge_ops.schema import ProjectDoc, commit_message, diff_projects
+from forge_ops.schema import Project, ProjectDoc, commit_message, diff_projects
 from forge_ops.schema.diff import Change
 from forge_server.relay.rooms import Room, RoomManager, project_room, validate_room_name
 
@@ -238,7 +238,7 @@ class History:
         changes = diff_projects(self.store.content(first.id), self.store.content(second.id))
         return first, second, changes
 
-    def content(self, project: str, ref: str) -> tuple[Commit, dict[str, Any]]:
+    def content(self, project: str, ref: str) -> tuple[Commit, Project]:
         commit = self.store.resolve(project, ref)
         return commit, self.store.content(commit.id)
 

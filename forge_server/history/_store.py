@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from forge_ops.schema import Project
+
 from ._errors import Conflict, HistoryError, NotFound, nearest
 
 _SCHEMA = """
@@ -213,14 +215,15 @@ class HistoryStore:
             raise NotFound(f"unknown commit {cid!r}")
         return bytes(row[0])
 
-    def content(self, cid: str) -> dict[str, Any]:
-        """The commit's content as plain data — one row read, no replay."""
+    def content(self, cid: str) -> Project:
+        """The commit's content as plain data — one row read, no replay (what the project
+        reader returned when the commit was made)."""
         row = self._conn.execute(
             "SELECT content FROM history_commits WHERE id = ?", (cid,)
         ).fetchone()
         if row is None:
             raise NotFound(f"unknown commit {cid!r}")
-        result: dict[str, Any] = json.loads(row[0])
+        result: Project = json.loads(row[0])
         return result
 
     def count(self, project: str) -> int:

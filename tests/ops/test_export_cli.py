@@ -38,7 +38,7 @@ async def seed_project(make_client, room: str) -> None:
     plain = cifar_project()
     plain["meta"]["name"] = room.split("/", maxsplit=1)[0]
     doc = Doc()
-    ProjectDoc.from_plain(plain, doc)
+    ProjectDoc(doc).restore(plain)
     client = await make_client(room, doc)
     await client.synced(10)
     await client.flush(10)

@@ -36,7 +36,8 @@ class TestDeepNesting:
 
     def test_validation_reports_it(self) -> None:
         operations = {"deep": {"name": "Deep", "code": DEEP_NEGATION}}
-        found = find_problems({"nodes": {"n": {"operation": "deep"}}}, operations)
+        found = find_problems(as_read({"n": {"operation": "deep"}}, operations=operations),
+                              operations)
         assert [(p.kind, p.node) for p in found] == [(ProblemKind.INVALID_CODE, "n")]
         assert "nested too deeply" in found[0].message
 
@@ -116,7 +117,8 @@ class TestLiteralTypes:
         operations = {"op": {"name": "Op",
                              "code": "def op(*, n: Literal[1, 2] = 1): ..."}}
         for value, ok in [(True, False), (1.0, False), (2, True)]:
-            pipeline = {"nodes": {"n": {"operation": "op", "attributes": {"n": value}}}}
+            pipeline = as_read({"n": {"operation": "op", "attributes": {"n": value}}},
+                               operations=operations)
             kinds = [p.kind for p in find_problems(pipeline, operations)]
             assert kinds == ([] if ok else [ProblemKind.ATTRIBUTE_TYPE]), value
 
@@ -134,8 +136,9 @@ class TestOptionalPortTypes:
             "make": {"name": "Make", "code": "def make() -> Tensor: ..."},
             "use": {"name": "Use", "code": "def use(x: Optional[Tensor] = None) -> None: ..."},
         }
-        pipeline = {"nodes": {"m": {"operation": "make"}, "u": {"operation": "use"}},
-                    "edges": {"e": {"src": "m", "src_port": "out", "dst": "u", "dst_port": "x"}}}
+        pipeline = as_read({"m": {"operation": "make"}, "u": {"operation": "use"}},
+                           {"e": {"src": "m", "src_port": "out", "dst": "u", "dst_port": "x"}},
+                           operations=operations)
         assert find_problems(pipeline, operations) == []
 
     def test_other_unions_stay_as_written(self) -> None:
@@ -157,6 +160,18 @@ OPERATIONS: dict[str, dict[str, Any]] = {
 }
 
 
+def as_read(nodes: dict[str, dict[str, Any]], edges: dict[str, dict[str, str]] | None = None,
+            operations: dict[str, dict[str, Any]] = OPERATIONS) -> dict[str, Any]:
+    """The pipeline as the project reader hands it out: each node named after its operation
+    unless named, with its (maybe empty) attributes, references and settings."""
+    def read(node: dict[str, Any]) -> dict[str, Any]:
+        return {"name": operations[node["operation"]]["name"], "attributes": {},
+                "references": {}, "settings": {}, **node}
+
+    return {"name": "p", "nodes": {key: read(node) for key, node in nodes.items()},
+            "edges": edges or {}}
+
+
 def found(pipeline: dict[str, Any], **context: Any) -> list[tuple[ProblemKind, str | None]]:
     return [(p.kind, p.node) for p in find_problems(pipeline, OPERATIONS, **context)]
 
@@ -167,8 +182,8 @@ def text(pipeline: dict[str, Any], **context: Any) -> str:
 
 class TestOptionalInputGap:
     def pipeline(self, *ports: str) -> dict[str, Any]:
-        return {"nodes": {"m": {"operation": "make"}, "g": {"operation": "gap"}},
-                "edges": {port: edge("m", "g", port) for port in ports}}
+        return as_read({"m": {"operation": "make"}, "g": {"operation": "gap"}},
+                       {port: edge("m", "g", port) for port in ports})
 
     def test_later_optional_input_alone_is_a_problem(self) -> None:
         pipeline = self.pipeline("y")
@@ -185,15 +200,15 @@ class TestOptionalInputGap:
 class TestSettings:
     @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
     def test_non_finite_settings_are_rejected(self, value: float) -> None:
-        pipeline = {"nodes": {"m": {"operation": "make",
-                                    "settings": {"num_cpus": value, "num_gpus": value}}}}
+        pipeline = as_read({"m": {"operation": "make",
+                                  "settings": {"num_cpus": value, "num_gpus": value}}})
         assert found(pipeline) == [(ProblemKind.SETTING, "m")] * 2
         assert "setting num_gpus is" in text(pipeline)
         assert "set a finite number ≥ 0" in text(pipeline)
 
     def test_finite_settings_pass(self) -> None:
-        pipeline = {"nodes": {"m": {"operation": "make",
-                                    "settings": {"num_cpus": 0.5, "num_gpus": 0}}}}
+        pipeline = as_read({"m": {"operation": "make",
+                                  "settings": {"num_cpus": 0.5, "num_gpus": 0}}})
         assert found(pipeline) == []
 
 
@@ -202,7 +217,7 @@ class TestCycles:
         nodes = {name: {"operation": "pass", "name": name.upper()} for name in "abcde"}
         edges = {"ab": edge("a", "b"), "ba": edge("b", "a"),
                  "cd": edge("c", "d"), "dc": edge("d", "c"), "de": edge("d", "e")}
-        problems = [p for p in find_problems({"nodes": nodes, "edges": edges}, OPERATIONS)
+        problems = [p for p in find_problems(as_read(nodes, edges), OPERATIONS)
                     if p.kind == ProblemKind.CYCLE]
         assert sorted(p.node for p in problems) in (["a", "c"], ["a", "d"], ["b", "c"],
                                                     ["b", "d"])
@@ -215,7 +230,7 @@ class TestCycles:
                  "c": {"operation": "pass"}}
         edges = {"ab": edge("a", "b", "x"), "ba": edge("b", "a", src_port="out"),
                  "cb": edge("c", "b", "y"), "bc": edge("b", "c", src_port="out")}
-        kinds = [kind for kind, _ in found({"nodes": nodes, "edges": edges})]
+        kinds = [kind for kind, _ in found(as_read(nodes, edges))]
         assert kinds == [ProblemKind.CYCLE]
 
 
@@ -225,7 +240,7 @@ ARCHITECTURES = {"a1": {"name": "Same"}, "a2": {"name": "Same"}, "a3": {"name": 
 class TestAmbiguousArchitecture:
 
     def pipeline(self, value: str) -> dict[str, Any]:
-        return {"nodes": {"n": {"operation": "net", "references": {"net": value}}}}
+        return as_read({"n": {"operation": "net", "references": {"net": value}}})
 
     def test_shared_name_lists_the_ids(self) -> None:
         pipeline = self.pipeline("Same")

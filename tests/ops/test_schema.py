@@ -132,7 +132,7 @@ class TestProject:
         plain = project.to_plain()
         assert json.loads(json.dumps(plain)) == plain
 
-    def test_from_plain_keeps_ids_and_content(self, project: ProjectDoc) -> None:
+    def test_restore_into_empty_doc_keeps_ids_and_content(self, project: ProjectDoc) -> None:
         op = project.add_operation("Train", TRAIN)
         pipe = project.add_pipeline("p")
         a = project.add_node(pipe, op)
@@ -143,7 +143,9 @@ class TestProject:
         project.connect_layers(arch, layer, layer, 1)
         project.record_artifact("x", "h", "tensor")
         plain = project.to_plain()
-        assert ProjectDoc.from_plain(plain).to_plain() == plain
+        fresh = ProjectDoc(Doc())
+        fresh.restore(plain)
+        assert fresh.to_plain() == plain
 
     def test_concurrent_edits_merge(self, project: ProjectDoc) -> None:
         op = project.add_operation("Train", TRAIN)
@@ -357,11 +359,3 @@ class TestRestore:
         assert merged["operations"][op]["code"] == TRAIN + "# peer\n"
         assert merged["pipelines"][pipe]["nodes"][node]["attributes"] == {"lr": 0.1}
         assert merged == peer.to_plain()
-
-    def test_restore_into_empty_doc_is_from_plain(self, project: ProjectDoc) -> None:
-        op = project.add_operation("Train", TRAIN)
-        project.add_node(project.add_pipeline("p"), op)
-        plain = project.to_plain()
-        fresh = ProjectDoc(Doc())
-        fresh.restore(plain)
-        assert fresh.to_plain() == plain
