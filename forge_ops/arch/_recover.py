@@ -13,6 +13,7 @@ import inspect
 import re
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -132,7 +133,8 @@ def class_source(cls: type) -> str:
     try:
         source = textwrap.dedent(inspect.getsource(cls))
         file = inspect.getsourcefile(cls)
-        tree = ast.parse(open(file).read()) if file else ast.Module(body=[], type_ignores=[])
+        module_text = Path(file).read_text(encoding="utf-8") if file else ""
+        tree = ast.parse(module_text)
     except (OSError, TypeError, SyntaxError) as exc:
         raise ArchitectureImportError(
             f"the source of {cls.__name__} is not available ({exc}); it cannot become a "
