@@ -204,6 +204,16 @@ class FeedbackSender:
             self._sock.close()
             return False
 
+    def close(self) -> None:
+        """Let go of the connection (a worker keeps its sender for life; tests end theirs)."""
+        self._sock.close()
+
+    def __enter__(self) -> FeedbackSender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def parse_route(route: str) -> tuple[str, str | None, bytes | None]:
     """``route`` as the executor passes it to tasks: (relay name, listener address, token)."""

@@ -76,10 +76,11 @@ def closed_by_peer(sock: socket.socket) -> bool:
 
 
 def test_frames_arrive_in_order_with_their_events(served: Served) -> None:
-    sender = FeedbackSender(served.listener.address, served.listener.token)
-    for seq in range(1, 51):
-        assert sender.send("J:0:1", seq, [feedback("J", ("console", "stdout", f"line {seq}\n"),
-                                                   ("graph", "loss", "error", seq, 0.5))])
+    with FeedbackSender(served.listener.address, served.listener.token) as sender:
+        for seq in range(1, 51):
+            assert sender.send("J:0:1", seq, [
+                feedback("J", ("console", "stdout", f"line {seq}\n"),
+                         ("graph", "loss", "error", seq, 0.5))])
     served.wait_for(50)
     assert [seq for _, seq, _ in served.frames] == list(range(1, 51))
     key, seq, events = served.frames[-1]
@@ -125,8 +126,8 @@ def test_a_bad_connection_is_closed_and_delivers_nothing(
            "overflowing seq": "malformed frame", "oversized frame": "at most"}[bad]
     assert any(why in record.getMessage() for record in caplog.records)
     # The listener goes on serving well-behaved workers.
-    assert FeedbackSender(served.listener.address, served.listener.token).send(
-        "J:0:2", 1, [feedback("J", ("console", "stdout", "y"))])
+    with FeedbackSender(served.listener.address, served.listener.token) as sender:
+        assert sender.send("J:0:2", 1, [feedback("J", ("console", "stdout", "y"))])
     served.wait_for(1)
     assert [key for key, _, _ in served.frames] == ["J:0:2"]
 
@@ -147,10 +148,10 @@ def test_a_connection_that_sends_no_token_is_closed(
 def test_a_sender_to_a_closed_listener_fails_instead_of_hanging() -> None:
     server = Served()
     address, token = server.listener.address, server.listener.token
-    sender = FeedbackSender(address, token)
-    server.close()
-    results = [sender.send("J:0:1", seq, [feedback("J", ("console", "stdout", "z" * 4096))])
-               for seq in range(1, 200)]
+    with FeedbackSender(address, token) as sender:
+        server.close()
+        results = [sender.send("J:0:1", seq, [feedback("J", ("console", "stdout", "z" * 4096))])
+                   for seq in range(1, 200)]
     assert results[-1] is False  # the worker then pushes to the relay actor
     with pytest.raises(OSError):
         FeedbackSender(address, token)
