@@ -9,7 +9,6 @@ to the outputs of the run that computed it; only successes are recorded.
 from __future__ import annotations
 
 import ast
-import datetime as dt
 import hashlib
 import io
 import json
@@ -21,6 +20,7 @@ from functools import cache, lru_cache
 from importlib import metadata
 from typing import TYPE_CHECKING
 
+from forge_ops import schema
 from forge_ops.artifacts import canonical_json
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ def normalize_code(code: str) -> str:
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    """Kept only for ``_ray``'s import until it calls ``schema.now_iso("milliseconds")``."""
+    return schema.now_iso("milliseconds")
 
 
 @cache

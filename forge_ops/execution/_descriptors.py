@@ -17,8 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from forge_ops.runtime import FeedbackSink
-from forge_ops.runtime._console import LineWriter
+from forge_ops.runtime import FeedbackSink, LineWriter
 
 #: How long the job's end waits for what is still in the pipes. A subprocess the job left
 #: running keeps its copy of a pipe open, so the end cannot wait for the pipe to close.

@@ -28,6 +28,7 @@ from forge_ops.operations.types import (
     Tensor as Tensor,
 )
 
+from ._console import LineWriter as LineWriter
 from ._console import capture_console as capture_console
 from ._context import ArtifactLoader as ArtifactLoader
 from ._context import JobContext as JobContext
@@ -60,6 +61,7 @@ __all__ = [
     "JobContext",
     "Layer",
     "Line",
+    "LineWriter",
     "MemorySink",
     "Metrics",
     "Model",
