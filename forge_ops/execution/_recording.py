@@ -13,7 +13,6 @@ import logging
 import time
 
 from forge_ops.artifacts import ArtifactError, ArtifactStore, Provenance
-
 from forge_ops.schema import now_iso
 
 from ._cache import CacheEntry, CacheIndex
