@@ -126,9 +126,10 @@ class Project(TypedDict):
     artifacts: dict[str, Artifact]
 
 
-class JobSnapshot(TypedDict):
+class JobSnapshot(TypedDict, total=False):
     """One job of a pipeline as it runs: its node's operation code, attributes, references,
-    settings and input wires (``[source job, source port]`` by input port)."""
+    settings and input wires (``[source job, source port]`` by input port). Written whole;
+    read with ``.get``, as :class:`ExecutionSnapshot` is."""
 
     name: str
     operation: str
