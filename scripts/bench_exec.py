@@ -61,7 +61,8 @@ def dag_project(width: int, depth: int) -> dict[str, Any]:
                     edges[f"{node}{port}"] = {"src": f"n{level - 1}_{src}", "src_port": "out",
                                               "dst": node, "dst_port": port}
     return {"operations": {"step": {"name": "step", "code": STEP}},
-            "pipelines": {"dag": {"name": "dag", "nodes": nodes, "edges": edges}}}
+            "pipelines": {"dag": {"name": "dag", "nodes": nodes, "edges": edges}},
+            "architectures": {}, "layers": {}, "artifacts": {}}
 
 
 def raw_ray_dag(width: int, depth: int) -> float:
@@ -165,7 +166,7 @@ def train_project(args: argparse.Namespace, architecture: dict[str, Any],
             for n, (op, attrs, refs) in nodes.items()},
             "edges": {f"e{i}": {"src": s, "src_port": sp, "dst": d, "dst_port": dp}
                       for i, (s, sp, d, dp) in enumerate(edges)}}},
-        "architectures": {"cnn": architecture},
+        "architectures": {"cnn": architecture}, "layers": {}, "artifacts": {},
     }
 
 
@@ -309,7 +310,8 @@ def bench_gpu_tasks(args: argparse.Namespace, work: Path) -> None:
                        "references": {}, "settings": {"num_gpus": 1}} for i in range(count)}
     edges = {}
     project = {"operations": {"gpu": {"name": "gpu", "code": GPU_PID}},
-               "pipelines": {"p": {"name": "p", "nodes": nodes, "edges": edges}}}
+               "pipelines": {"p": {"name": "p", "nodes": nodes, "edges": edges}},
+               "architectures": {}, "layers": {}, "artifacts": {}}
     engine = Engine(ArtifactStore(work / "gpu"), executor)
     engine.run(plan_pipeline({**project, "pipelines": {"p": {
         "name": "p", "nodes": {"g0": nodes["g0"]}, "edges": {}}}}, "p"))  # warm

@@ -7,10 +7,7 @@ from ._cache import cache_key as cache_key
 from ._cache import normalize_code as normalize_code
 from ._cache import runtime_versions as runtime_versions
 from ._engine import Engine as Engine
-from ._engine import EventCallback as EventCallback
 from ._engine import ExecutionHandle as ExecutionHandle
-from ._engine import ExecutionResult as ExecutionResult
-from ._engine import JobRecord as JobRecord
 from ._events import Event as Event
 from ._events import ExecutionStatusChanged as ExecutionStatusChanged
 from ._events import JobFeedback as JobFeedback
@@ -23,6 +20,10 @@ from ._plan import Plan as Plan
 from ._plan import PlanError as PlanError
 from ._plan import plan_pipeline as plan_pipeline
 from ._ray import RayExecutor as RayExecutor
+from ._results import ExecutionResult as ExecutionResult
+from ._results import JobRecord as JobRecord
+from ._run import EventCallback as EventCallback
+from ._task import ChainingExecutor as ChainingExecutor
 from ._task import Executor as Executor
 from ._task import TaskEvent as TaskEvent
 from ._task import TaskEventKind as TaskEventKind
@@ -32,6 +33,7 @@ from ._task import TaskSpec as TaskSpec
 __all__ = [
     "CacheEntry",
     "CacheIndex",
+    "ChainingExecutor",
     "Engine",
     "Event",
     "EventCallback",

@@ -9,7 +9,6 @@ to the outputs of the run that computed it; only successes are recorded.
 from __future__ import annotations
 
 import ast
-import datetime as dt
 import hashlib
 import io
 import json
@@ -46,10 +45,6 @@ def normalize_code(code: str) -> str:
         except (tokenize.TokenError, SyntaxError, MemoryError):
             return code
         return " ".join(tokens)
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 @cache

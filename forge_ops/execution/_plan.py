@@ -1,13 +1,24 @@
-"""A pipeline's plain data turned into a job graph: one job per node, inputs wired by edges."""
+"""A pipeline turned into a job graph: one job per node, inputs wired by edges; and the plain
+snapshot of the pipeline as it runs (execution document ``meta.pipeline``)."""
 
 from __future__ import annotations
 
-import graphlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from forge_ops.artifacts import canonical_json
+from forge_ops.graph_order import CycleFound, topological_order
+from forge_ops.schema import (
+    Architecture,
+    Artifact,
+    ExecutionSnapshot,
+    JobSnapshot,
+    Layer,
+    Node,
+    Operation,
+    Project,
+)
 
 
 class PlanError(ValueError):
@@ -66,6 +77,18 @@ class JobSpec:
         seed = self.attributes.get("seed", 0)
         return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
 
+    def snapshot(self) -> JobSnapshot:
+        """The job as plain data (an entry of the execution snapshot's ``jobs``)."""
+        return JobSnapshot(
+            name=self.name,
+            operation=self.operation,
+            code=self.code,
+            attributes=self.attributes,
+            references=self.references,
+            inputs={p: [w.src_job, w.src_port] for p, w in self.inputs.items()},
+            settings=dict(vars(self.settings)),
+        )
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -75,9 +98,9 @@ class Plan:
     jobs: dict[str, JobSpec]
     order: tuple[str, ...]
     #: Project items references resolve against inside jobs (see forge_ops.runtime).
-    architectures: dict[str, Any] = field(default_factory=dict)
-    layers: dict[str, Any] = field(default_factory=dict)
-    artifacts: dict[str, Any] = field(default_factory=dict)
+    architectures: dict[str, Architecture] = field(default_factory=dict)
+    layers: dict[str, Layer] = field(default_factory=dict)
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
 
     def downstream(self, job_id: str) -> set[str]:
         """``job_id`` and every job that depends on its outputs, directly or not."""
@@ -93,102 +116,97 @@ class Plan:
         """The jobs ``job_id`` reads inputs from, directly."""
         return {wire.src_job for wire in self.jobs[job_id].inputs.values()}
 
-    def snapshot(self) -> dict[str, Any]:
-        """The pipeline as it runs, plain data (execution document ``meta.pipeline``)."""
-        return {
-            "pipeline": self.pipeline,
-            "jobs": {
-                job_id: {
-                    "name": job.name,
-                    "operation": job.operation,
-                    "code": job.code,
-                    "attributes": job.attributes,
-                    "references": job.references,
-                    "inputs": {p: [w.src_job, w.src_port] for p, w in job.inputs.items()},
-                    "settings": vars(job.settings),
-                }
-                for job_id, job in self.jobs.items()
-            },
-        }
+    def snapshot(self, *, name: str, branch: str, by: str | None, rerun_of: str | None,
+                 publishes: Collection[str]) -> ExecutionSnapshot:
+        """The pipeline as it runs (execution document ``meta.pipeline``): its jobs with their
+        code, and who ran it from which branch; ``publishes``: the Output jobs."""
+        return ExecutionSnapshot(
+            pipeline=self.pipeline,
+            jobs={job_id: job.snapshot() for job_id, job in self.jobs.items()},
+            name=name,
+            branch=branch,
+            by=by,
+            order=list(self.order),
+            rerun_of=rerun_of,
+            publishes=sorted(publishes),
+        )
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else str(value or "")
-
-
-def plan_pipeline(project: Mapping[str, Any], pipeline_id: str) -> Plan:
-    """Plan the pipeline ``pipeline_id`` of a plain project snapshot (``schema.to_plain``).
+def plan_pipeline(project: Project, pipeline_id: str) -> Plan:
+    """Plan the pipeline ``pipeline_id`` (id or unique name) of a project snapshot
+    (``schema.to_plain``).
 
     The pipeline should have passed validation (forge_ops.operations); this still refuses what
     cannot be run at all: unknown operations, edges to missing nodes, two edges into one input,
     cycles.
     """
-    pipelines = project.get("pipelines") or {}
+    pipelines = project["pipelines"]
     if pipeline_id not in pipelines:
-        names = {pid: p.get("name") for pid, p in pipelines.items()}
+        names = {pid: p["name"] for pid, p in pipelines.items()}
         matches = [pid for pid, name in names.items() if name == pipeline_id]
         if len(matches) != 1:
             raise PlanError(f"no pipeline {pipeline_id!r} in the project; pipelines: "
                             f"{sorted(str(n) for n in names.values())}")
         pipeline_id = matches[0]
     pipeline = pipelines[pipeline_id]
-    operations = project.get("operations") or {}
-    architectures = dict(project.get("architectures") or {})
-    layers = dict(project.get("layers") or {})
-    artifacts = dict(project.get("artifacts") or {})
-    nodes: Mapping[str, Any] = pipeline.get("nodes") or {}
+    operations = project["operations"]
+    architectures = dict(project["architectures"])
+    layers = dict(project["layers"])
+    artifacts = dict(project["artifacts"])
+    nodes = pipeline["nodes"]
 
     wires: dict[str, dict[str, InputWire]] = {node_id: {} for node_id in nodes}
-    for edge_id, edge in (pipeline.get("edges") or {}).items():
-        src, dst, dst_port = edge.get("src"), edge.get("dst"), edge.get("dst_port")
+    for edge_id, edge in pipeline["edges"].items():
+        src, dst, dst_port = edge["src"], edge["dst"], edge["dst_port"]
         if src not in nodes or dst not in nodes:
             raise PlanError(f"edge {edge_id} connects a node that is not in the pipeline; "
                             "delete the edge")
         if dst_port in wires[dst]:
             raise PlanError(f"input {dst_port!r} of node {_node_name(nodes[dst], operations)} "
                             "has two incoming edges; keep one")
-        wires[dst][str(dst_port)] = InputWire(str(src), str(edge.get("src_port")))
+        wires[dst][dst_port] = InputWire(src, edge["src_port"])
 
     jobs: dict[str, JobSpec] = {}
     for node_id, node in nodes.items():
-        operation = operations.get(str(node.get("operation")))
+        operation = operations.get(node["operation"])
         name = _node_name(node, operations)
         if operation is None:
-            raise PlanError(f"node {name} uses operation {node.get('operation')!r}, which is not "
+            raise PlanError(f"node {name} uses operation {node['operation']!r}, which is not "
                             "in the project; pick an existing operation")
-        references = dict(node.get("references") or {})
+        references = dict(node["references"])
         jobs[node_id] = JobSpec(
             job_id=node_id,
             name=name,
-            operation=str(node.get("operation")),
-            code=_text(operation.get("code")),
-            attributes=dict(node.get("attributes") or {}),
+            operation=node["operation"],
+            code=operation["code"],
+            attributes=dict(node["attributes"]),
             references=references,
             inputs=wires[node_id],
-            settings=JobSettings.from_plain(node.get("settings"), f"node {name}"),
+            settings=JobSettings.from_plain(node["settings"], f"node {name}"),
             reference_content={
                 key: _reference_content(value, architectures, layers, artifacts)
                 for key, value in references.items()
             },
         )
-    sorter = graphlib.TopologicalSorter({j: {w.src_job for w in s.inputs.values()}
-                                         for j, s in jobs.items()})
+    position = {job_id: i for i, job_id in enumerate(jobs)}
     try:
-        order = tuple(sorter.static_order())
-    except graphlib.CycleError as exc:
-        cycle = " → ".join(jobs[j].name for j in exc.args[1])
+        order = tuple(topological_order(
+            {j: {w.src_job for w in s.inputs.values()} for j, s in jobs.items()},
+            key=position.__getitem__))
+    except CycleFound as exc:
+        cycle = " → ".join(jobs[j].name for j in exc.cycle)
         raise PlanError(f"the pipeline has a cycle ({cycle}); remove one of its edges") from exc
-    return Plan(str(pipeline_id), jobs, order, architectures, layers, artifacts)
+    return Plan(pipeline_id, jobs, order, architectures, layers, artifacts)
 
 
-def _node_name(node: Mapping[str, Any], operations: Mapping[str, Any]) -> str:
-    operation = operations.get(str(node.get("operation"))) or {}
-    return str(node.get("name") or operation.get("name") or node.get("operation"))
+def _node_name(node: Node, operations: Mapping[str, Operation]) -> str:
+    operation = operations.get(node["operation"])
+    return node["name"] or (operation["name"] if operation else "") or node["operation"]
 
 
 def _reference_content(
-    value: Any, architectures: Mapping[str, Any], layers: Mapping[str, Any],
-    artifacts: Mapping[str, Any],
+    value: Any, architectures: Mapping[str, Architecture], layers: Mapping[str, Layer],
+    artifacts: Mapping[str, Artifact],
 ) -> Any:
     """What a reference value points at, for the cache key (ids and names both resolve)."""
     if not isinstance(value, str):
@@ -197,15 +215,15 @@ def _reference_content(
     def find(items: Mapping[str, Any]) -> Any:
         if value in items:
             return items[value]
-        matches = [item for item in items.values() if item.get("name") == value]
+        matches = [item for item in items.values() if item["name"] == value]
         return matches[0] if len(matches) == 1 else None
 
-    layer_code = {str(layer.get("name")): _text(layer.get("code")) for layer in layers.values()}
+    layer_code = {layer["name"]: layer["code"] for layer in layers.values()}
     if (arch := find(architectures)) is not None:
         # Architectures may use any custom layer: all their code counts.
         return {"architecture": canonical_json(arch), "layers": layer_code}
     if (layer := find(layers)) is not None:
-        return {"layer": _text(layer.get("code"))}
+        return {"layer": layer["code"]}
     if (artifact := find(artifacts)) is not None:
-        return {"artifact": artifact.get("hash")}
+        return {"artifact": artifact["hash"]}
     return {"value": value}

@@ -13,8 +13,9 @@ import logging
 import time
 
 from forge_ops.artifacts import ArtifactError, ArtifactStore, Provenance
+from forge_ops.schema import now_iso
 
-from ._cache import CacheEntry, CacheIndex, now_iso
+from ._cache import CacheEntry, CacheIndex
 
 #: A batch is written once it has this many jobs, or once its oldest job waited this long.
 MAX_JOBS = 256
@@ -38,7 +39,7 @@ class RunRecorder:
 
     def succeeded(self, job: str, outputs: dict[str, str], cache_key: str | None) -> None:
         """Note a job that ran and stored ``outputs`` (``{port: hash}``)."""
-        created = now_iso()
+        created = now_iso("milliseconds")
         provenance = Provenance(self.commit, self.execution, job, created)
         self._producers.extend((artifact, provenance) for artifact in outputs.values())
         if cache_key is not None:

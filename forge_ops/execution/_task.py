@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ._plan import JobSpec
 
@@ -102,8 +102,10 @@ class Executor(Protocol):
     def shutdown(self) -> None: ...
 
 
+@runtime_checkable
 class ChainingExecutor(Executor, Protocol):
-    """An executor that can submit a task before its upstream tasks finish.
+    """An executor that can submit a task before its upstream tasks finish (the engine checks
+    with ``isinstance``, which looks for the methods, not their signatures).
 
     ``upstream`` maps each job of ``task.chained_upstream`` to the handle ``submit`` or
     ``submit_chained`` returned for it. The task runs once they all succeeded; if one of them

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from pycrdt import Array, Doc, Map
 
@@ -11,7 +11,14 @@ from . import _read as r
 from ._ids import new_id, now_iso
 from ._plain import check_json, plain_value
 from ._read import Reader, SchemaError, SchemaWarning
-from ._types import FINISHED_STATUSES, Execution, ExecutionMeta, Job, JobStatus
+from ._types import (
+    FINISHED_STATUSES,
+    Execution,
+    ExecutionMeta,
+    ExecutionSnapshot,
+    Job,
+    JobStatus,
+)
 
 CONSOLE_CAP = 2000
 """Lines of console output kept per job; older lines are dropped and counted."""
@@ -33,7 +40,7 @@ class ExecutionDoc:
 
     def init(
         self,
-        pipeline: Mapping[str, Any],
+        pipeline: ExecutionSnapshot,
         commit: str | None,
         executor: str | None,
         status: str = JobStatus.QUEUED,
@@ -148,7 +155,9 @@ class ExecutionDoc:
             meta_fields = dict(self.meta.items())
             try:
                 meta = ExecutionMeta(
-                    pipeline=r.get(meta_fields, "pipeline", r.json_map, {}),
+                    pipeline=cast(
+                        ExecutionSnapshot, r.get(meta_fields, "pipeline", r.json_map, {})
+                    ),
                     commit=r.get(meta_fields, "commit", r.opt_string, None),
                     status=r.get(meta_fields, "status", _status, JobStatus.QUEUED.value),
                     executor=r.get(meta_fields, "executor", r.opt_string, None),

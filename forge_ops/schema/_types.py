@@ -126,8 +126,38 @@ class Project(TypedDict):
     artifacts: dict[str, Artifact]
 
 
+class JobSnapshot(TypedDict, total=False):
+    """One job of a pipeline as it runs: its node's operation code, attributes, references,
+    settings and input wires (``[source job, source port]`` by input port). Written whole;
+    read with ``.get``, as :class:`ExecutionSnapshot` is."""
+
+    name: str
+    operation: str
+    code: str
+    attributes: dict[str, JsonValue]
+    references: dict[str, JsonValue]
+    inputs: dict[str, list[str]]
+    settings: dict[str, JsonValue]
+
+
+class ExecutionSnapshot(TypedDict, total=False):
+    """The pipeline as an execution runs it (``meta.pipeline``), written once when it starts.
+
+    The coordinator writes every key; a document from elsewhere (or a damaged one, read as
+    ``{}``) may lack any, so readers ask with ``.get``."""
+
+    pipeline: str
+    jobs: dict[str, JobSnapshot]
+    name: str
+    branch: str
+    by: str | None
+    order: list[str]
+    rerun_of: str | None
+    publishes: list[str]
+
+
 class ExecutionMeta(TypedDict):
-    pipeline: dict[str, JsonValue]
+    pipeline: ExecutionSnapshot
     commit: str | None
     status: str
     executor: str | None
@@ -135,9 +165,10 @@ class ExecutionMeta(TypedDict):
     finished: str | None
 
 
-class Job(TypedDict):
-    node: str
-    operation: str
+class JobState(TypedDict):
+    """Where a job stands: the fields the engine's records, the execution document's ``jobs``
+    entries and the HTTP execution records share."""
+
     status: str
     started: str | None
     finished: str | None
@@ -145,6 +176,13 @@ class Job(TypedDict):
     cache_key: str | None
     cached_from: str | None
     outputs: dict[str, str]
+
+
+class Job(JobState):
+    """An execution document's ``jobs`` entry: the job's node and operation, and its state."""
+
+    node: str
+    operation: str
 
 
 class Execution(TypedDict):

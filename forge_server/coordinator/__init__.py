@@ -10,6 +10,7 @@ from ._coordinator import Coordinator
 from ._errors import Conflict, CoordinatorError, NotFound, PipelineRejected
 from ._planning import OUTPUT_OPERATION
 from ._routes import COORDINATOR, coordinator_setup
+from ._writer import ExecutionWriter
 
 __all__ = [
     "COORDINATOR",
@@ -18,6 +19,7 @@ __all__ = [
     "Coordinator",
     "CoordinatorConfig",
     "CoordinatorError",
+    "ExecutionWriter",
     "ExecutorKind",
     "NotFound",
     "PipelineRejected",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from forge_ops.schema import ExecutionSnapshot, Job, Project
 
 from ._errors import CoordinatorError, NotFound, PipelineRejected
 
@@ -15,11 +17,12 @@ OUTPUT_OPERATION = "Output"
 """Operations of this name publish the value at their ``data`` input as a project artifact."""
 
 
-def find_pipeline(project: Mapping[str, Any], pipeline: str) -> str:
-    pipelines: Mapping[str, Any] = project.get("pipelines") or {}
+def find_pipeline(project: Project, pipeline: str) -> str:
+    """A pipeline's id from its id or its (unique) name."""
+    pipelines = project["pipelines"]
     if pipeline in pipelines:
         return pipeline
-    matches = [pid for pid, p in pipelines.items() if p.get("name") == pipeline]
+    matches = [pid for pid, p in pipelines.items() if p["name"] == pipeline]
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -27,37 +30,38 @@ def find_pipeline(project: Mapping[str, Any], pipeline: str) -> str:
             f"{len(matches)} pipelines are called {pipeline!r}; give one of their ids: "
             f"{', '.join(sorted(matches))}"
         )
-    names = sorted(str(p.get("name")) for p in pipelines.values())
+    names = sorted(p["name"] for p in pipelines.values())
     raise NotFound(
         f"no pipeline {pipeline!r} in this project; pipelines: {', '.join(names) or 'none'}"
     )
 
 
-def validate(project: Mapping[str, Any], pipeline_id: str) -> None:
+def validate(project: Project, pipeline_id: str) -> None:
+    """Raise :class:`PipelineRejected` listing every problem of the pipeline, if it has any."""
     from forge_ops.operations import find_problems
 
     pipeline = project["pipelines"][pipeline_id]
     problems = find_problems(
         pipeline,
-        project.get("operations") or {},
-        architectures=project.get("architectures") or {},
-        layers=project.get("layers") or {},
-        artifacts=project.get("artifacts") or {},
+        project["operations"],
+        architectures=project["architectures"],
+        layers=project["layers"],
+        artifacts=project["artifacts"],
     )
     if not problems:
         return
-    nodes = pipeline.get("nodes") or {}
+    nodes = pipeline["nodes"]
     count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
     lines = "\n".join(f"- {p.message}" for p in problems)
     raise PipelineRejected(
-        f"pipeline {pipeline.get('name')} cannot run ({count}):\n{lines}",
+        f"pipeline {pipeline['name']} cannot run ({count}):\n{lines}",
         details={
             "problems": [
                 {
                     "kind": str(p.kind),
                     "message": p.message,
                     "node": p.node,
-                    "node_name": (nodes.get(p.node) or {}).get("name") if p.node else None,
+                    "node_name": nodes[p.node]["name"] if p.node in nodes else None,
                     "edge": p.edge,
                 }
                 for p in problems
@@ -74,22 +78,28 @@ class Prepared:
     name: str
     outputs: frozenset[str]
 
+    def snapshot(self, branch: str, by: str | None, rerun_of: str | None = None
+                 ) -> ExecutionSnapshot:
+        """The pipeline as it runs (execution document ``meta.pipeline``)."""
+        return self.plan.snapshot(name=self.name, branch=branch, by=by, rerun_of=rerun_of,
+                                  publishes=self.outputs)
 
-def prepare(project: Mapping[str, Any], pipeline_id: str) -> Prepared:
+
+def prepare(project: Project, pipeline_id: str) -> Prepared:
+    """Plan the pipeline; a plan error becomes a request error."""
     from forge_ops.execution import PlanError, plan_pipeline
 
     try:
         plan = plan_pipeline(project, pipeline_id)
     except PlanError as exc:
         raise CoordinatorError(str(exc)) from exc
-    operations: Mapping[str, Any] = project.get("operations") or {}
+    operations = project["operations"]
     outputs = frozenset(
         job_id
         for job_id, spec in plan.jobs.items()
-        if (operations.get(spec.operation) or {}).get("name") == OUTPUT_OPERATION
+        if operations[spec.operation]["name"] == OUTPUT_OPERATION
     )
-    name = str((project.get("pipelines") or {}).get(plan.pipeline, {}).get("name", plan.pipeline))
-    return Prepared(plan, name, outputs)
+    return Prepared(plan, project["pipelines"][plan.pipeline]["name"], outputs)
 
 
 def match_job(ref: str, names: Mapping[str, str], where: str) -> str:
@@ -110,9 +120,11 @@ def match_job(ref: str, names: Mapping[str, str], where: str) -> str:
     raise NotFound(f"no job {ref!r} in {where}; jobs: {listing}")
 
 
-def find_job(snapshot: Mapping[str, Any], jobs: Mapping[str, Any], ref: str) -> str:
-    specs = snapshot.get("jobs") or {}
-    names = {job: str((specs.get(job) or {}).get("name", job)) for job in jobs}
+def find_job(snapshot: ExecutionSnapshot, jobs: Mapping[str, Job], ref: str) -> str:
+    """A job id of an execution from its id or its (unique) name."""
+    specs = snapshot.get("jobs") or {}  # plain JSON, not checked by the reader
+    names = {job: str(spec.get("name", job)) if (spec := specs.get(job)) else job
+             for job in jobs}
     return match_job(ref, names, "this execution")
 
 

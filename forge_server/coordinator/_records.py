@@ -1,12 +1,48 @@
-"""An execution's record for the API (what ``forge run --json`` prints), read from its document."""
+"""An execution's record for the API (what ``forge run --json`` prints), read from its document,
+and the engine's view of a finished execution (for restarts)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from forge_ops.execution import ExecutionResult, JobRecord
-from forge_ops.schema import ExecutionDoc, JobStatus
+from forge_ops.schema import Execution, Job, JobStatus
+
+from ._publishing import published_artifacts
+
+
+class JobRecordJson(Job):
+    """A job in the HTTP execution record: the document's job entry plus its display name,
+    duration and console length."""
+
+    name: str
+    duration: float | None
+    console_lines: int
+
+
+class ExecutionRecordJson(TypedDict):
+    """The HTTP execution record (``GET /api/executions/{id}``)."""
+
+    execution: str
+    project: str
+    branch: str | None
+    pipeline: str | None
+    pipeline_name: str | None
+    rerun_of: str | None
+    by: str | None
+    commit: str | None
+    status: str
+    executor: str | None
+    started: str | None
+    finished: str | None
+    duration: float | None
+    jobs: dict[str, JobRecordJson]
+    artifacts: dict[str, str]
+    #: Added by the coordinator: tasks the engine launched (None once forgotten), whether
+    #: the execution runs now.
+    tasks_launched: NotRequired[int | None]
+    running: NotRequired[bool]
 
 
 def _duration(started: str | None, finished: str | None) -> float | None:
@@ -19,84 +55,56 @@ def _duration(started: str | None, finished: str | None) -> float | None:
         return None
 
 
-def execution_record(project: str, execution_id: str, doc: ExecutionDoc) -> dict[str, Any]:
-    """``{execution, project, pipeline, status, jobs: {id: {name, status, duration, …}}, …}``."""
-    plain = doc.to_plain()
+def execution_record(project: str, execution_id: str, plain: Execution) -> ExecutionRecordJson:
+    """``{execution, project, pipeline, status, jobs: {id: {name, status, duration, …}}, …}``
+    of an execution document's plain content."""
     meta = plain["meta"]
     snapshot = meta["pipeline"]
+    # The snapshot is read as plain JSON (the reader does not check its inside): ask with .get.
     names = {job_id: spec.get("name") for job_id, spec in (snapshot.get("jobs") or {}).items()}
     order = list(snapshot.get("order") or names)
-    jobs: dict[str, Any] = {}
+    jobs: dict[str, JobRecordJson] = {}
     for job_id in sorted(plain["jobs"], key=lambda j: order.index(j) if j in order else len(order)):
         job = plain["jobs"][job_id]
-        jobs[job_id] = {
-            "name": names.get(job_id) or job["node"],
-            "node": job["node"],
-            "operation": job["operation"],
-            "status": job["status"],
-            "started": job["started"],
-            "finished": job["finished"],
-            "duration": _duration(job["started"], job["finished"]),
-            "cached_from": job["cached_from"],
-            "cache_key": job["cache_key"],
-            "outputs": dict(job["outputs"]),
-            "error": job["error"],
-            "console_lines": len(plain["console"].get(job_id, [])),
-        }
-    return {
-        "execution": execution_id,
-        "project": project,
-        "branch": snapshot.get("branch"),
-        "pipeline": snapshot.get("pipeline"),
-        "pipeline_name": snapshot.get("name"),
-        "rerun_of": snapshot.get("rerun_of"),
-        "by": snapshot.get("by"),
-        "commit": meta["commit"],
-        "status": meta["status"],
-        "executor": meta["executor"],
-        "started": meta["started"],
-        "finished": meta["finished"],
-        "duration": _duration(meta["started"], meta["finished"]),
-        "jobs": jobs,
-        "artifacts": _published(snapshot, jobs),
-    }
-
-
-def _published(snapshot: dict[str, Any], jobs: dict[str, Any]) -> dict[str, str]:
-    """``{artifact name: hash}`` of the values that reached this execution's Output jobs."""
-    published: dict[str, str] = {}
-    specs = snapshot.get("jobs") or {}
-    for job_id in snapshot.get("publishes") or []:
-        job, spec = jobs.get(job_id), specs.get(job_id) or {}
-        wire = (spec.get("inputs") or {}).get("data")
-        if job is None or job["status"] not in ("succeeded", "cached") or not wire:
-            continue
-        source = jobs.get(wire[0])
-        artifact = source["outputs"].get(wire[1]) if source is not None else None
-        if artifact is not None:
-            published[str((spec.get("attributes") or {}).get("name", "output"))] = artifact
-    return published
-
-
-def previous_result(execution_id: str, doc: ExecutionDoc) -> ExecutionResult:
-    """The engine's view of a finished execution, rebuilt from its document (for restarts)."""
-    plain = doc.to_plain()
-    snapshot = plain["meta"]["pipeline"]
-    names = {job_id: spec.get("name", job_id) for job_id, spec in
-             (snapshot.get("jobs") or {}).items()}
-    records = {
-        job_id: JobRecord(
-            job=job_id,
-            name=str(names.get(job_id, job_id)),
+        jobs[job_id] = JobRecordJson(
+            name=names.get(job_id) or job["node"],
+            node=job["node"],
             operation=job["operation"],
-            status=JobStatus(job["status"]),
+            status=job["status"],
             started=job["started"],
             finished=job["finished"],
-            error=job["error"],
-            cache_key=job["cache_key"],
+            duration=_duration(job["started"], job["finished"]),
             cached_from=job["cached_from"],
+            cache_key=job["cache_key"],
             outputs=dict(job["outputs"]),
+            error=job["error"],
+            console_lines=len(plain["console"].get(job_id, [])),
         )
+    return ExecutionRecordJson(
+        execution=execution_id,
+        project=project,
+        branch=snapshot.get("branch"),
+        pipeline=snapshot.get("pipeline"),
+        pipeline_name=snapshot.get("name"),
+        rerun_of=snapshot.get("rerun_of"),
+        by=snapshot.get("by"),
+        commit=meta["commit"],
+        status=meta["status"],
+        executor=meta["executor"],
+        started=meta["started"],
+        finished=meta["finished"],
+        duration=_duration(meta["started"], meta["finished"]),
+        jobs=jobs,
+        artifacts=published_artifacts(snapshot, plain["jobs"]),
+    )
+
+
+def previous_result(execution_id: str, plain: Execution) -> ExecutionResult:
+    """The engine's view of a finished execution, rebuilt from its document (for restarts)."""
+    specs = plain["meta"]["pipeline"].get("jobs") or {}
+    records = {
+        job_id: JobRecord.from_job(
+            job_id, str(spec.get("name", job_id)) if (spec := specs.get(job_id)) else job_id, job)
         for job_id, job in plain["jobs"].items()
     }
     meta = plain["meta"]

@@ -210,7 +210,7 @@ async def _image(request: web.Request) -> web.Response:
             max_side = 0
         if not 1 <= max_side <= 4096:
             raise CoordinatorError("max_side must be a whole number of pixels from 1 to 4096")
-    pixels = await coordinator.image(
+    pixels = await coordinator.queries.image(
         project, request.match_info["execution"], request.match_info["job"],
         request.match_info["name"], max_side,
     )
@@ -224,7 +224,7 @@ async def _image(request: web.Request) -> web.Response:
 
 async def _execution_artifact(request: web.Request) -> web.Response:
     coordinator, project, _ = await _reader(request)
-    summary = await coordinator.execution_artifact(
+    summary = await coordinator.queries.execution_artifact(
         project, request.match_info["execution"], request.match_info["hash"]
     )
     return web.json_response(summary, dumps=_dumps)
@@ -232,13 +232,13 @@ async def _execution_artifact(request: web.Request) -> web.Response:
 
 async def _artifacts(request: web.Request) -> web.Response:
     coordinator, project, _ = await _reader(request)
-    artifacts = await coordinator.artifacts(project, _branch(request))
+    artifacts = await coordinator.queries.artifacts(project, _branch(request))
     return web.json_response({"project": project, "artifacts": artifacts})
 
 
 async def _artifact(request: web.Request) -> web.Response:
     coordinator, project, _ = await _reader(request)
-    summary = await coordinator.artifact_summary(
+    summary = await coordinator.queries.artifact_summary(
         project, request.match_info["name"], _branch(request)
     )
     return web.json_response(summary, dumps=_dumps)
@@ -246,7 +246,8 @@ async def _artifact(request: web.Request) -> web.Response:
 
 async def _export(request: web.Request) -> web.StreamResponse:
     coordinator, project, _ = await _reader(request)
-    async with coordinator.exported(project, request.match_info["name"], _branch(request)) as path:
+    name = request.match_info["name"]
+    async with coordinator.queries.exported(project, name, _branch(request)) as path:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "application/octet-stream",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 
 from pycrdt import Map
 
@@ -35,7 +34,6 @@ class ExecutionWriter:
         *,
         author: str | None,
         interval: float,
-        on_status: Callable[[JobStatus], None] | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         self.rooms = rooms
@@ -44,7 +42,6 @@ class ExecutionWriter:
         self.execution_id = execution_id
         self.author = author
         self.interval = interval
-        self.on_status = on_status
         self.log = log or _log
         self.writes = 0
         self._loop = asyncio.get_running_loop()
@@ -123,8 +120,6 @@ class ExecutionWriter:
         if summary is not None:
             with project.edit(self.author) as doc, contextlib.suppress(SchemaError):
                 ProjectDoc(doc).set_execution_status(self.execution_id, summary)
-            if self.on_status is not None:
-                self.on_status(summary)
 
 
 def _job_status(execution: ExecutionDoc, event: JobStatusChanged) -> None:

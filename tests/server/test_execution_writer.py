@@ -10,7 +10,7 @@ import pytest
 
 from forge_ops.execution import JobFeedback, JobStatusChanged
 from forge_ops.schema import ExecutionDoc, JobStatus
-from forge_server.coordinator._writer import ExecutionWriter
+from forge_server.coordinator import ExecutionWriter
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.rooms import RoomManager
 from forge_server.relay.store import Store

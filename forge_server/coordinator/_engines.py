@@ -1,0 +1,78 @@
+"""The coordinator's engines, one per executor kind, each started on the first run that needs
+it and shut down with the server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ._config import CoordinatorConfig, ExecutorKind
+from ._errors import CoordinatorError
+
+if TYPE_CHECKING:
+    from forge_ops.artifacts import ArtifactStore
+    from forge_ops.execution import Engine
+
+
+class Engines:
+    """Engines by executor kind; ``store`` gives the artifact store they share."""
+
+    def __init__(self, config: CoordinatorConfig, store: Callable[[], ArtifactStore],
+                 log: logging.Logger) -> None:
+        self.config = config
+        self.store = store
+        self.log = log
+        self._engines: dict[ExecutorKind, Engine] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, kind: str | None = None, ray_address: str | None = None) -> Engine:
+        """The engine of an executor kind, starting the executor on first use."""
+        try:
+            executor_kind = ExecutorKind(kind or self.config.executor)
+        except ValueError:
+            raise CoordinatorError(
+                f"unknown executor {kind!r}; use one of {', '.join(ExecutorKind)}"
+            ) from None
+        if ray_address and ray_address != self.config.ray_address:
+            configured = self.config.ray_address or "a local Ray runtime it starts itself"
+            raise CoordinatorError(
+                f"this server runs Ray jobs on {configured}, not {ray_address}; restart "
+                f"`forge serve --ray-address {ray_address}` to use that cluster"
+            )
+        async with self._lock:
+            engine = self._engines.get(executor_kind)
+            if engine is None:
+                engine = await self._start(executor_kind)
+                self._engines[executor_kind] = engine
+        return engine
+
+    async def _start(self, kind: ExecutorKind) -> Engine:
+        from forge_ops.execution import Engine, Executor, LocalExecutor, RayExecutor
+
+        executor: Executor
+        if kind is ExecutorKind.LOCAL:
+            executor = LocalExecutor(self.config.local_workers)
+        else:
+            executor = RayExecutor(self.config.ray_address)
+        self.log.info("starting the %s executor", kind)
+        try:
+            await asyncio.to_thread(executor.start)
+        except Exception as exc:
+            where = f" at {self.config.ray_address}" if kind is ExecutorKind.RAY else ""
+            raise CoordinatorError(
+                f"cannot start the {kind} executor{where}: {exc}; check the server's "
+                "--executor / --ray-address settings"
+            ) from exc
+        store = await asyncio.to_thread(self.store)
+        return Engine(store, executor, cancel_grace=self.config.cancel_grace_s)
+
+    async def stop(self) -> None:
+        """Shut every started executor down."""
+        engines, self._engines = list(self._engines.values()), {}
+        for engine in engines:
+            try:
+                await asyncio.to_thread(engine.executor.shutdown)
+            except Exception:
+                self.log.exception("shutting down the %s executor failed", engine.executor.name)

@@ -1,0 +1,85 @@
+"""Finding a project's rooms and an execution's document and tagged state, with errors that say
+what exists instead."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from forge_ops.schema import Execution, ExecutionDoc, Project
+from forge_server.history import History
+from forge_server.relay.rooms import RoomManager, execution_room, project_room
+
+from ._errors import Conflict, CoordinatorError, NotFound
+
+
+class Lookup:
+    """Room names and documents of one relay's projects and executions."""
+
+    def __init__(self, rooms: RoomManager, history: History) -> None:
+        self.rooms = rooms
+        self.history = history
+
+    def branch_room(self, project: str, branch: str) -> str:
+        """The room of a project's branch (404 when either does not exist)."""
+        try:
+            name = project_room(project, branch)
+        except ValueError:
+            which = "branch" if _valid_room(project, "main") else "project"
+            raise CoordinatorError(
+                f"invalid {which} name {shown(branch if which == 'branch' else project)}: "
+                f"use letters, digits, '.', '_' or '-', starting with a letter or digit "
+                f"(at most 100 characters)") from None
+        rooms = self.rooms.project_rooms(project)
+        if name not in rooms:
+            if not rooms:
+                raise NotFound(f"no project {project!r} on this server; create it first")
+            branches = sorted(r.split("/", 1)[1] for r in rooms if "/executions/" not in r)
+            raise NotFound(
+                f"project {project!r} has no branch {branch!r}; branches: {', '.join(branches)}"
+            )
+        return name
+
+    def exists(self, project: str, execution: str) -> bool:
+        """Whether the execution's document is loaded or stored (False for an invalid id)."""
+        try:
+            name = execution_room(project, execution)
+        except ValueError:
+            return False  # no execution can have such an id
+        return self.rooms.loaded(name) is not None or self.rooms.store.exists(name)
+
+    def execution_room(self, project: str, execution: str) -> str:
+        """The room of an execution's document (404 when there is none)."""
+        if not self.exists(project, execution):
+            raise NotFound(
+                f"no execution {shown(execution)} in project {shown(project)}; "
+                f"list them with `forge executions {project if len(project) <= 40 else 'PROJECT'}`"
+            )
+        return execution_room(project, execution)
+
+    async def document(self, project: str, execution: str) -> Execution:
+        """The execution document as plain data."""
+        async with self.rooms.hold(self.execution_room(project, execution)) as room:
+            return ExecutionDoc(room.doc).to_plain()
+
+    def tagged(self, project: str, execution: str) -> tuple[str, Project]:
+        """The commit an execution ran (its ``run/{id}`` tag) and that commit's content."""
+        tag = self.history.store.tag(project, f"run/{execution}")
+        if tag is None:
+            raise Conflict(
+                f"execution {execution} has no run/{execution} tag, so the state it ran cannot "
+                "be restored; run the pipeline again instead"
+            )
+        return tag.commit, cast(Project, self.history.store.content(tag.commit))
+
+
+def shown(name: str, limit: int = 40) -> str:
+    """A name from a request, quoted for an error message, cut short if it is long."""
+    return repr(name if len(name) <= limit else name[:limit] + "…")
+
+
+def _valid_room(project: str, branch: str) -> bool:
+    try:
+        project_room(project, branch)
+    except ValueError:
+        return False
+    return True

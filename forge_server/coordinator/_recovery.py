@@ -1,0 +1,38 @@
+"""Executions a stopped server left unfinished: nobody runs them any more, so they become
+failed, each unfinished job saying how to run it again."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from forge_ops.schema import FINISHED_STATUSES, ExecutionDoc, JobStatus, ProjectDoc, SchemaError
+
+from ._errors import CoordinatorError
+from ._lookup import Lookup
+
+
+async def settle_interrupted(lookup: Lookup, project: str, execution: str,
+                             log: logging.Logger) -> None:
+    """Mark an unfinished execution (that the caller knows nobody runs) and its unfinished jobs
+    failed, in its document and in its branch's summary; a finished one is left alone."""
+    rooms = lookup.rooms
+    async with rooms.hold(lookup.execution_room(project, execution)) as room:
+        document = ExecutionDoc(room.doc)
+        if document.meta.get("status") in FINISHED_STATUSES:
+            return
+        plain = document.to_plain()
+        why = ("interrupted: the server stopped while this job was queued or running; "
+               f"restart it with `forge restart {execution} JOB`")
+        with room.edit(None):
+            for job_id, job in plain["jobs"].items():
+                if job["status"] not in FINISHED_STATUSES:
+                    document.set_job_status(job_id, JobStatus.FAILED, error=why)
+            document.set_status(JobStatus.FAILED)
+        await room.written()
+    branch = str(plain["meta"]["pipeline"].get("branch") or "main")
+    with contextlib.suppress(CoordinatorError, SchemaError):
+        async with rooms.hold(lookup.branch_room(project, branch)) as project_doc:
+            with project_doc.edit(None) as doc:
+                ProjectDoc(doc).set_execution_status(execution, JobStatus.FAILED)
+    log.warning("execution %s of %s was interrupted; marked failed", execution, project)
