@@ -10,7 +10,7 @@ One WebSocket frame carries one message::
 Integers are lib0 variable-length unsigned integers (7 bits per byte, little end first); a
 var-string is a var-uint count of **UTF-8 bytes** followed by those bytes (pycrdt's
 ``write_var_string`` writes a character count instead, which breaks on non-ASCII text, so this
-module has its own). Decoding is strict: bounded integers, canonical encodings, lengths checked
+module has its own). Decoding (:mod:`forge_server.relay.lib0`) is strict: bounded integers, canonical encodings, lengths checked
 against what is left, no trailing bytes. Every failure raises :class:`ProtocolError` and nothing
 else, so the relay can close a misbehaving connection without guessing.
 """
@@ -22,6 +22,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
+
+from forge_server.relay.lib0 import MAX_VAR_UINT, StrictLib0Decoder
 
 __all__ = [
     "MAX_VAR_UINT",
@@ -45,9 +47,6 @@ __all__ = [
     "websocket_frame",
 ]
 
-# lib0 (JavaScript) reads var-uints into doubles and refuses anything above 2**53 - 1.
-MAX_VAR_UINT = 2**53 - 1
-_MAX_VAR_UINT_BYTES = 8  # ceil(53 / 7)
 
 
 class ProtocolError(ValueError):
@@ -154,55 +153,13 @@ class Encoder:
         return bytes(self._buf)
 
 
-class Decoder:
-    """Reads lib0-encoded values from a buffer, checking every bound."""
+class Decoder(StrictLib0Decoder):
+    """Reads lib0-encoded values of a frame strictly; failures raise :class:`ProtocolError`."""
 
-    __slots__ = ("_data", "_pos")
+    __slots__ = ()
 
     def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
-        self._pos = 0
-
-    @property
-    def remaining(self) -> int:
-        return len(self._data) - self._pos
-
-    def var_uint(self) -> int:
-        value = 0
-        shift = 0
-        for count in range(_MAX_VAR_UINT_BYTES):
-            if self._pos >= len(self._data):
-                raise ProtocolError("truncated var-uint")
-            byte = self._data[self._pos]
-            self._pos += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                if byte == 0 and count > 0:
-                    raise ProtocolError("non-canonical var-uint (trailing zero byte)")
-                if value > MAX_VAR_UINT:
-                    raise ProtocolError("var-uint larger than 2**53-1")
-                return value
-            shift += 7
-        raise ProtocolError(f"var-uint longer than {_MAX_VAR_UINT_BYTES} bytes")
-
-    def var_bytes(self) -> bytes:
-        length = self.var_uint()
-        if length > self.remaining:
-            raise ProtocolError(f"var-bytes length {length} exceeds the {self.remaining} left")
-        start = self._pos
-        self._pos += length
-        return bytes(self._data[start : self._pos])
-
-    def var_string(self) -> str:
-        data = self.var_bytes()
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProtocolError(f"var-string is not valid UTF-8: {exc.reason}") from exc
-
-    def end(self) -> None:
-        if self.remaining:
-            raise ProtocolError(f"{self.remaining} unexpected trailing bytes")
+        super().__init__(data, error=ProtocolError)
 
 
 def encode_message(message: Message) -> bytes:
