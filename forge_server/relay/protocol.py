@@ -10,9 +10,10 @@ One WebSocket frame carries one message::
 Integers are lib0 variable-length unsigned integers (7 bits per byte, little end first); a
 var-string is a var-uint count of **UTF-8 bytes** followed by those bytes (pycrdt's
 ``write_var_string`` writes a character count instead, which breaks on non-ASCII text, so this
-module has its own). Decoding (:mod:`forge_server.relay.lib0`) is strict: bounded integers, canonical encodings, lengths checked
-against what is left, no trailing bytes. Every failure raises :class:`ProtocolError` and nothing
-else, so the relay can close a misbehaving connection without guessing.
+module has its own). Decoding (:mod:`forge_server.relay.lib0`) is strict: bounded integers,
+canonical encodings, lengths checked against what is left, no trailing bytes. Every failure
+raises :class:`ProtocolError` and nothing else, so the relay can close a misbehaving connection
+without guessing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from enum import IntEnum
 from forge_server.relay.lib0 import MAX_VAR_UINT, StrictLib0Decoder
 
 __all__ = [
+    "EMPTY_UPDATE",
     "MAX_VAR_UINT",
     "AuthMessage",
     "AuthType",
@@ -41,12 +43,17 @@ __all__ = [
     "SyncType",
     "decode_awareness",
     "decode_message",
+    "decode_state_vector",
     "encode_awareness",
     "encode_message",
     "is_crdt_panic",
     "websocket_frame",
 ]
 
+
+
+# An update with no structs and an empty delete set: what a peer with nothing new sends as step2.
+EMPTY_UPDATE = b"\x00\x00"
 
 
 class ProtocolError(ValueError):
@@ -215,6 +222,12 @@ def decode_message(data: bytes) -> Message:
         raise ProtocolError(f"unknown message type {raw_type}")
     dec.end()
     return message
+
+
+def decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    """A Yjs state vector as {client id: next clock}."""
+    dec = Decoder(state_vector)
+    return {dec.var_uint(): dec.var_uint() for _ in range(dec.var_uint())}
 
 
 def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:
