@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from forge_ops.sqlite_db import open_database
 from forge_server.auth._errors import (
     AuthStoreError,
     ProjectExists,
@@ -130,12 +131,7 @@ class AuthStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db = open_database(self.path, foreign_keys=True)
         with self._lock:
             self._db.executescript(_SCHEMA)  # idempotent; executescript commits by itself
 

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from forge_ops.sqlite_db import open_database
+
 from ._errors import Conflict, HistoryError, NotFound, nearest
 
 _SCHEMA = """
@@ -139,10 +141,7 @@ class HistoryStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn = open_database(self.path)
         self._conn.executescript(_SCHEMA)
 
     def close(self) -> None:
