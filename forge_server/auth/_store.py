@@ -120,7 +120,8 @@ class TokenInfo:
         return "active"
 
 
-def iso(ts: float | None) -> str:
+def format_timestamp(ts: float | None) -> str:
+    """A stored time as shown to people (UTC, ``2026-01-31T12:00:00Z``); "-" for none."""
     if ts is None:
         return "-"
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -304,14 +304,6 @@ class Store:
             conn.execute("ROLLBACK")
             raise
 
-    def delete_room(self, room: str) -> None:
-        self.flush_now()
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("DELETE FROM room_updates WHERE room = ?", (room,))
-        conn.execute("DELETE FROM room_snapshots WHERE room = ?", (room,))
-        conn.execute("COMMIT")
-
     # -- compaction ------------------------------------------------------------------------
 
     async def compact(self, room: str, *, inline_below: int = 256 * 1024) -> int:

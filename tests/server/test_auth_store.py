@@ -15,13 +15,13 @@ from forge_server.auth import (
     InvalidName,
     ProjectExists,
     TokenAuthorizer,
+    TokenStatus,
     UnknownToken,
     UnknownUser,
     UserExists,
     ensure_initial_owner,
     parse_duration,
 )
-from forge_server.auth._store import TokenStatus
 from forge_server.credentials import load_stored
 from forge_server.principal import Forbidden, Role, Unauthenticated, authorize
 
