@@ -21,6 +21,9 @@ from aiohttp import web
 
 from forge_ops.examples import EXAMPLES, example_document
 from forge_ops.schema import ProjectDoc
+from forge_server.auth import InvalidName, ProjectExists, validate_project_name
+from forge_server.auth.routes import AUTH_STORE
+from forge_server.history import HISTORY
 from forge_server.principal import AuthError, Role
 from forge_server.relay.app import AUTHORIZER, ROOMS, STATS, authorize_request, request_token
 from forge_server.relay.rooms import project_room
@@ -73,7 +76,7 @@ async def _create_project(request: web.Request) -> web.Response:
         return web.json_response(
             await _description(app, name, principal.role, created=False, example=None)
         )
-    _claim(app, name, user)
+    await _claim(app, name, user)
     project = example_document(example, name) if example else ProjectDoc.create(name)
     try:
         await rooms.create(project_room(name, MAIN), project.doc.get_update())
@@ -96,8 +99,6 @@ async def _read_body(request: web.Request) -> tuple[str, str | None, bool]:
         raise ProjectRequestError(400, usage) from None
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise ProjectRequestError(400, usage)
-    from forge_server.auth import InvalidName, validate_project_name
-
     name = data["name"]
     try:
         validate_project_name(name)
@@ -113,31 +114,30 @@ async def _read_body(request: web.Request) -> tuple[str, str | None, bool]:
     return name, example, exist_ok
 
 
-def _claim(app: web.Application, name: str, user: str) -> None:
+async def _claim(app: web.Application, name: str, user: str) -> None:
     """Record the project and its owner in the auth tables (servers with accounts only)."""
-    from forge_server.auth import ProjectExists
-    from forge_server.auth.routes import AUTH_STORE
-
     store = app.get(AUTH_STORE)
     if store is None:
         return
-    if store.project_exists(name):
-        # Created through the membership API but never filled: its writers may fill it.
-        role = store.role(user, name)
-        if role is None or not role.can_write:
-            raise ProjectRequestError(
-                409, f"project {name!r} already exists; ask one of its owners for a role"
-            )
-        return
-    try:
-        store.create_project(name, user)
-    except ProjectExists as exc:
-        raise ProjectRequestError(409, str(exc)) from None
+
+    def claim() -> None:
+        if store.project_exists(name):
+            # Created through the membership API but never filled: its writers may fill it.
+            role = store.role(user, name)
+            if role is None or not role.can_write:
+                raise ProjectRequestError(
+                    409, f"project {name!r} already exists; ask one of its owners for a role"
+                )
+            return
+        try:
+            store.create_project(name, user)
+        except ProjectExists as exc:
+            raise ProjectRequestError(409, str(exc)) from None
+
+    await store.run(claim)
 
 
 async def _first_commit(app: web.Application, name: str, user: str, example: str | None) -> None:
-    from forge_server.history import HISTORY
-
     history = app.get(HISTORY)
     if history is None:
         return

@@ -25,6 +25,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from forge_ops import sqlite_db
+
 from ._codec import ArtifactError
 
 FILENAME = "index.sqlite"
@@ -76,8 +78,7 @@ class RecordIndex:
         try:
             # Autocommit: each statement is its own transaction unless a BEGIN says otherwise.
             # No busy timeout: _run waits for other processes' locks itself.
-            connection = sqlite3.connect(self.path, timeout=0, isolation_level=None,
-                                         check_same_thread=False)
+            connection = sqlite_db.connect(self.path, busy_timeout_s=0)
         except sqlite3.Error as exc:
             raise self._unusable(exc) from exc
         self._connection, self._pid, self._prepared = connection, os.getpid(), False
@@ -87,11 +88,9 @@ class RecordIndex:
     def _prepare(connection: sqlite3.Connection) -> None:
         """Make a new connection's file a WAL database with our tables (once per file; the
         first statement on a file that is not a database fails here)."""
-        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            connection.execute("PRAGMA journal_mode=WAL")  # recorded in the file
         # WAL with NORMAL: a committed record survives any process's crash; only a power cut
         # can lose the last ones (as with files written without fsync).
-        connection.execute("PRAGMA synchronous=NORMAL")
+        sqlite_db.use_wal(connection)
         connection.executescript(_SCHEMA)
 
     def close(self) -> None:

@@ -16,7 +16,15 @@ from forge_server.auth._errors import (
     UserExists,
 )
 from forge_server.auth._names import validate_project_name, validate_user_name
-from forge_server.auth._store import AUTH_DB_FILE, AuthStore, RoleGrant, TokenInfo, UserInfo
+from forge_server.auth._store import (
+    AUTH_DB_FILE,
+    AuthStore,
+    RoleGrant,
+    TokenInfo,
+    TokenStatus,
+    UserInfo,
+    format_timestamp,
+)
 from forge_server.auth._tokens import TOKEN_PREFIX, parse_duration
 from forge_server.auth.authorizer import TokenAuthorizer
 
@@ -31,11 +39,13 @@ __all__ = [
     "RoleGrant",
     "TokenAuthorizer",
     "TokenInfo",
+    "TokenStatus",
     "UnknownToken",
     "UnknownUser",
     "UserExists",
     "UserInfo",
     "ensure_initial_owner",
+    "format_timestamp",
     "parse_duration",
     "validate_project_name",
     "validate_user_name",

@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+from forge_ops.sqlite_db import open_database
 from forge_server.auth._errors import (
     AuthStoreError,
     ProjectExists,
@@ -31,8 +32,11 @@ from forge_server.auth._errors import (
 from forge_server.auth._names import validate_project_name, validate_user_name
 from forge_server.auth._tokens import hash_secret, new_token, parse_token
 from forge_server.principal import Role
+from forge_server.store_thread import StoreThread
 
 AUTH_DB_FILE = "forge.db"
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_users (
@@ -116,34 +120,40 @@ class TokenInfo:
         return "active"
 
 
-def iso(ts: float | None) -> str:
+def format_timestamp(ts: float | None) -> str:
+    """A stored time as shown to people (UTC, ``2026-01-31T12:00:00Z``); "-" for none."""
     if ts is None:
         return "-"
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class AuthStore:
-    """Users, tokens and roles in ``<data-dir>/forge.db`` (tables prefixed ``auth_``)."""
+    """Users, tokens and roles in ``<data-dir>/forge.db`` (tables prefixed ``auth_``).
+
+    The methods block and may be called from any thread (the connection is used under a lock);
+    code on the relay's event loop calls them through :meth:`run`, on the store's own thread.
+    """
 
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db = open_database(self.path, foreign_keys=True)
         with self._lock:
             self._db.executescript(_SCHEMA)  # idempotent; executescript commits by itself
+        self._thread = StoreThread("forge-auth")
 
     @classmethod
     def open(cls, data_dir: Path | str, *, clock: Callable[[], float] = time.time) -> AuthStore:
         return cls(Path(data_dir) / AUTH_DB_FILE, clock=clock)
 
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` (this store's work) on the store's thread, off the loop."""
+        return await self._thread.run(fn, *args, **kwargs)
+
     def close(self) -> None:
+        self._thread.close()
         with self._lock:
             self._db.close()
 

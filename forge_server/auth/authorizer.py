@@ -1,7 +1,8 @@
 """``TokenAuthorizer``: the relay's Authorizer backed by the auth store.
 
-Every check reads the store afresh, so a token revoked or a role changed with the CLI while the
-server runs takes effect at the next connection or request. Tokens are never logged; a refusal is
+Every check reads the store afresh (on the store's thread, off the event loop), so a token
+revoked or a role changed with the CLI while the server runs takes effect at the next connection
+or request. Tokens are never logged; a refusal is
 logged with the token's public id at most.
 """
 
@@ -49,7 +50,7 @@ class TokenAuthorizer:
         self.project_has_rooms: Callable[[str], bool] | None = None
 
     async def authenticate(self, token: str | None) -> str:
-        check = self.store.check_token(token)
+        check = await self.store.run(self.store.check_token, token)
         if check.status is TokenStatus.OK and check.user is not None:
             return check.user
         self.refused += 1
@@ -62,19 +63,22 @@ class TokenAuthorizer:
         raise Unauthenticated(_REASONS[check.status])
 
     async def role(self, user: str, project: str) -> Role | None:
-        role = self.store.role(user, project)
+        role, exists = await self.store.run(self._role_and_existence, user, project)
         if role is not None or not self.claim_new_projects:
             return role
-        if self.store.project_exists(project) or (
-            self.project_has_rooms is not None and self.project_has_rooms(project)
-        ):
+        if exists or (self.project_has_rooms is not None and self.project_has_rooms(project)):
             return None
         try:
             validate_project_name(project)
-            self.store.create_project(project, user)
+            await self.store.run(self.store.create_project, project, user)
         except ProjectExists:  # created concurrently by someone else
-            return self.store.role(user, project)
+            return await self.store.run(self.store.role, user, project)
         except (InvalidName, UnknownUser):
             return None
         self.log.info("project %r created by %r (owner)", project, user)
         return Role.OWNER
+
+    def _role_and_existence(self, user: str, project: str) -> tuple[Role | None, bool]:
+        """The user's role, and (when they have none) whether the project exists."""
+        role = self.store.role(user, project)
+        return role, role is None and self.store.project_exists(project)

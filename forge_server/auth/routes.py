@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from forge_server.auth._errors import AuthStoreError, ProjectExists, UnknownUser
-from forge_server.auth._store import AuthStore
+from forge_server.auth._store import AuthStore, RoleGrant
 from forge_server.auth.authorizer import TokenAuthorizer
 from forge_server.principal import AuthError, Forbidden, Principal, Role
 from forge_server.relay.app import AUTHORIZER, ROOMS, STATS, authorize_request, request_token
@@ -70,25 +70,29 @@ async def _user(request: web.Request) -> str:
 
 async def whoami(request: web.Request) -> web.Response:
     user = await _user(request)
-    return web.json_response({"user": user, "admin": request.app[AUTH_STORE].is_admin(user)})
+    store = request.app[AUTH_STORE]
+    return web.json_response({"user": user, "admin": await store.run(store.is_admin, user)})
 
 
 async def list_projects(request: web.Request) -> web.Response:
     user = await _user(request)
-    grants = request.app[AUTH_STORE].projects_of(user)
+    store = request.app[AUTH_STORE]
+    grants = await store.run(store.projects_of, user)
     return web.json_response({"projects": [{"name": g.project, "role": g.role} for g in grants]})
 
 
 async def create_project(request: web.Request) -> web.Response:
     user = await _user(request)
     name = await _body(request, "name")
-    grant = request.app[AUTH_STORE].create_project(name, user)
+    store = request.app[AUTH_STORE]
+    grant = await store.run(store.create_project, name, user)
     return web.json_response({"name": grant.project, "role": grant.role}, status=201)
 
 
 async def list_members(request: web.Request) -> web.Response:
     principal = await _project_principal(request)
-    grants = request.app[AUTH_STORE].members(request.match_info["project"])
+    store = request.app[AUTH_STORE]
+    grants = await store.run(store.members, request.match_info["project"])
     return web.json_response(
         {
             "project": request.match_info["project"],
@@ -113,9 +117,13 @@ async def set_member(request: web.Request) -> web.Response:
     role = await _body(request, "role")
     store = request.app[AUTH_STORE]
     project, user = request.match_info["project"], request.match_info["user"]
-    if role != Role.OWNER and store.owners(project) == [user]:
-        raise AuthStoreError(f"{user!r} is the last owner of {project!r}; grant another first")
-    grant = store.grant(user, project, role)
+
+    def change() -> RoleGrant:
+        if role != Role.OWNER and store.owners(project) == [user]:
+            raise AuthStoreError(f"{user!r} is the last owner of {project!r}; grant another first")
+        return store.grant(user, project, role)
+
+    grant = await store.run(change)
     return web.json_response({"user": grant.user, "role": grant.role})
 
 
@@ -123,9 +131,13 @@ async def remove_member(request: web.Request) -> web.Response:
     await _require_owner(request)
     store = request.app[AUTH_STORE]
     project, user = request.match_info["project"], request.match_info["user"]
-    if store.owners(project) == [user]:
-        raise AuthStoreError(f"{user!r} is the last owner of {project!r}; grant another first")
-    if not store.revoke_role(user, project):
+
+    def remove() -> bool:
+        if store.owners(project) == [user]:
+            raise AuthStoreError(f"{user!r} is the last owner of {project!r}; grant another first")
+        return store.revoke_role(user, project)
+
+    if not await store.run(remove):
         return _error(404, f"{user!r} has no role on {project!r}")
     return web.json_response({"user": user, "role": None})
 

@@ -31,9 +31,9 @@ from typing import Any
 
 from aiohttp import web
 
-from forge_server.http_api import json_body, json_errors, require_writer
-from forge_server.principal import AuthError, Principal
-from forge_server.relay.app import AUTHORIZER, CONFIG, ROOMS, authorize_request, request_token
+from forge_server.http_api import RouteAccess, json_errors, optional_text
+from forge_server.principal import AuthError
+from forge_server.relay.app import AUTHORIZER, CONFIG, ROOMS, request_token
 
 from ._config import CoordinatorConfig
 from ._coordinator import Coordinator
@@ -106,24 +106,14 @@ async def _project(request: web.Request) -> str:
     return project
 
 
-async def _reader(request: web.Request) -> tuple[Coordinator, str, Principal]:
-    project = await _project(request)
-    principal = await authorize_request(request, project)
-    return request.app[COORDINATOR], project, principal
-
-
-async def _writer(request: web.Request) -> tuple[Coordinator, str, Principal, dict[str, Any]]:
-    coordinator, project, principal = await _reader(request)
-    require_writer(principal, project,
-                   "; running and changing executions needs the writer or owner role")
-    return coordinator, project, principal, await json_body(request)
-
-
-def _text(body: dict[str, Any], key: str, default: str | None = None) -> str | None:
-    value = body.get(key, default)
-    if value is not None and (not isinstance(value, str) or not value):
-        raise CoordinatorError(f"{key!r} must be a non-empty string")
-    return value
+_ACCESS = RouteAccess(
+    COORDINATOR,
+    project=_project,
+    writer_hint="; running and changing executions needs the writer or owner role",
+)
+_reader = _ACCESS.reader
+_writer = _ACCESS.writer
+_text = optional_text
 
 
 def _flag(body: dict[str, Any], key: str) -> bool:

@@ -5,6 +5,9 @@ an edit burst settles (``debounce_s`` without edits) — or at the latest ``max_
 the first uncommitted edit while edits continue — it snapshots the room and commits, with a
 message computed from the semantic diff against the branch head. Nothing is committed when the
 content did not change. Execution rooms are not versioned.
+
+The store's SQLite work runs on its own thread (:meth:`HistoryStore.run`), never on the relay's
+event loop; the rooms are read and changed on the loop.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from forge_ops.schema import Project, ProjectDoc, commit_message, diff_projects
@@ -158,11 +162,11 @@ class History:
         """Commit the branch's current state now; None when nothing changed (unless forced)."""
         name = project_room(project, branch)
         async with self._lock(name), self.rooms.hold(name) as room:
-            return self._commit_room(
+            return await self._commit_room(
                 room, project, branch, message=message, author=author, force=force
             )
 
-    def _commit_room(
+    async def _commit_room(
         self,
         room: Room,
         project: str,
@@ -173,12 +177,12 @@ class History:
         extra_parent: str | None = None,
         force: bool = False,
     ) -> Commit | None:
-        # Synchronous from snapshot to bookkeeping: no update can slip in between.
+        # Synchronous from snapshot to bookkeeping: no update can slip in between (edits made
+        # while the store works start the next pending commit).
         state = room.doc.get_update()
         content = ProjectDoc(room.doc).to_plain()
-        head = self.store.head(project, branch)
-        head_content = self.store.content(head.id) if head is not None else None
         pending = self._pending.pop(room.name, None)
+        head, head_content = await self.store.run(self.store.head_and_content, project, branch)
         if extra_parent is None and not force and head_content == content:
             return None
         if head is None and extra_parent is None and not force and _is_empty(content):
@@ -188,7 +192,8 @@ class History:
             authors.add(author)
         changes = diff_projects(head_content, content)
         parents = tuple(p for p in (head.id if head else None, extra_parent) if p)
-        commit = self.store.add_commit(
+        commit = await self.store.run(
+            self.store.add_commit,
             project,
             branch,
             parents=parents,
@@ -206,53 +211,61 @@ class History:
         """Commit the exact state about to run and tag it ``run/{execution_id}``; the commit id."""
         commit = await self.commit(project, branch, author=by)
         if commit is None:
-            commit = self.store.head(project, branch)
+            commit = await self.store.run(self.store.head, project, branch)
         if commit is None:  # an empty project that was never committed
             commit = await self.commit(project, branch, author=by, force=True)
         assert commit is not None
-        self.store.add_tag(project, f"run/{execution_id}", commit.id, by)
+        await self.store.run(self.store.add_tag, project, f"run/{execution_id}", commit.id, by)
         return commit.id
 
     # ----- reading ------------------------------------------------------------------------
 
-    def log_page(self, project: str, branch: str = MAIN, limit: int = 20) -> list[Commit]:
+    async def log_page(self, project: str, branch: str = MAIN, limit: int = 20) -> list[Commit]:
         """The newest ``limit`` commits reachable from the branch head."""
-        head = self._head_or_error(project, branch)
+        head = await self._head_or_error(project, branch)
         if head is None:
             return []
-        out = []
-        for commit in self.store.ancestors(project, head.id):
-            out.append(commit)
-            if len(out) >= limit:
-                break
-        return out
 
-    def show(self, project: str, ref: str) -> tuple[Commit, list[Change]]:
+        def newest() -> list[Commit]:
+            return list(islice(self.store.ancestors(project, head.id), limit))
+
+        return await self.store.run(newest)
+
+    async def show(self, project: str, ref: str) -> tuple[Commit, list[Change]]:
         """A commit and its semantic changes against its first parent."""
-        commit = self.store.resolve(project, ref)
-        before = self.store.content(commit.parents[0]) if commit.parents else None
-        return commit, diff_projects(before, self.store.content(commit.id))
 
-    def diff(self, project: str, a: str, b: str) -> tuple[Commit, Commit, list[Change]]:
-        first, second = self.store.resolve(project, a), self.store.resolve(project, b)
-        changes = diff_projects(self.store.content(first.id), self.store.content(second.id))
-        return first, second, changes
+        def read() -> tuple[Commit, Project | None, Project]:
+            commit = self.store.resolve(project, ref)
+            before = self.store.content(commit.parents[0]) if commit.parents else None
+            return commit, before, self.store.content(commit.id)
 
-    def content(self, project: str, ref: str) -> tuple[Commit, Project]:
-        commit = self.store.resolve(project, ref)
-        return commit, self.store.content(commit.id)
+        commit, before, after = await self.store.run(read)
+        return commit, diff_projects(before, after)
 
-    def branches(self, project: str) -> list[Branch]:
+    async def diff(self, project: str, a: str, b: str) -> tuple[Commit, Commit, list[Change]]:
+        first, first_content = await self.content(project, a)
+        second, second_content = await self.content(project, b)
+        return first, second, diff_projects(first_content, second_content)
+
+    async def content(self, project: str, ref: str) -> tuple[Commit, Project]:
+        def read() -> tuple[Commit, Project]:
+            commit = self.store.resolve(project, ref)
+            return commit, self.store.content(commit.id)
+
+        return await self.store.run(read)
+
+    async def branches(self, project: str) -> list[Branch]:
         """Recorded branches plus branch rooms that have no commit yet."""
-        known = {b.name: b for b in self.store.branches(project)}
+        known = {b.name: b for b in await self.store.run(self.store.branches, project)}
         for room in self.rooms.project_rooms(project):
             branch = room.split("/", 1)[1]
             if "/" not in branch and branch not in known:
                 known[branch] = Branch(branch, None, 0.0, None)
         return sorted(known.values(), key=lambda b: b.name)
 
-    def tags(self, project: str) -> list[Tag]:
-        return self.store.tags(project)
+    async def tags(self, project: str, commit: str | None = None) -> list[Tag]:
+        """The project's tags (those naming ``commit`` only, when given)."""
+        return await self.store.run(self.store.tags, project, commit)
 
     # ----- branches, tags, merge, revert --------------------------------------------------
 
@@ -269,19 +282,18 @@ class History:
             ) from None
         if name == "executions":
             raise HistoryError("'executions' is reserved; choose another branch name")
-        if self.store.branch(project, name) is not None or room_name in self.rooms.project_rooms(
-            project
-        ):
+        recorded = await self.store.run(self.store.branch, project, name)
+        if recorded is not None or room_name in self.rooms.project_rooms(project):
             raise Conflict(f"branch {name!r} already exists in project {project!r}")
         if from_ref is None:
             await self.commit(project, MAIN, author=by)
-            base = self.store.head(project, MAIN)
+            base = await self.store.run(self.store.head, project, MAIN)
             if base is None:
                 raise NotFound(f"project {project!r} has no commits yet; edit it before branching")
         else:
-            base = self.store.resolve(project, from_ref)
-        branch = self.store.add_branch(project, name, base.id)
-        await self.rooms.create(room_name, self.store.state(base.id))
+            base = await self.store.run(self.store.resolve, project, from_ref)
+        branch = await self.store.run(self.store.add_branch, project, name, base.id)
+        await self.rooms.create(room_name, await self.store.run(self.store.state, base.id))
         self.log.info("branch %s/%s created from %s", project, name, base.short)
         return branch
 
@@ -291,12 +303,12 @@ class History:
         """Name a commit (default: main's latest state, committed first if needed)."""
         if ref is None:
             await self.commit(project, MAIN, author=by)
-            target = self.store.head(project, MAIN)
+            target = await self.store.run(self.store.head, project, MAIN)
             if target is None:
                 raise NotFound(f"project {project!r} has no commits yet; nothing to tag")
         else:
-            target = self.store.resolve(project, ref)
-        return self.store.add_tag(project, name, target.id, by)
+            target = await self.store.run(self.store.resolve, project, ref)
+        return await self.store.run(self.store.add_tag, project, name, target.id, by)
 
     async def merge(
         self, project: str, source: str, into: str = MAIN, *, by: str | None = None
@@ -305,24 +317,23 @@ class History:
         if source == into:
             raise HistoryError(f"cannot merge branch {source!r} into itself; name another branch")
         for branch in (source, into):
-            self._head_or_error(project, branch)
+            await self._head_or_error(project, branch)
         await self.commit(project, source, author=by)
-        source_head = self.store.head(project, source)
+        source_head = await self.store.run(self.store.head, project, source)
         if source_head is None:
             raise NotFound(f"branch {source!r} has no commits yet; nothing to merge")
         into_room = project_room(project, into)
         async with self._lock(into_room), self.rooms.hold(into_room) as room:
             # Commit into's own pending edits first, so the merge commit holds only the merge.
-            self._commit_room(room, project, into)
-            await room.apply_update(self.store.state(source_head.id), by)
-            before = self.store.head(project, into)
-            before_content = self.store.content(before.id) if before else None
+            await self._commit_room(room, project, into)
+            await room.apply_update(await self.store.run(self.store.state, source_head.id), by)
+            _, before_content = await self.store.run(self.store.head_and_content, project, into)
             content = ProjectDoc(room.doc).to_plain()
             summary = commit_message(diff_projects(before_content, content))
             message = f"Merged branch {source} into {into}"
             if summary != "No changes":
                 message += f": {summary}"
-            commit = self._commit_room(
+            commit = await self._commit_room(
                 room, project, into, message=message, author=by, extra_parent=source_head.id
             )
         assert commit is not None
@@ -332,19 +343,18 @@ class History:
         self, project: str, ref: str, branch: str = MAIN, *, by: str | None = None
     ) -> Commit:
         """Write commit ``ref``'s content to ``branch`` as a new commit (nothing rewritten)."""
-        target = self.store.resolve(project, ref)
-        self._head_or_error(project, branch)
-        content = self.store.content(target.id)
+        target, content = await self.content(project, ref)
+        await self._head_or_error(project, branch)
         name = project_room(project, branch)
         async with self._lock(name), self.rooms.hold(name) as room:
-            self._commit_room(room, project, branch)  # keep pending edits in history
+            await self._commit_room(room, project, branch)  # keep pending edits in history
             with room.edit(by) as doc:
                 ProjectDoc(doc).restore(content)
             await room.written()
             message = f"Reverted to {target.short} ({target.message})"
-            commit = self._commit_room(room, project, branch, message=message, author=by)
+            commit = await self._commit_room(room, project, branch, message=message, author=by)
         if commit is None:
-            head = self.store.head(project, branch)
+            head = await self.store.run(self.store.head, project, branch)
             raise Conflict(
                 f"branch {branch!r} already has the content of {target.short}"
                 + (f" (head {head.short})" if head else "")
@@ -357,16 +367,16 @@ class History:
     def _lock(self, room: str) -> asyncio.Lock:
         return self._locks.setdefault(room, asyncio.Lock())
 
-    def _head_or_error(self, project: str, branch: str) -> Commit | None:
-        record = self.store.branch(project, branch)
+    async def _head_or_error(self, project: str, branch: str) -> Commit | None:
+        record = await self.store.run(self.store.branch, project, branch)
         if record is None:
             rooms = self.rooms.project_rooms(project)
             if f"{project}/{branch}" in rooms:
                 return None
-            names = [b.name for b in self.branches(project)]
+            names = [b.name for b in await self.branches(project)]
             hint = nearest(branch, names, f"see `forge branches {project}`")
             raise NotFound(f"unknown branch {branch!r} in project {project!r}{hint}")
-        return self.store.head(project, branch)
+        return await self.store.run(self.store.head, project, branch)
 
 
 def _is_empty(content: dict[str, Any] | Any) -> bool:

@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from forge_server.http_api import json_body, json_errors, require_writer
-from forge_server.relay.app import CONFIG, ROOMS, authorize_request
+from forge_server.http_api import RouteAccess, json_errors, required_text
+from forge_server.relay.app import CONFIG, ROOMS
 
 from ._engine import MAIN, History, HistoryConfig
 from ._errors import HistoryError
@@ -60,24 +60,9 @@ def history_setup(config: HistoryConfig | None = None) -> Callable[[web.Applicat
     return setup
 
 
-async def _reader(request: web.Request) -> tuple[History, str, str]:
-    project = request.match_info["project"]
-    principal = await authorize_request(request, project)
-    return request.app[HISTORY], project, principal.user
-
-
-async def _writer(request: web.Request) -> tuple[History, str, str, dict[str, Any]]:
-    project = request.match_info["project"]
-    principal = await authorize_request(request, project)
-    require_writer(principal, project)
-    return request.app[HISTORY], project, principal.user, await json_body(request)
-
-
-def _text(body: dict[str, Any], key: str, default: str | None = None) -> str:
-    value = body.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise HistoryError(f"{key!r} is required and must be a non-empty string")
-    return value
+_ACCESS = RouteAccess(HISTORY)
+_reader = _ACCESS.reader
+_writer = _ACCESS.writer
 
 
 def _optional(body: dict[str, Any], key: str) -> str | None:
@@ -87,9 +72,9 @@ def _optional(body: dict[str, Any], key: str) -> str | None:
     return value or None
 
 
-def _commit_json(history: History, commit: Commit) -> dict[str, Any]:
+async def _commit_json(history: History, commit: Commit) -> dict[str, Any]:
     data = commit.to_json()
-    data["tags"] = [t.name for t in history.store.tags(commit.project, commit.id)]
+    data["tags"] = [t.name for t in await history.tags(commit.project, commit.id)]
     return data
 
 
@@ -102,21 +87,21 @@ async def _log(request: web.Request) -> web.Response:
         raise HistoryError("limit must be an integer") from None
     if not 1 <= limit <= _MAX_LIMIT:
         raise HistoryError(f"limit must be between 1 and {_MAX_LIMIT}")
-    commits = history.log_page(project, branch, limit)
+    commits = await history.log_page(project, branch, limit)
     return web.json_response(
-        {"branch": branch, "commits": [_commit_json(history, c) for c in commits]}
+        {"branch": branch, "commits": [await _commit_json(history, c) for c in commits]}
     )
 
 
 async def _show(request: web.Request) -> web.Response:
     history, project, _ = await _reader(request)
-    commit, changes = history.show(project, request.match_info["ref"])
+    commit, changes = await history.show(project, request.match_info["ref"])
     body: dict[str, Any] = {
-        "commit": _commit_json(history, commit),
+        "commit": await _commit_json(history, commit),
         "changes": [c.to_json() | {"detail": c.detail} for c in changes],
     }
     if request.query.get("content") in ("1", "true", "yes"):
-        body["content"] = history.store.content(commit.id)
+        body["content"] = await history.store.run(history.store.content, commit.id)
     return web.json_response(body)
 
 
@@ -125,11 +110,11 @@ async def _diff(request: web.Request) -> web.Response:
     a, b = request.query.get("a"), request.query.get("b")
     if not a or not b:
         raise HistoryError("give both commits: ?a=REF&b=REF")
-    first, second, changes = history.diff(project, a, b)
+    first, second, changes = await history.diff(project, a, b)
     return web.json_response(
         {
-            "a": _commit_json(history, first),
-            "b": _commit_json(history, second),
+            "a": await _commit_json(history, first),
+            "b": await _commit_json(history, second),
             "changes": [c.to_json() | {"detail": c.detail} for c in changes],
         }
     )
@@ -137,45 +122,45 @@ async def _diff(request: web.Request) -> web.Response:
 
 async def _branches(request: web.Request) -> web.Response:
     history, project, _ = await _reader(request)
-    return web.json_response({"branches": [b.to_json() for b in history.branches(project)]})
+    branches = await history.branches(project)
+    return web.json_response({"branches": [b.to_json() for b in branches]})
 
 
 async def _tags(request: web.Request) -> web.Response:
     history, project, _ = await _reader(request)
-    return web.json_response({"tags": [t.to_json() for t in history.tags(project)]})
+    return web.json_response({"tags": [t.to_json() for t in await history.tags(project)]})
 
 
 async def _create_branch(request: web.Request) -> web.Response:
-    history, project, user, body = await _writer(request)
-    branch = await history.create_branch(
-        project, _text(body, "name"), _optional(body, "from"), by=user
-    )
+    history, project, principal, body = await _writer(request)
+    name, from_ref = required_text(body, "name"), _optional(body, "from")
+    branch = await history.create_branch(project, name, from_ref, by=principal.user)
     return web.json_response({"branch": branch.to_json()}, status=201)
 
 
 async def _create_tag(request: web.Request) -> web.Response:
-    history, project, user, body = await _writer(request)
-    tag = await history.tag(project, _text(body, "name"), _optional(body, "commit"), by=user)
+    history, project, principal, body = await _writer(request)
+    name, ref = required_text(body, "name"), _optional(body, "commit")
+    tag = await history.tag(project, name, ref, by=principal.user)
     return web.json_response({"tag": tag.to_json()}, status=201)
 
 
 async def _merge(request: web.Request) -> web.Response:
-    history, project, user, body = await _writer(request)
-    commit = await history.merge(project, _text(body, "branch"), _text(body, "into", MAIN), by=user)
-    return web.json_response({"commit": _commit_json(history, commit)})
+    history, project, principal, body = await _writer(request)
+    source, into = required_text(body, "branch"), required_text(body, "into", MAIN)
+    commit = await history.merge(project, source, into, by=principal.user)
+    return web.json_response({"commit": await _commit_json(history, commit)})
 
 
 async def _revert(request: web.Request) -> web.Response:
-    history, project, user, body = await _writer(request)
-    commit = await history.revert(
-        project, _text(body, "commit"), _text(body, "branch", MAIN), by=user
-    )
-    return web.json_response({"commit": _commit_json(history, commit)})
+    history, project, principal, body = await _writer(request)
+    ref, branch = required_text(body, "commit"), required_text(body, "branch", MAIN)
+    commit = await history.revert(project, ref, branch, by=principal.user)
+    return web.json_response({"commit": await _commit_json(history, commit)})
 
 
 async def _commit(request: web.Request) -> web.Response:
-    history, project, user, body = await _writer(request)
-    commit = await history.commit(
-        project, _text(body, "branch", MAIN), message=_optional(body, "message"), author=user
-    )
-    return web.json_response({"commit": _commit_json(history, commit) if commit else None})
+    history, project, principal, body = await _writer(request)
+    branch, message = required_text(body, "branch", MAIN), _optional(body, "message")
+    commit = await history.commit(project, branch, message=message, author=principal.user)
+    return web.json_response({"commit": await _commit_json(history, commit) if commit else None})

@@ -13,14 +13,17 @@ import heapq
 import json
 import re
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from forge_ops.schema import Project
+from forge_ops.sqlite_db import open_database
+from forge_server.store_thread import StoreThread
 
 from ._errors import Conflict, HistoryError, NotFound, nearest
 
@@ -55,6 +58,9 @@ CREATE TABLE IF NOT EXISTS history_tags (
     PRIMARY KEY (project, name)
 );
 """
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _TAG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
 _HEX = re.compile(r"[0-9a-f]{4,64}")
@@ -136,19 +142,37 @@ def commit_id(
 
 
 class HistoryStore:
-    """Commits, branches and tags of every project, in one SQLite file (WAL)."""
+    """Commits, branches and tags of every project, in one SQLite file (WAL).
+
+    The methods block; code on the relay's event loop calls them through :meth:`run`, which
+    runs them on the store's own thread. Every method may be called from any thread (the
+    connection is used under a lock).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._lock = threading.RLock()
+        self._conn = open_database(self.path)
         self._conn.executescript(_SCHEMA)
+        self._thread = StoreThread("forge-history")
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` (a method of this store) on the store's thread."""
+        return await self._thread.run(fn, *args, **kwargs)
 
     def close(self) -> None:
-        self._conn.close()
+        self._thread.close()
+        with self._lock:
+            self._conn.close()
+
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchone()
+
+    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
 
     # ----- commits ------------------------------------------------------------------------
 
@@ -167,50 +191,50 @@ class HistoryStore:
         """Record a commit and move the branch head to it (one transaction)."""
         created = time.time() if created is None else created
         cid = commit_id(parents, authors, message, created, state)
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            cur = conn.execute(
-                "INSERT INTO history_commits (id, project, branch, parents, authors, message, "
-                "created, state, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    cid,
-                    project,
-                    branch,
-                    json.dumps(parents),
-                    json.dumps(authors),
-                    message,
-                    created,
-                    state,
-                    json.dumps(content, ensure_ascii=False, separators=(",", ":")),
-                ),
-            )
-            conn.execute(
-                "INSERT INTO history_branches (project, name, head, created, created_from) "
-                "VALUES (?, ?, ?, ?, NULL) ON CONFLICT(project, name) DO UPDATE SET head = ?",
-                (project, branch, cid, created, cid),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        row = (
+            cid,
+            project,
+            branch,
+            json.dumps(parents),
+            json.dumps(authors),
+            message,
+            created,
+            state,
+            json.dumps(content, ensure_ascii=False, separators=(",", ":")),
+        )
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute(
+                    "INSERT INTO history_commits (id, project, branch, parents, authors, "
+                    "message, created, state, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                conn.execute(
+                    "INSERT INTO history_branches (project, name, head, created, created_from) "
+                    "VALUES (?, ?, ?, ?, NULL) ON CONFLICT(project, name) DO UPDATE SET head = ?",
+                    (project, branch, cid, created, cid),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         return Commit(
             cid, project, branch, parents, authors, message, created, int(cur.lastrowid or 0)
         )
 
     def get(self, project: str, cid: str) -> Commit | None:
-        row = self._conn.execute(
+        row = self._one(
             "SELECT id, project, branch, parents, authors, message, created, seq "
             "FROM history_commits WHERE id = ? AND project = ?",
             (cid, project),
-        ).fetchone()
+        )
         return _commit(row) if row else None
 
     def state(self, cid: str) -> bytes:
         """The commit's full-state snapshot (a Yjs update)."""
-        row = self._conn.execute(
-            "SELECT state FROM history_commits WHERE id = ?", (cid,)
-        ).fetchone()
+        row = self._one("SELECT state FROM history_commits WHERE id = ?", (cid,))
         if row is None:
             raise NotFound(f"unknown commit {cid!r}")
         return bytes(row[0])
@@ -218,18 +242,14 @@ class HistoryStore:
     def content(self, cid: str) -> Project:
         """The commit's content as plain data — one row read, no replay (what the project
         reader returned when the commit was made)."""
-        row = self._conn.execute(
-            "SELECT content FROM history_commits WHERE id = ?", (cid,)
-        ).fetchone()
+        row = self._one("SELECT content FROM history_commits WHERE id = ?", (cid,))
         if row is None:
             raise NotFound(f"unknown commit {cid!r}")
         result: Project = json.loads(row[0])
         return result
 
     def count(self, project: str) -> int:
-        row = self._conn.execute(
-            "SELECT COUNT(*) FROM history_commits WHERE project = ?", (project,)
-        ).fetchone()
+        row = self._one("SELECT COUNT(*) FROM history_commits WHERE project = ?", (project,))
         return int(row[0])
 
     def ancestors(self, project: str, head: str) -> Iterator[Commit]:
@@ -261,25 +281,25 @@ class HistoryStore:
     # ----- branches -----------------------------------------------------------------------
 
     def branch(self, project: str, name: str) -> Branch | None:
-        row = self._conn.execute(
+        row = self._one(
             "SELECT name, head, created, created_from FROM history_branches "
             "WHERE project = ? AND name = ?",
             (project, name),
-        ).fetchone()
+        )
         return Branch(row[0], row[1], row[2], row[3]) if row else None
 
     def branches(self, project: str) -> list[Branch]:
-        rows = self._conn.execute(
+        rows = self._all(
             "SELECT name, head, created, created_from FROM history_branches WHERE project = ? "
             "ORDER BY name",
             (project,),
-        ).fetchall()
+        )
         return [Branch(r[0], r[1], r[2], r[3]) for r in rows]
 
     def add_branch(self, project: str, name: str, head: str | None) -> Branch:
         created = time.time()
         try:
-            self._conn.execute(
+            self._all(
                 "INSERT INTO history_branches (project, name, head, created, created_from) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (project, name, head, created, head),
@@ -294,6 +314,13 @@ class HistoryStore:
             return None
         return self.get(project, record.head)
 
+    def head_and_content(
+        self, project: str, branch: str
+    ) -> tuple[Commit | None, Project | None]:
+        """The branch's head commit and its content (None, None before the first commit)."""
+        head = self.head(project, branch)
+        return head, (self.content(head.id) if head is not None else None)
+
     # ----- tags ---------------------------------------------------------------------------
 
     def tags(self, project: str, commit: str | None = None) -> list[Tag]:
@@ -302,14 +329,14 @@ class HistoryStore:
         if commit is not None:
             query += " AND commit_id = ?"
             args += (commit,)
-        rows = self._conn.execute(query + " ORDER BY name", args).fetchall()
+        rows = self._all(query + " ORDER BY name", args)
         return [Tag(r[0], r[1], r[2], r[3]) for r in rows]
 
     def tag(self, project: str, name: str) -> Tag | None:
-        row = self._conn.execute(
+        row = self._one(
             "SELECT name, commit_id, created, by FROM history_tags WHERE project = ? AND name = ?",
             (project, name),
-        ).fetchone()
+        )
         return Tag(row[0], row[1], row[2], row[3]) if row else None
 
     def add_tag(self, project: str, name: str, cid: str, by: str | None) -> Tag:
@@ -319,19 +346,21 @@ class HistoryStore:
                 f"invalid tag name {name!r}: use letters, digits, '.', '_', '-' and '/' "
                 "(starting with a letter or digit, at most 200 characters)"
             )
-        existing = self.tag(project, name)
-        if existing is not None:
-            if existing.commit == cid:
-                return existing
-            raise Conflict(
-                f"tag {name!r} already names commit {existing.commit[:10]}; choose another name"
+        with self._lock:  # no other thread's tag between the check and the insert
+            existing = self.tag(project, name)
+            if existing is not None:
+                if existing.commit == cid:
+                    return existing
+                raise Conflict(
+                    f"tag {name!r} already names commit {existing.commit[:10]}; "
+                    "choose another name"
+                )
+            created = time.time()
+            self._all(
+                "INSERT INTO history_tags (project, name, commit_id, created, by) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (project, name, cid, created, by),
             )
-        created = time.time()
-        self._conn.execute(
-            "INSERT INTO history_tags (project, name, commit_id, created, by) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (project, name, cid, created, by),
-        )
         return Tag(name, cid, created, by)
 
     # ----- references ---------------------------------------------------------------------
@@ -357,12 +386,12 @@ class HistoryStore:
                 return found
         if _HEX.fullmatch(ref):
             pattern = ref.replace("_", "") + "%"
-            rows = self._conn.execute(
+            rows = self._all(
                 "SELECT id, project, branch, parents, authors, message, created, seq "
                 "FROM history_commits WHERE project = ? AND id LIKE ? "
                 "LIMIT 5",
                 (project, pattern),
-            ).fetchall()
+            )
             if len(rows) == 1:
                 return _commit(rows[0])
             if len(rows) > 1:

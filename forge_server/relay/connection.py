@@ -1,6 +1,6 @@
 """One client's WebSocket in a room: bounded send queue, rate limits, message dispatch.
 
-A connection reads frames, decodes them strictly and hands them to its :class:`Room`. It never
+A connection reads frames, decodes them strictly and hands them to its room. It never
 lets a peer grow the relay's memory: outgoing messages wait in a queue bounded in messages and
 bytes, and a client that stops reading is disconnected (logged, counted) when the queue fills.
 """
@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import WSMsgType, web
 
@@ -23,7 +23,9 @@ from forge_server.principal import Principal
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.offenders import OffenderTracker
 from forge_server.relay.protocol import (
+    EMPTY_UPDATE,
     AuthMessage,
+    AwarenessEntry,
     AwarenessMessage,
     ProtocolError,
     QueryAwarenessMessage,
@@ -36,13 +38,15 @@ from forge_server.relay.protocol import (
 )
 from forge_server.relay.stats import RelayStats
 
-if TYPE_CHECKING:
-    from forge_server.relay.rooms import Room
+__all__ = [
+    "EMPTY_UPDATE",
+    "CloseCode",
+    "Connection",
+    "ConnectionLimiter",
+    "ConnectionRoom",
+    "RelayRefusal",
+]
 
-__all__ = ["EMPTY_UPDATE", "CloseCode", "Connection", "ConnectionLimiter", "RelayRefusal"]
-
-# An update with no structs and an empty delete set: what a peer with nothing new sends as step2.
-EMPTY_UPDATE = b"\x00\x00"
 _ids = itertools.count(1)
 # Frames go straight to a socket whose unsent buffer stays below this (asyncio's default high
 # water mark); beyond it they wait in the connection's bounded queue.
@@ -142,6 +146,30 @@ class ConnectionLimiter:
                     del counts[key]
 
 
+class ConnectionRoom(Protocol):
+    """What a connection needs from the room it serves (:class:`~forge_server.relay.room.Room`)."""
+
+    name: str
+
+    def join(self, conn: Connection) -> None: ...
+
+    def leave(self, conn: Connection) -> None: ...
+
+    async def written(self) -> None:
+        """Wait until every update applied so far is committed to the store."""
+        ...
+
+    def sync_step2(self, state_vector: bytes) -> bytes:
+        """The reply to a peer's sync step 1 (raises ``ProtocolError`` on a bad vector)."""
+        ...
+
+    def apply_client_update(self, update: bytes, origin: Connection) -> None: ...
+
+    def apply_awareness(self, entries: list[AwarenessEntry], conn: Connection) -> None: ...
+
+    def awareness_message(self) -> bytes | None: ...
+
+
 class Connection:
     """A client connected to one room."""
 
@@ -168,7 +196,7 @@ class Connection:
         self.config = config
         self.stats = stats
         self.log = log
-        self.room: Room | None = None
+        self.room: ConnectionRoom | None = None
         self.awareness_ids: set[int] = set()  # awareness client ids this connection owns
         self.closed = False
         self.close_code: int | None = None
@@ -297,7 +325,7 @@ class Connection:
 
     # -- receiving -------------------------------------------------------------------------
 
-    async def serve(self, room: Room) -> None:
+    async def serve(self, room: ConnectionRoom) -> None:
         """Run the connection until the peer leaves or breaks a rule."""
         self.room = room
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())

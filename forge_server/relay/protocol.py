@@ -10,9 +10,10 @@ One WebSocket frame carries one message::
 Integers are lib0 variable-length unsigned integers (7 bits per byte, little end first); a
 var-string is a var-uint count of **UTF-8 bytes** followed by those bytes (pycrdt's
 ``write_var_string`` writes a character count instead, which breaks on non-ASCII text, so this
-module has its own). Decoding is strict: bounded integers, canonical encodings, lengths checked
-against what is left, no trailing bytes. Every failure raises :class:`ProtocolError` and nothing
-else, so the relay can close a misbehaving connection without guessing.
+module has its own). Decoding (:mod:`forge_server.relay.lib0`) is strict: bounded integers,
+canonical encodings, lengths checked against what is left, no trailing bytes. Every failure
+raises :class:`ProtocolError` and nothing else, so the relay can close a misbehaving connection
+without guessing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
+from forge_server.relay.lib0 import MAX_VAR_UINT, StrictLib0Decoder
+
 __all__ = [
+    "EMPTY_UPDATE",
     "MAX_VAR_UINT",
     "AuthMessage",
     "AuthType",
@@ -39,15 +43,17 @@ __all__ = [
     "SyncType",
     "decode_awareness",
     "decode_message",
+    "decode_state_vector",
     "encode_awareness",
     "encode_message",
     "is_crdt_panic",
     "websocket_frame",
 ]
 
-# lib0 (JavaScript) reads var-uints into doubles and refuses anything above 2**53 - 1.
-MAX_VAR_UINT = 2**53 - 1
-_MAX_VAR_UINT_BYTES = 8  # ceil(53 / 7)
+
+
+# An update with no structs and an empty delete set: what a peer with nothing new sends as step2.
+EMPTY_UPDATE = b"\x00\x00"
 
 
 class ProtocolError(ValueError):
@@ -154,55 +160,13 @@ class Encoder:
         return bytes(self._buf)
 
 
-class Decoder:
-    """Reads lib0-encoded values from a buffer, checking every bound."""
+class Decoder(StrictLib0Decoder):
+    """Reads lib0-encoded values of a frame strictly; failures raise :class:`ProtocolError`."""
 
-    __slots__ = ("_data", "_pos")
+    __slots__ = ()
 
     def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
-        self._pos = 0
-
-    @property
-    def remaining(self) -> int:
-        return len(self._data) - self._pos
-
-    def var_uint(self) -> int:
-        value = 0
-        shift = 0
-        for count in range(_MAX_VAR_UINT_BYTES):
-            if self._pos >= len(self._data):
-                raise ProtocolError("truncated var-uint")
-            byte = self._data[self._pos]
-            self._pos += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                if byte == 0 and count > 0:
-                    raise ProtocolError("non-canonical var-uint (trailing zero byte)")
-                if value > MAX_VAR_UINT:
-                    raise ProtocolError("var-uint larger than 2**53-1")
-                return value
-            shift += 7
-        raise ProtocolError(f"var-uint longer than {_MAX_VAR_UINT_BYTES} bytes")
-
-    def var_bytes(self) -> bytes:
-        length = self.var_uint()
-        if length > self.remaining:
-            raise ProtocolError(f"var-bytes length {length} exceeds the {self.remaining} left")
-        start = self._pos
-        self._pos += length
-        return bytes(self._data[start : self._pos])
-
-    def var_string(self) -> str:
-        data = self.var_bytes()
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProtocolError(f"var-string is not valid UTF-8: {exc.reason}") from exc
-
-    def end(self) -> None:
-        if self.remaining:
-            raise ProtocolError(f"{self.remaining} unexpected trailing bytes")
+        super().__init__(data, error=ProtocolError)
 
 
 def encode_message(message: Message) -> bytes:
@@ -258,6 +222,12 @@ def decode_message(data: bytes) -> Message:
         raise ProtocolError(f"unknown message type {raw_type}")
     dec.end()
     return message
+
+
+def decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    """A Yjs state vector as {client id: next clock}."""
+    dec = Decoder(state_vector)
+    return {dec.var_uint(): dec.var_uint() for _ in range(dec.var_uint())}
 
 
 def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:

@@ -1,4 +1,4 @@
-"""Live rooms: one pycrdt ``Doc`` per document, its connections, awareness and subscribers.
+"""The room manager: loads, holds and unloads live rooms, and fans their updates out.
 
 A room is loaded from the :class:`~forge_server.relay.store.Store` before anyone is answered; joins
 that arrive during the load wait on the same load. Every update is applied to the live document
@@ -20,6 +20,9 @@ kept from an earlier ``get`` then refuses edits (``RuntimeError``), so long-live
 get it again. Edits happen on the relay's event loop. Bad updates raise
 :class:`~forge_server.relay.protocol.ProtocolError`; one that would exceed ``max_document_bytes``
 raises :class:`~forge_server.relay.connection.RelayRefusal`.
+
+This module is server-side code's one import: it re-exports :class:`Room` (from
+:mod:`~forge_server.relay.room`) and the room names (:mod:`~forge_server.relay.room_names`).
 """
 
 from __future__ import annotations
@@ -28,35 +31,17 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from pycrdt import Doc, TransactionEvent
+from pycrdt import Doc
 
 from forge_server.relay.config import RelayConfig
-from forge_server.relay.connection import CloseCode, Connection, RelayRefusal
-from forge_server.relay.protocol import (
-    AwarenessEntry,
-    AwarenessMessage,
-    Decoder,
-    ProtocolError,
-    SyncMessage,
-    SyncType,
-    encode_awareness,
-    encode_message,
-    is_crdt_panic,
-    websocket_frame,
-)
+from forge_server.relay.connection import CloseCode, RelayRefusal
+from forge_server.relay.room import Room
+from forge_server.relay.room_names import execution_room, project_room, validate_room_name
 from forge_server.relay.stats import RelayStats
-from forge_server.relay.store import RoomState, Store, StoreError, merge_state
-from forge_server.relay.text_integrity import (
-    MAX_CLOCK,
-    SurrogateGuard,
-    check_update,
-)
+from forge_server.relay.store import Store, StoreError, merge_state
 
 __all__ = [
     "Room",
@@ -69,323 +54,6 @@ __all__ = [
 
 UpdateCallback = Callable[[str, bytes, str | None], Awaitable[None] | None]
 """``callback(room_name, update, author)``; author is the user name (None if unknown)."""
-
-_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
-_ROOM_NAME = re.compile(rf"{_SEGMENT}/(?:executions/{_SEGMENT}|{_SEGMENT})")
-
-
-def validate_room_name(name: str) -> str:
-    if not _ROOM_NAME.fullmatch(name):
-        raise ValueError(
-            f"invalid room name {name!r}: expected 'project/branch' or "
-            "'project/executions/id', each part letters, digits, '.', '_' or '-' "
-            "(starting with a letter or digit, at most 100 characters)"
-        )
-    return name
-
-
-def project_room(project: str, branch: str = "main") -> str:
-    return validate_room_name(f"{project}/{branch}")
-
-
-def execution_room(project: str, execution_id: str) -> str:
-    return validate_room_name(f"{project}/executions/{execution_id}")
-
-
-def _clocks(state_vector: bytes) -> dict[int, int]:
-    """A state vector as {client id: next clock}."""
-    dec = Decoder(state_vector)
-    return {dec.var_uint(): dec.var_uint() for _ in range(dec.var_uint())}
-
-
-@dataclass
-class _Presence:
-    clock: int
-    state: str
-    owner: Connection | None
-    updated: float
-
-
-class Room:
-    """One live document. Create through :class:`RoomManager`."""
-
-    def __init__(self, name: str, manager: RoomManager, state: RoomState) -> None:
-        self.name = name
-        self.manager = manager
-        self.doc: Doc = Doc()
-        self.connections: set[Connection] = set()
-        self.presence: dict[int, _Presence] = {}
-        self.holders = 0
-        self.closed = False
-        self.last_active = time.monotonic()
-        self.size_estimate = state.size
-        self.updates_since_compact = len(state.updates)
-        self._last_write: asyncio.Future[int] | None = None
-        # While the room applies an update itself, the observer must not persist it again;
-        # while a server-side edit runs, it names the author.
-        self._integrating = False
-        self._edit_author: str | None = None
-        self._subscription = self.doc.observe(self._on_transaction)
-        self.surrogates = SurrogateGuard()  # logs Yjs updates that split UTF-16 pairs
-
-    def __repr__(self) -> str:
-        return f"<Room {self.name!r} connections={len(self.connections)}>"
-
-    @property
-    def project(self) -> str:
-        return self.name.split("/", 1)[0]
-
-    # -- document --------------------------------------------------------------------------
-
-    def _load(self, update: bytes) -> None:
-        self._apply_quietly(update)
-        self.surrogates.check(update)  # learn the stored texts' astral characters
-
-    def _apply_quietly(self, update: bytes) -> None:
-        self._integrating = True
-        try:
-            self.doc.apply_update(update)
-        finally:
-            self._integrating = False
-
-    def sync_step2(self, state_vector: bytes) -> bytes:
-        """The reply to a peer's sync step 1: everything it is missing."""
-        try:
-            if any(clock > MAX_CLOCK for clock in _clocks(state_vector).values()):
-                raise ProtocolError("sync step 1 names a clock beyond 2**32 - 1")
-            update = self.doc.get_update(state_vector)
-        except ValueError as exc:
-            raise ProtocolError(f"sync step 1 carries an invalid state vector: {exc}") from exc
-        except BaseException as exc:
-            if not is_crdt_panic(exc):
-                raise
-            raise ProtocolError(f"sync step 1: pycrdt fails on its state vector: {exc}") from exc
-        return encode_message(SyncMessage(SyncType.STEP2, update))
-
-    def sync_step1(self) -> bytes:
-        return encode_message(SyncMessage(SyncType.STEP1, self.doc.get_state()))
-
-    async def written(self) -> None:
-        """Wait until every update applied so far is committed to the store."""
-        while self._last_write is not None and not self._last_write.done():
-            await asyncio.shield(self._last_write)
-
-    def apply_client_update(self, update: bytes, origin: Connection) -> None:
-        """Apply a client's update: validate, persist, then broadcast to the others."""
-        self._check_size(update)
-        self._integrate(update, origin.user, origin)
-
-    async def apply_update(self, update: bytes, author: str | None = None) -> None:
-        """Apply an update from server-side code; returns once it is persisted and broadcast."""
-        self._check_size(update)
-        future = self._integrate(update, author, None)
-        await future
-        await asyncio.sleep(0)  # let the broadcast callback run
-
-    @contextlib.contextmanager
-    def edit(self, author: str | None = None) -> Iterator[Doc]:
-        """Change the live document in one transaction; persisted and broadcast on exit."""
-        self._ensure_open()
-        previous, self._edit_author = self._edit_author, author
-        try:
-            with self.doc.transaction():
-                yield self.doc
-        finally:
-            self._edit_author = previous
-
-    def _check_size(self, update: bytes) -> None:
-        self._ensure_open()
-        limit = self.manager.config.max_document_bytes
-        if self.size_estimate + len(update) <= limit:
-            return
-        self.size_estimate = len(self.doc.get_update())  # the estimate only grows; re-measure
-        if self.size_estimate + len(update) > limit:
-            self.manager.stats.documents_too_large += 1
-            raise RelayRefusal(
-                CloseCode.DOCUMENT_TOO_LARGE,
-                f"update would make the document larger than {limit} bytes (max_document_bytes)",
-            )
-
-    def _ensure_open(self) -> None:
-        if self.closed:
-            raise RuntimeError(f"room {self.name!r} was unloaded; get it again from the manager")
-
-    def _integrate(
-        self, update: bytes, author: str | None, origin: Connection | None
-    ) -> asyncio.Future[int]:
-        try:
-            ends = check_update(update)  # before yrs sees it: some malformed updates crash yrs
-            self._apply_quietly(update)
-        except ValueError as exc:  # UpdateFormatError too
-            raise ProtocolError(f"invalid document update: {exc}") from exc
-        except BaseException as exc:
-            # Some garbage updates that decode make yrs panic (a BaseException). Without this
-            # it escaped the connection's handler; the document is rebuilt because a panic may
-            # leave part of the update in it, which nobody stored or received.
-            if not is_crdt_panic(exc):
-                raise
-            self.manager.log.warning("room %s: pycrdt panicked on an update: %s", self.name, exc)
-            self._reload_from_store()
-            raise ProtocolError(f"invalid document update (pycrdt panicked: {exc})") from exc
-        if self._left_pending(ends):
-            # yrs keeps such structs aside ("pending") and leaves them out of every sync step
-            # 2, yet integrates them once the gap fills: clients that joined meanwhile would
-            # never get them. No well-behaved client sends one (it has all it builds on).
-            self._reload_from_store()
-            raise ProtocolError(
-                "document update builds on changes the relay does not have; "
-                "sync (step 1) before sending updates"
-            )
-        self.surrogates.watch(self.name, update)
-        return self._persist_then_broadcast(update, author, origin)
-
-    def _left_pending(self, ends: dict[int, int]) -> bool:
-        """Whether the document stops short of an applied update's ``ends`` (from
-        :func:`check_update`): part of it waits for dependencies, unintegrated."""
-        have = _clocks(self.doc.get_state())
-        return any(have.get(client, 0) < clock for client, clock in ends.items())
-
-    def _reload_from_store(self) -> None:
-        """Replace the live document by what the store holds: every update applied before."""
-        store = self.manager.store
-        store.flush_now()  # queued updates were applied to the document: store them first
-        merged = merge_state(store.load(self.name))
-        self.doc.unobserve(self._subscription)
-        self.doc = Doc()
-        self._subscription = self.doc.observe(self._on_transaction)
-        self._load(merged)
-        self.manager.stats.documents_reloaded += 1
-
-    def _on_transaction(self, event: TransactionEvent) -> None:
-        if self._integrating:
-            return
-        update = event.update
-        if update != b"\x00\x00":
-            self._persist_then_broadcast(update, self._edit_author, None)
-
-    def _persist_then_broadcast(
-        self, update: bytes, author: str | None, origin: Connection | None
-    ) -> asyncio.Future[int]:
-        self.last_active = time.monotonic()
-        self.size_estimate += len(update)
-        self.updates_since_compact += 1
-        self.manager.stats.updates_applied += 1
-        future = self.manager.store.append(
-            self.name, update, author, then=partial(self._broadcast_written, update, author, origin)
-        )
-        self._last_write = future
-        return future
-
-    def _broadcast_written(
-        self,
-        update: bytes,
-        author: str | None,
-        origin: Connection | None,
-        written: int | BaseException,
-    ) -> None:
-        """Runs on the loop as soon as the store committed the update (commit order)."""
-        if isinstance(written, BaseException):
-            # Not on disk: nobody may receive it. Close every client so they re-sync their
-            # own state (which still holds the update) once the store works again.
-            self.manager.log.error("room %s: update not persisted; dropping clients", self.name)
-            for conn in list(self.connections):
-                conn.abort(CloseCode.INTERNAL_ERROR, "could not persist an update")
-            return
-        # One frame, encoded once, written to every peer's socket.
-        frame = websocket_frame(encode_message(SyncMessage(SyncType.UPDATE, update)))
-        for conn in self.connections:
-            if conn is not origin:
-                conn.send_frame(frame)
-        self.manager.notify(self.name, update, author)
-        if self.updates_since_compact >= self.manager.config.compact_after_updates:
-            self.manager.schedule_compaction(self)
-
-    # -- connections -----------------------------------------------------------------------
-
-    def join(self, conn: Connection) -> None:
-        self._ensure_open()
-        self.connections.add(conn)
-        self.last_active = time.monotonic()
-        conn.send(self.sync_step1())
-        awareness = self.awareness_message()
-        if awareness is not None:
-            conn.send(awareness)
-
-    def leave(self, conn: Connection) -> None:
-        self.connections.discard(conn)
-        self.last_active = time.monotonic()
-        owned = [
-            cid
-            for cid in conn.awareness_ids
-            if (presence := self.presence.get(cid)) is not None and presence.owner is conn
-        ]
-        self._remove_presence(owned)
-
-    def broadcast(self, message: bytes, exclude: Connection | None = None) -> None:
-        frame = websocket_frame(message)  # encoded once for every peer
-        for conn in self.connections:
-            if conn is not exclude:
-                conn.send_frame(frame)
-
-    # -- awareness -------------------------------------------------------------------------
-
-    def apply_awareness(self, entries: list[AwarenessEntry], conn: Connection) -> None:
-        """Accept the entries this connection may change (its own client ids), relay those."""
-        now = time.monotonic()
-        accepted = []
-        for entry in entries:
-            current = self.presence.get(entry.client_id)
-            if current is not None:
-                owner = current.owner
-                if owner is not conn and owner is not None and owner.user != conn.user:
-                    continue  # another connection's presence
-                newer = entry.clock > current.clock
-                if not newer and not (entry.clock == current.clock and entry.removed):
-                    continue
-            elif entry.removed:
-                continue
-            elif len(conn.awareness_ids) >= self.manager.config.max_awareness_ids_per_connection:
-                continue  # a connection speaks for a few clients, not thousands
-            if entry.removed:
-                del self.presence[entry.client_id]
-                conn.awareness_ids.discard(entry.client_id)
-            else:
-                if current is not None and current.owner not in (None, conn):
-                    current.owner.awareness_ids.discard(entry.client_id)
-                self.presence[entry.client_id] = _Presence(entry.clock, entry.state, conn, now)
-                conn.awareness_ids.add(entry.client_id)
-            accepted.append(entry)
-        if accepted:
-            self.broadcast(encode_message(AwarenessMessage(encode_awareness(accepted))), conn)
-
-    def awareness_message(self) -> bytes | None:
-        """All known presence states as one awareness message (None when nobody is present)."""
-        if not self.presence:
-            return None
-        entries = [AwarenessEntry(cid, p.clock, p.state) for cid, p in self.presence.items()]
-        return encode_message(AwarenessMessage(encode_awareness(entries)))
-
-    def _remove_presence(self, client_ids: list[int]) -> None:
-        removed = []
-        for cid in client_ids:
-            presence = self.presence.pop(cid, None)
-            if presence is None:
-                continue
-            if presence.owner is not None:
-                presence.owner.awareness_ids.discard(cid)
-            removed.append(AwarenessEntry(cid, presence.clock + 1, "null"))
-        if removed:
-            self.broadcast(encode_message(AwarenessMessage(encode_awareness(removed))))
-
-    def expire_presence(self, timeout: float) -> int:
-        limit = time.monotonic() - timeout
-        stale = [cid for cid, p in self.presence.items() if p.updated < limit]
-        self._remove_presence(stale)
-        return len(stale)
-
-    def close(self) -> None:
-        self.closed = True
-        self.doc.unobserve(self._subscription)
 
 
 class RoomManager:
@@ -515,7 +183,7 @@ class RoomManager:
                 else:
                     await asyncio.sleep(0)  # others joining now wait on this same load
                     merged = merge_state(state)
-                room._load(merged)
+                room.load_snapshot(merged)
             self.rooms[name] = room
             future.set_result(room)
             return room

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from forge_ops.sqlite_db import open_database
+
 __all__ = ["RoomState", "Store", "StoreError", "WriteCallback"]
 
 _SCHEMA = """
@@ -85,14 +87,6 @@ class RoomState:
         return len(self.snapshot or b"") + sum(len(u) for u in self.updates)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=10000")
-    return conn
-
-
 class Store:
     """The room update log in ``{data_dir}/forge.db``; use from one event loop."""
 
@@ -103,9 +97,9 @@ class Store:
         self.writer_thread = writer_thread
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.log = log or logging.getLogger(__name__)
-        self._conn = _connect(self.path)  # reads, compaction, rooms (event-loop thread)
+        self._conn = open_database(self.path)  # reads, compaction, rooms (event-loop thread)
         self._conn.executescript(_SCHEMA)
-        self._writer_conn = _connect(self.path)  # appends; used under _write_lock only
+        self._writer_conn = open_database(self.path)  # appends; used under _write_lock only
         # Queued rows, shared by the loop (appends) and the writer thread (takes them).
         self._queue_lock = threading.Condition(threading.Lock())
         self._pending: list[_Row] = []
@@ -310,14 +304,6 @@ class Store:
             conn.execute("ROLLBACK")
             raise
 
-    def delete_room(self, room: str) -> None:
-        self.flush_now()
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("DELETE FROM room_updates WHERE room = ?", (room,))
-        conn.execute("DELETE FROM room_snapshots WHERE room = ?", (room,))
-        conn.execute("COMMIT")
-
     # -- compaction ------------------------------------------------------------------------
 
     async def compact(self, room: str, *, inline_below: int = 256 * 1024) -> int:
@@ -378,7 +364,7 @@ def _write_snapshot(conn: sqlite3.Connection, room: str, state: RoomState) -> No
 
 
 def _compact_in_thread(path: Path, room: str, state: RoomState) -> None:
-    conn = _connect(path)
+    conn = open_database(path)
     try:
         _write_snapshot(conn, room, state)
     finally:

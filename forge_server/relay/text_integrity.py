@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from forge_server.relay.lib0 import Lib0Decoder
+
 __all__ = [
     "MAX_CLOCK",
     "SplitKind",
@@ -40,7 +42,6 @@ _log = logging.getLogger(__name__)
 # A 4-byte UTF-8 sequence: a character that UTF-16 stores as a surrogate pair. (Matching the
 # whole sequence, not just its lead byte, keeps var-int client ids from triggering a parse.)
 _ASTRAL_UTF8 = re.compile(rb"[\xf0-\xf4][\x80-\xbf]{3}")
-_MAX_VARINT_BYTES = 10
 MAX_CLOCK = 0xFFFFFFFF  # yrs (the relay's pycrdt) keeps clocks as 32-bit numbers
 
 
@@ -69,81 +70,8 @@ class SplitSurrogate:
         )
 
 
-class _Reader:
-    """lib0 decoding primitives over one buffer (just enough for v1 updates)."""
-
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def byte(self) -> int:
-        if self.pos >= len(self.data):
-            raise UpdateFormatError("truncated update")
-        value = self.data[self.pos]
-        self.pos += 1
-        return value
-
-    def var_uint(self) -> int:
-        value = 0
-        for count in range(_MAX_VARINT_BYTES):
-            byte = self.byte()
-            value |= (byte & 0x7F) << (7 * count)
-            if byte < 0x80:
-                return value
-        raise UpdateFormatError("var-uint too long")
-
-    def var_int(self) -> None:  # signed var-int (lib0 writeVarInt); value not needed
-        byte = self.byte()
-        for _ in range(_MAX_VARINT_BYTES):
-            if byte < 0x80:
-                return
-            byte = self.byte()
-        raise UpdateFormatError("var-int too long")
-
-    def raw(self, length: int) -> bytes:
-        if length > len(self.data) - self.pos:
-            raise UpdateFormatError("length beyond the end of the update")
-        chunk = self.data[self.pos : self.pos + length]
-        self.pos += length
-        return chunk
-
-    def var_bytes(self) -> bytes:
-        return self.raw(self.var_uint())
-
-    def var_string(self) -> str:
-        try:
-            return self.var_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UpdateFormatError(f"string is not UTF-8: {exc.reason}") from exc
-
-    def any(self, depth: int = 0) -> None:
-        """Skip one lib0 ``writeAny`` value."""
-        if depth > 100:
-            raise UpdateFormatError("value nested too deeply")
-        tag = self.byte()
-        if tag in (127, 126, 121, 120):  # undefined, null, false, true
-            return
-        if tag == 125:
-            self.var_int()
-        elif tag == 124:
-            self.raw(4)
-        elif tag in (123, 122):
-            self.raw(8)
-        elif tag == 119:
-            self.var_bytes()
-        elif tag == 118:
-            for _ in range(self.var_uint()):
-                self.var_bytes()
-                self.any(depth + 1)
-        elif tag == 117:
-            for _ in range(self.var_uint()):
-                self.any(depth + 1)
-        elif tag == 116:
-            self.var_bytes()
-        else:
-            raise UpdateFormatError(f"unknown value tag {tag}")
+def _reader(data: bytes) -> Lib0Decoder:
+    return Lib0Decoder(data, error=UpdateFormatError)
 
 
 def _utf16_length(text: str) -> int:
@@ -168,7 +96,7 @@ class _Update:
 _XML_TYPES_WITH_NAME = (3, 5)  # YXmlElement, YXmlHook carry a name
 
 
-def _skip_content(reader: _Reader, ref: int) -> tuple[str | None, int]:
+def _skip_content(reader: Lib0Decoder, ref: int) -> tuple[str | None, int]:
     """Read an item's content; returns (text if it is a string, length in clock units)."""
     if ref == 1:  # ContentDeleted
         return None, reader.var_uint()
@@ -208,7 +136,7 @@ def _skip_content(reader: _Reader, ref: int) -> tuple[str | None, int]:
 
 def _parse_update(data: bytes) -> _Update:
     """Parse a Yjs v1 update into its items (with anchors and text) and its deleted ranges."""
-    reader = _Reader(data)
+    reader = _reader(data)
     items: list[_Item] = []
     for _ in range(reader.var_uint()):
         structs = reader.var_uint()
@@ -238,8 +166,8 @@ def _parse_update(data: bytes) -> _Update:
         client = reader.var_uint()
         for _ in range(reader.var_uint()):
             deletes.append((client, reader.var_uint(), reader.var_uint()))
-    if reader.pos != len(data):
-        raise UpdateFormatError(f"{len(data) - reader.pos} trailing bytes after the update")
+    if reader.remaining:
+        raise UpdateFormatError(f"{reader.remaining} trailing bytes after the update")
     return _Update(items, deletes)
 
 
@@ -259,7 +187,7 @@ def check_update(data: bytes) -> dict[int, int]:
             raise UpdateFormatError(f"clock {value} is beyond 2**32 - 1")
 
     ends: dict[int, int] = {}
-    reader = _Reader(data)
+    reader = _reader(data)
     for _ in range(reader.var_uint()):
         structs = reader.var_uint()
         client = reader.var_uint()
@@ -295,8 +223,8 @@ def check_update(data: bytes) -> dict[int, int]:
         for _ in range(reader.var_uint()):
             start = reader.var_uint()
             clock_in_range(start + reader.var_uint())
-    if reader.pos != len(data):
-        raise UpdateFormatError(f"{len(data) - reader.pos} trailing bytes after the update")
+    if reader.remaining:
+        raise UpdateFormatError(f"{reader.remaining} trailing bytes after the update")
     return ends
 
 

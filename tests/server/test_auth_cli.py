@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from forge_server.auth import AuthStore, TokenAuthorizer
-from forge_server.auth._store import TokenStatus
+from forge_server.auth import AuthStore, TokenAuthorizer, TokenStatus
 from forge_server.auth.routes import setup_auth_routes
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.server import RelayServer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,13 +16,13 @@ from forge_server.auth import (
     InvalidName,
     ProjectExists,
     TokenAuthorizer,
+    TokenStatus,
     UnknownToken,
     UnknownUser,
     UserExists,
     ensure_initial_owner,
     parse_duration,
 )
-from forge_server.auth._store import TokenStatus
 from forge_server.credentials import load_stored
 from forge_server.principal import Forbidden, Role, Unauthenticated, authorize
 
@@ -217,6 +218,19 @@ class TestTokenAuthorizer:
         with pytest.raises(Unauthenticated, match="revoked"):
             await authorize(auth, alice, "proj")
         assert auth.refused == 5
+
+    async def test_checks_run_on_the_store_thread_off_the_loop(self, store: AuthStore) -> None:
+        seen: list[str] = []
+        check_token = store.check_token
+
+        def spy(token: str | None) -> object:
+            seen.append(threading.current_thread().name)
+            return check_token(token)
+
+        store.check_token = spy  # type: ignore[method-assign]
+        with pytest.raises(Unauthenticated):
+            await TokenAuthorizer(store).authenticate("nope")
+        assert seen and seen[0].startswith("forge-auth")
 
     async def test_no_role_on_existing_project_is_forbidden(self, store: AuthStore) -> None:
         auth = TokenAuthorizer(store)

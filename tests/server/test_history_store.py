@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,13 @@ class TestReferences:
         with pytest.raises(Conflict, match="already exists"):
             store.add_branch("p", "exp", first.id)
         assert [b.name for b in store.branches("p")] == ["exp", "main"]
+
+
+class TestStoreThread:
+    async def test_run_works_on_the_store_thread_off_the_loop(self, store: HistoryStore) -> None:
+        first = add(store, "main", (), 1)
+        thread = await store.run(lambda: threading.current_thread().name)
+        assert thread.startswith("forge-history") and thread != threading.current_thread().name
+        assert await store.run(store.head, "p", "main") == first
+        with pytest.raises(NotFound):
+            await store.run(store.resolve, "p", "zzzz")

@@ -105,7 +105,7 @@ class TestCreate:
         assert plain["meta"]["name"] == name
         assert sorted(p["name"] for p in plain["pipelines"].values()) == EXAMPLE_PIPELINES
         # History starts with the creation, authored by the creator.
-        commits = world.server.app[HISTORY].log_page(name)
+        commits = await world.server.app[HISTORY].log_page(name)
         assert [c.message for c in commits] == [f"Created project {name} from example cifar10"]
         assert commits[0].authors == ("alice",)
 
@@ -136,7 +136,7 @@ class TestCreate:
         status, body = await post(world, "bob", {"name": name, "exist_ok": True})
         assert status == 403 and "no role" in body["error"]
         # The document was not filled twice.
-        assert len(world.server.app[HISTORY].log_page(name)) == 1
+        assert len(await world.server.app[HISTORY].log_page(name)) == 1
 
     async def test_project_registered_without_content_is_filled_by_its_owner(
         self, world: World

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forge_server.relay.lib0 import Lib0Decoder
 from forge_server.relay.protocol import (
     MAX_VAR_UINT,
     AuthMessage,
@@ -164,3 +165,18 @@ class TestAwareness:
     def test_lying_count_refused(self) -> None:
         with pytest.raises(ProtocolError, match="claims"):
             decode_awareness(Encoder().var_uint(10**9).to_bytes() + b"\x01\x01\x00")
+
+
+class TestOneLib0Reader:
+    def test_updates_are_read_as_yrs_reads_them_frames_as_lib0_does(self) -> None:
+        non_canonical = b"\x81\x00"  # 1 with a trailing zero byte
+        assert Lib0Decoder(non_canonical).var_uint() == 1
+        with pytest.raises(ProtocolError, match="non-canonical"):
+            Decoder(non_canonical).var_uint()
+        big = bytes([0xFF] * 7 + [0x7F])  # 56 bits
+        assert Lib0Decoder(big).var_uint() == 2**56 - 1
+        with pytest.raises(ProtocolError, match="larger than"):
+            Decoder(big).var_uint()
+        assert Decoder(Encoder().var_uint(1).to_bytes()).var_uint() == 1
+        with pytest.raises(ValueError, match="truncated"):
+            Lib0Decoder(b"\x80").var_uint()

@@ -11,6 +11,7 @@ import pytest
 from pycrdt import Array, Decoder, Doc, Map, Text
 
 from forge_server.client import ConnectionStatus, SyncClient, open_document, room_url
+from forge_server.relay.app import ROOMS
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.rooms import RoomManager
 from forge_server.relay.store import Store
@@ -214,7 +215,7 @@ class TestRoomManager:
         self, start_relay: StartRelay
     ) -> None:
         relay = await start_relay()
-        rooms: RoomManager = relay.app[__import__("forge_server.relay.app").app.ROOMS]
+        rooms: RoomManager = relay.app[ROOMS]
         seen: list[tuple[str, str | None, bytes]] = []
         unsubscribe = rooms.subscribe(
             lambda room, update, author: seen.append((room, author, update))
@@ -262,7 +263,7 @@ class TestRoomManager:
 
     async def test_idle_rooms_unload_and_reload(self, start_relay: StartRelay) -> None:
         relay = await start_relay(room_idle_s=0.2, sweep_interval_s=0.05)
-        rooms: RoomManager = relay.app[__import__("forge_server.relay.app").app.ROOMS]
+        rooms: RoomManager = relay.app[ROOMS]
         async with open_document(relay.url, None, "p/main") as client:
             client.doc.get("text", type=Text).insert(0, "me")
             await client.flush(5)

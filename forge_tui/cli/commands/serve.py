@@ -1,14 +1,11 @@
-"""``forge serve``: run the relay (and the server modules that plug into it)."""
+"""``forge serve``: parse the options and run the server (assembled in
+:mod:`forge_server.assembly`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from forge_server.principal import Authorizer
-    from forge_server.relay.app import AppSetup
+from typing import Any
 
 
 def register(subparsers: Any) -> None:
@@ -72,86 +69,29 @@ def add_execution_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def server_authorizer(data_dir: Path) -> Authorizer | None:
-    """The Authorizer for `forge serve`: tokens and roles from the data dir's auth tables."""
-    from forge_server.auth import AuthStore, TokenAuthorizer
-
-    return TokenAuthorizer(AuthStore.open(data_dir))
-
-
-def server_setups(data_dir: Path, args: argparse.Namespace | None = None) -> list[AppSetup]:
-    """``setup(app)`` hooks of the server modules (history, coordinator, …) to install."""
-    from forge_server.auth.routes import setup_auth_routes
-    from forge_server.coordinator import CoordinatorConfig, ExecutorKind, coordinator_setup
-    from forge_server.history import history_setup
-    from forge_server.projects import projects_setup
-
-    execution = CoordinatorConfig(
-        artifacts=str(getattr(args, "artifacts", None) or data_dir / "artifacts"),
-        executor=ExecutorKind(getattr(args, "executor", "ray")),
-        ray_address=getattr(args, "ray_address", None),
-    )
-    return [setup_auth_routes, history_setup(), projects_setup, coordinator_setup(execution)]
-
-
 def _serve(args: argparse.Namespace) -> int:
-    import asyncio
+    import functools
     import logging
 
-    from forge_server.relay.config import RelayConfig
-    from forge_server.relay.server import RelayServer, run_relay
+    from forge_server.assembly import ServeError, serve
     from forge_tui.cli.errors import CliError
 
     logging.basicConfig(
         level=getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    data_dir: Path = args.data_dir.expanduser().resolve()
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CliError(f"cannot create data directory {data_dir}: {exc}") from exc
-    try:
-        config = RelayConfig.from_settings(data_dir, args.relay_setting)
-    except ValueError as exc:
+        serve(
+            args.data_dir,
+            host=args.host,
+            port=args.port,
+            relay_settings=args.relay_setting,
+            auth=not args.no_auth,
+            executor=args.executor,
+            ray_address=args.ray_address,
+            artifacts=args.artifacts,
+            announce=functools.partial(print, flush=True),
+        )
+    except ServeError as exc:
         raise CliError(str(exc)) from exc
-
-    authorizer = None if args.no_auth else server_authorizer(data_dir)
-
-    def ready(server: RelayServer) -> None:
-        _announce_auth(authorizer, data_dir, server.url)
-        print(f"Forge server listening on {server.url} (data: {data_dir})", flush=True)
-
-    try:
-        asyncio.run(
-            run_relay(
-                config,
-                host=args.host,
-                port=args.port,
-                authorizer=authorizer,
-                setups=server_setups(data_dir, args),
-                on_ready=ready,
-            )
-        )
-    except OSError as exc:
-        raise CliError(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
-            "choose another --port or stop the process using it"
-        ) from exc
     return 0
-
-
-def _announce_auth(authorizer: Authorizer | None, data_dir: Path, url: str) -> None:
-    """On first start, create the administrator and say where its token is (never print it)."""
-    from forge_server.auth import TokenAuthorizer, ensure_initial_owner
-
-    if not isinstance(authorizer, TokenAuthorizer):
-        print("WARNING: --no-auth: anyone who can reach this port owns every project", flush=True)
-        return
-    path = ensure_initial_owner(authorizer.store, data_dir, url)
-    if path is not None:
-        print(
-            f"Created administrator 'owner'; its token is in {path} (mode 0600). "
-            "Log in with `forge login URL TOKEN`; add people with `forge user add`.",
-            flush=True,
-        )

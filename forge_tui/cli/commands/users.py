@@ -153,8 +153,8 @@ def _do_user_revoke(store: AuthStore, args: argparse.Namespace) -> int:
 
 
 def _do_token_create(store: AuthStore, args: argparse.Namespace) -> int:
+    from forge_server.auth import format_timestamp as iso
     from forge_server.auth import parse_duration
-    from forge_server.auth._store import iso
 
     expires_in = parse_duration(args.expires) if args.expires else None
     token, info = store.create_token(args.name, expires_in=expires_in, label=args.label)
@@ -169,7 +169,7 @@ def _do_token_create(store: AuthStore, args: argparse.Namespace) -> int:
 
 
 def _do_token_list(store: AuthStore, args: argparse.Namespace) -> int:
-    from forge_server.auth._store import iso
+    from forge_server.auth import format_timestamp as iso
 
     if args.name is not None and not store.user_exists(args.name):
         raise CliError(f"no user named {args.name!r}; `forge user list` shows the users")

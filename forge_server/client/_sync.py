@@ -1,41 +1,22 @@
-"""Python sync client: binds a pycrdt ``Doc`` to a relay room over the y-websocket protocol.
-
-::
-
-    async with open_document("http://127.0.0.1:8700", token, "demo/main") as client:
-        client.doc.get("notes", type=Text).insert(0, "hi")
-        client.awareness.set_local_state({"user": {"name": "ada"}})
-    # leaving the block waits until the relay has stored the edits
-
-:class:`SyncClient` does the handshake (sync step 1/2), sends local updates, applies remote ones,
-relays awareness both ways, and reconnects with exponential backoff after a drop; edits made
-while disconnected are merged by the re-sync. ``await client.synced()`` waits for the first
-(or current) sync; ``client.status`` and ``client.on_status(cb)`` expose the connection state.
-
-The client talks to a :class:`Transport` (send / recv / close), so any channel can carry it;
-:func:`websocket_connector` makes the aiohttp WebSocket one.
-"""
+"""The sync client: keeps a pycrdt ``Doc`` in sync with one relay room over a transport."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, Protocol
 
 from pycrdt import Doc, TransactionEvent, merge_updates
 
 from forge_server.relay.protocol import (
+    EMPTY_UPDATE,
     AuthMessage,
-    AwarenessEntry,
     AwarenessMessage,
     ProtocolError,
     QueryAwarenessMessage,
@@ -43,64 +24,25 @@ from forge_server.relay.protocol import (
     SyncType,
     decode_awareness,
     decode_message,
-    encode_awareness,
     encode_message,
     is_crdt_panic,
 )
 
-__all__ = [
-    "AuthRefused",
-    "Awareness",
-    "AwarenessChange",
-    "ConnectionStatus",
-    "SyncClient",
-    "SyncError",
-    "Transport",
-    "TransportClosed",
-    "open_document",
-    "room_url",
-    "websocket_connector",
-]
+from ._awareness import Awareness
+from ._transport import (
+    AuthRefused,
+    Connector,
+    SyncError,
+    Transport,
+    TransportClosed,
+    room_url,
+    websocket_connector,
+)
+
+__all__ = ["ConnectionStatus", "SyncClient", "open_document"]
 
 # Close codes after which reconnecting cannot help (the same state would be refused again).
 _FATAL_CLOSE_CODES = frozenset({4413})
-_EMPTY_UPDATE = b"\x00\x00"
-
-
-class SyncError(Exception):
-    """The client cannot sync; the message says why and what to do."""
-
-
-class AuthRefused(SyncError):
-    """The relay refused the token (401) or the project (403)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class TransportClosed(Exception):
-    """The transport is closed; ``code``/``reason`` are the WebSocket close code and reason."""
-
-    def __init__(self, code: int | None = None, reason: str = "") -> None:
-        super().__init__(f"connection closed ({code}): {reason}" if code else "connection closed")
-        self.code = code
-        self.reason = reason
-
-
-class Transport(Protocol):
-    """A message channel to the relay (one y-websocket message per ``send``/``recv``)."""
-
-    async def send(self, message: bytes) -> None: ...
-
-    async def recv(self) -> bytes:
-        """The next message; raises :class:`TransportClosed` when the channel ends."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-Connector = Callable[[], Awaitable[Transport]]
 
 
 class ConnectionStatus(StrEnum):
@@ -108,188 +50,6 @@ class ConnectionStatus(StrEnum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"  # lost the connection, retrying with backoff
     OFFLINE = "offline"  # not started, stopped, or refused for good (see SyncClient.error)
-
-
-def room_url(server_url: str, room: str) -> str:
-    """``http(s)://host:port`` (or ``ws(s)://``) + room → the room's WebSocket URL."""
-    base = server_url.rstrip("/")
-    for plain, secure in (("http://", "ws://"), ("https://", "wss://")):
-        if base.startswith(plain):
-            base = secure + base[len(plain) :]
-    if not base.startswith(("ws://", "wss://")):
-        raise ValueError(f"server URL {server_url!r} must start with http://, https://, ws://")
-    return f"{base}/sync/{room.strip('/')}"
-
-
-class _WebSocketTransport:
-    def __init__(self, ws: Any) -> None:
-        self._ws = ws
-
-    async def send(self, message: bytes) -> None:
-        try:
-            await self._ws.send_bytes(message)
-        except (ConnectionError, RuntimeError) as exc:
-            raise TransportClosed(None, str(exc)) from exc
-
-    async def recv(self) -> bytes:
-        from aiohttp import WSMsgType
-
-        msg = await self._ws.receive()
-        if msg.type == WSMsgType.BINARY:
-            return bytes(msg.data)
-        if msg.type == WSMsgType.TEXT:
-            raise TransportClosed(None, "relay sent a text frame")
-        code = self._ws.close_code
-        reason = msg.extra if isinstance(msg.extra, str) else ""
-        if msg.type == WSMsgType.ERROR:
-            reason = str(self._ws.exception() or msg.data)
-        raise TransportClosed(code, reason)
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._ws.close(), timeout=2.0)
-
-
-def websocket_connector(
-    url: str,
-    token: str | None = None,
-    *,
-    heartbeat: float = 20.0,
-    max_msg_size: int = 256 * 1024 * 1024,
-) -> tuple[Connector, Callable[[], Awaitable[None]]]:
-    """A connector opening aiohttp WebSockets to ``url``, and a function that closes its session.
-
-    A 401/403 answer raises :class:`AuthRefused`; other failures raise ``OSError`` or
-    aiohttp errors, which the client retries.
-    """
-    import aiohttp
-
-    session: aiohttp.ClientSession | None = None
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-
-    async def connect() -> Transport:
-        nonlocal session
-        if session is None or session.closed:
-            session = aiohttp.ClientSession()
-        try:
-            ws = await session.ws_connect(
-                url,
-                headers=headers,
-                heartbeat=heartbeat,
-                max_msg_size=max_msg_size,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            if exc.status in (401, 403):
-                what = "token" if exc.status == 401 else "access to this project"
-                raise AuthRefused(
-                    exc.status, f"the server refused the {what} ({exc.status}) for {url}"
-                ) from exc
-            raise
-        return _WebSocketTransport(ws)
-
-    async def close() -> None:
-        if session is not None:
-            await session.close()
-
-    return connect, close
-
-
-@dataclass
-class AwarenessChange:
-    added: list[int] = field(default_factory=list)
-    updated: list[int] = field(default_factory=list)
-    removed: list[int] = field(default_factory=list)
-
-
-class Awareness:
-    """Presence: this client's state, and a view of the other clients' states."""
-
-    def __init__(self, client_id: int, send: Callable[[bytes], None]) -> None:
-        self.client_id = client_id
-        self.local_state: dict[str, Any] | None = None
-        self.clock = 0
-        self.states: dict[int, Any] = {}  # other clients' states by client id
-        self._clocks: dict[int, int] = {}
-        self._seen: dict[int, float] = {}
-        self._send = send
-        self._last_set = time.monotonic()
-        self._callbacks: list[Callable[[AwarenessChange], None]] = []
-
-    def set_local_state(self, state: dict[str, Any] | None) -> None:
-        """Replace this client's state (None: go away) and send it."""
-        self.local_state = state
-        self.clock += 1
-        self._last_set = time.monotonic()
-        self._send(self.local_message())
-
-    def set_local_field(self, key: str, value: Any) -> None:
-        self.set_local_state({**(self.local_state or {}), key: value})
-
-    def on_change(self, callback: Callable[[AwarenessChange], None]) -> Callable[[], None]:
-        """Call ``callback(change)`` when other clients' states change; returns unsubscribe."""
-        self._callbacks.append(callback)
-        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
-
-    def local_message(self) -> bytes:
-        state = json.dumps(self.local_state, ensure_ascii=False, separators=(",", ":"))
-        entry = AwarenessEntry(self.client_id, self.clock, state)
-        return encode_message(AwarenessMessage(encode_awareness([entry])))
-
-    def apply(self, entries: list[AwarenessEntry]) -> None:
-        change = AwarenessChange()
-        now = time.monotonic()
-        for entry in entries:
-            cid = entry.client_id
-            if cid == self.client_id:
-                # Another tab of ourselves thinks we left, or an old clock: reassert ours.
-                if entry.clock >= self.clock and self.local_state is not None:
-                    self.clock = entry.clock
-                    self.set_local_state(self.local_state)
-                continue
-            known = self._clocks.get(cid)
-            if known is not None and entry.clock < known:
-                continue
-            if known is not None and entry.clock == known and not entry.removed:
-                continue
-            if entry.removed:
-                self._clocks[cid] = entry.clock
-                if self.states.pop(cid, None) is not None or cid in self._seen:
-                    change.removed.append(cid)
-                self._seen.pop(cid, None)
-                continue
-            (change.updated if cid in self.states else change.added).append(cid)
-            self.states[cid] = entry.parsed()
-            self._clocks[cid] = entry.clock
-            self._seen[cid] = now
-        self._emit(change)
-
-    def renew_and_expire(self, renew_after: float = 15.0, timeout: float = 30.0) -> None:
-        now = time.monotonic()
-        if self.local_state is not None and now - self._last_set >= renew_after:
-            self.set_local_state(self.local_state)
-        stale = [cid for cid, seen in self._seen.items() if now - seen >= timeout]
-        self._forget(stale)
-
-    def forget_others(self) -> None:
-        self._forget(list(self.states))
-
-    def _forget(self, client_ids: list[int]) -> None:
-        change = AwarenessChange()
-        for cid in client_ids:
-            self._seen.pop(cid, None)
-            if self.states.pop(cid, None) is not None:
-                change.removed.append(cid)
-        self._emit(change)
-
-    def _emit(self, change: AwarenessChange) -> None:
-        if not (change.added or change.updated or change.removed):
-            return
-        for callback in list(self._callbacks):
-            try:
-                callback(change)
-            except Exception:
-                logging.getLogger(__name__).exception("awareness callback failed")
 
 
 class SyncClient:
@@ -452,7 +212,7 @@ class SyncClient:
         if self._applying_remote or self._transport is None:
             return  # offline edits travel with the next handshake's sync step 2
         update = event.update
-        if update != _EMPTY_UPDATE:
+        if update != EMPTY_UPDATE:
             self._enqueue(True, update)
 
     def _send_awareness(self, message: bytes) -> None:
