@@ -150,9 +150,10 @@ class ServeProcess:
         lines: queue.Queue[str | None] = queue.Queue()
 
         def pump() -> None:
-            for line in stdout:
-                self.output.append(line)
-                lines.put(line)
+            with stdout:  # closed at the server's exit, so no pipe outlives its process
+                for line in stdout:
+                    self.output.append(line)
+                    lines.put(line)
             lines.put(None)
 
         threading.Thread(target=pump, daemon=True).start()
