@@ -7,6 +7,8 @@ from typing import Any, cast
 
 from pycrdt import Doc, Map, Text
 
+from forge_ops.input_shape import is_input_shape
+
 from . import _read as r
 from ._ids import new_id, now_iso
 from ._plain import check_json
@@ -502,10 +504,8 @@ def _name(name: Any, what: str) -> str:
 def _shape(shape: Any) -> list[int] | None:
     if shape is None:
         return None
-    if not isinstance(shape, list | tuple) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-    ):
-        raise SchemaError(f"shape must be a list of non-negative integers, got {shape!r}")
+    if not is_input_shape(shape):
+        raise SchemaError(f"shape must be a list of positive integers, got {shape!r}")
     return list(shape)
 
 

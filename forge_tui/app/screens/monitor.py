@@ -23,8 +23,9 @@ from textual.widgets import Footer, Label, Static, TextArea
 
 from forge_ops.operations import InterfaceError, parse_interface
 from forge_ops.schema import Execution, ExecutionDoc
-from forge_tui.app._graphs import show_value
+from forge_tui.app._values import show_value
 from forge_tui.app.api import ApiError, ForgeApi, api_for
+from forge_tui.app.bindings import MOVE_BINDINGS
 from forge_tui.app.screens.modals import Prompt, if_chosen
 from forge_tui.app.widgets.graph_canvas import GraphCanvas
 from forge_tui.app.widgets.job_output import (
@@ -183,10 +184,7 @@ class MonitorScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "move('up')", "Up", show=False),
-        Binding("down,j", "move('down')", "Down", show=False),
-        Binding("left,h", "move('left')", "Left", show=False),
-        Binding("right,l", "move('right')", "Right", show=False),
+        *MOVE_BINDINGS,
         Binding("R", "restart_job", "Restart job"),
         Binding("c", "cancel_job", "Cancel job"),
         Binding("C", "cancel_execution", "Cancel run"),
@@ -431,50 +429,3 @@ async def open_monitor(app: Any, project: str, execution_id: str) -> MonitorScre
     await app.push_screen(screen)
     return screen
 
-
-def run_pipeline(editor: Any, *, executor: str | None = None) -> None:
-    """Run the editor's pipeline on the server; open its monitor, or mark refused nodes."""
-    app = editor.app
-    workspace = editor.workspace
-    api = api_for(app.backend, workspace.project_name)
-    if editor.kind != "pipeline":
-        editor.say("Only pipelines run; open one in the sidebar")
-        return
-    if api is None:
-        editor.say("Running needs a Forge server: open the project with --server URL")
-        return
-
-    async def go() -> None:
-        editor.say("Starting the run…")
-        try:
-            record = await api.run(
-                editor.entry_id, branch=getattr(app, "branch", "main"), executor=executor
-            )
-        except ApiError as exc:
-            problems = {p["node"]: p for p in exc.problems if p.get("node")}
-            editor.run_problems = {node: Status.FAILED for node in problems}
-            editor.redraw()
-            lines = [f"{p.get('node_name') or n}: {p.get('message')}" for n, p in problems.items()]
-            editor.say(exc.message if not lines else "✗ " + "; ".join(lines))
-            app.notify(exc.message, title="Run refused", severity="error")
-            return
-        editor.run_problems = {}
-        editor.redraw()
-        editor.say(f"Running as execution {record['execution']}")
-        await open_monitor(app, workspace.project_name, str(record["execution"]))
-
-    editor.run_worker(go(), group="run", exclusive=True)
-
-
-def ask_executor_and_run(editor: Any) -> None:
-    """Run with options: which executor (ray or local; empty for the server's default)."""
-
-    def check(text: str) -> str | None:
-        return None if text.strip() in ("", "ray", "local") else "type ray, local or nothing"
-
-    editor.app.push_screen(
-        Prompt("Run with executor (ray / local / empty: server default)", "", check),
-        lambda value: (
-            None if value is None else run_pipeline(editor, executor=value.strip() or None)
-        ),
-    )

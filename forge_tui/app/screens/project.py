@@ -16,8 +16,10 @@ from forge_ops.schema import SchemaError
 from forge_tui.app._link import LinkState
 from forge_tui.app._workspace import Workspace
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt, if_chosen
+from forge_tui.app.widgets.architecture_editor import ArchitectureEditor
 from forge_tui.app.widgets.code_editor import CodeEditor
 from forge_tui.app.widgets.graph_editor import GraphEditor
+from forge_tui.app.widgets.pipeline_editor import PipelineEditor
 from forge_tui.app.widgets.status_bar import ConnectionState, PresenceBar
 
 SECTIONS = (
@@ -27,6 +29,10 @@ SECTIONS = (
     ("layers", "Custom layers"),
     ("executions", "Executions"),
 )
+EDITORS: dict[str, type[GraphEditor]] = {
+    "pipeline": PipelineEditor,
+    "architecture": ArchitectureEditor,
+}
 KIND_OF = {
     "pipelines": "pipeline",
     "operations": "operation",
@@ -247,10 +253,10 @@ class ProjectScreen(Screen[None]):
 
     async def open_now(self, kind: str, entry_id: str) -> None:
         switcher = self.query_one(ContentSwitcher)
-        if kind in ("pipeline", "architecture"):
+        if kind in EDITORS:
             widget_id = f"editor-{kind}-{entry_id}"
             if not self.query(f"#{widget_id}"):
-                await switcher.mount(GraphEditor(self.workspace, kind, entry_id))  # type: ignore[arg-type]
+                await switcher.mount(EDITORS[kind](self.workspace, entry_id))
         elif kind in ("operation", "layer"):
             widget_id = f"code-{kind}-{entry_id}"
             if not self.query(f"#{widget_id}"):
