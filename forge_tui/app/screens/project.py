@@ -169,9 +169,7 @@ class ProjectScreen(Screen[None]):
         self._show_link(message.state, message.detail)
 
     def _show_link(self, state: LinkState, detail: str) -> None:
-        indicator = self.query_one(ConnectionState)
-        indicator.state = state
-        indicator.detail = detail
+        self.query_one(ConnectionState).show(state, detail)
 
     def refresh_presence(self) -> None:
         ws = self.workspace

@@ -23,7 +23,6 @@ from forge_tui.app._values import parse_value, show_value
 from forge_tui.app._workspace import Workspace
 from forge_tui.app.api import ApiError, api_for
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt, if_chosen
-from forge_tui.app.screens.monitor import open_monitor
 from forge_tui.app.widgets.graph_editor import Graph, GraphEditor, Kind
 from forge_tui.render import GraphSpec, Mark, Status
 
@@ -273,6 +272,9 @@ class PipelineEditor(GraphEditor):
 
     def run_graph(self, executor: str | None = None) -> None:
         """Run the pipeline on the server; open its monitor, or mark the nodes it refused."""
+        # The monitor (and its plotting) loads on the first run, not with the editor.
+        from forge_tui.app.screens.monitor import open_monitor
+
         app = self.app
         api = api_for(app.backend, self.workspace.project_name)  # type: ignore[attr-defined]
         if api is None:
