@@ -14,6 +14,7 @@ from textual.widgets import ContentSwitcher, Footer, Label, Static, Tree
 
 from forge_ops.schema import SchemaError
 from forge_tui.app._link import LinkState
+from forge_tui.app._templates import new_layer_code, new_operation_code
 from forge_tui.app._workspace import Workspace
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt, if_chosen
 from forge_tui.app.widgets.architecture_editor import ArchitectureEditor
@@ -40,33 +41,6 @@ KIND_OF = {
     "layers": "layer",
     "executions": "execution",
 }
-
-OPERATION_TEMPLATE = '''from forge_ops.runtime import Tensor
-
-
-def {function}(data: Tensor, *, scale: float = 1.0) -> Tensor:
-    """Describe what {name} does; positional parameters are inputs, keyword-only ones attributes."""
-    return data * scale
-'''
-
-LAYER_TEMPLATE = """import torch
-from torch import nn
-
-
-class {name}(nn.Module):
-    def __init__(self, features: int = 16):
-        super().__init__()
-        self.linear = nn.LazyLinear(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.linear(x))
-"""
-
-
-def function_name(name: str) -> str:
-    out = "".join(ch.lower() if ch.isalnum() else "_" for ch in name).strip("_") or "operation"
-    return out if not out[0].isdigit() else f"op_{out}"
-
 
 class DocumentChanged(Message):
     """The project document changed (any peer); floods collapse into one redraw."""
@@ -348,12 +322,11 @@ class ProjectScreen(Screen[None]):
             if kind == "pipeline":
                 entry_id = project.add_pipeline(name)
             elif kind == "operation":
-                code = OPERATION_TEMPLATE.format(function=function_name(name), name=name)
-                entry_id = project.add_operation(name, code)
+                entry_id = project.add_operation(name, new_operation_code(name))
             elif kind == "architecture":
                 entry_id = project.add_architecture(name)
             else:
-                entry_id = project.add_layer(name, LAYER_TEMPLATE.format(name=name))
+                entry_id = project.add_layer(name, new_layer_code(name))
         self.open(kind, entry_id)
         return entry_id
 

@@ -1,9 +1,9 @@
 """The diagram editor: keyboard-first, one transaction per edit.
 
 :class:`GraphEditor` holds what pipelines and architectures share (drawing, selection, the
-inspector's frame, undo, the key bindings); :class:`~forge_tui.app.widgets.pipeline_editor.
-PipelineEditor` and :class:`~forge_tui.app.widgets.architecture_editor.ArchitectureEditor` fill
-in what a node is, how it connects and what its attributes are.
+inspector's frame, undo, the key bindings). Its subclasses, ``PipelineEditor``
+(:mod:`.pipeline_editor`) and ``ArchitectureEditor`` (:mod:`.architecture_editor`), say what a
+node is, how nodes connect and what their attributes are.
 """
 
 from __future__ import annotations
