@@ -103,6 +103,7 @@ def percentile(samples: list[float], q: float) -> float:
 
 async def bench_latency(edits: int) -> None:
     from forge_server.client import SyncClient, room_url
+    from forge_server.projects import projects_setup
     from forge_server.relay.config import RelayConfig
     from forge_server.relay.server import RelayServer
     from forge_tui.app import ForgeApp, LinkState, ServerBackend
@@ -117,7 +118,7 @@ async def bench_latency(edits: int) -> None:
             await asyncio.sleep(0.0005)
 
     with tempfile.TemporaryDirectory() as data:
-        async with RelayServer(RelayConfig(data_dir=Path(data))) as relay:
+        async with RelayServer(RelayConfig(data_dir=Path(data)), setups=[projects_setup]) as relay:
             # Baseline: two bare sync clients.
             from pycrdt import Map
 

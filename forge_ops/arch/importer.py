@@ -29,6 +29,7 @@ from forge_ops.arch._model import ArchitectureError
 from forge_ops.arch._user_code import ArchitectureImportError, user_frame
 from forge_ops.arch.build import build_module
 from forge_ops.arch.naming import identifier
+from forge_ops.input_shape import InputShapeError, parse_input_shape
 
 if TYPE_CHECKING:
     from torch import nn
@@ -185,17 +186,11 @@ def import_from_file(
 
 
 def parse_shape(text: str) -> list[int]:
-    """``"1,3,32,32"`` -> ``[1, 3, 32, 32]`` with a clear error for anything else."""
+    """``"1,3,32,32"`` -> ``[1, 3, 32, 32]`` (the rule of :mod:`forge_ops.input_shape`)."""
     try:
-        shape = [int(part) for part in text.replace("x", ",").split(",") if part.strip()]
-    except ValueError:
-        shape = []
-    if not shape or any(d <= 0 for d in shape):
-        raise ArchitectureImportError(
-            f"input shape must be positive integers separated by commas, e.g. 1,3,32,32 "
-            f"(got {text!r})"
-        )
-    return shape
+        return parse_input_shape(text)
+    except InputShapeError as exc:
+        raise ArchitectureImportError(str(exc)) from None
 
 
 def _main(argv: Sequence[str] | None = None, out: Callable[[str], Any] = print) -> int:

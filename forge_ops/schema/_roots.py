@@ -8,6 +8,8 @@ from typing import Any
 
 from pycrdt import Doc, Map
 
+from forge_ops.input_shape import is_input_shape
+
 from ._plain import check_json
 from ._read import SchemaError, SchemaWarning
 
@@ -43,10 +45,8 @@ def checked_name(name: Any, what: str) -> str:
 def checked_shape(shape: Any) -> list[int] | None:
     if shape is None:
         return None
-    if not isinstance(shape, list | tuple) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-    ):
-        raise SchemaError(f"shape must be a list of non-negative integers, got {shape!r}")
+    if not is_input_shape(shape):
+        raise SchemaError(f"shape must be a list of positive integers, got {shape!r}")
     return list(shape)
 
 

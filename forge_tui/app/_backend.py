@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from forge_ops.schema import ProjectDoc
+from forge_server.auth import InvalidName, validate_project_name
+from forge_tui.api_client import ApiClient, ApiError
 from forge_tui.app._link import DocumentLink, MemoryHub, RemoteLink
 
 
@@ -28,12 +30,13 @@ class Backend(Protocol):
 
 
 def check_project_name(name: str) -> str | None:
-    """An error message for a name that cannot be a room path segment, else None."""
+    """An error message for a name the server would refuse (its rule, one copy), else None."""
     if not name:
         return "enter a project name"
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-    if not set(name) <= allowed or name.startswith("."):
-        return "use letters, digits, '-', '_' and '.' only (it becomes part of a URL)"
+    try:
+        validate_project_name(name)
+    except InvalidName as exc:
+        return str(exc)
     return None
 
 
@@ -70,37 +73,39 @@ class ServerBackend:
         self.label = self.server
 
     async def list_projects(self) -> list[str]:
-        from forge_tui.api_client import ApiClient, ApiError
-
         try:
             data = await ApiClient(self.server, self.token, timeout=5).request("GET", "projects")
         except ApiError as exc:
-            if exc.status in (401, 403):
-                raise BackendError(
-                    f"{self.server} refused the token ({exc.status}: {exc.message}); "
-                    "log in again with `forge login URL TOKEN` or pass --token",
-                    refused=True,
-                ) from exc
-            if exc.status:
-                raise BackendError(
-                    f"{self.server}/api/projects answered {exc.status}; is this a Forge server?"
-                ) from exc
-            raise BackendError(exc.message) from exc
+            raise self._refusal(exc, "projects") from exc
         return sorted(p["name"] for p in data.get("projects", []) if isinstance(p, dict))
 
     async def create_project(self, name: str) -> None:
-        """A project is its main room; creating it writes ``meta`` there."""
+        """``POST /api/projects``; a project that exists already is fine (it opens)."""
         error = check_project_name(name)
         if error:
             raise BackendError(error)
-        from forge_server.client import SyncError, open_document
-
         try:
-            async with open_document(self.server, self.token, f"{name}/main") as client:
-                if not ProjectDoc(client.doc).name:
-                    ProjectDoc.create(name, client.doc)
-        except SyncError as exc:
-            raise BackendError(str(exc)) from exc
+            await ApiClient(self.server, self.token).request(
+                "POST", "projects", {"name": name, "exist_ok": True}
+            )
+        except ApiError as exc:
+            if exc.status in (400, 409):  # the server's reason says what to change
+                raise BackendError(exc.message) from exc
+            raise self._refusal(exc, "projects") from exc
+
+    def _refusal(self, exc: ApiError, path: str) -> BackendError:
+        """The error screen's message for a failed ``/api/{path}`` call."""
+        if exc.status in (401, 403):
+            return BackendError(
+                f"{self.server} refused the token ({exc.status}: {exc.message}); "
+                "log in again with `forge login URL TOKEN` or pass --token",
+                refused=True,
+            )
+        if exc.status:
+            return BackendError(
+                f"{self.server}/api/{path} answered {exc.status}; is this a Forge server?"
+            )
+        return BackendError(exc.message)
 
     def link(self, project: str, branch: str = "main") -> DocumentLink:
         return RemoteLink(self.server, self.token, f"{project}/{branch}")

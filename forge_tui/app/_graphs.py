@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from forge_ops.operations import InterfaceError, OperationInterface, parse_interface
 from forge_ops.schema import Project
+from forge_tui.app._values import show_value
 from forge_tui.render import EdgeSpec, GraphSpec, Mark, NodeSpec, Status
-
-
-def show_value(value: Any, limit: int = 18) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def interface_of(project: Project, op_id: str) -> OperationInterface | InterfaceError | None:

@@ -186,11 +186,9 @@ class MemoryLink:
         peers = self.hub.peers.get(self.room, [])
         if self in peers:
             peers.remove(self)
-        removal = self.awareness.encode_awareness_update([self.doc.client_id])
         self.awareness.set_local_state(None)
         for peer in peers:
             peer.awareness.remove_awareness_states([self.doc.client_id], REMOTE)
-        del removal
         self.online = False
         self._set_state(LinkState.OFFLINE)
 

@@ -16,6 +16,7 @@ from forge_tui.app._workspace import Workspace
 from forge_tui.app.screens.info import ErrorScreen, HelpScreen
 from forge_tui.app.screens.project import ProjectScreen
 from forge_tui.app.screens.projects import ProjectsScreen
+from forge_tui.app.widgets.graph_editor import GraphEditor
 
 
 class ForgeApp(App[int]):
@@ -84,7 +85,24 @@ class ForgeApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.key_sections()))
+
+    def key_sections(self) -> list[tuple[str, Iterable[BindingType]]]:
+        """The help screen's sections: each screen's keys under its title."""
+        # Loaded on first use, as when they are first opened: startup stays quick.
+        from forge_tui.app.screens.executions import ExecutionsScreen
+        from forge_tui.app.screens.history import HistoryScreen
+        from forge_tui.app.screens.monitor import MonitorScreen
+
+        return [
+            ("Everywhere", self.BINDINGS),
+            ("Projects", ProjectsScreen.BINDINGS),
+            ("Project (sidebar)", ProjectScreen.BINDINGS),
+            ("Diagram editor", GraphEditor.BINDINGS),
+            ("Execution monitor", MonitorScreen.BINDINGS),
+            ("Executions list", ExecutionsScreen.BINDINGS),
+            ("History", HistoryScreen.BINDINGS),
+        ]
 
     # ----- command palette: every binding of the focused widget and screen ----------------
 

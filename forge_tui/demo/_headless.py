@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from forge_ops.schema import FINISHED_STATUSES, ExecutionDoc, JobStatus
 from forge_tui.api_client import ApiClient, quote
 
 __all__ = ["RunReport", "artifact_value", "format_accuracies", "run_pipeline"]
 
-FINISHED = {"succeeded", "failed", "cached", "cancelled"}
-GOOD = {"succeeded", "cached"}
+GOOD = {JobStatus.SUCCEEDED, JobStatus.CACHED}
 
 Printer = Callable[[str], None]
 
@@ -75,7 +75,7 @@ async def run_pipeline(
                     note = f" (from cache {info['cached_from']})" if info.get("cached_from") else ""
                     took = f" in {info['duration']:.1f}s" if info.get("duration") else ""
                     out(f"[{elapsed:6.1f}s] {names[job]}: {status}{took}{note}")
-            if record["status"] in FINISHED and not record.get("running"):
+            if record["status"] in FINISHED_STATUSES and not record.get("running"):
                 # The console syncs over its own connection: let its last lines arrive.
                 await console.caught_up()
                 _print_console(console.new_lines(), names, out)
@@ -106,8 +106,6 @@ class _Console:
         self.printed: dict[str, int] = {}
 
     def _plain(self) -> dict[str, Any]:
-        from forge_ops.schema import ExecutionDoc
-
         return dict(ExecutionDoc(self.doc).to_plain())
 
     def new_lines(self) -> list[tuple[str, str]]:
@@ -128,7 +126,7 @@ class _Console:
         console line into the document before the final status, so then all lines are here."""
         deadline = time.monotonic() + timeout_s
         while self.doc is not None and time.monotonic() < deadline:
-            if self._plain()["meta"].get("status") in FINISHED:
+            if self._plain()["meta"].get("status") in FINISHED_STATUSES:
                 return
             await asyncio.sleep(0.1)
 

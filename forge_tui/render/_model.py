@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from forge_ops.schema import JobStatus
 
-class Status(StrEnum):
-    """Job states, as in the execution document."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CACHED = "cached"
-    CANCELLED = "cancelled"
+Status = JobStatus
+"""Job states, as in the execution document: boxes of the monitor are coloured by them."""
 
 
 # A glyph per status so that status is readable without colour.

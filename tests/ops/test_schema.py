@@ -207,7 +207,7 @@ class TestErrors:
             project.set_attribute(pipe, node, "x", object())
         with pytest.raises(SchemaError, match="non-empty string"):
             project.rename(op, "  ")
-        with pytest.raises(SchemaError, match="non-negative integers"):
+        with pytest.raises(SchemaError, match="positive integers"):
             project.add_architecture("a", [3, -1])
         assert project.to_plain() == before
 

@@ -25,8 +25,9 @@ from forge_server.relay.config import RelayConfig
 from forge_server.relay.server import RelayServer
 from forge_tui.app import ForgeApp, LinkState, ServerBackend
 from forge_tui.app.api import ApiError, ForgeApi
+from forge_tui.app.execution_view import execution_spec
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt
-from forge_tui.app.screens.monitor import MonitorScreen, execution_spec
+from forge_tui.app.screens.monitor import MonitorScreen
 from forge_tui.app.screens.project import ProjectScreen
 from forge_tui.app.widgets.graph_editor import GraphEditor
 from forge_tui.app.widgets.job_output import JobOutput, elapsed_seconds, format_elapsed
@@ -285,7 +286,7 @@ class TestImages:
 
         import aiohttp
 
-        from forge_tui.app.screens.monitor import TextScreen
+        from forge_tui.app.screens.modals import TextScreen
 
         name, _ids = await new_project(server)
         api = ForgeApi(server.url, None, name)

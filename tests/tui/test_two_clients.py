@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
+import pytest
+import pytest_asyncio
+
+from forge_server.projects import projects_setup
+from forge_server.relay.config import RelayConfig
+from forge_server.relay.server import RelayServer
 from forge_tui.app import ForgeApp, LinkState, ServerBackend
 from forge_tui.app.screens.project import ProjectScreen
 from forge_tui.app.widgets.graph_editor import GraphEditor
@@ -19,6 +25,14 @@ async def until(pilots, condition: Callable[[], bool], timeout: float = 10.0) ->
             raise AssertionError("condition not met in time")
         for pilot in pilots:
             await pilot.pause(0.02)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def relay(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RelayServer]:
+    """A relay that also creates projects (``POST /api/projects``), as the TUI asks it to."""
+    data_dir = tmp_path_factory.mktemp("tui-two-clients")
+    async with RelayServer(RelayConfig(data_dir=data_dir), setups=[projects_setup]) as server:
+        yield server
 
 
 async def test_edit_and_presence_travel(relay, new_room) -> None:  # type: ignore[no-untyped-def]

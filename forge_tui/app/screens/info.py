@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 from rich.table import Table
@@ -24,6 +25,8 @@ def _rows(bindings: list[BindingType]) -> list[tuple[str, str]]:
 
 
 class HelpScreen(ModalScreen[None]):
+    """Every key, by screen: ``sections`` pairs a title with that screen's bindings."""
+
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
@@ -32,28 +35,15 @@ class HelpScreen(ModalScreen[None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,f1", "dismiss", "Close")]
 
-    def compose(self) -> ComposeResult:
-        from forge_tui.app.app import ForgeApp
-        from forge_tui.app.screens.executions import ExecutionsScreen
-        from forge_tui.app.screens.history import HistoryScreen
-        from forge_tui.app.screens.monitor import MonitorScreen
-        from forge_tui.app.screens.project import ProjectScreen
-        from forge_tui.app.screens.projects import ProjectsScreen
-        from forge_tui.app.widgets.graph_editor import GraphEditor
+    def __init__(self, sections: Sequence[tuple[str, Iterable[BindingType]]]) -> None:
+        super().__init__()
+        self.sections = sections
 
+    def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=False, expand=True, padding=(0, 1))
         table.add_column(style="bold yellow", no_wrap=True)
         table.add_column()
-        sections = (
-            ("Everywhere", ForgeApp.BINDINGS),
-            ("Projects", ProjectsScreen.BINDINGS),
-            ("Project (sidebar)", ProjectScreen.BINDINGS),
-            ("Diagram editor", GraphEditor.BINDINGS),
-            ("Execution monitor", MonitorScreen.BINDINGS),
-            ("Executions list", ExecutionsScreen.BINDINGS),
-            ("History", HistoryScreen.BINDINGS),
-        )
-        for title, bindings in sections:
+        for title, bindings in self.sections:
             table.add_row(Text(title, style="bold underline"), "")
             for key, description in _rows(list(bindings)):
                 table.add_row(key, description)

@@ -8,24 +8,22 @@ tells the monitor what happened.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Footer, Label, Static, TextArea
 
-from forge_ops.operations import InterfaceError, parse_interface
 from forge_ops.schema import Execution, ExecutionDoc
-from forge_tui.app._graphs import show_value
 from forge_tui.app.api import ApiError, ForgeApi, api_for
-from forge_tui.app.screens.modals import Prompt, if_chosen
+from forge_tui.app.bindings import MOVE_BINDINGS
+from forge_tui.app.execution_view import artifact_text, execution_spec, job_names
+from forge_tui.app.screens.modals import FuzzyPicker, Prompt, TextScreen, if_chosen
 from forge_tui.app.widgets.graph_canvas import GraphCanvas
 from forge_tui.app.widgets.job_output import (
     JobOutput,
@@ -34,132 +32,11 @@ from forge_tui.app.widgets.job_output import (
     status_text,
 )
 from forge_tui.app.widgets.status_bar import ConnectionState
-from forge_tui.render import EdgeSpec, GraphSpec, NodeSpec, RenderOptions, Status, nearest
+from forge_tui.render import RenderOptions, nearest
 from forge_tui.render import render_graph as render
 
 if TYPE_CHECKING:
     from forge_tui.app._link import DocumentLink, LinkState
-
-
-def job_names(execution: Execution) -> dict[str, str]:
-    specs = execution["meta"]["pipeline"].get("jobs") or {}
-    return {
-        job_id: str((specs.get(job_id) or {}).get("name") or job["node"])
-        for job_id, job in execution["jobs"].items()
-    }
-
-
-def execution_spec(
-    execution: Execution, selected: str | None = None, now: dt.datetime | None = None
-) -> GraphSpec:
-    """The job graph of an execution: pipeline shape from ``meta.pipeline``, state from jobs."""
-    specs: Mapping[str, Any] = execution["meta"]["pipeline"].get("jobs") or {}
-    used_outputs: dict[str, set[str]] = {}
-    edges = []
-    for job_id, spec in sorted(specs.items()):
-        for port, wire in sorted((spec.get("inputs") or {}).items()):
-            if isinstance(wire, list) and len(wire) == 2 and wire[0] in specs:
-                used_outputs.setdefault(wire[0], set()).add(str(wire[1]))
-                edges.append(EdgeSpec(str(wire[0]), str(wire[1]), job_id, port))
-    nodes = []
-    for job_id, spec in sorted(specs.items()):
-        job = execution["jobs"].get(job_id)
-        inputs = tuple(sorted(spec.get("inputs") or {}))
-        outputs = tuple(sorted(used_outputs.get(job_id, ())))
-        subtitle = str(spec.get("operation") or "")
-        try:
-            iface = parse_interface(str(spec.get("code") or ""))
-            inputs = tuple(p.name for p in iface.inputs)
-            outputs = tuple(p.name for p in iface.outputs)
-            subtitle = f"{iface.function}()"
-        except InterfaceError:
-            pass  # the ports wired in the snapshot still draw the graph
-        lines = [f"{k}={show_value(v)}" for k, v in sorted((spec.get("attributes") or {}).items())]
-        extra = ""
-        status = None
-        if job is not None:
-            status = Status(job["status"])
-            extra = format_elapsed(elapsed_seconds(job["started"], job["finished"], now))
-            if job["status"] == "cached":
-                extra = f"cached {extra}".strip()
-        nodes.append(
-            NodeSpec(
-                id=job_id,
-                title=str(spec.get("name") or job_id),
-                subtitle=subtitle,
-                lines=tuple(lines),
-                inputs=inputs,
-                outputs=outputs,
-                extra=extra,
-                status=status,
-                selected=job_id == selected,
-            )
-        )
-    return GraphSpec(tuple(nodes), tuple(edges))
-
-
-class TextScreen(ModalScreen[None]):
-    """A scrolling page of text (artifact summaries, commit diffs); escape closes it."""
-
-    DEFAULT_CSS = """
-    TextScreen { align: center middle; }
-    TextScreen > VerticalScroll {
-        width: 90%; height: 80%; border: round $accent; background: $panel; padding: 0 1;
-    }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "dismiss", "Close")]
-
-    def __init__(self, title: str, body: Text | str) -> None:
-        super().__init__()
-        self.title_text = title
-        self.body = body
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll() as scroll:
-            scroll.border_title = self.title_text
-            yield Static(self.body, id="text-body")
-
-
-def artifact_text(port: str, digest: str, summary: Mapping[str, Any] | None) -> Text:
-    """An output artifact: its hash and the server's summary of it (shape, dtype, statistics,
-    provenance), or why there is none."""
-    text = Text()
-    text.append(port if port.startswith("image ") else f"output {port}", style="bold")
-    text.append("\n")
-    text.append(f"hash     {digest}\n")
-    if summary is None:
-        text.append(
-            "\nNo summary: the server could not be asked (see the message below the graph).",
-            style="dim",
-        )
-        return text
-    for key in ("name", "kind", "shape", "dtype", "bytes", "created"):
-        if key in summary:
-            text.append(f"{key:<9}{summary[key]}\n")
-    producers = summary.get("produced_by")
-    if isinstance(producers, list):  # by hash: the jobs of this execution that made it
-        for producer in producers:
-            made = (f"output {producer.get('port')}" if "port" in producer
-                    else f"image {producer.get('image')}")
-            text.append(f"made by  job {producer.get('job')}, {made}\n")
-    elif producers:
-        text.append(f"{'produced_by':<9}{producers}\n")
-    details = summary.get("summary") or {}
-    for key, value in details.items():
-        if key == "hash":
-            continue
-        if key == "provenance" and isinstance(value, list):
-            text.append("provenance:\n", style="bold")
-            for record in value:
-                fields = record.items() if isinstance(record, dict) else [("", record)]
-                text.append("  " + "  ".join(f"{k} {v}".strip() for k, v in fields) + "\n")
-        elif isinstance(value, dict):
-            text.append(f"{key}:\n", style="bold")
-            for inner, inner_value in value.items():
-                text.append(f"  {inner:<14}{show_value(inner_value, 60)}\n")
-        else:
-            text.append(f"{key:<9}{show_value(value, 70)}\n")
-    return text
 
 
 class ExecutionChanged(Message):
@@ -183,10 +60,7 @@ class MonitorScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "move('up')", "Up", show=False),
-        Binding("down,j", "move('down')", "Down", show=False),
-        Binding("left,h", "move('left')", "Left", show=False),
-        Binding("right,l", "move('right')", "Right", show=False),
+        *MOVE_BINDINGS,
         Binding("R", "restart_job", "Restart job"),
         Binding("c", "cancel_job", "Cancel job"),
         Binding("C", "cancel_execution", "Cancel run"),
@@ -263,9 +137,7 @@ class MonitorScreen(Screen[None]):
         self.app.call_later(self._show_link, state, detail)
 
     def _show_link(self, state: LinkState, detail: str) -> None:
-        indicator = self.query_one(ConnectionState)
-        indicator.state = state
-        indicator.detail = detail
+        self.query_one(ConnectionState).show(state, detail)
 
     def _tick(self) -> None:
         """Running jobs' elapsed times move on without any document change."""
@@ -381,8 +253,6 @@ class MonitorScreen(Screen[None]):
         if len(outputs) == 1:
             self._artifact(*next(iter(outputs.items())))
             return
-        from forge_tui.app.screens.modals import FuzzyPicker
-
         options = [(f"{port}  {digest[:12]}", (port, digest)) for port, digest in outputs.items()]
         self.app.push_screen(
             FuzzyPicker("Output artifact", options), if_chosen(lambda pd: self._artifact(*pd))
@@ -431,50 +301,3 @@ async def open_monitor(app: Any, project: str, execution_id: str) -> MonitorScre
     await app.push_screen(screen)
     return screen
 
-
-def run_pipeline(editor: Any, *, executor: str | None = None) -> None:
-    """Run the editor's pipeline on the server; open its monitor, or mark refused nodes."""
-    app = editor.app
-    workspace = editor.workspace
-    api = api_for(app.backend, workspace.project_name)
-    if editor.kind != "pipeline":
-        editor.say("Only pipelines run; open one in the sidebar")
-        return
-    if api is None:
-        editor.say("Running needs a Forge server: open the project with --server URL")
-        return
-
-    async def go() -> None:
-        editor.say("Starting the run…")
-        try:
-            record = await api.run(
-                editor.entry_id, branch=getattr(app, "branch", "main"), executor=executor
-            )
-        except ApiError as exc:
-            problems = {p["node"]: p for p in exc.problems if p.get("node")}
-            editor.run_problems = {node: Status.FAILED for node in problems}
-            editor.redraw()
-            lines = [f"{p.get('node_name') or n}: {p.get('message')}" for n, p in problems.items()]
-            editor.say(exc.message if not lines else "✗ " + "; ".join(lines))
-            app.notify(exc.message, title="Run refused", severity="error")
-            return
-        editor.run_problems = {}
-        editor.redraw()
-        editor.say(f"Running as execution {record['execution']}")
-        await open_monitor(app, workspace.project_name, str(record["execution"]))
-
-    editor.run_worker(go(), group="run", exclusive=True)
-
-
-def ask_executor_and_run(editor: Any) -> None:
-    """Run with options: which executor (ray or local; empty for the server's default)."""
-
-    def check(text: str) -> str | None:
-        return None if text.strip() in ("", "ray", "local") else "type ray, local or nothing"
-
-    editor.app.push_screen(
-        Prompt("Run with executor (ray / local / empty: server default)", "", check),
-        lambda value: (
-            None if value is None else run_pipeline(editor, executor=value.strip() or None)
-        ),
-    )

@@ -14,10 +14,13 @@ from textual.widgets import ContentSwitcher, Footer, Label, Static, Tree
 
 from forge_ops.schema import SchemaError
 from forge_tui.app._link import LinkState
+from forge_tui.app._templates import new_layer_code, new_operation_code
 from forge_tui.app._workspace import Workspace
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt, if_chosen
+from forge_tui.app.widgets.architecture_editor import ArchitectureEditor
 from forge_tui.app.widgets.code_editor import CodeEditor
 from forge_tui.app.widgets.graph_editor import GraphEditor
+from forge_tui.app.widgets.pipeline_editor import PipelineEditor
 from forge_tui.app.widgets.status_bar import ConnectionState, PresenceBar
 
 SECTIONS = (
@@ -27,6 +30,10 @@ SECTIONS = (
     ("layers", "Custom layers"),
     ("executions", "Executions"),
 )
+EDITORS: dict[str, type[GraphEditor]] = {
+    "pipeline": PipelineEditor,
+    "architecture": ArchitectureEditor,
+}
 KIND_OF = {
     "pipelines": "pipeline",
     "operations": "operation",
@@ -34,33 +41,6 @@ KIND_OF = {
     "layers": "layer",
     "executions": "execution",
 }
-
-OPERATION_TEMPLATE = '''from forge_ops.runtime import Tensor
-
-
-def {function}(data: Tensor, *, scale: float = 1.0) -> Tensor:
-    """Describe what {name} does; positional parameters are inputs, keyword-only ones attributes."""
-    return data * scale
-'''
-
-LAYER_TEMPLATE = """import torch
-from torch import nn
-
-
-class {name}(nn.Module):
-    def __init__(self, features: int = 16):
-        super().__init__()
-        self.linear = nn.LazyLinear(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.linear(x))
-"""
-
-
-def function_name(name: str) -> str:
-    out = "".join(ch.lower() if ch.isalnum() else "_" for ch in name).strip("_") or "operation"
-    return out if not out[0].isdigit() else f"op_{out}"
-
 
 class DocumentChanged(Message):
     """The project document changed (any peer); floods collapse into one redraw."""
@@ -163,9 +143,7 @@ class ProjectScreen(Screen[None]):
         self._show_link(message.state, message.detail)
 
     def _show_link(self, state: LinkState, detail: str) -> None:
-        indicator = self.query_one(ConnectionState)
-        indicator.state = state
-        indicator.detail = detail
+        self.query_one(ConnectionState).show(state, detail)
 
     def refresh_presence(self) -> None:
         ws = self.workspace
@@ -247,10 +225,10 @@ class ProjectScreen(Screen[None]):
 
     async def open_now(self, kind: str, entry_id: str) -> None:
         switcher = self.query_one(ContentSwitcher)
-        if kind in ("pipeline", "architecture"):
+        if kind in EDITORS:
             widget_id = f"editor-{kind}-{entry_id}"
             if not self.query(f"#{widget_id}"):
-                await switcher.mount(GraphEditor(self.workspace, kind, entry_id))  # type: ignore[arg-type]
+                await switcher.mount(EDITORS[kind](self.workspace, entry_id))
         elif kind in ("operation", "layer"):
             widget_id = f"code-{kind}-{entry_id}"
             if not self.query(f"#{widget_id}"):
@@ -344,12 +322,11 @@ class ProjectScreen(Screen[None]):
             if kind == "pipeline":
                 entry_id = project.add_pipeline(name)
             elif kind == "operation":
-                code = OPERATION_TEMPLATE.format(function=function_name(name), name=name)
-                entry_id = project.add_operation(name, code)
+                entry_id = project.add_operation(name, new_operation_code(name))
             elif kind == "architecture":
                 entry_id = project.add_architecture(name)
             else:
-                entry_id = project.add_layer(name, LAYER_TEMPLATE.format(name=name))
+                entry_id = project.add_layer(name, new_layer_code(name))
         self.open(kind, entry_id)
         return entry_id
 

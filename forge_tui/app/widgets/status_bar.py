@@ -31,6 +31,11 @@ class ConnectionState(Static):
             text.append(f" ({self.detail})", style="dim")
         return text
 
+    def show(self, state: LinkState, detail: str) -> None:
+        """A link's state and why it is in it (the last connection error, say)."""
+        self.state = state
+        self.detail = detail
+
     def watch_state(self, state: LinkState) -> None:
         for other in LinkState:
             self.set_class(other is state, f"-{other.value}")

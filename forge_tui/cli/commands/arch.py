@@ -187,7 +187,7 @@ def _list_exporters() -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from forge_ops.arch import ArchitectureError, import_from_file
-    from forge_ops.arch.importer import parse_shape
+    from forge_ops.input_shape import InputShapeError, parse_input_shape
 
     path, _, class_name = str(args.target).rpartition(":")
     if not path or not class_name:
@@ -197,7 +197,10 @@ def _import(args: argparse.Namespace) -> int:
     if any(a.get("name") == name for a in existing.get("architectures", {}).values()):
         raise CliError(f"architecture {name!r} already exists; choose another with --name")
     try:
-        shape = parse_shape(args.input_shape) if args.input_shape else None
+        shape = parse_input_shape(args.input_shape) if args.input_shape else None
+    except InputShapeError as exc:
+        raise CliError(str(exc)) from None
+    try:
         custom: dict[str, str] = {}
         # The user's file runs in a child process, never in this one.
         arch = import_from_file(path, class_name, shape, leaves=args.leaf, custom_layers=custom)

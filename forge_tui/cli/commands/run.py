@@ -19,7 +19,6 @@ from forge_tui.api_client import quote
 from forge_tui.cli.api import api_call
 from forge_tui.cli.options import add_client_options, non_empty
 
-FINISHED = frozenset({"succeeded", "failed", "cancelled", "cached"})
 EXIT_MISMATCH = 3
 """``forge rerun``: the rerun succeeded but some output hashes differ from the original's."""
 
@@ -88,9 +87,11 @@ def _clock(iso: str | None) -> str:
 
 
 def _job_line(job: dict[str, Any]) -> str:
+    from forge_ops.schema import FINISHED_STATUSES
+
     status = job["status"]
     text = f"{_clock(job.get('finished') or job.get('started'))}  {job['name']:<20} {status}"
-    if job.get("duration") is not None and status in FINISHED:
+    if job.get("duration") is not None and status in FINISHED_STATUSES:
         text += f"  {job['duration']:.1f}s"
     if status == "cached" and job.get("cached_from"):
         text += f" (from {job['cached_from']})"
@@ -110,6 +111,8 @@ def follow(args: argparse.Namespace, execution: str, *, out: Any, interval: floa
 
     Ctrl-C asks the server to cancel the execution (a second Ctrl-C stops following).
     """
+    from forge_ops.schema import FINISHED_STATUSES
+
     seen = {} if seen is None else seen
     cancelling = False
     while True:
@@ -122,7 +125,7 @@ def follow(args: argparse.Namespace, execution: str, *, out: Any, interval: floa
                     seen[job["name"]] = key
                     if not (first and job["status"] == "queued"):  # every job starts queued
                         print(_job_line(job), file=out, flush=True)
-            if record["status"] in FINISHED and not record.get("running"):
+            if record["status"] in FINISHED_STATUSES and not record.get("running"):
                 return record
             time.sleep(interval)
         except KeyboardInterrupt:
