@@ -215,7 +215,8 @@ def _reference_content(
     def find(items: Mapping[str, Any]) -> Any:
         if value in items:
             return items[value]
-        matches = [item for item in items.values() if item["name"] == value]
+        # .get: artifacts are keyed by their name and carry no "name" field of their own.
+        matches = [item for item in items.values() if item.get("name") == value]
         return matches[0] if len(matches) == 1 else None
 
     layer_code = {layer["name"]: layer["code"] for layer in layers.values()}

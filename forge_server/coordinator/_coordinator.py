@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from pycrdt import Doc
 
@@ -27,7 +27,6 @@ from forge_ops.schema import (
     ExecutionDoc,
     ExecutionSnapshot,
     JobStatus,
-    Project,
     ProjectDoc,
     new_id,
     now_iso,
@@ -151,7 +150,7 @@ class Coordinator:
         engine = await self.engine(executor, ray_address)
         execution = new_id()
         commit = await self.history.commit_and_tag_run(project, branch, execution, by=by)
-        committed = cast(Project, self.history.store.content(commit))  # exactly what runs
+        committed = await self.history.store.run(self.history.store.content, commit)  # what runs
         if committed != current:  # edited while the executor started: check what runs
             validate(committed, pipeline_id)
         return await self._launch(
@@ -171,12 +170,13 @@ class Coordinator:
         """Run the pipeline exactly as ``execution`` ran it, from its ``run/{id}`` tag."""
         original = await self.lookup.document(project, execution)
         snapshot = original["meta"]["pipeline"]
-        commit, content = self.lookup.tagged(project, execution)
+        commit, content = await self.lookup.tagged(project, execution)
         engine = await self.engine(executor or original["meta"]["executor"])
         prepared = prepare(content, str(snapshot.get("pipeline")))
         new = new_id()
         try:
-            self.history.store.add_tag(project, f"run/{new}", commit, by)
+            await self.history.store.run(self.history.store.add_tag, project, f"run/{new}", commit,
+                                         by)
         except HistoryError as exc:
             raise CoordinatorError(exc.message) from exc
         branch = str(snapshot.get("branch") or "main")
@@ -205,7 +205,7 @@ class Coordinator:
         plain = await self.lookup.document(project, execution)
         snapshot = plain["meta"]["pipeline"]
         job_id = find_job(snapshot, plain["jobs"], job)
-        commit, content = self.lookup.tagged(project, execution)
+        commit, content = await self.lookup.tagged(project, execution)
         prepared = prepare(content, str(snapshot.get("pipeline")))
         engine = await self.engine(plain["meta"]["executor"])
         branch = str(snapshot.get("branch") or "main")

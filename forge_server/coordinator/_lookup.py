@@ -3,8 +3,6 @@ what exists instead."""
 
 from __future__ import annotations
 
-from typing import cast
-
 from forge_ops.schema import Execution, ExecutionDoc, Project
 from forge_server.history import History
 from forge_server.relay.rooms import RoomManager, execution_room, project_room
@@ -61,15 +59,17 @@ class Lookup:
         async with self.rooms.hold(self.execution_room(project, execution)) as room:
             return ExecutionDoc(room.doc).to_plain()
 
-    def tagged(self, project: str, execution: str) -> tuple[str, Project]:
-        """The commit an execution ran (its ``run/{id}`` tag) and that commit's content."""
-        tag = self.history.store.tag(project, f"run/{execution}")
+    async def tagged(self, project: str, execution: str) -> tuple[str, Project]:
+        """The commit an execution ran (its ``run/{id}`` tag) and that commit's content (read on
+        the history store's thread, off the relay's loop)."""
+        store = self.history.store
+        tag = await store.run(store.tag, project, f"run/{execution}")
         if tag is None:
             raise Conflict(
                 f"execution {execution} has no run/{execution} tag, so the state it ran cannot "
                 "be restored; run the pipeline again instead"
             )
-        return tag.commit, cast(Project, self.history.store.content(tag.commit))
+        return tag.commit, await store.run(store.content, tag.commit)
 
 
 def shown(name: str, limit: int = 40) -> str:

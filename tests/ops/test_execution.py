@@ -181,6 +181,21 @@ class TestCacheKey:
         arch["architectures"]["a1"]["layers"] = {"l": {"type": "Linear", "attributes": {}}}
         assert cache_key(plan_pipeline(arch, "p").jobs["A"], {}) != before
 
+    def test_a_reference_to_a_published_artifact_keys_on_its_hash(self) -> None:
+        # Artifacts are keyed by their name and have no "name" field; a reference naming one
+        # (not an architecture or layer) resolves to its hash.
+        uses = project({"A": ("source", {}, {"net": "weights"})}, [])
+        uses["artifacts"] = {"weights": {"hash": "h1", "kind": "model", "shape": None,
+                                         "dtype": None, "bytes": 1, "produced_by": None,
+                                         "created": "2026-01-01T00:00:00"}}
+        before = cache_key(plan_pipeline(uses, "p").jobs["A"], {})
+        uses["artifacts"]["weights"]["hash"] = "h2"
+        assert cache_key(plan_pipeline(uses, "p").jobs["A"], {}) != before
+        # A value that names nothing in the project (a torch.nn loss, say) stays a value.
+        uses["pipelines"]["p"]["nodes"]["A"]["references"] = {"net": "CrossEntropyLoss"}
+        assert plan_pipeline(uses, "p").jobs["A"].reference_content == {
+            "net": {"value": "CrossEntropyLoss"}}
+
 
 class TestRunning:
     def test_chain_runs_and_outputs_load_back(self, engine: Engine, store: ArtifactStore,

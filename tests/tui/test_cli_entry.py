@@ -31,7 +31,8 @@ def test_a_reader_that_stops_early_gets_no_traceback() -> None:
     assert child.stdout.read(100)
     child.stdout.close()
     assert child.wait(timeout=60) == 141
-    assert child.stderr.read() == b""
+    with child.stderr:
+        assert child.stderr.read() == b""
 
 
 @pytest.mark.parametrize("server", ["127.0.0.1:8700", "ftp://127.0.0.1:8700", "file:///etc"])
