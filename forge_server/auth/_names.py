@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from forge_server.auth._errors import InvalidName
+from forge_server.relay.room_names import NAME_SEGMENT
 
 _USER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-# Projects are the first path segment of /sync/{project}/...: no slash, no control characters.
-_PROJECT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# Projects are the first path segment of /sync/{project}/...: the relay's rule for a segment.
+_PROJECT_RE = re.compile(NAME_SEGMENT)
 
 
 def validate_user_name(name: str) -> str:

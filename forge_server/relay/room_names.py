@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["execution_room", "project_room", "validate_room_name"]
+__all__ = ["NAME_SEGMENT", "execution_room", "project_room", "validate_room_name"]
 
-_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
-_ROOM_NAME = re.compile(rf"{_SEGMENT}/(?:executions/{_SEGMENT}|{_SEGMENT})")
+NAME_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+"""One part of a room name (a project, a branch, an execution id): the one rule for them, which
+project names follow too, since a project is the first segment of /sync/{project}/..."""
+_ROOM_NAME = re.compile(rf"{NAME_SEGMENT}/(?:executions/{NAME_SEGMENT}|{NAME_SEGMENT})")
 
 
 def validate_room_name(name: str) -> str:

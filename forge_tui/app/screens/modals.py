@@ -120,8 +120,8 @@ class Prompt(ModalScreen[str | None]):
         width: 64; max-width: 95%; height: auto;
         border: round $accent; background: $panel; padding: 0 1;
     }
-    Prompt #prompt-error { color: $error; height: auto; }
-    Prompt #prompt-help { color: $text-muted; height: auto; }
+    Prompt #prompt-error { color: $error; width: 100%; height: auto; }
+    Prompt #prompt-help { color: $text-muted; width: 100%; height: auto; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
