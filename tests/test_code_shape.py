@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from forge_ops.graph_order import all_cycles
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("forge_ops", "forge_server", "forge_tui")
 MAX_LINES = 500
@@ -24,7 +26,7 @@ def _dotted(path: Path) -> str:
 
 
 def _imported(path: Path) -> list[tuple[int, str]]:
-    """Absolute names of the modules ``path`` imports (relative imports resolved)."""
+    """Absolute names ``path`` imports, modules or names in them (relative imports resolved)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = _dotted(path).split(".")
     if path.name != "__init__.py":
@@ -38,7 +40,7 @@ def _imported(path: Path) -> list[tuple[int, str]]:
             if node.level:
                 anchor = package[: len(package) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            found.append((node.lineno, base))
+            # ``base.name`` is the submodule when there is one, else it resolves to ``base``.
             found.extend((node.lineno, f"{base}.{alias.name}") for alias in node.names)
     return found
 
@@ -66,3 +68,21 @@ def test_private_modules_are_imported_only_inside_their_package() -> None:
                     break
     listing = "\n".join(sorted(crossings))
     assert not crossings, f"import the package's public name instead:\n{listing}"
+
+
+def test_no_import_cycles_not_even_deferred_or_typing_only_ones() -> None:
+    # Imports inside functions and under TYPE_CHECKING count: a cycle they keep alive still
+    # ties two modules together, and one of them cannot be read or loaded on its own.
+    known = {_dotted(path): path for path in _modules()}
+
+    def resolve(name: str) -> str | None:
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    deps = {module: {target for _, name in _imported(path)
+                     if (target := resolve(name)) is not None and target != module}
+            for module, path in known.items()}
+    cycles = all_cycles(deps)
+    assert not cycles, "break these import cycles:\n" + "\n".join(
+        " -> ".join(cycle) for cycle in cycles)
