@@ -8,7 +8,9 @@ import graphlib
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["CycleFound", "all_cycles", "find_cycle", "reaches", "topological_order"]
+__all__ = [
+    "CycleFound", "all_cycles", "find_cycle", "reaches", "static_order", "topological_order",
+]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -56,6 +58,16 @@ def topological_order(deps: Mapping[K, Iterable[K]],
         order.extend(ready)
         sorter.done(*ready)
     return order
+
+
+def static_order(deps: Mapping[K, Iterable[K]]) -> list[K]:
+    """Every node of ``deps`` after all it depends on, in graphlib's own order (nodes that become
+    ready together in the order graphlib first met them): the order job plans have always had.
+    Raises :class:`CycleFound` naming one cycle."""
+    try:
+        return list(_sorter(deps).static_order())
+    except graphlib.CycleError as exc:
+        raise CycleFound(list(exc.args[1])) from exc
 
 
 def _itself(node: Any) -> Any:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forge_ops.artifacts import canonical_json
-from forge_ops.graph_order import CycleFound, topological_order
+from forge_ops.graph_order import CycleFound, static_order
 from forge_ops.schema import (
     Architecture,
     Artifact,
@@ -188,11 +188,9 @@ def plan_pipeline(project: Project, pipeline_id: str) -> Plan:
                 for key, value in references.items()
             },
         )
-    position = {job_id: i for i, job_id in enumerate(jobs)}
     try:
-        order = tuple(topological_order(
-            {j: {w.src_job for w in s.inputs.values()} for j, s in jobs.items()},
-            key=position.__getitem__))
+        order = tuple(static_order(
+            {j: {w.src_job for w in s.inputs.values()} for j, s in jobs.items()}))
     except CycleFound as exc:
         cycle = " → ".join(jobs[j].name for j in exc.cycle)
         raise PlanError(f"the pipeline has a cycle ({cycle}); remove one of its edges") from exc

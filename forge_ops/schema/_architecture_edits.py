@@ -10,14 +10,14 @@ from pycrdt import Map
 from ._ids import new_id
 from ._plain import check_json
 from ._read import SchemaError
-from ._roots import ProjectRoots, checked_name, checked_shape, json_dict, sub_map
+from ._roots import ProjectRoots, checked_input_shape, checked_name, json_dict, sub_map
 
 
 class ArchitectureEdits(ProjectRoots):
     """The architecture part of :class:`ProjectDoc`; each helper changes the document once."""
 
     def set_input_shape(self, arch_id: str, input_shape: list[int] | None) -> None:
-        self._arch(arch_id)["input_shape"] = checked_shape(input_shape)
+        self._arch(arch_id)["input_shape"] = checked_input_shape(input_shape)
 
     def add_arch_layer(
         self,

@@ -17,7 +17,7 @@ from ._pipeline_edits import PipelineEdits
 from ._project_reader import read_project, read_schema_version
 from ._read import Reader, SchemaError
 from ._restore import PROJECT_LAYOUT, set_text, sync_map
-from ._roots import checked_name, checked_shape
+from ._roots import checked_input_shape, checked_name, checked_shape
 from ._types import PROJECT_ROOTS, SCHEMA_VERSION, JobStatus, Project
 
 _NAMED = ("operations", "pipelines", "layers", "architectures")
@@ -113,7 +113,7 @@ class ProjectDoc(PipelineEdits, ArchitectureEdits):
         self.architectures[arch_id] = Map(
             {
                 "name": checked_name(name, "architecture"),
-                "input_shape": checked_shape(input_shape),
+                "input_shape": checked_input_shape(input_shape),
                 "layers": Map(),
                 "edges": Map(),
             }

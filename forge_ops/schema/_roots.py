@@ -43,6 +43,18 @@ def checked_name(name: Any, what: str) -> str:
 
 
 def checked_shape(shape: Any) -> list[int] | None:
+    """An array's shape (an artifact's): non-negative sizes, empty for a scalar."""
+    if shape is None:
+        return None
+    if not isinstance(shape, list | tuple) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise SchemaError(f"shape must be a list of non-negative integers, got {shape!r}")
+    return list(shape)
+
+
+def checked_input_shape(shape: Any) -> list[int] | None:
+    """An architecture's input shape, by the one rule of :mod:`forge_ops.input_shape`."""
     if shape is None:
         return None
     if not is_input_shape(shape):

@@ -182,7 +182,14 @@ class History:
         state = room.doc.get_update()
         content = ProjectDoc(room.doc).to_plain()
         pending = self._pending.pop(room.name, None)
-        head, head_content = await self.store.run(self.store.head_and_content, project, branch)
+        try:
+            head, head_content = await self.store.run(
+                self.store.head_and_content, project, branch)
+        except BaseException:
+            # Nothing was committed: the edits stay pending (with their authors), so the
+            # debounce retries them as it did when this read could not fail halfway.
+            self._keep_pending(room.name, pending)
+            raise
         if extra_parent is None and not force and head_content == content:
             return None
         if head is None and extra_parent is None and not force and _is_empty(content):
@@ -204,6 +211,16 @@ class History:
         )
         self.log.info("committed %s/%s %s: %s", project, branch, commit.short, commit.message)
         return commit
+
+    def _keep_pending(self, room: str, pending: _Pending | None) -> None:
+        """Put back edits taken for a commit that did not happen, merged with any since."""
+        if pending is None:
+            return
+        later = self._pending.get(room)
+        if later is not None:
+            pending.authors |= later.authors
+            pending.last = later.last
+        self._pending[room] = pending
 
     async def commit_and_tag_run(
         self, project: str, branch: str, execution_id: str, *, by: str | None = None

@@ -44,7 +44,7 @@ class Lib0Decoder:
 
     def byte(self) -> int:
         if self._pos >= len(self._data):
-            raise self._error("truncated data")
+            raise self._error("truncated update")
         value = self._data[self._pos]
         self._pos += 1
         return value
@@ -70,23 +70,20 @@ class Lib0Decoder:
     def raw(self, length: int) -> bytes:
         """The next ``length`` bytes."""
         if length > self.remaining:
-            raise self._error(f"length {length} exceeds the {self.remaining} bytes left")
+            raise self._error("length beyond the end of the update")
         start = self._pos
         self._pos += length
         return bytes(self._data[start : self._pos])
 
     def var_bytes(self) -> bytes:
-        length = self.var_uint()
-        if length > self.remaining:
-            raise self._error(f"var-bytes length {length} exceeds the {self.remaining} left")
-        return self.raw(length)
+        return self.raw(self.var_uint())
 
     def var_string(self) -> str:
         data = self.var_bytes()
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise self._error(f"var-string is not valid UTF-8: {exc.reason}") from exc
+            raise self._error(f"string is not UTF-8: {exc.reason}") from exc
 
     def any(self, depth: int = 0) -> None:
         """Skip one lib0 ``writeAny`` value."""
@@ -120,9 +117,30 @@ class Lib0Decoder:
 
 
 class StrictLib0Decoder(Lib0Decoder):
-    """:class:`Lib0Decoder` whose var-uints are what lib0 in JavaScript accepts and writes."""
+    """:class:`Lib0Decoder` whose var-uints are what lib0 in JavaScript accepts and writes.
+
+    Its errors name frames' parts (a frame's reasons reach clients in close reasons), where the
+    lenient reader's name the update being walked."""
 
     __slots__ = ()
+
+    def byte(self) -> int:
+        if self._pos >= len(self._data):
+            raise self._error("truncated frame")
+        return super().byte()
+
+    def var_bytes(self) -> bytes:
+        length = self.var_uint()
+        if length > self.remaining:
+            raise self._error(f"var-bytes length {length} exceeds the {self.remaining} left")
+        return self.raw(length)
+
+    def var_string(self) -> str:
+        data = self.var_bytes()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._error(f"var-string is not valid UTF-8: {exc.reason}") from exc
 
     def var_uint(self) -> int:
         value = 0

@@ -171,6 +171,17 @@ class TestValidation:
         with pytest.raises(ArchitectureError, match="missing layer 'missing'"):
             graph_of(arch)
 
+    def test_stored_input_shapes_read_as_leniently_as_before(self) -> None:
+        # Documents written before the one input-shape rule may hold []: they still build.
+        b, x = self.make()
+        b.output(b.layer("relu", "r", x))
+        arch = b.plain()
+        arch["input_shape"] = []
+        assert graph_of(arch).input_shape == []
+        arch["input_shape"] = [1, 0]
+        with pytest.raises(ArchitectureError, match="positive ints"):
+            graph_of(arch)
+
     def test_functional_node_arity(self) -> None:
         b, x = self.make()
         b.output(b.layer("add", "plus", x))

@@ -181,6 +181,23 @@ class TestCacheKey:
         arch["architectures"]["a1"]["layers"] = {"l": {"type": "Linear", "attributes": {}}}
         assert cache_key(plan_pipeline(arch, "p").jobs["A"], {}) != before
 
+    def test_jobs_are_ordered_as_graphlib_orders_them(self) -> None:
+        # The plan's order is the snapshot's and the execution document's job order: jobs
+        # ready together keep graphlib's order (the order it first met them), not node order.
+        def node(name: str) -> dict[str, Any]:
+            return {"operation": "op", "name": name, "attributes": {}, "references": {},
+                    "settings": {}}
+
+        def edge(src: str, dst: str) -> dict[str, str]:
+            return {"src": src, "src_port": "out", "dst": dst, "dst_port": "x"}
+
+        plain = project({}, [])
+        plain["operations"] = {"op": {"name": "Op", "code": "def op(x=None):\n    return x\n",
+                                      "builtin": False}}
+        plain["pipelines"]["p"]["nodes"] = {n: node(n.upper()) for n in ("n1", "n2", "n3", "n4")}
+        plain["pipelines"]["p"]["edges"] = {"e1": edge("n3", "n1"), "e2": edge("n2", "n4")}
+        assert plan_pipeline(plain, "p").order == ("n3", "n2", "n1", "n4")
+
     def test_a_reference_to_a_published_artifact_keys_on_its_hash(self) -> None:
         # Artifacts are keyed by their name and have no "name" field; a reference naming one
         # (not an architecture or layer) resolves to its hash.

@@ -118,6 +118,18 @@ class TestProject:
         assert plain["executions"][ex]["status"] == "running"
         assert plain["executions"][ex]["by"] == "alice"
 
+    def test_scalar_and_empty_artifacts_are_recorded(self, project: ProjectDoc) -> None:
+        # An artifact's shape is an array's: [] for a scalar (an accuracy), 0 for an empty axis.
+        project.record_artifact("accuracy", "ab" * 32, "tensor", shape=[], dtype="float64")
+        project.record_artifact("none", "cd" * 32, "tensor", shape=[0, 3], dtype="float32")
+        artifacts = project.to_plain()["artifacts"]
+        assert (artifacts["accuracy"]["shape"], artifacts["none"]["shape"]) == ([], [0, 3])
+        with pytest.raises(SchemaError, match="non-negative"):
+            project.record_artifact("bad", "ef" * 32, "tensor", shape=[-1])
+        arch = project.add_architecture("Net")
+        with pytest.raises(SchemaError, match="positive integers"):
+            project.set_input_shape(arch, [])
+
     def test_find_and_remove(self, project: ProjectDoc) -> None:
         op = project.add_operation("Train")
         assert project.find("operations", "Train") == op

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -413,6 +414,32 @@ class TestPersistence:
             tags = (await api(relay.url, "GET", f"{path}/tags"))[1]["tags"]
             assert [t["name"] for t in tags] == ["v1"]
             assert (await content(relay.url, project, "exp"))["operations"][op]["name"] == "Train"
+
+
+    async def test_a_commit_that_fails_to_read_the_head_keeps_the_edits_pending(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        project = new_project()
+        async with start_relay(tmp_path) as relay:
+            history: History = relay.app[HISTORY]
+            real_head = history.store.head
+            failures = iter([True])
+
+            def head_failing_once(*args: Any) -> Any:
+                if next(failures, False):
+                    raise sqlite3.OperationalError("database is locked")
+                return real_head(*args)
+
+            monkeypatch.setattr(history.store, "head", head_failing_once)
+            client = SyncClient(room_url(relay.url, f"{project}/main"), token="alice")
+            async with client:
+                await client.synced(10)
+                ProjectDoc.create(project, client.doc).add_operation("Train", TRAIN)
+                await client.flush(10)
+                with pytest.raises(sqlite3.OperationalError):  # before the debounce commits
+                    await history.commit(project)
+                # Still pending, with its author: the debounce commits it after all.
+                commits = await wait_commits(relay.url, project, 1)
+                assert commits[0]["authors"] == ["alice"]
 
 
 class TestCli:

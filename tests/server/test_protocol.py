@@ -26,6 +26,7 @@ from forge_server.relay.protocol import (
     encode_awareness,
     encode_message,
 )
+from forge_server.relay.text_integrity import UpdateFormatError, check_update
 
 var_uints = st.integers(min_value=0, max_value=MAX_VAR_UINT)
 # Text that can travel as UTF-8 (no lone surrogates), including non-ASCII and emoji.
@@ -180,3 +181,14 @@ class TestOneLib0Reader:
         assert Decoder(Encoder().var_uint(1).to_bytes()).var_uint() == 1
         with pytest.raises(ValueError, match="truncated"):
             Lib0Decoder(b"\x80").var_uint()
+
+    def test_update_walker_errors_name_the_update(self) -> None:
+        # These reasons reach clients in close reasons: they say what was malformed.
+        with pytest.raises(UpdateFormatError, match=r"^truncated update$"):
+            check_update(b"")
+        with pytest.raises(UpdateFormatError, match=r"^length beyond the end of the update$"):
+            Lib0Decoder(b"\x05ab", error=UpdateFormatError).var_bytes()
+        with pytest.raises(UpdateFormatError, match=r"^string is not UTF-8"):
+            Lib0Decoder(b"\x01\xff", error=UpdateFormatError).var_string()
+        with pytest.raises(ProtocolError, match=r"^var-bytes length 5 exceeds the 2 left$"):
+            Decoder(b"\x05ab").var_bytes()
