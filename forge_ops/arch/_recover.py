@@ -133,8 +133,8 @@ def class_source(cls: type) -> str:
     try:
         source = textwrap.dedent(inspect.getsource(cls))
         file = inspect.getsourcefile(cls)
-        module_text = Path(file).read_text(encoding="utf-8") if file else ""
-        tree = ast.parse(module_text)
+        # Bytes, so a coding cookie is honoured as Python itself would read the file.
+        tree = ast.parse(Path(file).read_bytes() if file else b"")
     except (OSError, TypeError, SyntaxError) as exc:
         raise ArchitectureImportError(
             f"the source of {cls.__name__} is not available ({exc}); it cannot become a "
