@@ -4,6 +4,8 @@ coordinator; :func:`serve` runs it (``forge serve`` parses its arguments and cal
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,7 +19,13 @@ from forge_server.relay.app import AppSetup
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.server import RelayServer, run_relay
 
-__all__ = ["ServeError", "serve", "server_authorizer", "server_setups"]
+__all__ = [
+    "ServeError",
+    "private_data_dir",
+    "serve",
+    "server_authorizer",
+    "server_setups",
+]
 
 Announce = Callable[[str], None]
 """Where the server's messages to the person who started it go (``print``)."""
@@ -68,7 +76,7 @@ def serve(
     """
     data_dir = data_dir.expanduser().resolve()
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_data_dir(data_dir, announce)
     except OSError as exc:
         raise ServeError(f"cannot create data directory {data_dir}: {exc}") from exc
     try:
@@ -98,6 +106,20 @@ def serve(
     finally:
         if authorizer is not None:
             authorizer.store.close()
+
+
+def private_data_dir(data_dir: Path, announce: Announce = print) -> None:
+    """Create ``data_dir`` readable by the server's user only (0700), tightening an existing
+    one, and make every file the server creates from now on private (umask 077: the database,
+    its WAL, artifacts written there, the owner's credentials). Token hashes and every
+    project's documents live there; other accounts on a shared box must not read them."""
+    os.umask(0o077)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if mode & 0o077:
+        data_dir.chmod(mode & 0o700)
+        announce(f"Made data directory {data_dir} private to its owner "
+                 f"(mode {mode:04o} -> {mode & 0o700:04o}): it holds token hashes and documents")
 
 
 def _announce_auth(
