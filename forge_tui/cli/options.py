@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from forge_server.credentials import Credentials, resolve
+
+EXPOSED_OPTION_WARNING = (
+    "forge: warning: --token shows the secret to every user of this machine (in the process "
+    "list); set FORGE_TOKEN or run `forge login` instead"
+)
 
 
 def add_client_options(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +23,8 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token",
         metavar="TOKEN",
-        help="access token (default: $FORGE_TOKEN, then stored credentials from `forge login`)",
+        help="access token (default: $FORGE_TOKEN, then stored credentials from `forge login`); "
+        "prefer those two: an option is visible to every user of the machine in its process list",
     )
 
 
@@ -26,6 +33,8 @@ def client_credentials(args: argparse.Namespace) -> Credentials:
     malformed server URL."""
     from forge_tui.cli.errors import CliError
 
+    if getattr(args, "token", None):
+        print(EXPOSED_OPTION_WARNING, file=sys.stderr)
     try:
         return resolve(getattr(args, "server", None), getattr(args, "token", None))
     except ValueError as exc:

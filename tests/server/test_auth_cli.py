@@ -15,6 +15,7 @@ from forge_server.auth.routes import setup_auth_routes
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.server import RelayServer
 from forge_tui.cli import main
+from forge_tui.cli.options import EXPOSED_OPTION_WARNING
 
 
 def forge(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -249,6 +250,12 @@ async def test_a_refused_token_says_how_forge_commands_send_one(
                                           "--token", "forge_nope_nope"])
     _, err = capsys.readouterr()
     assert code == 1
+    # The secret was on the command line, where every user of the machine can read it.
+    warning, _, err = err.partition("\n")
+    assert warning == EXPOSED_OPTION_WARNING
     assert err.startswith("forge: error: ") and err.rstrip().endswith(
         "forge commands send --token TOKEN, else $FORGE_TOKEN, else the token saved by "
         "`forge login URL TOKEN`")
+    monkeypatch.setenv("FORGE_TOKEN", "forge_nope_nope")
+    assert await asyncio.to_thread(main, ["project", "list", "--server", url]) == 1
+    assert EXPOSED_OPTION_WARNING not in capsys.readouterr().err
