@@ -48,16 +48,24 @@ class Lookup:
     def execution_room(self, project: str, execution: str) -> str:
         """The room of an execution's document (404 when there is none)."""
         if not self.exists(project, execution):
-            raise NotFound(
-                f"no execution {shown(execution)} in project {shown(project)}; "
-                f"list them with `forge executions {project if len(project) <= 40 else 'PROJECT'}`"
-            )
+            raise self.no_execution(project, execution)
         return execution_room(project, execution)
 
+    def no_execution(self, project: str, execution: str) -> NotFound:
+        return NotFound(
+            f"no execution {shown(execution)} in project {shown(project)}; "
+            f"list them with `forge executions {project if len(project) <= 40 else 'PROJECT'}`"
+        )
+
     async def document(self, project: str, execution: str) -> Execution:
-        """The execution document as plain data."""
+        """The execution document as plain data. A room that any client can open by its URL
+        is not an execution until the coordinator has written one into it (404 until then)."""
         async with self.rooms.hold(self.execution_room(project, execution)) as room:
-            return ExecutionDoc(room.doc).to_plain()
+            document = ExecutionDoc(room.doc)
+            if not is_execution(document):
+                raise self.no_execution(project, execution)
+            return document.to_plain()
+
 
     async def tagged(self, project: str, execution: str) -> tuple[str, Project]:
         """The commit an execution ran (its ``run/{id}`` tag) and that commit's content (read on
@@ -83,3 +91,9 @@ def _valid_room(project: str, branch: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_execution(document: ExecutionDoc) -> bool:
+    """Whether a document holds an execution: the coordinator's ``init`` wrote its status (the
+    plain reading fills in a default, so the stored field itself is asked)."""
+    return document.meta.get("status") is not None

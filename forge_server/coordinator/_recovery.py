@@ -9,7 +9,7 @@ import logging
 from forge_ops.schema import FINISHED_STATUSES, ExecutionDoc, JobStatus, ProjectDoc, SchemaError
 
 from ._errors import CoordinatorError
-from ._lookup import Lookup
+from ._lookup import Lookup, is_execution
 
 
 async def settle_interrupted(lookup: Lookup, project: str, execution: str,
@@ -21,6 +21,8 @@ async def settle_interrupted(lookup: Lookup, project: str, execution: str,
         document = ExecutionDoc(room.doc)
         if document.meta.get("status") in FINISHED_STATUSES:
             return
+        if not is_execution(document):
+            return  # a room opened by its URL, never an execution: nothing to settle or record
         plain = document.to_plain()
         why = ("interrupted: the server stopped while this job was queued or running; "
                f"restart it with `forge restart {execution} JOB`")
