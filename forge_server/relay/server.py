@@ -10,14 +10,37 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from forge_server.principal import Authorizer
 from forge_server.relay.app import AppSetup, RedactingAccessLogger, create_app
 from forge_server.relay.config import RelayConfig
 
-__all__ = ["RelayServer", "run_relay"]
+__all__ = ["MalformedRequestFilter", "RelayServer", "run_relay"]
 
 log = logging.getLogger("forge_server.relay")
+
+
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp answers a malformed request (a request line or header over its limit, bad
+    syntax) with a 400 and then logs an ERROR with a traceback: anyone who can reach the port
+    could fill the log that way. Such a record becomes one WARNING line naming the problem."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BadHttpMessage):
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            what = (exc.message or type(exc).__name__).splitlines()[0][:120]
+            record.msg, record.args = "refused a malformed request from %s (400): %s", (peer, what)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _quiet_malformed_requests() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestFilter) for f in server_log.filters):
+        server_log.addFilter(MalformedRequestFilter())
 
 
 class RelayServer:
@@ -50,6 +73,7 @@ class RelayServer:
         return self.url.replace("http", "ws", 1) + f"/sync/{room}"
 
     async def start(self) -> None:
+        _quiet_malformed_requests()
         runner = web.AppRunner(
             self.app,
             access_log_class=RedactingAccessLogger,

@@ -51,6 +51,27 @@ async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
 
 
 class TestBadFrames:
+    async def test_an_over_long_request_line_is_a_400_and_one_log_line(
+            self, start_relay: StartRelay, caplog: pytest.LogCaptureFixture) -> None:
+        relay = await start_relay()
+        caplog.set_level(logging.INFO)
+
+        def send(request: bytes) -> bytes:
+            with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+                sock.sendall(request)
+                return sock.recv(100)
+
+        for request in (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20_000 + b"\r\n\r\n"):
+            answer = await asyncio.to_thread(send, request)
+            assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.1 400")
+        await asyncio.sleep(0.1)
+        server_records = [r for r in caplog.records if r.name == "aiohttp.server"]
+        assert [r.levelname for r in server_records] == ["WARNING", "WARNING"]
+        assert all(r.exc_info is None and "malformed request" in r.getMessage()
+                   for r in server_records)
+        assert all(len(r.getMessage()) < 300 for r in server_records)
+
     @pytest.mark.parametrize(
         ("frame", "reason"),
         [
