@@ -127,6 +127,15 @@ class TestRunCommand:
                                    str(tmp_path / "link.pt"), "--force")
         assert code == 1 and "link.pt is not a regular file" in err
         assert not (tmp_path / "elsewhere.pt").exists() and (tmp_path / "link.pt").is_symlink()
+        # A link planted where the partial file used to go is never written through.
+        victim = tmp_path / "victim.txt"
+        victim.write_text("keep me")
+        (tmp_path / "model.pt.part").symlink_to(victim)
+        code, _, err = await forge(coordinated, capsys, "artifact", "export", project, "model",
+                                   str(tmp_path / "model.pt"), "--force")
+        assert code == 0, err
+        assert victim.read_text() == "keep me" and not (tmp_path / "model.pt").is_symlink()
+        assert not list(tmp_path.glob(".model.pt.*.part"))
 
     async def test_failure_shows_the_user_traceback_and_exits_non_zero(
         self, coordinated: RelayServer, paper_project, capsys: pytest.CaptureFixture[str]

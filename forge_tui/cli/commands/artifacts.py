@@ -148,8 +148,10 @@ def _stats(stats: dict[str, Any]) -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
+    import os
     import re
     import shutil
+    import tempfile
 
     path = f"projects/{quote(args.project)}/artifacts/{quote(args.name)}/export"
     with open_api(args, "GET", path, query={"branch": args.branch}, timeout=600) as response:
@@ -163,10 +165,21 @@ def _export(args: argparse.Namespace) -> int:
             raise CliError(f"{target} is not a regular file; export to a file path or a folder")
         if target.exists() and not args.force:
             raise CliError(f"{target} exists; pass --force to overwrite it")
-        partial = target.with_name(target.name + ".part")
+        # A new file of a random name, created exclusively (O_EXCL: never through a link that
+        # someone planted beside the target), then renamed over the target, which replaces a
+        # link there rather than writing through it.
         try:
-            with partial.open("wb") as file:
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                        suffix=".part")
+        except OSError as exc:
+            raise CliError(f"cannot write {target}: {exc}") from exc
+        partial = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as file:
                 shutil.copyfileobj(response, file)
+            umask = os.umask(0)
+            os.umask(umask)
+            partial.chmod(0o666 & ~umask)  # as an ordinary new file (mkstemp makes it 0600)
             partial.replace(target)
         except OSError as exc:
             partial.unlink(missing_ok=True)
