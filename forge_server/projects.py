@@ -65,6 +65,13 @@ async def _create_project(request: web.Request) -> web.Response:
     user = await app[AUTHORIZER].authenticate(request_token(request))
     name, example, exist_ok = await _read_body(request)
     rooms = app[ROOMS]
+    same = sorted(p for p in rooms.projects() if p.lower() == name.lower() and p != name)
+    if same:
+        raise ProjectRequestError(
+            409,
+            f"project {same[0]!r} already exists (names that differ only in case are one "
+            f"project); open it with `forge tui --project {same[0]}` or choose another name",
+        )
     if rooms.project_rooms(name):
         if not exist_ok:
             raise ProjectRequestError(

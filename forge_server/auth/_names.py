@@ -22,9 +22,12 @@ def validate_user_name(name: str) -> str:
 
 
 def validate_project_name(name: str) -> str:
-    if not _PROJECT_RE.fullmatch(name):
+    # A trailing dot reads as the same name in a shell, a URL or a file name ("p1." beside
+    # "p1"), so it is refused; names that differ only in case are one project (the stores check
+    # that, since it takes the names that exist).
+    if not _PROJECT_RE.fullmatch(name) or name.endswith("."):
         raise InvalidName(
             f"invalid project name {name!r}: use 1-100 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            "starting with a letter or digit and not ending with '.'"
         )
     return name

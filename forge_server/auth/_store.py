@@ -320,6 +320,15 @@ class AuthStore:
         validate_project_name(project)
         with self._write() as db:
             _require_user(db, creator)
+            same = db.execute(
+                "SELECT name FROM auth_projects WHERE lower(name) = lower(?) AND name != ?",
+                (project, project),
+            ).fetchone()
+            if same is not None:
+                raise ProjectExists(
+                    f"project {same[0]!r} already exists (names that differ only in case are "
+                    "one project); ask one of its owners for a role or choose another name"
+                )
             try:
                 db.execute(
                     "INSERT INTO auth_projects (name, creator, created) VALUES (?, ?, ?)",

@@ -160,12 +160,26 @@ class TestCreate:
         assert world.store.owners(name) == [owner]
 
 
+    async def test_names_that_differ_only_in_case_are_one_project(self, world: World) -> None:
+        name = fresh("Case")
+        assert (await post(world, "alice", {"name": name}))[0] == 201
+        for other, user in ((name.lower(), "bob"), (name.upper(), "alice")):
+            status, body = await post(world, user, {"name": other})
+            assert status == 409 and f"project {name!r} already exists" in body["error"]
+            assert not world.store.project_exists(other)
+        # The account store refuses it too (a project registered through the membership API).
+        status, body = await post(world, "bob", {"name": name.swapcase()},
+                                  path="/api/auth/projects")
+        assert status == 409 and "differ only in case" in body["error"]
+
+
 class TestRefusals:
     @pytest.mark.parametrize(
         ("body", "message"),
         [
             ({"name": "has space"}, "invalid project name"),
             ({"name": "../etc"}, "invalid project name"),
+            ({"name": "ok-name."}, "not ending with '.'"),  # reads as "ok-name" elsewhere
             ({"name": "ok-name", "example": "mnist"}, "no example project 'mnist'; examples: "
                                                       "cifar10"),
             ({"name": "ok-name", "exist_ok": "yes"}, "'exist_ok' must be true or false"),
