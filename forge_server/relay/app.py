@@ -34,6 +34,7 @@ from forge_server.principal import (
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.connection import CloseCode, Connection, ConnectionLimiter, RelayRefusal
 from forge_server.relay.offenders import OffenderTracker, offender_key
+from forge_server.relay.reauthorization import reauthorize_forever
 from forge_server.relay.rooms import RoomManager, validate_room_name
 from forge_server.relay.stats import RelayStats
 from forge_server.relay.store import Store, StoreError
@@ -200,6 +201,7 @@ async def _sync(request: web.Request) -> web.StreamResponse:
         transport=request.transport,
         offenders=app[OFFENDERS],
         offender_key=key,
+        token=request_token(request),
     )
     app[STATS].connections_opened += 1
     app[CONNECTIONS].add(conn)
@@ -246,13 +248,17 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             except Exception:
                 log.exception("room sweep failed")
 
-    task = asyncio.get_running_loop().create_task(sweep_forever())
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(sweep_forever()),
+             loop.create_task(reauthorize_forever(app[AUTHORIZER], app[CONNECTIONS]))]
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await rooms.close()  # flush and compact everything
         app[STORE].close()
 

@@ -62,6 +62,8 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009  # frame above max_frame_bytes (sent by aiohttp)
     INTERNAL_ERROR = 1011
     MALFORMED = 4400  # frame or update that breaks the protocol
+    UNAUTHENTICATED = 4401  # the token was revoked or expired while the socket was open
+    FORBIDDEN = 4403  # the user's role on the project was removed while the socket was open
     SLOW_CONSUMER = 4408  # send queue full: the client is not reading
     DOCUMENT_TOO_LARGE = 4413
     RATE_LIMITED = 4429  # messages or bytes per second
@@ -185,10 +187,12 @@ class Connection:
         transport: asyncio.BaseTransport | None = None,
         offenders: OffenderTracker | None = None,
         offender_key: str | None = None,
+        token: str | None = None,
     ) -> None:
         self.id = next(_ids)
         self.ws = ws
         self.principal = principal
+        self.token = token  # checked again while the socket is open (revocation closes it)
         self.peer = peer
         self.transport = transport  # the socket, to drop a peer that will not take a close
         self.offenders = offenders  # where a malformed frame counts against this client
