@@ -177,8 +177,14 @@ async def _sync(request: web.Request) -> web.StreamResponse:
             text="too many malformed frames from this client recently; retry later",
             headers={"Retry-After": str(math.ceil(retry_after))},
         )
-    # Authorization happens before the upgrade: a refused client never gets a WebSocket.
-    principal = await authorize_request(request, info["project"])
+    # Authorization happens before the upgrade: a refused client never gets a WebSocket. Only
+    # this step is limited per address (after it, limits are the user's).
+    try:
+        with app[LIMITER].authenticating(peer):
+            principal = await authorize_request(request, info["project"])
+    except RelayRefusal as exc:
+        app[STATS].connection_limit += 1
+        raise web.HTTPTooManyRequests(text=exc.reason, headers={"Retry-After": "1"}) from None
     config = app[CONFIG]
     # No permessage-deflate: y-websocket messages are small, and broadcasts write one
     # pre-encoded frame to every peer (forge_server.relay.protocol.websocket_frame).
@@ -206,7 +212,7 @@ async def _sync(request: web.Request) -> web.StreamResponse:
     app[STATS].connections_opened += 1
     app[CONNECTIONS].add(conn)
     try:
-        with app[LIMITER].admit(principal.user, peer):
+        with app[LIMITER].admit(principal.user):
             try:
                 room = await app[ROOMS].get(name)
             except (ValueError, StoreError, sqlite3.Error) as exc:

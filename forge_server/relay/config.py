@@ -21,9 +21,11 @@ class RelayConfig:
     max_frame_bytes: int = 8 * 1024 * 1024
     """Largest WebSocket message accepted (close 1009 beyond it)."""
     max_connections_per_user: int = 1000
-    """Open WebSocket connections one user may hold across all rooms (close 4429)."""
+    """Open WebSocket connections one user may hold across all rooms (close 4430)."""
     max_connections_per_ip: int = 1000
-    """Open WebSocket connections from one IP address (close 4429)."""
+    """WebSocket upgrades from one IP address being authenticated at once (HTTP 429 beyond
+    it). Open connections count per user only: behind an SSH tunnel or a proxy every user
+    shares one address."""
     max_messages_per_second: float = 500.0
     """Sustained messages per second per connection; bursts up to one second's worth (4429)."""
     max_bytes_per_second: float = 16 * 1024 * 1024

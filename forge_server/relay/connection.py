@@ -111,41 +111,55 @@ class _TokenBucket:
 
 
 class ConnectionLimiter:
-    """Counts open connections per user and per IP address."""
+    """Counts open connections per authenticated user, and upgrades per IP address while they
+    are being authenticated: behind an SSH tunnel or a proxy every user shares one address, so
+    an address limit on open connections would let one user lock everyone out."""
 
     def __init__(self, config: RelayConfig) -> None:
         self.config = config
         self.per_user: dict[str, int] = {}
-        self.per_ip: dict[str, int] = {}
+        self.per_ip: dict[str, int] = {}  # upgrades not yet authenticated
 
     @property
     def total(self) -> int:
         return sum(self.per_user.values())
 
     @contextmanager
-    def admit(self, user: str, ip: str) -> Iterator[None]:
-        """Hold one slot for the duration; raises :class:`RelayRefusal` when over a limit."""
+    def authenticating(self, ip: str) -> Iterator[None]:
+        """Hold one of the address's slots while its upgrade is authenticated; raises
+        :class:`RelayRefusal` when the address has too many upgrades in flight."""
+        if self.per_ip.get(ip, 0) >= self.config.max_connections_per_ip:
+            raise RelayRefusal(
+                CloseCode.TOO_MANY_CONNECTIONS,
+                f"address already has {self.config.max_connections_per_ip} connections being "
+                "authenticated (max_connections_per_ip)",
+            )
+        with _counted(self.per_ip, ip):
+            yield
+
+    @contextmanager
+    def admit(self, user: str) -> Iterator[None]:
+        """Hold one of the user's slots for the duration; raises :class:`RelayRefusal` when the
+        user is over the limit."""
         if self.per_user.get(user, 0) >= self.config.max_connections_per_user:
             raise RelayRefusal(
                 CloseCode.TOO_MANY_CONNECTIONS,
                 f"user already has {self.config.max_connections_per_user} connections "
                 "(max_connections_per_user)",
             )
-        if self.per_ip.get(ip, 0) >= self.config.max_connections_per_ip:
-            raise RelayRefusal(
-                CloseCode.TOO_MANY_CONNECTIONS,
-                f"address already has {self.config.max_connections_per_ip} connections "
-                "(max_connections_per_ip)",
-            )
-        self.per_user[user] = self.per_user.get(user, 0) + 1
-        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
-        try:
+        with _counted(self.per_user, user):
             yield
-        finally:
-            for counts, key in ((self.per_user, user), (self.per_ip, ip)):
-                counts[key] -= 1
-                if counts[key] == 0:
-                    del counts[key]
+
+
+@contextmanager
+def _counted(counts: dict[str, int], key: str) -> Iterator[None]:
+    counts[key] = counts.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        counts[key] -= 1
+        if counts[key] == 0:
+            del counts[key]
 
 
 class ConnectionRoom(Protocol):

@@ -14,7 +14,7 @@ from pycrdt import Doc, Map, Text
 
 from forge_server.client import AuthRefused, SyncClient, open_document, room_url
 from forge_server.principal import Role, Unauthenticated
-from forge_server.relay.app import ROOMS, STATS
+from forge_server.relay.app import LIMITER, ROOMS, STATS
 from forge_server.relay.connection import CloseCode
 from forge_server.relay.protocol import (
     AuthMessage,
@@ -202,12 +202,34 @@ class TestLimits:
             await ws2.close()
             await ws4.close()
 
-        relay = await start_relay(max_connections_per_ip=1)
+        # Per address, only upgrades still being authenticated count: a flood of them waits
+        # its turn (HTTP 429); authenticated connections count against their user only.
+        gate = asyncio.Event()
+
+        class SlowAuthorizer:
+            async def authenticate(self, token: str | None) -> str:
+                await gate.wait()
+                return token or "anon"
+
+            async def role(self, user: str, project: str) -> Role | None:
+                return Role.WRITER
+
+        relay = await start_relay(max_connections_per_ip=2, authorizer=SlowAuthorizer())
         async with aiohttp.ClientSession() as s:
-            ws1 = await s.ws_connect(relay.ws_url("p/main"))
-            ws2 = await s.ws_connect(relay.ws_url("p/main"))
-            assert await closed_with(ws2) == CloseCode.TOO_MANY_CONNECTIONS
-            await ws1.close()
+            pending = [asyncio.ensure_future(s.ws_connect(relay.ws_url("p/main"),
+                                                          params={"token": user}))
+                       for user in ("ann", "bob")]
+            await wait_for(lambda: relay.app[LIMITER].per_ip.get("127.0.0.1") == 2)
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await s.ws_connect(relay.ws_url("p/main"), params={"token": "cid"})
+            assert refused.value.status == 429
+            gate.set()
+            sockets = [await p for p in pending]
+            more = [await s.ws_connect(relay.ws_url("p/main"), params={"token": "ann"})
+                    for _ in range(3)]  # same address, well past 2: per user now
+            for ws in sockets + more:
+                assert decode_message(await ws.receive_bytes()).kind == SyncType.STEP1  # type: ignore[union-attr]
+                await ws.close()
 
     async def test_rooms_loaded_limit(self, start_relay: StartRelay) -> None:
         relay = await start_relay(max_rooms_loaded=2)
