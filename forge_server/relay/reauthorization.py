@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from forge_server.principal import Authorizer, Forbidden, Unauthenticated, authorize
+from forge_server.principal import Authorizer, Principal, Role, Unauthenticated
 from forge_server.relay.connection import CloseCode, Connection
 
 __all__ = ["REAUTHORIZE_INTERVAL_S", "reauthorize", "reauthorize_forever"]
@@ -22,22 +22,35 @@ log = logging.getLogger("forge_server.relay")
 async def reauthorize(authorizer: Authorizer, connections: Iterable[Connection]) -> None:
     """Check every open connection's credentials again; close those refused now (4401 for the
     token, 4403 for the role: permanent, so clients do not retry) and give the others their
-    current role (a writer made reader can no longer edit)."""
+    current role (a writer made reader can no longer edit). Each token is checked once and
+    each (user, project) role once, however many sockets share them."""
     groups: dict[tuple[str | None, str], list[Connection]] = {}
     for conn in connections:
         if not conn.closed and conn.room is not None:
             project = conn.room.name.split("/", 1)[0]
             groups.setdefault((conn.token, project), []).append(conn)
-    for (token, project), conns in groups.items():
+    users: dict[str | None, str | Unauthenticated] = {}
+    for token in {token for token, _ in groups}:
         try:
-            principal = await authorize(authorizer, token, project)
+            users[token] = await authorizer.authenticate(token)
         except Unauthenticated as exc:
-            await _close(conns, CloseCode.UNAUTHENTICATED, exc.reason)
-        except Forbidden as exc:
-            await _close(conns, CloseCode.FORBIDDEN, exc.reason)
-        else:
-            for conn in conns:
-                conn.principal = principal
+            users[token] = exc
+    roles: dict[tuple[str, str], Role | None] = {}
+    for (token, project), conns in groups.items():
+        user = users[token]
+        if isinstance(user, Unauthenticated):
+            await _close(conns, CloseCode.UNAUTHENTICATED, user.reason)
+            continue
+        if (user, project) not in roles:
+            roles[user, project] = await authorizer.role(user, project)
+        role = roles[user, project]
+        if role is None:
+            await _close(conns, CloseCode.FORBIDDEN,
+                         f"user {user!r} no longer has a role on project {project!r}")
+            continue
+        for conn in conns:
+            if conn.principal.role is not role:
+                conn.principal = Principal(user=user, role=role)
 
 
 async def reauthorize_forever(authorizer: Authorizer, connections: set[Connection],
