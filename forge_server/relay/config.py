@@ -21,15 +21,15 @@ class RelayConfig:
     max_frame_bytes: int = 8 * 1024 * 1024
     """Largest WebSocket message accepted (close 1009 beyond it)."""
     max_connections_per_user: int = 1000
-    """Open WebSocket connections one user may hold across all rooms (close 4430)."""
+    """Open WebSocket connections one user may hold across all rooms (close 4530)."""
     max_connections_per_ip: int = 1000
     """WebSocket upgrades from one IP address being authenticated at once (HTTP 429 beyond
     it). Open connections count per user only: behind an SSH tunnel or a proxy every user
     shares one address."""
     max_messages_per_second: float = 500.0
-    """Sustained messages per second per connection; bursts up to one second's worth (4429)."""
+    """Sustained messages per second per connection; bursts up to one second's worth (4529)."""
     max_bytes_per_second: float = 16 * 1024 * 1024
-    """Sustained bytes per second per connection; bursts up to one second's worth (4429)."""
+    """Sustained bytes per second per connection; bursts up to one second's worth (4529)."""
     max_rooms_loaded: int = 2000
     """Rooms held in memory at once; joining one more is refused (close 4503)."""
     max_document_bytes: int = 64 * 1024 * 1024
@@ -46,9 +46,9 @@ class RelayConfig:
 
     # -- queues, timers -------------------------------------------------------------------
     send_queue_messages: int = 1000
-    """Messages waiting to be sent to one client before it counts as not reading (4408)."""
+    """Messages waiting to be sent to one client before it counts as not reading (4508)."""
     send_queue_bytes: int = 16 * 1024 * 1024
-    """Bytes waiting to be sent to one client before it counts as not reading (4408)."""
+    """Bytes waiting to be sent to one client before it counts as not reading (4508)."""
     heartbeat_s: float = 20.0
     """WebSocket ping interval; a peer that does not answer is dropped."""
     awareness_timeout_s: float = 30.0

@@ -55,7 +55,11 @@ _DRAIN_POLL_S = 0.005
 
 
 class CloseCode(IntEnum):
-    """WebSocket close codes the relay uses; the close reason says which limit or rule."""
+    """WebSocket close codes the relay uses; the close reason says which limit or rule.
+
+    y-websocket clients treat 4400-4499 as final (reconnecting cannot help: a bad frame, a
+    revoked token) and retry every other code with backoff, 4500-4599 being "try again later":
+    limits that pass (a rate, a full queue, too many connections) use that band."""
 
     NORMAL = 1000
     GOING_AWAY = 1001  # server shutting down
@@ -64,11 +68,11 @@ class CloseCode(IntEnum):
     MALFORMED = 4400  # frame or update that breaks the protocol
     UNAUTHENTICATED = 4401  # the token was revoked or expired while the socket was open
     FORBIDDEN = 4403  # the user's role on the project was removed while the socket was open
-    SLOW_CONSUMER = 4408  # send queue full: the client is not reading
     DOCUMENT_TOO_LARGE = 4413
-    RATE_LIMITED = 4429  # messages or bytes per second
-    TOO_MANY_CONNECTIONS = 4430  # per user or per IP
     AT_CAPACITY = 4503  # max_rooms_loaded reached
+    SLOW_CONSUMER = 4508  # send queue full: the client is not reading
+    RATE_LIMITED = 4529  # messages or bytes per second
+    TOO_MANY_CONNECTIONS = 4530  # per user
 
 
 # Closes that wait for the client's close reply; every refusal ends the socket right after

@@ -16,11 +16,11 @@ class RelayStats:
     oversized_frames: int = 0
     """Frames above max_frame_bytes (connection closed 1009)."""
     slow_consumers: int = 0
-    """Connections dropped because their bounded send queue filled up (4408)."""
+    """Connections dropped because their bounded send queue filled up (4508)."""
     rate_limited: int = 0
-    """Connections closed for sending too many messages or bytes per second (4429)."""
+    """Connections closed for sending too many messages or bytes per second (4529)."""
     connection_limit: int = 0
-    """Connections refused by the per-user / per-IP limit (4430)."""
+    """Connections refused by the per-user / per-IP limit (4530)."""
     rooms_refused: int = 0
     """Joins refused because max_rooms_loaded rooms were loaded (4503)."""
     documents_too_large: int = 0

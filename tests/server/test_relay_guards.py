@@ -155,8 +155,16 @@ class TestSlowConsumer:
             sock.close()
 
 
+def test_clients_are_told_which_refusals_are_final() -> None:
+    # y-websocket gives up on 4400-4499 and retries everything else with backoff.
+    final = {CloseCode.MALFORMED, CloseCode.UNAUTHENTICATED, CloseCode.FORBIDDEN,
+             CloseCode.DOCUMENT_TOO_LARGE}
+    for code in CloseCode:
+        assert (4400 <= code < 4500) == (code in final), code
+
+
 class TestLimits:
-    async def test_rate_limit_closes_with_4429(self, start_relay: StartRelay) -> None:
+    async def test_rate_limit_closes_for_a_retry(self, start_relay: StartRelay) -> None:
         relay = await start_relay(max_messages_per_second=20)
         async with aiohttp.ClientSession() as s:
             ws = await s.ws_connect(relay.ws_url("p/main"))
