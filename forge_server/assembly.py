@@ -9,9 +9,17 @@ import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from forge_server.auth import AuthStore, TokenAuthorizer, ensure_initial_owner
+from forge_server.auth import (
+    AuthStore,
+    ProjectCreators,
+    TokenAuthorizer,
+    default_owner_credentials_path,
+    ensure_initial_owner,
+    move_old_owner_credentials,
+)
 from forge_server.auth.routes import setup_auth_routes
 from forge_server.coordinator import CoordinatorConfig, ExecutorKind, coordinator_setup
+from forge_server.credentials import credentials_path as default_credentials_file
 from forge_server.history import history_setup
 from forge_server.principal import Authorizer
 from forge_server.projects import projects_setup
@@ -35,9 +43,13 @@ class ServeError(Exception):
     """The server cannot start; the message says why and what to do."""
 
 
-def server_authorizer(data_dir: Path) -> TokenAuthorizer:
+def server_authorizer(
+    data_dir: Path, project_creators: str = ProjectCreators.ADMINS
+) -> TokenAuthorizer:
     """Tokens and roles from the data dir's auth tables."""
-    return TokenAuthorizer(AuthStore.open(data_dir))
+    return TokenAuthorizer(
+        AuthStore.open(data_dir), project_creators=ProjectCreators(project_creators)
+    )
 
 
 def server_setups(
@@ -64,6 +76,8 @@ def serve(
     port: int = 8700,
     relay_settings: Sequence[str] = (),
     auth: bool = True,
+    project_creators: str = ProjectCreators.ADMINS,
+    owner_credentials: Path | None = None,
     executor: str = "ray",
     ray_address: str | None = None,
     artifacts: str | None = None,
@@ -72,7 +86,10 @@ def serve(
     """Run the server until SIGINT/SIGTERM (its own event loop), everything flushed at the end.
 
     ``relay_settings`` are ``NAME=VALUE`` overrides of :class:`RelayConfig`; without ``auth``
-    everyone owns every project. Raises :class:`ServeError` when it cannot start.
+    everyone owns every project. ``project_creators`` says who may create projects;
+    ``owner_credentials`` where the first start writes the administrator's token (default: the
+    client credentials of the account running the server, never the data directory). Raises
+    :class:`ServeError` when it cannot start.
     """
     data_dir = data_dir.expanduser().resolve()
     try:
@@ -83,10 +100,18 @@ def serve(
         config = RelayConfig.from_settings(data_dir, list(relay_settings))
     except ValueError as exc:
         raise ServeError(str(exc)) from exc
-    authorizer = server_authorizer(data_dir) if auth else None
+    authorizer = server_authorizer(data_dir, project_creators) if auth else None
+    credentials = (owner_credentials or default_owner_credentials_path()).expanduser()
+    if authorizer is not None:
+        if data_dir in credentials.resolve().parents:
+            raise ServeError(
+                f"--owner-credentials {credentials} is inside the data directory, where jobs "
+                "run; choose a path outside it (the default is your client credentials file)"
+            )
+        move_old_owner_credentials(data_dir, credentials, announce)
 
     def ready(server: RelayServer) -> None:
-        _announce_auth(authorizer, data_dir, server.url, announce)
+        _announce_auth(authorizer, credentials, server.url, announce)
         announce(f"Forge server listening on {server.url} (data: {data_dir})")
 
     setups = server_setups(
@@ -123,15 +148,19 @@ def private_data_dir(data_dir: Path, announce: Announce = print) -> None:
 
 
 def _announce_auth(
-    authorizer: Authorizer | None, data_dir: Path, url: str, announce: Announce
+    authorizer: Authorizer | None, credentials: Path, url: str, announce: Announce
 ) -> None:
     """On first start, create the administrator and say where its token is (never print it)."""
     if not isinstance(authorizer, TokenAuthorizer):
         announce("WARNING: --no-auth: anyone who can reach this port owns every project")
         return
-    path = ensure_initial_owner(authorizer.store, data_dir, url)
+    path = ensure_initial_owner(authorizer.store, credentials, url)
     if path is not None:
         announce(
-            f"Created administrator 'owner'; its token is in {path} (mode 0600). "
-            "Log in with `forge login URL TOKEN`; add people with `forge user add`."
+            f"Created administrator 'owner'; its token is in {path} (mode 0600, outside the "
+            "data directory; the server keeps no copy). "
+            + ("This account's `forge` commands now act as 'owner'. "
+               if path == default_credentials_file() else
+               f"Log in elsewhere with `forge login {url} - < FILE-WITH-TOKEN`. ")
+            + "Add people with `forge user add`; create projects with `forge project create`."
         )

@@ -29,7 +29,7 @@ class Principal:
 
 
 class AuthError(Exception):
-    """Refusal to report to the client; ``status`` is the HTTP status (401 or 403)."""
+    """Refusal to report to the client; ``status`` is the HTTP status (401, 403 or 404)."""
 
     status = 401
 
@@ -46,13 +46,27 @@ class Forbidden(AuthError):
     status = 403
 
 
+class UnknownProject(AuthError):
+    """No such project. Asking never creates one: only an explicit create does."""
+
+    status = 404
+
+
+def unknown_project_reason(project: str, similar: str | None = None) -> str:
+    if similar is not None:
+        return (f"no project {project!r}; did you mean {similar!r}? (names that differ only "
+                "in case are one project)")
+    return (f"no project {project!r}; create it with `forge project create {project}` (or "
+            "ask an administrator to), or list yours with `forge project list`")
+
+
 class Authorizer(Protocol):
     async def authenticate(self, token: str | None) -> str:
         """Return the user name for a token, or raise :class:`Unauthenticated`."""
         ...
 
     async def role(self, user: str, project: str) -> Role | None:
-        """The user's role on a project, or None."""
+        """The user's role on a project, or None; may raise :class:`UnknownProject`."""
         ...
 
 
@@ -70,7 +84,7 @@ class AllowAll:
 
 
 async def authorize(authorizer: Authorizer, token: str | None, project: str) -> Principal:
-    """Authenticate, then require a role on the project (raises 401 / 403 errors)."""
+    """Authenticate, then require a role on the project (raises 401 / 403 / 404 errors)."""
     user = await authorizer.authenticate(token)
     role = await authorizer.role(user, project)
     if role is None:

@@ -1,11 +1,13 @@
 """Creating projects over HTTP, optionally filled from an example project.
 
 ``POST /api/projects`` ``{"name": P, "example"?: "cifar10", "exist_ok"?: bool}`` creates project
-P: the caller becomes its owner (recorded in the auth tables when the server has accounts), and
+P when the caller may create projects (``forge serve --project-creators``): the caller becomes
+its owner (recorded in the auth tables when the server has accounts), and
 its ``main`` branch document starts as a fresh project or as the example, committed once so the
 history starts with it. Answers 201 ``{name, role, created: true, example, branch, pipelines}``;
 with ``exist_ok`` an existing project the caller may open answers 200 with ``created: false``
-instead of 409. Errors are ``{"error": reason}`` (400 bad input, 401, 403, 409 exists).
+instead of 409. Errors are ``{"error": reason}`` (400 bad input, 401, 403 not a creator,
+409 exists).
 Listing stays ``GET /api/projects`` (in :mod:`forge_server.relay.app`).
 
 Install with ``projects_setup`` (after ``history_setup()`` so the first commit is recorded).
@@ -21,7 +23,12 @@ from aiohttp import web
 
 from forge_ops.examples import EXAMPLES, example_document
 from forge_ops.schema import ProjectDoc
-from forge_server.auth import InvalidName, ProjectExists, validate_project_name
+from forge_server.auth import (
+    InvalidName,
+    ProjectExists,
+    require_project_creator,
+    validate_project_name,
+)
 from forge_server.auth.routes import AUTH_STORE
 from forge_server.history import HISTORY
 from forge_server.principal import AuthError, Role
@@ -83,6 +90,11 @@ async def _create_project(request: web.Request) -> web.Response:
         return web.json_response(
             await _description(app, name, principal.role, created=False, example=None)
         )
+    store = app.get(AUTH_STORE)
+    if store is None or not await store.run(store.project_exists, name):
+        # Filling a project an administrator recorded (POST /api/auth/projects) is for its
+        # writers; only a new name needs the right to create projects.
+        await require_project_creator(app[AUTHORIZER], user, name)
     await _claim(app, name, user)
     project = example_document(example, name) if example else ProjectDoc.create(name)
     try:

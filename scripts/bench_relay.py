@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +96,21 @@ class Relay:
         url = f"ws://127.0.0.1:{self.port}{self.room_path.format(room=room)}"
         return f"{url}?token={self.token}" if self.token else url
 
+    def ensure_rooms(self, rooms: int) -> None:
+        """Forge opens only projects that exist (opening never creates one): create them."""
+        if self.name != "forge":
+            return
+        for room in range(rooms):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.port}/api/projects",
+                data=json.dumps({"name": f"bench{room}", "exist_ok": True}).encode(),
+                headers={"Authorization": f"Bearer {self.token}",
+                         "Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=30):
+                pass
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -134,6 +150,7 @@ def start_relay(name: str, workdir: Path) -> Relay:
         data_dir = workdir / f"forge-data-{port}"
         cmd = [sys.executable, "-m", "forge_tui", "serve", "--host", "127.0.0.1"]
         cmd += ["--port", str(port), "--data-dir", str(data_dir), "--log-level", "WARNING"]
+        cmd += ["--owner-credentials", str(owner_credentials(data_dir))]
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
         wait_listening(process, port, log, 60)
         return Relay(name, process, port, "/sync/bench{room}/main", forge_token(data_dir), log)
@@ -154,9 +171,15 @@ def start_relay(name: str, workdir: Path) -> Relay:
     raise SystemExit(f"unknown relay {name!r}: choose forge, node or pycrdt")
 
 
+def owner_credentials(data_dir: Path) -> Path:
+    """Where the benchmark's server writes its administrator token: beside, never inside,
+    its data directory."""
+    return data_dir.with_name(data_dir.name + "-owner.json")
+
+
 def forge_token(data_dir: Path) -> str | None:
     """The owner token `forge serve` writes on first start (None when auth is not enabled)."""
-    path = data_dir / "owner-credentials.json"
+    path = owner_credentials(data_dir)
     for _ in range(50):
         if path.exists():
             token = json.loads(path.read_text())["token"]
@@ -561,6 +584,7 @@ def run_load(
     workers: int,
     hostile: bool = False,
 ) -> RunResult:
+    relay.ensure_rooms(rooms + 1)
     ctx = mp.get_context("spawn")
     interval = rooms * clients / rate
     specs = [

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -95,12 +96,29 @@ class ServeProcess:
     @property
     def token(self) -> str | None:
         """The administrator token written on first start (None with ``--no-auth``)."""
-        path = self.data_dir / "owner-credentials.json"
+        path = self.owner_credentials
         return json.loads(path.read_text())["token"] if path.exists() else None
+
+    @property
+    def owner_credentials(self) -> Path:
+        """Where first start writes the administrator's token: beside the data directory."""
+        return self.data_dir.with_name(self.data_dir.name + "-owner.json")
+
+    def create_project(self, name: str) -> None:
+        """``POST /api/projects`` as the administrator: opening a room never creates one."""
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(
+            f"{self.url}/api/projects", data=json.dumps({"name": name}).encode(),
+            headers=headers, method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 201, response.read()
 
     def start(self, timeout: float = 30.0) -> ServeProcess:
         """Start and wait (at most ``timeout`` s) until it serves. The CLI announces that only
-        after writing ``owner-credentials.json`` (first start with auth), so :attr:`token` is
+        after writing the owner's credentials (first start with auth), so :attr:`token` is
         set from then on."""
         args = [
             sys.executable,
@@ -113,6 +131,8 @@ class ServeProcess:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            "--owner-credentials",
+            str(self.owner_credentials),
             *self.extra_args,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

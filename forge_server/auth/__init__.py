@@ -6,7 +6,12 @@
 (a separate import, so the CLI's account commands do not load the relay).
 """
 
-from forge_server.auth._bootstrap import OWNER_CREDENTIALS_FILE, ensure_initial_owner
+from forge_server.auth._bootstrap import (
+    OWNER_CREDENTIALS_FILE,
+    default_owner_credentials_path,
+    ensure_initial_owner,
+    move_old_owner_credentials,
+)
 from forge_server.auth._errors import (
     AuthStoreError,
     InvalidName,
@@ -16,17 +21,20 @@ from forge_server.auth._errors import (
     UserExists,
 )
 from forge_server.auth._names import validate_project_name, validate_user_name
-from forge_server.auth._store import (
-    AUTH_DB_FILE,
-    AuthStore,
+from forge_server.auth._records import (
     RoleGrant,
     TokenInfo,
     TokenStatus,
     UserInfo,
     format_timestamp,
 )
+from forge_server.auth._store import AUTH_DB_FILE, AuthStore
 from forge_server.auth._tokens import TOKEN_PREFIX, parse_duration
-from forge_server.auth.authorizer import TokenAuthorizer
+from forge_server.auth.authorizer import (
+    ProjectCreators,
+    TokenAuthorizer,
+    require_project_creator,
+)
 
 __all__ = [
     "AUTH_DB_FILE",
@@ -35,6 +43,7 @@ __all__ = [
     "AuthStore",
     "AuthStoreError",
     "InvalidName",
+    "ProjectCreators",
     "ProjectExists",
     "RoleGrant",
     "TokenAuthorizer",
@@ -44,9 +53,12 @@ __all__ = [
     "UnknownUser",
     "UserExists",
     "UserInfo",
+    "default_owner_credentials_path",
     "ensure_initial_owner",
     "format_timestamp",
+    "move_old_owner_credentials",
     "parse_duration",
+    "require_project_creator",
     "validate_project_name",
     "validate_user_name",
 ]

@@ -14,9 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -30,6 +28,13 @@ from forge_server.auth._errors import (
     UserExists,
 )
 from forge_server.auth._names import validate_project_name, validate_user_name
+from forge_server.auth._records import (
+    RoleGrant,
+    TokenCheck,
+    TokenInfo,
+    TokenStatus,
+    UserInfo,
+)
 from forge_server.auth._tokens import hash_secret, new_token, parse_token
 from forge_server.principal import Role
 from forge_server.store_thread import StoreThread
@@ -42,7 +47,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_users (
     name    TEXT PRIMARY KEY,
     admin   INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    creator INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS auth_tokens (
     id      TEXT PRIMARY KEY,
@@ -73,60 +79,6 @@ CREATE INDEX IF NOT EXISTS auth_roles_project ON auth_roles(project);
 _DUMMY_HASH = hash_secret("x" * 43)
 
 
-class TokenStatus(StrEnum):
-    OK = "ok"
-    MALFORMED = "malformed"
-    UNKNOWN = "unknown"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
-
-
-@dataclass(frozen=True)
-class TokenCheck:
-    status: TokenStatus
-    user: str | None = None
-
-
-@dataclass(frozen=True)
-class RoleGrant:
-    user: str
-    project: str
-    role: Role
-
-
-@dataclass(frozen=True)
-class UserInfo:
-    name: str
-    admin: bool
-    created: float
-    roles: tuple[RoleGrant, ...] = field(default=())
-    active_tokens: int = 0
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    token_id: str
-    user: str
-    label: str
-    created: float
-    expires: float | None
-    revoked: float | None
-
-    def state(self, now: float) -> str:
-        if self.revoked is not None:
-            return "revoked"
-        if self.expires is not None and self.expires <= now:
-            return "expired"
-        return "active"
-
-
-def format_timestamp(ts: float | None) -> str:
-    """A stored time as shown to people (UTC, ``2026-01-31T12:00:00Z``); "-" for none."""
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class AuthStore:
     """Users, tokens and roles in ``<data-dir>/forge.db`` (tables prefixed ``auth_``).
 
@@ -142,6 +94,7 @@ class AuthStore:
         self._db = open_database(self.path, foreign_keys=True)
         with self._lock:
             self._db.executescript(_SCHEMA)  # idempotent; executescript commits by itself
+            _add_missing_columns(self._db)
         self._thread = StoreThread("forge-auth")
 
     @classmethod
@@ -186,18 +139,33 @@ class AuthStore:
 
     # ---- users -------------------------------------------------------------------------------
 
-    def add_user(self, name: str, *, admin: bool = False) -> UserInfo:
+    def add_user(self, name: str, *, admin: bool = False, creator: bool = False) -> UserInfo:
+        """A new user; ``creator``: may create projects where only administrators may."""
         validate_user_name(name)
         now = self._clock()
         with self._write() as db:
             try:
                 db.execute(
-                    "INSERT INTO auth_users (name, admin, created) VALUES (?, ?, ?)",
-                    (name, int(admin), now),
+                    "INSERT INTO auth_users (name, admin, created, creator) VALUES (?, ?, ?, ?)",
+                    (name, int(admin), now, int(creator)),
                 )
             except sqlite3.IntegrityError:
                 raise UserExists(f"user {name!r} already exists; pick another name") from None
-        return UserInfo(name=name, admin=admin, created=now)
+        return UserInfo(name=name, admin=admin, created=now, creator=creator)
+
+    def set_creator(self, name: str, creator: bool) -> None:
+        """Allow (or stop allowing) a user to create projects."""
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE auth_users SET creator = ? WHERE name = ?", (int(creator), name)
+            ).rowcount
+            if not changed:
+                raise UnknownUser(_unknown_user(name))
+
+    def may_create_projects(self, name: str) -> bool:
+        """Whether the user is an administrator or was made a project creator."""
+        rows = self._read("SELECT admin, creator FROM auth_users WHERE name = ?", (name,))
+        return bool(rows and (rows[0][0] or rows[0][1]))
 
     def remove_user(self, name: str) -> None:
         """Delete a user with all their tokens and roles."""
@@ -217,7 +185,9 @@ class AuthStore:
 
     def list_users(self) -> list[UserInfo]:
         now = self._clock()
-        users = self._read("SELECT name, admin, created FROM auth_users ORDER BY name")
+        users = self._read(
+            "SELECT name, admin, created, creator FROM auth_users ORDER BY name"
+        )
         grants: dict[str, list[RoleGrant]] = {}
         for user, project, role in self._read(
             "SELECT user, project, role FROM auth_roles ORDER BY project"
@@ -236,10 +206,11 @@ class AuthStore:
                 name=name,
                 admin=bool(admin),
                 created=float(created),
+                creator=bool(creator),
                 roles=tuple(grants.get(name, ())),
                 active_tokens=active.get(name, 0),
             )
-            for name, admin, created in users
+            for name, admin, created, creator in users
         ]
 
     # ---- roles -------------------------------------------------------------------------------
@@ -300,6 +271,14 @@ class AuthStore:
 
     def project_exists(self, project: str) -> bool:
         return bool(self._read("SELECT 1 FROM auth_projects WHERE name = ?", (project,)))
+
+    def project_named_like(self, project: str) -> str | None:
+        """A recorded project whose name differs from ``project`` only in case, if any."""
+        rows = self._read(
+            "SELECT name FROM auth_projects WHERE lower(name) = lower(?) AND name != ?",
+            (project, project),
+        )
+        return rows[0][0] if rows else None
 
     def projects_of(self, user: str) -> list[RoleGrant]:
         """Projects a user can open: their grants, or every known project for an admin."""
@@ -452,3 +431,11 @@ def _unknown_user(name: str) -> str:
 def _require_user(db: sqlite3.Connection, name: str) -> None:
     if db.execute("SELECT 1 FROM auth_users WHERE name = ?", (name,)).fetchone() is None:
         raise UnknownUser(_unknown_user(name))
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Databases made before a column existed get it, with its default."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(auth_users)")}
+    if "creator" not in columns:
+        db.execute("ALTER TABLE auth_users ADD COLUMN creator INTEGER NOT NULL DEFAULT 0")
+        db.commit()

@@ -18,8 +18,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from forge_server.auth._errors import AuthStoreError, ProjectExists, UnknownUser
-from forge_server.auth._store import AuthStore, RoleGrant
-from forge_server.auth.authorizer import TokenAuthorizer
+from forge_server.auth._records import RoleGrant
+from forge_server.auth._store import AuthStore
+from forge_server.auth.authorizer import TokenAuthorizer, require_project_creator
 from forge_server.principal import AuthError, Forbidden, Principal, Role
 from forge_server.relay.app import AUTHORIZER, ROOMS, STATS, authorize_request, request_token
 
@@ -84,6 +85,7 @@ async def list_projects(request: web.Request) -> web.Response:
 async def create_project(request: web.Request) -> web.Response:
     user = await _user(request)
     name = await _body(request, "name")
+    await require_project_creator(request.app[AUTHORIZER], user, name)
     store = request.app[AUTH_STORE]
     grant = await store.run(store.create_project, name, user)
     return web.json_response({"name": grant.project, "role": grant.role}, status=201)
@@ -145,7 +147,8 @@ async def remove_member(request: web.Request) -> web.Response:
 def setup_auth_routes(app: web.Application) -> None:
     """``setup(app)`` hook for ``create_app``: when the relay's authorizer is a
     :class:`TokenAuthorizer`, add the membership API and tell the authorizer which projects
-    already have rooms (opening a new project claims it; an existing one is never claimed).
+    already have rooms (a project exists once recorded or once it has rooms; nothing else
+    creates one).
     With any other authorizer (``--no-auth``) there are no accounts, and nothing is added."""
     authorizer = app[AUTHORIZER]
     if not isinstance(authorizer, TokenAuthorizer):

@@ -125,10 +125,11 @@ def websocket_connector(
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
             )
         except aiohttp.WSServerHandshakeError as exc:
-            if exc.status in (401, 403):
-                what = "token" if exc.status == 401 else "access to this project"
+            if exc.status in (401, 403, 404):
+                what = {401: "the token", 403: "access to this project",
+                        404: "to open a project that does not exist"}[exc.status]
                 raise AuthRefused(
-                    exc.status, f"the server refused the {what} ({exc.status}) for {url}"
+                    exc.status, f"the server refused {what} ({exc.status}) for {url}"
                 ) from exc
             raise
         return _WebSocketTransport(ws)

@@ -119,8 +119,13 @@ async def authorize_request(request: web.Request, project: str) -> Principal:
         raise _auth_response(exc) from None
 
 
+_AUTH_RESPONSES: dict[int, type[web.HTTPException]] = {
+    401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+}
+
+
 def _auth_response(exc: AuthError) -> web.HTTPException:
-    cls = web.HTTPUnauthorized if exc.status == 401 else web.HTTPForbidden
+    cls = _AUTH_RESPONSES.get(exc.status, web.HTTPForbidden)
     return cls(text=json.dumps({"error": exc.reason}), content_type="application/json")
 
 

@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from forge_server.principal import Authorizer, Principal, Role, Unauthenticated
+from forge_server.principal import Authorizer, Principal, Role, Unauthenticated, UnknownProject
 from forge_server.relay.connection import CloseCode, Connection
 
 __all__ = ["REAUTHORIZE_INTERVAL_S", "reauthorize", "reauthorize_forever"]
@@ -42,7 +42,10 @@ async def reauthorize(authorizer: Authorizer, connections: Iterable[Connection])
             await _close(conns, CloseCode.UNAUTHENTICATED, user.reason)
             continue
         if (user, project) not in roles:
-            roles[user, project] = await authorizer.role(user, project)
+            try:
+                roles[user, project] = await authorizer.role(user, project)
+            except UnknownProject:
+                roles[user, project] = None
         role = roles[user, project]
         if role is None:
             await _close(conns, CloseCode.FORBIDDEN,

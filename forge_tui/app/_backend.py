@@ -89,7 +89,7 @@ class ServerBackend:
                 "POST", "projects", {"name": name, "exist_ok": True}
             )
         except ApiError as exc:
-            if exc.status in (400, 409):  # the server's reason says what to change
+            if exc.status in (400, 403, 409):  # the server's reason says what to change
                 raise BackendError(exc.message) from exc
             raise self._refusal(exc, "projects") from exc
 

@@ -36,7 +36,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class DemoServer:
-    """Runs ``forge serve`` on loopback with its data (SQLite, artifacts, owner token) in
+    """Runs ``forge serve`` on loopback with its data (SQLite, artifacts) in
     ``data_dir``; its output goes to ``data_dir/server.log``. Use as a context manager."""
 
     def __init__(
@@ -85,6 +85,7 @@ class DemoServer:
             sys.executable, "-m", "forge_tui", "serve",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--data-dir", str(self.data_dir), "--executor", self.executor,
+            "--owner-credentials", str(self.owner_credentials),
         ]  # fmt: skip
         if self.ray_address:
             command += ["--ray-address", self.ray_address]
@@ -156,10 +157,14 @@ class DemoServer:
             f"{self.startup_timeout:g}s; see {self.log_path}"
         )
 
-    def _owner_token(self) -> str:
-        from forge_server.auth import OWNER_CREDENTIALS_FILE
+    @property
+    def owner_credentials(self) -> Path:
+        """The demo server's administrator token: beside its data folder, never inside it
+        (the demo's jobs run beside the data folder)."""
+        return self.data_dir.with_name(self.data_dir.name + "-owner.json")
 
-        path = self.data_dir / OWNER_CREDENTIALS_FILE
+    def _owner_token(self) -> str:
+        path = self.owner_credentials
         try:
             token = json.loads(path.read_text(encoding="utf-8")).get("token")
         except (OSError, ValueError) as exc:

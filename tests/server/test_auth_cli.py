@@ -48,6 +48,20 @@ class TestUserCommands:
         code, _, err = forge(capsys, "user", "revoke", "alice", "proj", *dd)
         assert code == 1 and "no role on proj" in err
 
+    def test_project_creators(self, capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
+        dd = ("--data-dir", str(data_dir))
+        code, out, _ = forge(capsys, "user", "add", "carol", "--creator", *dd)
+        assert code == 0 and "created project creator carol" in out
+        forge(capsys, "user", "add", "dave", *dd)
+        assert "(may create projects)" in forge(capsys, "user", "list", *dd)[1]
+        assert forge(capsys, "user", "creator", "dave", *dd)[0] == 0
+        code, out, _ = forge(capsys, "user", "creator", "carol", "--off", *dd)
+        assert code == 0 and "may no longer create projects" in out
+        with AuthStore.open(data_dir) as store:
+            assert store.may_create_projects("dave") and not store.may_create_projects("carol")
+        code, _, err = forge(capsys, "user", "creator", "ghost", *dd)
+        assert code == 1 and "no user named 'ghost'" in err
+
     def test_user_errors_are_one_line(
         self, capsys: pytest.CaptureFixture[str], data_dir: Path
     ) -> None:
@@ -188,7 +202,7 @@ class TestMembershipApi:
 
         url, store = auth_server
         for name in ("alice", "bob", "carol"):
-            store.add_user(name)
+            store.add_user(name, creator=name != "bob")
         alice = {"Authorization": f"Bearer {store.create_token('alice')[0]}"}
         bob_token = store.create_token("bob")[0]
         carol = {"Authorization": f"Bearer {store.create_token('carol')[0]}"}

@@ -20,9 +20,10 @@ import pytest
 import pytest_asyncio
 from pycrdt import Doc, Text
 
-from forge_server.auth import AuthStore, TokenAuthorizer
+from forge_server.auth import AuthStore, ProjectCreators, TokenAuthorizer
 from forge_server.auth.routes import setup_auth_routes
-from forge_server.relay.app import ROOMS, STATS
+from forge_server.projects import projects_setup
+from forge_server.relay.app import AUTHORIZER, ROOMS, STATS
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.protocol import (
     AuthMessage,
@@ -80,6 +81,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     store = AuthStore.open(data_dir)
     for name in ("alice", "rita", "walt", "nora"):
         store.add_user(name)
+    store.add_user("root", admin=True)
+    store.add_user("carol", creator=True)
     store.create_project(PROJECT, "alice")
     store.grant("rita", PROJECT, "reader")
     store.grant("walt", PROJECT, "writer")
@@ -97,10 +100,13 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         "reader": store.create_token("rita")[0],
         "writer": store.create_token("walt")[0],
         "owner": store.create_token("alice")[0],
+        # Not in the role matrix: the two kinds of user who may create projects.
+        "admin": store.create_token("root")[0],
+        "creator": store.create_token("carol")[0],
     }
     config = RelayConfig(data_dir=data_dir)
     async with RelayServer(
-        config, authorizer=TokenAuthorizer(store), setups=[setup_auth_routes]
+        config, authorizer=TokenAuthorizer(store), setups=[setup_auth_routes, projects_setup]
     ) as server:
         yield World(server, store, tokens)
     store.close()
@@ -305,32 +311,83 @@ async def test_revocation_applies_to_the_next_connection(
     assert exc.value.status == 401
 
 
-async def test_opening_a_new_project_makes_the_opener_its_owner(
+# Who may create a project under `--project-creators admins` (the default): an HTTP status.
+CREATE_EXPECTED: dict[str, int] = {
+    "none": 401, "garbage": 401, "expired": 401, "revoked": 401,
+    "no_role": 403, "reader": 403, "writer": 403, "owner": 403,  # roles elsewhere grant nothing
+    "admin": 201, "creator": 201,
+}
+
+
+@pytest.mark.parametrize("route", ["/api/projects", "/api/auth/projects"])
+@pytest.mark.parametrize("cred", list(CREATE_EXPECTED))
+async def test_who_may_create_projects(
+    world: World, http: aiohttp.ClientSession, cred: str, route: str
+) -> None:
+    name = f"new-{cred}-{route.count('/')}"
+    response = await http.post(
+        world.server.url + route, json={"name": name}, headers=world.headers(cred)
+    )
+    assert response.status == CREATE_EXPECTED[cred], await response.text()
+    if response.status == 403:
+        assert "may not create projects" in (await response.json())["error"]
+    created = response.status == 201
+    assert world.store.project_exists(name) is created
+    has_rooms = bool(world.server.app[ROOMS].project_rooms(name))
+    assert has_rooms is (created and route == "/api/projects")
+
+
+async def test_everyone_may_create_projects_when_the_server_says_so(
     world: World, http: aiohttp.ClientSession
 ) -> None:
-    assert world.store.role("nora", "noras-project") is None
-    nora = world.headers("no_role")
-    async with http.ws_connect(world.server.ws_url("noras-project/main"), headers=nora):
-        pass
-    assert world.store.role("nora", "noras-project") == "owner"
-    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:  # now it exists: others need a role
-        await http.ws_connect(
-            world.server.ws_url("noras-project/main"), headers=world.headers("writer")
-        )
-    assert exc.value.status == 403
+    authorizer = world.server.app[AUTHORIZER]
+    assert isinstance(authorizer, TokenAuthorizer)
+    authorizer.project_creators = ProjectCreators.EVERYONE
+    try:
+        response = await http.post(f"{world.server.url}/api/projects",
+                                   json={"name": "readers-own"}, headers=world.headers("reader"))
+    finally:
+        authorizer.project_creators = ProjectCreators.ADMINS
+    assert response.status == 201
+    assert world.store.role("rita", "readers-own") == "owner"
+
+
+@pytest.mark.parametrize("cred", ["no_role", "reader", "admin"])
+async def test_reads_of_an_unknown_project_are_404_and_write_nothing(
+    world: World, http: aiohttp.ClientSession, cred: str
+) -> None:
+    """Opening or reading a name never claims it, whoever asks."""
+    headers = world.headers(cred)
+    before = _auth_tables(world)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+        await http.ws_connect(world.server.ws_url("ghost/main"), headers=headers)
+    assert exc.value.status == 404
+    for path in ("auth/projects/ghost/members",):  # history and executions: test_projects.py
+        response = await http.get(f"{world.server.url}/api/{path}", headers=headers)
+        assert response.status == 404, path
+        assert "no project 'ghost'" in (await response.json())["error"]
+    assert _auth_tables(world) == before
+    assert world.server.app[ROOMS].project_rooms("ghost") == []
+    names = [p["name"] for p in (await (await http.get(
+        f"{world.server.url}/api/projects", headers=headers)).json())["projects"]]
+    assert "ghost" not in names
+
+
+def _auth_tables(world: World) -> tuple[object, ...]:
+    return (world.store.project_exists("ghost"), world.store.members("ghost"),
+            [(u.name, u.roles) for u in world.store.list_users()])
 
 
 async def test_a_project_with_rooms_but_no_roles_is_not_claimed(
     world: World, http: aiohttp.ClientSession
 ) -> None:
-    """Rooms written before auth was on (or by an administrator) belong to no one: only
-    administrators may open them until someone is granted a role."""
-    world.store.add_user("root", admin=True)
-    root = {"Authorization": f"Bearer {world.store.create_token('root')[0]}"}
-    async with http.ws_connect(world.server.ws_url("legacy/main"), headers=root) as ws:
-        doc = Doc()
-        doc.get("text", type=Text).insert(0, "old work")
-        await ws.send_bytes(encode_message(SyncMessage(SyncType.UPDATE, doc.get_update())))
+    """Rooms written before auth was on belong to no one: only administrators may open them
+    until someone is granted a role."""
+    doc = Doc()
+    doc.get("text", type=Text).insert(0, "old work")
+    await world.server.app[ROOMS].create("legacy/main", doc.get_update())
+    async with http.ws_connect(world.server.ws_url("legacy/main"),
+                               headers=world.headers("admin")) as ws:
         await ws.send_bytes(encode_message(SyncMessage(SyncType.STEP1, b"\x00")))
         await recv_until(ws, is_sync(SyncType.STEP2))
     with pytest.raises(aiohttp.WSServerHandshakeError) as exc:

@@ -14,6 +14,7 @@ from forge_server.auth import (
     AuthStore,
     AuthStoreError,
     InvalidName,
+    ProjectCreators,
     ProjectExists,
     TokenAuthorizer,
     TokenStatus,
@@ -24,7 +25,7 @@ from forge_server.auth import (
     parse_duration,
 )
 from forge_server.credentials import load_stored
-from forge_server.principal import Forbidden, Role, Unauthenticated, authorize
+from forge_server.principal import Forbidden, Role, Unauthenticated, UnknownProject, authorize
 
 
 class Clock:
@@ -241,22 +242,37 @@ class TestTokenAuthorizer:
         with pytest.raises(Forbidden, match="no role"):
             await authorize(auth, eve, "proj")
 
-    async def test_opening_a_new_project_creates_it_owned_by_the_opener(
-        self, store: AuthStore
-    ) -> None:
+    async def test_asking_about_an_unknown_project_claims_nothing(self, store: AuthStore) -> None:
+        """Reads never create state: an unknown project is 404 for every user, the
+        administrator included, and asking leaves the auth tables unchanged."""
         auth = TokenAuthorizer(store)
         store.add_user("alice")
-        store.add_user("eve")
+        store.add_user("root", admin=True)
         alice, _ = store.create_token("alice")
-        eve, _ = store.create_token("eve")
-        assert (await authorize(auth, alice, "fresh")).role is Role.OWNER
-        assert store.owners("fresh") == ["alice"]
-        with pytest.raises(Forbidden):
-            await authorize(auth, eve, "fresh")
-        strict = TokenAuthorizer(store, claim_new_projects=False)
-        with pytest.raises(Forbidden):
-            await authorize(strict, alice, "another")
-        assert not store.project_exists("another")
+        admin, _ = store.create_token("root")
+        for token in (alice, admin):
+            with pytest.raises(UnknownProject, match="no project 'fresh'"):
+                await authorize(auth, token, "fresh")
+        assert not store.project_exists("fresh") and store.members("fresh") == []
+        store.create_project("Vision", "alice")
+        with pytest.raises(UnknownProject, match="did you mean 'Vision'"):
+            await authorize(auth, alice, "vision")
+
+    async def test_creator_rule(self, store: AuthStore) -> None:
+        store.add_user("alice")
+        store.add_user("carol", creator=True)
+        store.add_user("root", admin=True)
+        admins_only = TokenAuthorizer(store)
+        assert [await admins_only.may_create_projects(u) for u in ("alice", "carol", "root")] == [
+            False, True, True]
+        store.set_creator("carol", False)
+        store.set_creator("alice", True)
+        assert await admins_only.may_create_projects("alice")
+        assert not await admins_only.may_create_projects("carol")
+        everyone = TokenAuthorizer(store, project_creators=ProjectCreators.EVERYONE)
+        assert await everyone.may_create_projects("carol")
+        with pytest.raises(UnknownUser):
+            store.set_creator("nobody", True)
 
     async def test_tokens_never_logged(
         self, store: AuthStore, caplog: pytest.LogCaptureFixture
@@ -284,7 +300,7 @@ def authorize_result(user: str, role: Role) -> object:
 class TestInitialOwner:
     def test_first_start_creates_admin_with_private_credentials(self, tmp_path: Path) -> None:
         with AuthStore.open(tmp_path) as store:
-            path = ensure_initial_owner(store, tmp_path, "http://127.0.0.1:8700")
+            path = ensure_initial_owner(store, tmp_path / "owner.json", "http://127.0.0.1:8700")
             assert path is not None
             assert stat.S_IMODE(path.stat().st_mode) == 0o600
             creds = load_stored(path)
@@ -293,7 +309,7 @@ class TestInitialOwner:
             assert check.status is TokenStatus.OK and check.user == "owner"
             assert store.role("owner", "any-project") is Role.OWNER
             # second start: nothing new
-            assert ensure_initial_owner(store, tmp_path, "http://127.0.0.1:8700") is None
+            assert ensure_initial_owner(store, tmp_path / "o2.json", "http://x:1") is None
             assert len(store.list_users()) == 1
 
 

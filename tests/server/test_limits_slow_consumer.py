@@ -80,6 +80,7 @@ async def test_slow_consumer_is_bounded_and_does_not_delay_others(
     tmp_path: Path, serve_process: Any
 ) -> None:
     server = serve_process(tmp_path, "--log-level", "WARNING")
+    server.create_project("slow")
     token = server.token
     headers = {"Authorization": f"Bearer {token}"}
     ws_url = server.url.replace("http", "ws") + "/sync/slow/main"

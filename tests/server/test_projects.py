@@ -23,6 +23,7 @@ from forge_server.client import open_document
 from forge_server.history import HISTORY, HistoryConfig, history_setup
 from forge_server.principal import Role
 from forge_server.projects import projects_setup
+from forge_server.relay.app import ROOMS
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.server import RelayServer
 from forge_tui.cli import main as forge_main
@@ -43,8 +44,10 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     store = AuthStore.open(data_dir)
     tokens = {}
     for user in ("alice", "bob"):
-        store.add_user(user)
+        store.add_user(user, creator=True)  # the default rule lets only creators create
         tokens[user] = store.create_token(user)[0]
+    store.add_user("rita")  # a plain user
+    tokens["rita"] = store.create_token("rita")[0]
     setups = [
         setup_auth_routes,
         history_setup(HistoryConfig(debounce_s=30, max_interval_s=60)),
@@ -148,6 +151,43 @@ class TestCreate:
         assert status == 409 and "ask one of its owners" in body["error"]
         status, body = await post(world, "alice", {"name": name, "example": "cifar10"})
         assert (status, body["pipelines"]) == (201, EXAMPLE_PIPELINES)
+
+    async def test_a_writer_fills_a_recorded_project_without_being_a_creator(
+        self, world: World
+    ) -> None:
+        name = fresh("recorded")
+        assert (await post(world, "alice", {"name": name}, path="/api/auth/projects"))[0] == 201
+        world.store.grant("rita", name, "writer")
+        status, body = await post(world, "rita", {"name": name})
+        assert (status, body["role"]) == (201, "writer")
+        assert world.store.owners(name) == ["alice"]
+
+    async def test_a_plain_user_cannot_create_and_nothing_is_written(self, world: World) -> None:
+        name = fresh("refused")
+        for path in ("/api/projects", "/api/auth/projects"):
+            status, body = await post(world, "rita", {"name": name, "example": "cifar10"}, path)
+            assert status == 403 and "forge user creator rita" in body["error"]
+        assert not world.store.project_exists(name)
+        assert world.server.app[ROOMS].project_rooms(name) == []
+        assert name not in await listing(world, "rita")
+
+    async def test_history_reads_of_an_unknown_project_are_404_and_claim_nothing(
+        self, world: World
+    ) -> None:
+        name = fresh("ghost")
+        headers = {"Authorization": f"Bearer {world.tokens['rita']}"}
+        async with aiohttp.ClientSession() as http:
+            for path in ("log", "branches", "tags", "members"):
+                route = f"auth/projects/{name}/members" if path == "members" else (
+                    f"projects/{name}/{path}")
+                async with http.get(f"{world.server.url}/api/{route}", headers=headers) as r:
+                    assert r.status == 404, route
+                    assert f"no project {name!r}" in (await r.json())["error"]
+        assert not world.store.project_exists(name) and world.store.members(name) == []
+        assert world.server.app[ROOMS].project_rooms(name) == []
+        # Once an administrator creates it, nobody else turns out to own it.
+        assert (await post(world, "alice", {"name": name}))[0] == 201
+        assert world.store.owners(name) == ["alice"]
 
     async def test_concurrent_creates_make_one_project(self, world: World) -> None:
         name = fresh("race")

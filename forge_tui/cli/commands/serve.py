@@ -40,6 +40,21 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="single-user mode: no tokens, everyone is owner of everything (loopback only!)",
     )
+    parser.add_argument(
+        "--project-creators",
+        choices=["admins", "everyone"],
+        default="admins",
+        help="who may create projects: administrators and users added with --creator "
+        "(admins, the default), or every user with a token (everyone)",
+    )
+    parser.add_argument(
+        "--owner-credentials",
+        type=Path,
+        metavar="FILE",
+        help="where the first start writes the administrator's token (default: this "
+        "account's client credentials, ~/.config/forge/credentials.json, when it has none "
+        "yet); never inside the data directory",
+    )
     add_execution_options(parser)
     parser.set_defaults(handler=_serve)
 
@@ -87,6 +102,8 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             relay_settings=args.relay_setting,
             auth=not args.no_auth,
+            project_creators=args.project_creators,
+            owner_credentials=args.owner_credentials,
             executor=args.executor,
             ray_address=args.ray_address,
             artifacts=args.artifacts,

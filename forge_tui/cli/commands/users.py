@@ -42,7 +42,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add = user_sub.add_parser("add", help="create a user")
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="administrator: owner of every project")
+    add.add_argument(
+        "--creator",
+        action="store_true",
+        help="may create projects (and owns those) on a server started with "
+        "--project-creators admins, the default",
+    )
     add.set_defaults(handler=partial(_run, _do_user_add))
+
+    creator = user_sub.add_parser(
+        "creator", help="allow an existing user to create projects (or stop, with --off)"
+    )
+    creator.add_argument("name")
+    creator.add_argument("--off", action="store_true", help="no longer allow it")
+    creator.set_defaults(handler=partial(_run, _do_user_creator))
 
     lst = user_sub.add_parser("list", help="list users, their roles and active tokens")
     lst.set_defaults(handler=partial(_run, _do_user_list))
@@ -83,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     target.add_argument("--user", metavar="NAME", help="revoke every token of this user")
     trevoke.set_defaults(handler=partial(_run, _do_token_revoke))
 
-    for parser in (add, lst, remove, grant, revoke, create, tlist, trevoke):
+    for parser in (add, creator, lst, remove, grant, revoke, create, tlist, trevoke):
         _add_data_dir(parser)
 
 
@@ -111,9 +124,18 @@ def _run(action: Action, args: argparse.Namespace) -> int:
 
 
 def _do_user_add(store: AuthStore, args: argparse.Namespace) -> int:
-    store.add_user(args.name, admin=args.admin)
-    kind = "administrator" if args.admin else "user"
+    store.add_user(args.name, admin=args.admin, creator=args.creator)
+    kind = "administrator" if args.admin else "project creator" if args.creator else "user"
     print(f"created {kind} {args.name}; give them a token with `forge token create {args.name}`")
+    return 0
+
+
+def _do_user_creator(store: AuthStore, args: argparse.Namespace) -> int:
+    store.set_creator(args.name, not args.off)
+    if args.off:
+        print(f"{args.name} may no longer create projects (projects they own stay theirs)")
+    else:
+        print(f"{args.name} may now create projects")
     return 0
 
 
@@ -129,6 +151,8 @@ def _do_user_list(store: AuthStore, args: argparse.Namespace) -> int:
             if u.admin
             else (", ".join(f"{g.project}:{g.role}" for g in u.roles) or "no roles")
         )
+        if u.creator and not u.admin:
+            roles += "  (may create projects)"
         print(f"{u.name:<{width}}  {u.active_tokens} active token(s)  {roles}")
     return 0
 
