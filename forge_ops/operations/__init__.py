@@ -17,6 +17,7 @@ from ._library import builtin_code as builtin_code
 from ._library import builtin_operations as builtin_operations
 from ._parse import InterfaceTracker as InterfaceTracker
 from ._parse import parse_interface as parse_interface
+from .interface_changes import describe_interface_changes as describe_interface_changes
 from .types import PORT_TYPES as PORT_TYPES
 from .types import REFERENCE_TYPES as REFERENCE_TYPES
 from .validation import PipelineInvalid as PipelineInvalid
@@ -46,6 +47,7 @@ __all__ = [
     "builtin_code",
     "builtin_operations",
     "check_connection",
+    "describe_interface_changes",
     "find_problems",
     "parse_interface",
     "types_compatible",

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
+from forge_ops.operations import describe_interface_changes
 from forge_ops.schema import Project, ProjectDoc, commit_message, diff_projects
-from forge_ops.schema.diff import Change
+from forge_ops.schema.diff import Change, Target
 from forge_server.relay.rooms import Room, RoomManager, project_room, validate_room_name
 
 from ._errors import Conflict, HistoryError, NotFound, nearest
@@ -131,7 +132,7 @@ class History:
                     break
                 await asyncio.sleep(delay)
             project, branch = room.split("/", 1)
-            await self.commit(project, branch)
+            await self.commit(project, branch, automatic=True)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -158,12 +159,16 @@ class History:
         message: str | None = None,
         author: str | None = None,
         force: bool = False,
+        automatic: bool = False,
     ) -> Commit | None:
-        """Commit the branch's current state now; None when nothing changed (unless forced)."""
+        """Commit the branch's current state now; None when nothing changed (unless forced).
+        An ``automatic`` (debounced) commit is skipped when the only changes are the server's
+        bookkeeping of runs, so that a run adds one commit and its tag, not one per status."""
         name = project_room(project, branch)
         async with self._lock(name), self.rooms.hold(name) as room:
             return await self._commit_room(
-                room, project, branch, message=message, author=author, force=force
+                room, project, branch, message=message, author=author, force=force,
+                automatic=automatic,
             )
 
     async def _commit_room(
@@ -176,6 +181,7 @@ class History:
         author: str | None = None,
         extra_parent: str | None = None,
         force: bool = False,
+        automatic: bool = False,
     ) -> Commit | None:
         # Synchronous from snapshot to bookkeeping: no update can slip in between (edits made
         # while the store works start the next pending commit).
@@ -197,7 +203,11 @@ class History:
         authors = set(pending.authors if pending else ())
         if author:
             authors.add(author)
-        changes = diff_projects(head_content, content)
+        changes = name_interface_changes(diff_projects(head_content, content), head_content,
+                                         content)
+        edits = [c for c in changes if c.target not in RUN_BOOKKEEPING]
+        if automatic and not edits and extra_parent is None:
+            return None  # recorded with the next commit; the run's own commit has its tag
         parents = tuple(p for p in (head.id if head else None, extra_parent) if p)
         commit = await self.store.run(
             self.store.add_commit,
@@ -205,7 +215,7 @@ class History:
             branch,
             parents=parents,
             authors=tuple(sorted(authors)),
-            message=message or commit_message(changes),
+            message=message or commit_message(edits or changes),
             state=state,
             content=dict(content),
         )
@@ -226,7 +236,9 @@ class History:
         self, project: str, branch: str, execution_id: str, *, by: str | None = None
     ) -> str:
         """Commit the exact state about to run and tag it ``run/{execution_id}``; the commit id."""
-        commit = await self.commit(project, branch, author=by)
+        # Only the run's bookkeeping changed since the head (earlier runs' statuses): the head
+        # is what runs, so it gets the tag and the history no commit.
+        commit = await self.commit(project, branch, author=by, automatic=True)
         if commit is None:
             commit = await self.store.run(self.store.head, project, branch)
         if commit is None:  # an empty project that was never committed
@@ -257,12 +269,13 @@ class History:
             return commit, before, self.store.content(commit.id)
 
         commit, before, after = await self.store.run(read)
-        return commit, diff_projects(before, after)
+        return commit, name_interface_changes(diff_projects(before, after), before, after)
 
     async def diff(self, project: str, a: str, b: str) -> tuple[Commit, Commit, list[Change]]:
         first, first_content = await self.content(project, a)
         second, second_content = await self.content(project, b)
-        return first, second, diff_projects(first_content, second_content)
+        changes = diff_projects(first_content, second_content)
+        return first, second, name_interface_changes(changes, first_content, second_content)
 
     async def content(self, project: str, ref: str) -> tuple[Commit, Project]:
         def read() -> tuple[Commit, Project]:
@@ -400,3 +413,30 @@ def _is_empty(content: dict[str, Any] | Any) -> bool:
     return not any(content.get(k) for k in content if k != "meta") and not content.get(
         "meta", {}
     ).get("name")
+
+
+RUN_BOOKKEEPING = frozenset({Target.EXECUTION, Target.ARTIFACT})
+"""What the server writes into a project when it runs: execution statuses, published artifacts."""
+
+
+def name_interface_changes(
+    changes: list[Change], before: Project | None, after: Project
+) -> list[Change]:
+    """Code edits of operations say how the interface changed ("Added input mask: Dataset to
+    RandomFlips (code +3 −1 lines)"): what colleagues must rewire, not just a line count."""
+    if before is None:
+        return changes
+    named = []
+    for change in changes:
+        path = change.path
+        sentences: list[str] = []
+        if change.target is Target.CODE and len(path) == 3 and path[0] == "operations":
+            old, new = before["operations"].get(path[1]), after["operations"].get(path[1])
+            if old and new:
+                sentences = describe_interface_changes(old["code"], new["code"], change.scope[2])
+        if sentences:
+            lines = f"code +{change.lines_added} −{change.lines_removed} lines"
+            named.append(replace(change, text=f"{'; '.join(sentences)} ({lines})"))
+        else:
+            named.append(change)
+    return named

@@ -105,6 +105,10 @@ class ForgeApi:
     async def commit(self, ref: str) -> dict[str, Any]:
         return await self.call("GET", f"commits/{quote_ref(ref)}")
 
+    async def diff(self, a: str, b: str) -> dict[str, Any]:
+        """``{a, b, changes}``: what changes from commit ``a`` to commit ``b``."""
+        return await self.call("GET", "diff", query={"a": a, "b": b})
+
     async def branches(self) -> list[dict[str, Any]]:
         return list((await self.call("GET", "branches")).get("branches") or [])
 

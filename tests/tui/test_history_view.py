@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets import Input, OptionList
+from textual.containers import VerticalScroll
+from textual.widgets import Input, Label, OptionList
 
 from forge_ops.schema import ProjectDoc
 from forge_server.relay.app import ROOMS
@@ -13,7 +14,7 @@ from forge_server.relay.server import RelayServer
 from forge_tui.app import ForgeApp, ServerBackend
 from forge_tui.app.api import ForgeApi
 from forge_tui.app.screens.history import HistoryScreen, commit_graph, merge_logs
-from forge_tui.app.screens.modals import FuzzyPicker, Prompt
+from forge_tui.app.screens.modals import Confirm, FuzzyPicker, Prompt
 from forge_tui.app.screens.project import ProjectScreen
 
 from .conftest import shown
@@ -91,9 +92,19 @@ class TestHistoryView:
             await until(pilot, lambda: "tag refused" in message(history))
             assert "already names commit" in message(history)
 
-            # revert main to the first commit's content: Extra is gone, as a new commit
+            # revert main to the first commit's content: first a preview of what it undoes,
+            # and nothing happens until it is confirmed; then Extra is gone, as a new commit
             listing.highlighted = len(history.commits) - 1
             await pilot.press("v")
+            await until(pilot, lambda: isinstance(app.screen, Confirm))
+            preview = str(app.screen.query_one("#confirm-body").render())
+            assert "These changes will be made to main" in preview and "Extra" in preview
+            await pilot.press("n")
+            await until(pilot, lambda: app.screen is history)
+            assert "Extra" in await operations(server, name)
+            await pilot.press("v")
+            await until(pilot, lambda: isinstance(app.screen, Confirm))
+            await pilot.press("y")
             await until(pilot, lambda: "now has" in message(history))
             assert "Extra" not in await operations(server, name)
             log = await api.log("main")
@@ -106,7 +117,11 @@ class TestHistoryView:
                         "OnExp", "def on_exp(x: int, /) -> int:\n    return x\n"
                     )
             await pilot.press("m")
-            await answer(pilot, "exp")
+            await answer(pilot, "exp")  # the source
+            await answer(pilot, "main")  # the target
+            await until(pilot, lambda: isinstance(app.screen, Confirm))
+            assert "Merge exp into main?" in str(app.screen.query_one(VerticalScroll).border_title)
+            await pilot.press("enter")
             await until(pilot, lambda: "merged exp into main" in message(history))
             assert "OnExp" in await operations(server, name)
             head = (await api.log("main"))[0]
@@ -125,6 +140,8 @@ class TestHistoryView:
                     and app.workspace.project.find("operations", "OnExp") is not None
                 ),
             )
+            # the header says which branch is being edited
+            assert "· exp" in str(app.screen.query_one("#project-name", Label).render())
 
 
 class TestCommitGraph:

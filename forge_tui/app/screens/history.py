@@ -17,7 +17,7 @@ from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from forge_tui.app.api import ApiError, ForgeApi
-from forge_tui.app.screens.modals import FuzzyPicker, Prompt, if_chosen
+from forge_tui.app.screens.modals import Confirm, FuzzyPicker, Prompt, if_chosen
 
 _LIMIT = 200
 
@@ -283,30 +283,65 @@ class HistoryScreen(Screen[None]):
         self.app.push_screen(Prompt(f"Tag {commit['short']} as", ""), if_chosen(create))
 
     def action_revert(self) -> None:
+        """Show what reverting the branch to the highlighted commit undoes, then ask."""
         commit = self.current()
         if commit is None:
             return
+        self.run_worker(self._ask_revert(commit), group="history-action")
+
+    async def _ask_revert(self, commit: Mapping[str, Any]) -> None:
+        branch = self.branch
+        try:
+            diff = await self.api.diff(branch, commit["id"])
+        except ApiError as exc:
+            self.say(f"revert refused: {exc.message}", error=True)
+            return
+        changes = diff.get("changes") or []
+        if not changes:
+            self.say(f"{branch} already has {commit['short']}'s content; nothing to revert")
+            return
+        body = Text(f"These changes will be made to {branch}, as a new commit (nothing is "
+                    "rewritten; revert that commit to undo this):\n\n")
+        for change in changes:
+            body.append(f"  {change.get('text', '')}\n")
+        authors = ", ".join(commit.get("authors") or [])
+        if authors:
+            body.append(f"\n{commit['short']} was made by {authors}.\n", style="dim")
 
         async def call() -> str:
-            made = await self.api.revert(commit["id"], self.branch)
-            return f"{self.branch} now has {commit['short']}'s content ({made['short']})"
+            made = await self.api.revert(commit["id"], branch)
+            return f"{branch} now has {commit['short']}'s content ({made['short']})"
 
-        self._act("revert", call)
+        self.app.push_screen(
+            Confirm(f"Revert {branch} to {commit['short']}?", body),
+            if_chosen(lambda _: self._act("revert", call)),
+        )
 
     def action_merge(self) -> None:
-        others = [(b["name"], b["name"]) for b in self.branches if b["name"] != self.branch]
-        if not others:
+        """Ask for the branch to merge, then the branch to merge it into, then confirm."""
+        names = [b["name"] for b in self.branches]
+        if len(names) < 2:
             self.say("No other branch to merge: b starts one from the highlighted commit")
             return
+        sources = [(n, n) for n in names if n != self.branch] + [(self.branch, self.branch)]
 
-        def merge(source: str) -> None:
+        def pick_target(source: str) -> None:
+            targets = sorted((n for n in names if n != source), key=lambda n: n != self.branch)
+            self.app.push_screen(FuzzyPicker(f"Merge {source} into", [(n, n) for n in targets]),
+                                 if_chosen(lambda target: confirm(source, target)))
+
+        def confirm(source: str, target: str) -> None:
             async def call() -> str:
-                made = await self.api.merge(source, self.branch)
-                return f"merged {source} into {self.branch} ({made['short']})"
+                made = await self.api.merge(source, target)
+                return f"merged {source} into {target} ({made['short']})"
 
-            self._act("merge", call)
+            note = Text(f"{target} gets {source}'s changes as a merge commit; {source} stays "
+                        "as it is. Where both branches changed the same value, one side is "
+                        "kept: review the merge commit in the history afterwards.")
+            self.app.push_screen(Confirm(f"Merge {source} into {target}?", note),
+                                 if_chosen(lambda _: self._act("merge", call)))
 
-        self.app.push_screen(FuzzyPicker(f"Merge into {self.branch}", others), if_chosen(merge))
+        self.app.push_screen(FuzzyPicker("Merge which branch?", sources), if_chosen(pick_target))
 
     def action_switch(self) -> None:
         names = [(b["name"], b["name"]) for b in self.branches]

@@ -1,4 +1,4 @@
-"""Small modal dialogs: a fuzzy picker, a validated prompt and a page of text."""
+"""Small modal dialogs: a fuzzy picker, a validated prompt, a page of text and a confirmation."""
 
 from __future__ import annotations
 
@@ -185,3 +185,36 @@ class TextScreen(ModalScreen[None]):
         with VerticalScroll() as scroll:
             scroll.border_title = self.title_text
             yield Static(self.body, id="text-body")
+
+
+class Confirm(ModalScreen[bool | None]):
+    """A question with what saying yes will do: ``y`` or Enter confirms, ``n`` or Escape does
+    not (the dialog answers True, or None so that :func:`if_chosen` skips the action)."""
+
+    DEFAULT_CSS = """
+    Confirm { align: center middle; }
+    Confirm > VerticalScroll {
+        width: 90%; max-height: 80%; height: auto;
+        border: round $warning; background: $panel; padding: 0 1;
+    }
+    Confirm #confirm-keys { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y,enter", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, body: Text | str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as scroll:
+            scroll.border_title = self.question
+            if self.body:
+                yield Static(self.body, id="confirm-body")
+            yield Label("y / Enter: yes    n / Escape: no", id="confirm-keys")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(True if yes else None)

@@ -82,7 +82,8 @@ class ProjectScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="topbar"):
-            yield Label(f" {self.workspace.project_name} ", id="project-name")
+            branch = getattr(self.app, "branch", "main")
+            yield Label(f" {self.workspace.project_name} · {branch} ", id="project-name")
             yield ConnectionState(id="connection")
             yield PresenceBar(id="presence")
         with Horizontal(id="body"):
