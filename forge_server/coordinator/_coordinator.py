@@ -50,6 +50,7 @@ from ._planning import (
     find_job,
     find_pipeline,
     match_job,
+    named_hashes,
     prepare,
     validate,
 )
@@ -157,6 +158,7 @@ class Coordinator:
             current = self.own_artifacts(project, ProjectDoc(room.doc).to_plain())
         pipeline_id = find_pipeline(current, pipeline)
         validate(current, pipeline_id)
+        self._prepare(project, current, pipeline_id)  # refused before anything is recorded
         engine = await self.engine(executor, ray_address)
         execution = await self._new_execution(project)
         commit = await self.history.commit_and_tag_run(project, branch, execution, by=by)
@@ -165,7 +167,7 @@ class Coordinator:
         if committed != current:  # edited while the executor started: check what runs
             validate(committed, pipeline_id)
         return await self._launch(
-            project, branch, execution, prepared=prepare(committed, pipeline_id),
+            project, branch, execution, prepared=self._prepare(project, committed, pipeline_id),
             commit=commit, engine=engine, use_cache=use_cache, by=by,
         )
 
@@ -183,7 +185,7 @@ class Coordinator:
         snapshot = original["meta"]["pipeline"]
         commit, content = await self.lookup.tagged(project, execution)
         engine = await self.engine(executor or original["meta"]["executor"])
-        prepared = prepare(self.own_artifacts(project, content), str(snapshot.get("pipeline")))
+        prepared = self._prepare(project, content, str(snapshot.get("pipeline")))
         new = await self._new_execution(project)
         try:
             await self.history.store.run(self.history.store.add_tag, project, f"run/{new}", commit,
@@ -217,7 +219,7 @@ class Coordinator:
         snapshot = plain["meta"]["pipeline"]
         job_id = find_job(snapshot, plain["jobs"], job)
         commit, content = await self.lookup.tagged(project, execution)
-        prepared = prepare(self.own_artifacts(project, content), str(snapshot.get("pipeline")))
+        prepared = self._prepare(project, content, str(snapshot.get("pipeline")))
         engine = await self.engine(plain["meta"]["executor"])
         branch = str(snapshot.get("branch") or "main")
         # The kept jobs' outputs are read from the document: only the project's own count.
@@ -418,6 +420,18 @@ class Coordinator:
         if execution in self._live or execution in self._starting:
             return
         await settle_interrupted(self.lookup, project, execution, self.log)
+
+    def _prepare(self, project: str, content: Project, pipeline_id: str) -> Prepared:
+        """Plan a pipeline with the project's own artifacts; refused when an attribute names
+        an artifact the project may not read (LoadArtifact's ``content_hash``, for one)."""
+        prepared = prepare(self.own_artifacts(project, content), pipeline_id)
+        for job, attribute, digest in named_hashes(prepared.plan):
+            if not self.records.readable(project, digest):
+                raise CoordinatorError(
+                    f"node {job}: attribute {attribute!r} names artifact {digest[:12]}…, which "
+                    f"no execution of {project} produced; use a hash that `forge artifacts "
+                    f"{project}` or `forge run --json` shows for this project")
+        return prepared
 
     async def _new_execution(self, project: str) -> str:
         """A new execution id, unique across the server (``new_id`` until one is free)."""

@@ -158,16 +158,16 @@ class ProjectRecords:
                 for commit, execution, job, created, how in rows]
 
     def producing_execution(self, project: str, outputs: Collection[str]) -> str | None:
-        """An execution of ``project`` one of whose jobs produced all of ``outputs`` (the
-        earliest), if there is one."""
+        """The earliest execution of ``project`` one of whose jobs produced, or got from the
+        cache, all of ``outputs``, if there is one."""
         if not outputs:
             return None
         found: set[tuple[str, str]] | None = None
         for artifact in set(outputs):
             jobs = {(str(execution), str(job)) for execution, job in self._all(
                 "SELECT execution, job FROM coordinator_artifacts "
-                "WHERE project = ? AND artifact = ? AND how = ?",
-                (project, artifact, PRODUCED))}
+                "WHERE project = ? AND artifact = ? AND how IN (?, ?)",
+                (project, artifact, PRODUCED, CACHED))}
             found = jobs if found is None else found & jobs
             if not found:
                 return None

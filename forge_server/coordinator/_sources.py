@@ -32,7 +32,7 @@ class ExecutionSources:
         noted: list[Event] = []
         created = now_iso("milliseconds")
         for event in events:
-            if isinstance(event, JobStatusChanged) and event.outputs and event.status in (
+            if isinstance(event, JobStatusChanged) and event.status in (
                     JobStatus.SUCCEEDED, JobStatus.CACHED):
                 how = CACHED if event.status is JobStatus.CACHED else PRODUCED
                 sources.extend(self._source(artifact, event.job, how, created)
@@ -54,8 +54,8 @@ class ExecutionSources:
 
     def _origin(self, cached_from: str, outputs: list[str]) -> str | None:
         """The execution a cache hit is shown to come from: the one that computed it when it is
-        this project's, else an execution of this project that produced the same outputs, else
-        none (the cache is shared, but another project's ids are not shown)."""
+        this project's, else the first execution of this project that had the same outputs,
+        else none (the cache is shared, but another project's ids are not shown)."""
         if self.records.project_of(cached_from) == self.project:
             return cached_from
         return self.records.producing_execution(self.project, outputs)
