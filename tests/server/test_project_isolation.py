@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -385,3 +386,40 @@ async def test_two_projects_never_share_an_execution_id(
                                      ("bob", pair.beta, "0001c0de")):
         status, text = await call(world, http, user, "GET", f"/api/executions/{execution}")
         assert status == 200 and json.loads(text)["project"] == project, text
+
+
+async def test_executions_stored_before_the_records_existed_are_recorded_at_the_first_start(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    """An upgraded server keeps serving what it ran before it kept project records: each
+    execution room tagged ``run/{id}`` becomes its project's, with its outputs."""
+    data_dir = tmp_path / "data"
+    config = CoordinatorConfig(artifacts=str(data_dir / "artifacts"), executor="local",
+                               local_workers=1)
+
+    def setups() -> list[Any]:
+        return [history_setup(HistoryConfig(debounce_s=30, max_interval_s=60)),
+                coordinator_setup(config)]
+
+    async with RelayServer(RelayConfig(data_dir=data_dir), setups=setups()) as server:
+        await server.app[ROOMS].create("old/main", build("old", 5).doc.get_update())
+        async with http.post(f"{server.url}/api/projects/old/runs",
+                             json={"pipeline": "secret", "executor": "local"}) as response:
+            execution = (await response.json())["execution"]
+        await asyncio.wait_for(server.app[COORDINATOR].wait(execution), 120)
+        # A room made under an execution URL by a client, never run by the server.
+        async with open_document(server.url, None, "old/executions/0f0f0f0f") as client:
+            ExecutionDoc(client.doc).meta["status"] = "succeeded"
+    with sqlite3.connect(data_dir / "forge.db") as db:  # the server before the records
+        for table in ("coordinator_executions", "coordinator_artifacts", "coordinator_meta"):
+            db.execute(f"DROP TABLE {table}")
+
+    async with RelayServer(RelayConfig(data_dir=data_dir), setups=setups()) as server:
+        async with http.get(f"{server.url}/api/executions/{execution}") as response:
+            assert response.status == 200
+            assert (await response.json())["project"] == "old"
+        async with http.get(f"{server.url}/api/projects/old/artifacts/secret/export") as response:
+            assert response.status == 200
+            assert json.loads(await response.read()) == 5
+        async with http.get(f"{server.url}/api/executions/0f0f0f0f") as response:
+            assert response.status == 404
