@@ -89,7 +89,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     data_dir = tmp_path_factory.mktemp("isolation")
     store = AuthStore.open(data_dir)
     tokens = {}
-    for user in ("alice", "bob", "nora"):
+    for user in ("alice", "bob", "nora", "rita", "walt"):
         store.add_user(user)
         tokens[user] = store.create_token(user)[0]
     config = CoordinatorConfig(artifacts=str(data_dir / "artifacts"), executor="local",
@@ -345,6 +345,49 @@ async def test_an_execution_of_a_project_without_a_role_answers_like_an_unknown_
         assert code != 0 and pair.alpha not in output and "no execution" in output, output
     status, _ = await call(world, http, "alice", "GET", f"/api/executions/{known}")
     assert status == 200
+
+
+# The id-only routes by credential (as in test_auth_matrix): (GET the record, POST cancel).
+ID_ROUTES: dict[str, tuple[int, int]] = {
+    "none": (401, 401),
+    "garbage": (401, 401),
+    "no_role": (404, 404),  # nora: no role anywhere
+    "elsewhere": (404, 404),  # bob: writer of another project
+    "reader": (200, 403),  # rita
+    "writer": (200, 409),  # walt: the execution is not running
+    "owner": (200, 409),  # alice
+}
+USERS = {"no_role": "nora", "elsewhere": "bob", "reader": "rita", "writer": "walt",
+         "owner": "alice"}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def alpha_execution(world: World) -> AsyncIterator[str]:
+    pair = await make_pair(world)
+    world.store.grant("rita", pair.alpha, "reader")
+    world.store.grant("walt", pair.alpha, "writer")
+    async with aiohttp.ClientSession() as session:
+        yield (await run(world, session, "alice", pair.alpha, "secret"))["execution"]
+
+
+@pytest.mark.parametrize("cred", list(ID_ROUTES))
+async def test_the_id_only_routes_by_credential(
+    world: World, http: aiohttp.ClientSession, alpha_execution: str, cred: str
+) -> None:
+    token = {"none": None, "garbage": "forge_not-a-real-token"}.get(
+        cred, world.tokens.get(USERS.get(cred, ""), ""))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    answers = []
+    for execution in (alpha_execution, "0badc0de"):
+        statuses = []
+        for method, suffix in (("GET", ""), ("POST", "/cancel")):
+            async with http.request(method, f"{world.server.url}/api/executions/{execution}"
+                                    f"{suffix}", headers=headers) as response:
+                statuses.append(response.status)
+        answers.append(tuple(statuses))
+    assert answers[0] == ID_ROUTES[cred]
+    # An unknown id: 401 without a valid token, else 404 whatever the role elsewhere.
+    assert answers[1] == ((401, 401) if cred in ("none", "garbage") else (404, 404))
 
 
 async def test_a_room_under_another_projects_execution_id_is_not_that_execution(
