@@ -435,10 +435,12 @@ class Coordinator:
 
     async def _new_execution(self, project: str) -> str:
         """A new execution id, unique across the server (``new_id`` until one is free)."""
+        store = self.history.store
         for _ in range(1000):
             candidate = new_id()
-            if self.rooms.store.exists(execution_room(project, candidate)):
-                continue  # a room opened under that URL by a client: not reused
+            if self.rooms.store.exists(execution_room(project, candidate)) or (
+                    await store.run(store.tag, project, f"run/{candidate}")) is not None:
+                continue  # a room opened under that URL, or a tag a user made: not reused
             if await self.records.run(self.records.claim_execution, candidate, project):
                 return candidate
         raise RuntimeError("no free execution id after 1000 tries: the id source repeats itself")
