@@ -10,6 +10,11 @@ Restart and rerun plan from the ``run/{id}`` tag, so they work after a server re
 whatever has been edited since. Executors start lazily, on the first run that needs them
 (``_engines``); user code never runs in this process (jobs run in child processes or Ray
 workers, artifacts are read by a child process, see ``_inspect`` and ``_queries``).
+
+Which project an execution id belongs to, and which artifacts a project may read, come from the
+server's own records (``_project_records``), never from documents, which writers can edit: ids
+are handed out unique across the server, artifacts become a project's as its jobs store them,
+and a run resolves only the project's own artifacts.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from forge_ops.schema import (
     ExecutionDoc,
     ExecutionSnapshot,
     JobStatus,
+    Project,
     ProjectDoc,
     new_id,
     now_iso,
@@ -44,13 +50,16 @@ from ._planning import (
     find_job,
     find_pipeline,
     match_job,
+    named_hashes,
     prepare,
     validate,
 )
+from ._project_records import ProjectRecords
 from ._publishing import publish, published_artifacts
 from ._queries import ArtifactQueries
 from ._records import ExecutionRecordJson, execution_record, previous_result
 from ._recovery import settle_interrupted
+from ._sources import ExecutionSources
 from ._writer import ExecutionWriter
 
 if TYPE_CHECKING:
@@ -87,14 +96,16 @@ class Coordinator:
         rooms: RoomManager,
         history: History,
         config: CoordinatorConfig,
+        records: ProjectRecords,
         *,
         log: logging.Logger | None = None,
     ) -> None:
         self.rooms = rooms
         self.history = history
         self.config = config
+        self.records = records
         self.log = log or _log
-        self.lookup = Lookup(rooms, history)
+        self.lookup = Lookup(rooms, history, records)
         self.engines = Engines(config, lambda: self.store, self.log)
         self.queries = ArtifactQueries(self.lookup, lambda: self.store, config)
         self._live: dict[str, _Live] = {}
@@ -144,17 +155,19 @@ class Coordinator:
     ) -> ExecutionRecordJson:
         """Validate, commit and tag, then start running ``pipeline`` (id or name)."""
         async with self.rooms.hold(self.lookup.branch_room(project, branch)) as room:
-            current = ProjectDoc(room.doc).to_plain()
+            current = self.own_artifacts(project, ProjectDoc(room.doc).to_plain())
         pipeline_id = find_pipeline(current, pipeline)
         validate(current, pipeline_id)
+        self._prepare(project, current, pipeline_id)  # refused before anything is recorded
         engine = await self.engine(executor, ray_address)
-        execution = new_id()
+        execution = await self._new_execution(project)
         commit = await self.history.commit_and_tag_run(project, branch, execution, by=by)
-        committed = await self.history.store.run(self.history.store.content, commit)  # what runs
+        committed = self.own_artifacts(  # what runs
+            project, await self.history.store.run(self.history.store.content, commit))
         if committed != current:  # edited while the executor started: check what runs
             validate(committed, pipeline_id)
         return await self._launch(
-            project, branch, execution, prepared=prepare(committed, pipeline_id),
+            project, branch, execution, prepared=self._prepare(project, committed, pipeline_id),
             commit=commit, engine=engine, use_cache=use_cache, by=by,
         )
 
@@ -172,8 +185,8 @@ class Coordinator:
         snapshot = original["meta"]["pipeline"]
         commit, content = await self.lookup.tagged(project, execution)
         engine = await self.engine(executor or original["meta"]["executor"])
-        prepared = prepare(content, str(snapshot.get("pipeline")))
-        new = new_id()
+        prepared = self._prepare(project, content, str(snapshot.get("pipeline")))
+        new = await self._new_execution(project)
         try:
             await self.history.store.run(self.history.store.add_tag, project, f"run/{new}", commit,
                                          by)
@@ -206,12 +219,14 @@ class Coordinator:
         snapshot = plain["meta"]["pipeline"]
         job_id = find_job(snapshot, plain["jobs"], job)
         commit, content = await self.lookup.tagged(project, execution)
-        prepared = prepare(content, str(snapshot.get("pipeline")))
+        prepared = self._prepare(project, content, str(snapshot.get("pipeline")))
         engine = await self.engine(plain["meta"]["executor"])
         branch = str(snapshot.get("branch") or "main")
-        writer = self._writer(project, branch, execution, by)
-        handle = engine.restart(prepared.plan, previous_result(execution, plain), job_id,
-                                writer.on_event, commit=commit)
+        # The kept jobs' outputs are read from the document: only the project's own count.
+        previous = previous_result(execution, plain,
+                                   readable=lambda digest: self.records.readable(project, digest))
+        writer = self._writer(project, branch, execution, by, commit)
+        handle = engine.restart(prepared.plan, previous, job_id, writer.on_event, commit=commit)
         self._follow(_Live(project, branch, execution, prepared.plan,
                            prepared.snapshot(branch, by), handle, writer, by))
         record = await self.record(project, execution)
@@ -278,7 +293,7 @@ class Coordinator:
                         plan.pipeline, commit, by, execution_id=execution
                     )
                 await room.written()
-            writer = self._writer(project, branch, execution, by)
+            writer = self._writer(project, branch, execution, by, commit)
             handle = engine.start(
                 plan, writer.on_event, execution=execution, commit=commit, use_cache=use_cache
             )
@@ -291,7 +306,8 @@ class Coordinator:
         finally:
             self._starting.discard(execution)
 
-    def _writer(self, project: str, branch: str, execution: str, by: str | None) -> ExecutionWriter:
+    def _writer(self, project: str, branch: str, execution: str, by: str | None,
+                commit: str) -> ExecutionWriter:
         writer = ExecutionWriter(
             self.rooms,
             execution_room(project, execution),
@@ -300,6 +316,7 @@ class Coordinator:
             author=by,
             interval=self.config.write_interval_s,
             log=self.log,
+            sources=ExecutionSources(self.records, project, execution, commit),
         )
         writer.start()
         return writer
@@ -371,15 +388,30 @@ class Coordinator:
         return sorted(rows, key=lambda r: (r["created"], r["execution"]))
 
     def find_project(self, execution: str) -> str:
-        """The project an execution id belongs to (ids are unique across projects)."""
-        live = self._live.get(execution)
-        if live is not None:
-            return live.project
-        for project in self.rooms.projects():
-            if self.lookup.exists(project, execution):
-                return project
-        raise NotFound(
+        """The project an execution id belongs to (ids are unique across the server)."""
+        project = self.records.project_of(execution)
+        if project is None or not self.lookup.exists(project, execution):
+            raise self.unknown_execution(execution)
+        return project
+
+    @staticmethod
+    def unknown_execution(execution: str) -> NotFound:
+        """The answer to an id nobody may see: the same whether it does not exist or belongs
+        to a project the caller has no role on (a 403 would name that project)."""
+        return NotFound(
             f"no execution {shown(execution)}; list them with `forge executions PROJECT`")
+
+    def own_artifacts(self, project: str, content: Project) -> Project:
+        """``content`` with only the artifacts the project may read: its ``artifacts`` map is
+        document content, which a writer may have pointed at another project's hashes."""
+        artifacts = content["artifacts"]
+        own = {name: artifact for name, artifact in artifacts.items()
+               if self.records.readable(project, str(artifact.get("hash")))}
+        if len(own) == len(artifacts):
+            return content
+        mine = content.copy()
+        mine["artifacts"] = own
+        return mine
 
     # ----- helpers ------------------------------------------------------------------------
 
@@ -388,6 +420,30 @@ class Coordinator:
         if execution in self._live or execution in self._starting:
             return
         await settle_interrupted(self.lookup, project, execution, self.log)
+
+    def _prepare(self, project: str, content: Project, pipeline_id: str) -> Prepared:
+        """Plan a pipeline with the project's own artifacts; refused when an attribute names
+        an artifact the project may not read (LoadArtifact's ``content_hash``, for one)."""
+        prepared = prepare(self.own_artifacts(project, content), pipeline_id)
+        for job, attribute, digest in named_hashes(prepared.plan):
+            if not self.records.readable(project, digest):
+                raise CoordinatorError(
+                    f"node {job}: attribute {attribute!r} names artifact {digest[:12]}…, which "
+                    f"no execution of {project} produced; use a hash that `forge artifacts "
+                    f"{project}` or `forge run --json` shows for this project")
+        return prepared
+
+    async def _new_execution(self, project: str) -> str:
+        """A new execution id, unique across the server (``new_id`` until one is free)."""
+        store = self.history.store
+        for _ in range(1000):
+            candidate = new_id()
+            if self.rooms.store.exists(execution_room(project, candidate)) or (
+                    await store.run(store.tag, project, f"run/{candidate}")) is not None:
+                continue  # a room opened under that URL, or a tag a user made: not reused
+            if await self.records.run(self.records.claim_execution, candidate, project):
+                return candidate
+        raise RuntimeError("no free execution id after 1000 tries: the id source repeats itself")
 
     def _not_running(self, execution: str) -> None:
         if execution in self._live or execution in self._starting:

@@ -8,14 +8,17 @@ from forge_server.history import History
 from forge_server.relay.rooms import RoomManager, execution_room, project_room
 
 from ._errors import Conflict, CoordinatorError, NotFound
+from ._project_records import ProjectRecords
 
 
 class Lookup:
-    """Room names and documents of one relay's projects and executions."""
+    """Room names and documents of one relay's projects and executions; ``records`` says
+    which execution ids the server handed out to which project."""
 
-    def __init__(self, rooms: RoomManager, history: History) -> None:
+    def __init__(self, rooms: RoomManager, history: History, records: ProjectRecords) -> None:
         self.rooms = rooms
         self.history = history
+        self.records = records
 
     def branch_room(self, project: str, branch: str) -> str:
         """The room of a project's branch (404 when either does not exist)."""
@@ -38,11 +41,15 @@ class Lookup:
         return name
 
     def exists(self, project: str, execution: str) -> bool:
-        """Whether the execution's document is loaded or stored (False for an invalid id)."""
+        """Whether the server ran ``execution`` in ``project`` and its document is loaded or
+        stored (False for an invalid id). A room that a client opened under an execution's URL
+        is not one: only the server's records say which ids are whose."""
         try:
             name = execution_room(project, execution)
         except ValueError:
             return False  # no execution can have such an id
+        if self.records.project_of(execution) != project:
+            return False
         return self.rooms.loaded(name) is not None or self.rooms.store.exists(name)
 
     def execution_room(self, project: str, execution: str) -> str:

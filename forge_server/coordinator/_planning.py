@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from forge_ops.schema import ExecutionSnapshot, Job, Project
 
@@ -100,6 +101,31 @@ def prepare(project: Project, pipeline_id: str) -> Prepared:
         if operations[spec.operation]["name"] == OUTPUT_OPERATION
     )
     return Prepared(plan, project["pipelines"][plan.pipeline]["name"], outputs)
+
+
+#: An artifact's content hash (as ``forge_ops.artifacts`` writes it: 64 lowercase hex digits);
+#: matched here without importing the store.
+_ARTIFACT_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def named_hashes(plan: Plan) -> Iterator[tuple[str, str, str]]:
+    """``(job name, attribute, hash)`` for every attribute value (or string inside one) shaped
+    like an artifact hash: what LoadArtifact, and operations like it, will load."""
+    def walk(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            if _ARTIFACT_HASH.fullmatch(value):
+                yield value
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                yield from walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                yield from walk(item)
+
+    for job in plan.jobs.values():
+        for attribute, value in job.attributes.items():
+            for digest in walk(value):
+                yield job.name, attribute, digest
 
 
 def match_job(ref: str, names: Mapping[str, str], where: str) -> str:

@@ -1,6 +1,12 @@
 """Reading what executions produced: a branch's named artifacts (summaries and exports computed
 in a child process, see ``_inspect``), any job output or image of an execution by its hash, and
-the pixels of the images jobs showed."""
+the pixels of the images jobs showed.
+
+The store is shared by every project, and documents are editable by their writers, so a hash
+is read only if the server's records say the project produced, cached, showed or imported it
+(``_project_records``); otherwise the answer is the 404 of a hash that does not exist. The
+provenance shown is the project's own records: never another project's commits or executions.
+"""
 
 from __future__ import annotations
 
@@ -40,21 +46,36 @@ class ArtifactQueries:
         return {name: dict(a) for name, a in sorted(artifacts.items())}
 
     async def artifact(self, project: str, name: str, branch: str = "main") -> dict[str, Any]:
+        """A named artifact's record, if the project may read what it points at."""
         artifacts = await self.artifacts(project, branch)
         if name not in artifacts:
             names = ", ".join(artifacts) or "none yet: run a pipeline with an Output operation"
             raise NotFound(f"no artifact {name!r} in {project}/{branch}; artifacts: {names}")
+        if not self.readable(project, str(artifacts[name].get("hash"))):
+            raise NotFound(
+                f"artifact {name!r} in {project}/{branch} points at content that no execution "
+                f"of {project} produced: run the pipeline that publishes it again")
         return {"name": name, **artifacts[name]}
+
+    def readable(self, project: str, artifact_hash: str) -> bool:
+        """Whether the server's records give ``project`` this artifact."""
+        return self.lookup.records.readable(project, artifact_hash)
+
+    async def _summary(self, project: str, artifact_hash: str) -> dict[str, Any]:
+        """The artifact's summary, its provenance being the project's own records."""
+        summary = await inspect_artifact(
+            self.store().location, artifact_hash, limit_s=self.config.inspect_timeout_s
+        )
+        summary["provenance"] = await self.lookup.records.run(
+            self.lookup.records.sources, project, artifact_hash)
+        return summary
 
     async def artifact_summary(
         self, project: str, name: str, branch: str = "main"
     ) -> dict[str, Any]:
         """The artifact's record plus provenance, shape, dtype and statistics."""
         record = await self.artifact(project, name, branch)
-        summary = await inspect_artifact(
-            self.store().location, record["hash"], limit_s=self.config.inspect_timeout_s
-        )
-        return {**record, "summary": summary}
+        return {**record, "summary": await self._summary(project, str(record["hash"]))}
 
     @contextlib.asynccontextmanager
     async def exported(
@@ -78,8 +99,9 @@ class ArtifactQueries:
     ) -> dict[str, Any]:
         """Summary of any output or image of an execution's jobs, named by its hash.
 
-        Only hashes this execution produced are answered: the store is shared by all projects,
-        and a reader of this project must not read another project's artifacts by hash."""
+        Only hashes the project may read and the execution's document names are answered: the
+        store is shared by all projects, and a reader of this project must not read another
+        project's artifacts by hash."""
         plain = await self.lookup.document(project, execution)
         producers = [
             {"job": job_id, "port": port}
@@ -92,16 +114,13 @@ class ArtifactQueries:
             for name, digest in names.items()
             if digest == artifact_hash
         ]
-        if not producers:
+        if not producers or not self.readable(project, artifact_hash):
             raise NotFound(
                 f"execution {execution} produced no artifact {artifact_hash[:12]}…; its job "
                 f"outputs are listed by GET /api/executions/{execution}"
             )
-        summary = await inspect_artifact(
-            self.store().location, artifact_hash, limit_s=self.config.inspect_timeout_s
-        )
         return {"hash": artifact_hash, "execution": execution, "produced_by": producers,
-                "summary": summary}
+                "summary": await self._summary(project, artifact_hash)}
 
     async def image(
         self, project: str, execution: str, job: str, name: str, max_side: int | None = None
@@ -114,7 +133,7 @@ class ArtifactQueries:
         plain = await self.lookup.document(project, execution)
         job = find_job(plain["meta"]["pipeline"], plain["jobs"], job)
         images = plain["images"].get(job)
-        if not images or name not in images:
+        if not images or name not in images or not self.readable(project, images[name]):
             shown = ", ".join(sorted(images or {})) or "none"
             raise NotFound(f"job {job} of execution {execution} showed no image {name!r}; "
                            f"its images: {shown}")

@@ -3,7 +3,9 @@ and the engine's view of a finished execution (for restarts)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from typing import NotRequired, TypedDict
 
 from forge_ops.execution import ExecutionResult, JobRecord
@@ -99,14 +101,23 @@ def execution_record(project: str, execution_id: str, plain: Execution) -> Execu
     )
 
 
-def previous_result(execution_id: str, plain: Execution) -> ExecutionResult:
-    """The engine's view of a finished execution, rebuilt from its document (for restarts)."""
+def previous_result(execution_id: str, plain: Execution,
+                    readable: Callable[[str], bool] = lambda _: True) -> ExecutionResult:
+    """The engine's view of a finished execution, rebuilt from its document (for restarts).
+
+    A job with an output the project may not read (``readable(hash)`` is false: the document
+    was edited to point at another project's artifact) counts as not succeeded, so a restart
+    runs it again instead of handing that artifact to the jobs downstream."""
     specs = plain["meta"]["pipeline"].get("jobs") or {}
-    records = {
-        job_id: JobRecord.from_job(
-            job_id, str(spec.get("name", job_id)) if (spec := specs.get(job_id)) else job_id, job)
-        for job_id, job in plain["jobs"].items()
-    }
+    records = {}
+    for job_id, job in plain["jobs"].items():
+        spec = specs.get(job_id)
+        record = JobRecord.from_job(job_id, str(spec.get("name", job_id)) if spec else job_id,
+                                    job)
+        if not all(readable(digest) for digest in record.outputs.values()):
+            record = dataclasses.replace(record, status=JobStatus.FAILED, outputs={},
+                                         cached_from=None)
+        records[job_id] = record
     meta = plain["meta"]
     return ExecutionResult(
         execution=execution_id,

@@ -18,9 +18,10 @@ GET  artifacts/{name}?branch=B                one artifact: record, provenance, 
 GET  artifacts/{name}/export?branch=B         the artifact as a file (.npy/.npz/.pt/.json)
 
 The same execution routes exist without the project, as ``/api/executions/{id}…``: the server
-finds the project (execution ids are unique). A run with validation problems answers 400 with
-``problems``: a list of ``{kind, message, node, node_name, edge}``. Starting or changing
-executions needs a writer or owner role; reading needs any role.
+finds the project (execution ids are unique across the server); an id of a project the caller
+has no role on answers the same 404 as an id that does not exist. A run with validation
+problems answers 400 with ``problems``: a list of ``{kind, message, node, node_name, edge}``.
+Starting or changing executions needs a writer or owner role; reading needs any role.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from forge_server.http_api import RouteAccess, json_errors, optional_text
 from forge_server.principal import AuthError
 from forge_server.relay.app import AUTHORIZER, CONFIG, ROOMS, request_token
 
+from ._backfill import backfill
 from ._config import CoordinatorConfig
 from ._coordinator import Coordinator
 from ._errors import CoordinatorError
+from ._project_records import ProjectRecords
 
 COORDINATOR = web.AppKey("forge_coordinator", Coordinator)
 
@@ -56,14 +59,19 @@ def coordinator_setup(
         if HISTORY not in app:
             raise RuntimeError("the coordinator tags every run: install history_setup() first")
         settings = config or CoordinatorConfig(artifacts=str(app[CONFIG].data_dir / "artifacts"))
-        coordinator = Coordinator(app[ROOMS], app[HISTORY], settings)
+        records = ProjectRecords(app[CONFIG].db_path)
+        coordinator = Coordinator(app[ROOMS], app[HISTORY], settings, records)
         app[COORDINATOR] = coordinator
 
         async def lifecycle(app: web.Application) -> AsyncIterator[None]:
             try:
+                await backfill(records, app[ROOMS], app[HISTORY], coordinator.log)
                 yield
             finally:
-                await coordinator.stop()
+                try:
+                    await coordinator.stop()
+                finally:
+                    records.close()
 
         app.cleanup_ctx.append(lifecycle)
         for base, find in (("/api/projects/{project}", False), ("/api/executions", True)):
@@ -96,13 +104,19 @@ async def _project(request: web.Request) -> str:
     project = request.match_info.get("project")
     if project is None:
         # Who asks comes first: an unknown token learns nothing about which ids exist.
+        authorizer = request.app[AUTHORIZER]
         try:
-            await request.app[AUTHORIZER].authenticate(request_token(request))
+            user = await authorizer.authenticate(request_token(request))
         except AuthError as exc:
             raise web.HTTPUnauthorized(
                 text=json.dumps({"error": exc.reason}), content_type="application/json"
             ) from None
-        project = request.app[COORDINATOR].find_project(request.match_info["execution"])
+        coordinator = request.app[COORDINATOR]
+        execution = request.match_info["execution"]
+        project = coordinator.find_project(execution)
+        # Another project's id answers as an unknown one: a 403 would name the project.
+        if await authorizer.role(user, project) is None:
+            raise coordinator.unknown_execution(execution)
     return project
 
 

@@ -4,7 +4,9 @@ The engine reports from its own thread; :meth:`ExecutionWriter.on_event` hands e
 event loop, where one task applies everything gathered since its last write in a single
 transaction of the execution room (persisted and broadcast like a client's edit), then pauses for
 the write interval. However fast a training loop prints or plots, the room gets at most about
-``1 / interval`` writes per second.
+``1 / interval`` writes per second. Before a batch is written, the artifacts it shows are
+recorded as the project's (``sources``, see ``_sources``), so whoever sees an output in the
+document can read it.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 
 from pycrdt import Map
 
 from forge_ops.execution import Event, ExecutionStatusChanged, JobFeedback, JobStatusChanged
 from forge_ops.schema import FINISHED_STATUSES, ExecutionDoc, JobStatus, ProjectDoc, SchemaError
 from forge_server.relay.rooms import Room, RoomManager
+
+from ._sources import ExecutionSources
 
 _log = logging.getLogger(__name__)
 
@@ -35,8 +40,10 @@ class ExecutionWriter:
         author: str | None,
         interval: float,
         log: logging.Logger | None = None,
+        sources: ExecutionSources | None = None,
     ) -> None:
         self.rooms = rooms
+        self.sources = sources
         self.execution_room = execution_room
         self.project_room = project_room
         self.execution_id = execution_id
@@ -83,6 +90,8 @@ class ExecutionWriter:
                     batch.append(self._queue.get_nowait())
                 stop = None in batch
                 events: list[Event] = [e for e in batch if e is not None]
+                if events and self.sources is not None:
+                    events = await self._record_sources(events)
                 if events or stop:
                     try:
                         self._apply(room, project, events, final=stop)
@@ -95,6 +104,16 @@ class ExecutionWriter:
                     await room.written()
                 if not stop:
                     await asyncio.sleep(self.interval)
+
+    async def _record_sources(self, events: list[Event]) -> list[Event]:
+        assert self.sources is not None
+        try:
+            return await self.sources.note(events)
+        except Exception:  # the server's own database failed: write the run all the same
+            self.log.exception("execution %s: recording its artifacts for the project failed; "
+                               "they cannot be read until it runs again", self.execution_id)
+            return [replace(e, cached_from=None) if isinstance(e, JobStatusChanged) else e
+                    for e in events]
 
     def _apply(self, room: Room, project: Room, events: list[Event], *, final: bool) -> None:
         self.writes += 1

@@ -35,8 +35,8 @@ def register(subparsers: Any) -> None:
     show = actions.add_parser(
         "show", help="provenance, shape, dtype and statistics",
         description="Show a named artifact: kind, shape, dtype and size, statistics of its "
-        "tensors (a model's too), a JSON value whole, and every execution and job that "
-        "produced its content.")
+        "tensors (a model's too), a JSON value whole, and every execution and job of the "
+        "project that produced its content or got it from the cache.")
     _common(show, _show)
     show.add_argument("name", type=non_empty,
                       help="artifact name (see `forge artifacts PROJECT`)")
@@ -126,8 +126,10 @@ def _show(args: argparse.Namespace) -> int:
         execution, job = str(source.get("execution")), str(source.get("job"))
         if execution not in names:
             names[execution] = _job_names(args, execution)
+        cached = "  (from the cache)" if source.get("how") == "cached" else ""
         print(f"  commit {str(source.get('commit'))[:10]}  execution {execution}"
-              f"  job {names[execution].get(job, job)}  {str(source.get('created'))[:19]}")
+              f"  job {names[execution].get(job, job)}  {str(source.get('created'))[:19]}"
+              f"{cached}")
     return 0
 
 
