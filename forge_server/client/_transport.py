@@ -126,10 +126,10 @@ def websocket_connector(
             )
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status in (401, 403, 404):
-                what = {401: "the token", 403: "access to this project",
-                        404: "to open a project that does not exist"}[exc.status]
+                what = {401: "refused the token", 403: "refused access to this project",
+                        404: "has no such project, branch or execution"}[exc.status]
                 raise AuthRefused(
-                    exc.status, f"the server refused {what} ({exc.status}) for {url}"
+                    exc.status, f"the server {what} ({exc.status}) for {url}"
                 ) from exc
             raise
         return _WebSocketTransport(ws)

@@ -129,6 +129,10 @@ def _auth_response(exc: AuthError) -> web.HTTPException:
     return cls(text=json.dumps({"error": exc.reason}), content_type="application/json")
 
 
+def _not_found(reason: str) -> web.HTTPException:
+    return web.HTTPNotFound(text=json.dumps({"error": reason}), content_type="application/json")
+
+
 async def _health(request: web.Request) -> web.Response:
     app = request.app
     return web.json_response(
@@ -190,6 +194,15 @@ async def _sync(request: web.Request) -> web.StreamResponse:
     except RelayRefusal as exc:
         app[STATS].connection_limit += 1
         raise web.HTTPTooManyRequests(text=exc.reason, headers={"Retry-After": "1"}) from None
+    if not app[ROOMS].exists(name):
+        # Reads never create state: only the server makes execution rooms, and a new branch
+        # room is opened by someone who can write into it (or made with the history API).
+        if "execution_id" in info:
+            raise _not_found(f"no execution {info['execution_id']!r} in project "
+                             f"{info['project']!r}")
+        if principal.role is None or not principal.role.can_write:
+            raise _not_found(f"no branch {info['branch']!r} in project {info['project']!r}; "
+                             "readers can open existing branches only")
     config = app[CONFIG]
     # No permessage-deflate: y-websocket messages are small, and broadcasts write one
     # pre-encoded frame to every peer (forge_server.relay.protocol.websocket_frame).

@@ -149,6 +149,10 @@ class RoomManager:
 
         return unsubscribe
 
+    def exists(self, name: str) -> bool:
+        """Whether the room is loaded or stored (opening a room does not store it)."""
+        return name in self.rooms or name in self._loading or self.store.exists(name)
+
     def project_rooms(self, project: str) -> list[str]:
         """Names of the stored or loaded rooms of a project."""
         names = set(self.store.rooms(prefix=f"{project}/"))

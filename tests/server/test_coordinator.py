@@ -12,10 +12,11 @@ from typing import Any
 
 import aiohttp
 import coordinator_fixtures as fixtures
+import pytest
 from coordinator_fixtures import api, coordinator_of, execution_doc, project_doc
 
 from forge_ops.schema import ExecutionDoc, ProjectDoc
-from forge_server.client import SyncClient, room_url
+from forge_server.client import room_url
 from forge_server.relay.app import ROOMS
 from forge_server.relay.rooms import execution_room, project_room
 from forge_server.relay.server import RelayServer
@@ -127,23 +128,23 @@ class TestValidation:
     async def test_opening_an_unknown_execution_room_creates_no_execution(
         self, coordinated: RelayServer, http: aiohttp.ClientSession, paper_project
     ) -> None:
-        # Any client may open a room by its URL; that must not make an execution appear.
+        # Opening a room by its URL must not make an execution (or its room) appear: only the
+        # server makes execution rooms.
         project = await paper_project()
         ghost = "0ddba11a"
-        client = SyncClient(room_url(coordinated.url, f"{project}/executions/{ghost}"))
-        async with client:
-            await client.synced(10)
-            for url in (f"{coordinated.url}/api/projects/{project}/executions/{ghost}",
-                        f"{coordinated.url}/api/executions/{ghost}"):
-                status, body = await api(http, "GET", url)
-                assert status == 404, body
-            status, listed = await api(
-                http, "GET", f"{coordinated.url}/api/projects/{project}/executions")
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(room_url(coordinated.url, f"{project}/executions/{ghost}"))
+        assert refused.value.status == 404
+        for url in (f"{coordinated.url}/api/projects/{project}/executions/{ghost}",
+                    f"{coordinated.url}/api/executions/{ghost}"):
+            status, body = await api(http, "GET", url)
+            assert status == 404, body
+        status, listed = await api(
+            http, "GET", f"{coordinated.url}/api/projects/{project}/executions")
         assert status == 200 and ghost not in {row["execution"] for row in listed["executions"]}
         async with coordinated.app[ROOMS].hold(project_room(project, "main")) as room:
             assert ghost not in ProjectDoc(room.doc).to_plain()["executions"]
-        doc = await execution_doc(coordinated, project, ghost)
-        assert doc.to_plain()["jobs"] == {} and not doc.meta.get("status")
+        assert not coordinated.app[ROOMS].exists(f"{project}/executions/{ghost}")
 
     async def test_every_problem_comes_back_naming_its_node(
         self, coordinated: RelayServer, http: aiohttp.ClientSession, paper_project

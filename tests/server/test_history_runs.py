@@ -6,16 +6,12 @@ from __future__ import annotations
 
 from forge_server.history import HISTORY, History
 from forge_server.relay.server import RelayServer
-from tests.server.test_history import (
-    Connect,
-    connect,  # noqa: F401 (fixture)
-    log,
-    new_project,
-    seeded,
-    server,  # noqa: F401 (fixture)
-    settle,
-    wait_commits,
-)
+from tests.server import test_history as history_tests
+from tests.server.test_history import Connect, log, new_project, seeded, settle, wait_commits
+
+# The history tests' relay and clients (fixtures), shared rather than started again.
+server = history_tests.server
+connect = history_tests.connect
 
 FLIPS = "def random_flips(data: Dataset, p: float = 0.5) -> Dataset:\n    return data\n"
 FLIPS_MASKED = (

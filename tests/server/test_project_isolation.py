@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from pycrdt import Doc
 
 from forge_ops.operations import builtin_code
 from forge_ops.schema import ExecutionDoc, ProjectDoc
@@ -396,12 +397,19 @@ async def test_a_room_under_another_projects_execution_id_is_not_that_execution(
     pair = await make_pair(world)
     alpha_run = await run(world, http, "alice", pair.alpha, "secret")
     execution = alpha_run["execution"]
-    # bob makes beta (found first in name order) hold a look-alike execution of that id.
-    async with open_document(world.server.url, world.tokens["bob"],
-                             f"{pair.beta}/executions/{execution}") as client:
-        fake = ExecutionDoc(client.doc)
-        fake.meta["status"] = "succeeded"
-        fake.add_job("Secret", "op", job_id="j")
+    # bob cannot open a room under that execution id in beta: only the server makes them.
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(
+            f"{world.server.url.replace('http', 'ws', 1)}/sync/{pair.beta}/executions/{execution}",
+            headers={"Authorization": f"Bearer {world.tokens['bob']}"},
+        )
+    assert refused.value.status == 404
+    # One left by an older server (found first in name order) is still not that execution.
+    fake = ExecutionDoc(Doc())
+    fake.meta["status"] = "succeeded"
+    fake.add_job("Secret", "op", job_id="j")
+    await world.server.app[ROOMS].create(f"{pair.beta}/executions/{execution}",
+                                         fake.doc.get_update())
     status, text = await call(world, http, "alice", "GET", f"/api/executions/{execution}")
     assert status == 200, text
     assert json.loads(text)["project"] == pair.alpha
@@ -450,9 +458,10 @@ async def test_executions_stored_before_the_records_existed_are_recorded_at_the_
                              json={"pipeline": "secret", "executor": "local"}) as response:
             execution = (await response.json())["execution"]
         await asyncio.wait_for(server.app[COORDINATOR].wait(execution), 120)
-        # A room made under an execution URL by a client, never run by the server.
-        async with open_document(server.url, None, "old/executions/0f0f0f0f") as client:
-            ExecutionDoc(client.doc).meta["status"] = "succeeded"
+        # A room made under an execution URL by a client of an older server, never run.
+        ghost = ExecutionDoc(Doc())
+        ghost.meta["status"] = "succeeded"
+        await server.app[ROOMS].create("old/executions/0f0f0f0f", ghost.doc.get_update())
     with sqlite3.connect(data_dir / "forge.db") as db:  # the server before the records
         for table in ("coordinator_executions", "coordinator_artifacts", "coordinator_meta"):
             db.execute(f"DROP TABLE {table}")

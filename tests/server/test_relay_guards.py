@@ -337,6 +337,8 @@ class TestAuth:
 
     async def test_raw_reader_gets_permission_denied_message(self, start_relay: StartRelay) -> None:
         relay = await start_relay(authorizer=TokenTable())
+        # Readers open existing branches only (an unknown one is 404).
+        await relay.app[ROOMS].create("p/main", Doc().get_update())
         async with aiohttp.ClientSession() as s:
             ws = await s.ws_connect(
                 relay.ws_url("p/main"), headers={"Authorization": "Bearer reader-token"}

@@ -11,6 +11,7 @@ import aiohttp
 from pycrdt import Array, Decoder, Doc, Map, Text
 
 from forge_server.client import SyncClient
+from forge_server.relay.app import ROOMS
 from forge_server.relay.server import RelayServer
 
 MakeClient = Any
@@ -110,8 +111,12 @@ async def test_twenty_clients_editing_concurrently_converge(
     assert content(late.doc) == content(clients[0].doc)
 
 
-async def test_rooms_are_isolated(make_client: MakeClient, new_room: NewRoom) -> None:
+async def test_rooms_are_isolated(
+    make_client: MakeClient, new_room: NewRoom, relay: RelayServer
+) -> None:
     project = new_room().split("/")[0]
+    # Only the server makes execution rooms (opening an unknown one is 404).
+    await relay.app[ROOMS].create(f"{project}/executions/abc123", Doc().get_update())
     a = await make_client(f"{project}/main")
     b = await make_client(f"{project}/other")
     c = await make_client(f"{project}/executions/abc123")
