@@ -1,7 +1,7 @@
 """Close codes as the real JavaScript client reads them (y-websocket 3.1.0 under Node): after a
 permanent refusal (4400-4499: token revoked, role removed) it stops reconnecting; after a
-transient one (45xx: the relay at capacity) it keeps retrying with backoff and syncs once the
-relay has room again.
+transient one (45xx: the relay at capacity, a rate limit) it keeps retrying with backoff and syncs
+once it may again.
 
 y-websocket's ``defaultShouldReconnect`` is ``!(code >= 4400 && code < 4500)``: these tests
 check that the relay's codes land on the right side of it, with the real client."""
@@ -140,3 +140,27 @@ def _is(predicate: Callable[[], bool]) -> Callable[[], Any]:
         return predicate()
 
     return check
+
+
+async def test_js_client_reconnects_after_being_rate_limited_and_its_edits_arrive(
+    js: JsPeer, tmp_path: Path
+) -> None:
+    config = RelayConfig(data_dir=tmp_path, max_messages_per_second=3)
+    async with RelayServer(config) as relay:
+        await js.connect(sync_url(relay), "p/fast")
+        for index in range(10):  # ten edits, ten messages at once: over 3 per second
+            await js.edit({"op": "text_insert", "text": "code", "index": 0, "value": str(index)})
+
+        async def limited() -> dict[str, Any] | None:
+            seen = await js.closes()
+            return seen if CloseCode.RATE_LIMITED in seen["codes"] else None
+
+        seen = await eventually(limited, timeout=5)
+        assert seen["terminal"] is None and seen["shouldConnect"] is True
+        await js.synced(timeout=10)  # reconnected; its sync step 2 carries every edit
+        async with SyncClient(room_url(relay.url, "p/fast")) as reader:
+            await reader.synced(5)
+            text = reader.doc.get("code", type=Text)
+            await eventually(_is(lambda: str(text) == "9876543210"), timeout=5)
+        assert (await js.closes())["terminal"] is None
+        await js.disconnect()
