@@ -226,6 +226,7 @@ async def _sync(request: web.Request) -> web.StreamResponse:
         offenders=app[OFFENDERS],
         offender_key=key,
         token=request_token(request),
+        anonymous=isinstance(app[AUTHORIZER], AllowAll),
     )
     app[STATS].connections_opened += 1
     app[CONNECTIONS].add(conn)

@@ -41,8 +41,14 @@ class RelayConfig:
     malformed_strike_half_life_s: float = 10.0
     """Half-life of a client's malformed-frame count."""
 
-    max_awareness_ids_per_connection: int = 16
-    """Awareness client ids one connection may own; states for more ids are ignored."""
+    max_awareness_ids_per_connection: int = 1
+    """Awareness client ids one connection may own (the first ones it publishes); states for
+    more ids are ignored. A y-websocket client publishes one: its document's client id."""
+    max_awareness_state_bytes: int = 4096
+    """Largest awareness state (UTF-8 JSON) relayed; a larger one is dropped, not relayed."""
+    max_awareness_updates_per_second: float = 20.0
+    """Awareness updates relayed per second per connection, bursts up to one second's worth;
+    faster ones are merged and relayed when the budget allows (the latest state always goes)."""
 
     # -- queues, timers -------------------------------------------------------------------
     send_queue_messages: int = 1000

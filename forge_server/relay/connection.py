@@ -113,6 +113,11 @@ class _TokenBucket:
         self.level -= amount
         return True
 
+    def seconds_until(self, amount: float) -> float:
+        """How long until ``amount`` can be taken (0 when it can be now)."""
+        level = min(self.capacity, self.level + (time.monotonic() - self.stamp) * self.rate)
+        return max(0.0, (min(amount, self.capacity) - level) / self.rate)
+
 
 class ConnectionLimiter:
     """Counts open connections per authenticated user, and upgrades per IP address while they
@@ -206,10 +211,14 @@ class Connection:
         offenders: OffenderTracker | None = None,
         offender_key: str | None = None,
         token: str | None = None,
+        anonymous: bool = False,
     ) -> None:
         self.id = next(_ids)
         self.ws = ws
         self.principal = principal
+        # Without accounts (--no-auth) everyone is one principal: presence names are the
+        # clients' own, as there is no account to bind them to.
+        self.anonymous = anonymous
         self.token = token  # checked again while the socket is open (revocation closes it)
         self.peer = peer
         self.transport = transport  # the socket, to drop a peer that will not take a close
@@ -220,6 +229,7 @@ class Connection:
         self.log = log
         self.room: ConnectionRoom | None = None
         self.awareness_ids: set[int] = set()  # awareness client ids this connection owns
+        self.awareness_budget = _TokenBucket(config.max_awareness_updates_per_second)
         self.closed = False
         self.close_code: int | None = None
         self._queue: deque[bytes] = deque()
@@ -237,6 +247,11 @@ class Connection:
     @property
     def user(self) -> str:
         return self.principal.user
+
+    @property
+    def account(self) -> str | None:
+        """The account its awareness states are bound to (None without accounts)."""
+        return None if self.anonymous else self.principal.user
 
     @property
     def can_write(self) -> bool:
@@ -408,7 +423,9 @@ class Connection:
             if isinstance(message, SyncMessage):
                 await self._receive_sync(message)
             elif isinstance(message, AwarenessMessage):
-                self.room.apply_awareness(decode_awareness(message.payload), self)
+                # States are parsed by the presence table, only those it accepts.
+                entries = decode_awareness(message.payload, validate_json=False)
+                self.room.apply_awareness(entries, self)
             elif isinstance(message, QueryAwarenessMessage):
                 reply = self.room.awareness_message()
                 if reply is not None:

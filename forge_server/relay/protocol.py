@@ -47,6 +47,7 @@ __all__ = [
     "encode_awareness",
     "encode_message",
     "is_crdt_panic",
+    "parse_awareness_state",
     "websocket_frame",
 ]
 
@@ -241,7 +242,8 @@ def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:
 def decode_awareness(payload: bytes, *, validate_json: bool = True) -> list[AwarenessEntry]:
     """Decode an awareness update: ``count, (clientID, clock, JSON state)*``.
 
-    With ``validate_json`` each state must be valid JSON (the relay relays the text unchanged).
+    With ``validate_json`` each state must be valid JSON. The relay decodes without it and
+    parses only the states it accepts (:mod:`forge_server.relay.presence`).
     """
     dec = Decoder(payload)
     count = dec.var_uint()
@@ -255,15 +257,17 @@ def decode_awareness(payload: bytes, *, validate_json: bool = True) -> list[Awar
         clock = dec.var_uint()
         state = dec.var_string()
         if validate_json:
-            _check_json(state)
+            parse_awareness_state(state)
         entries.append(AwarenessEntry(client_id, clock, state))
     dec.end()
     return entries
 
 
-def _check_json(text: str) -> None:
+def parse_awareness_state(text: str) -> object:
+    """An awareness state's JSON text, parsed strictly (as JavaScript's ``JSON.parse`` would);
+    raises :class:`ProtocolError` for anything else."""
     try:
-        json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant)
     except RecursionError as exc:
         raise ProtocolError("awareness state JSON is nested too deeply") from exc
     except ValueError as exc:

@@ -69,10 +69,7 @@ class Room:
         self.manager = manager
         self.doc: Doc = Doc()
         self.connections: set[Connection] = set()
-        self.presence = PresenceTable(
-            self.broadcast,
-            max_ids_per_connection=manager.config.max_awareness_ids_per_connection,
-        )
+        self.presence = PresenceTable(self.broadcast, manager.config, manager.stats)
         self.holders = 0
         self.closed = False
         self.last_active = time.monotonic()

@@ -29,6 +29,16 @@ class RelayStats:
     """Document updates from readers refused with permission-denied."""
     awareness_timeouts: int = 0
     """Awareness states removed after the timeout."""
+    awareness_foreign: int = 0
+    """Awareness entries dropped for changing a client id another connection owns (or owned
+    until it left), or for more ids than max_awareness_ids_per_connection."""
+    awareness_renamed: int = 0
+    """Awareness states whose ``user.name`` the relay set to the connection's account."""
+    awareness_refused: int = 0
+    """Awareness states dropped: above max_awareness_state_bytes, or (with accounts) not a JSON
+    object, which leaves no ``user`` to bind to the account."""
+    awareness_throttled: int = 0
+    """Awareness updates held back (merged, relayed later) by max_awareness_updates_per_second."""
     auth_failures: int = 0
     """Upgrades refused with 401 or 403."""
     offenders_refused: int = 0

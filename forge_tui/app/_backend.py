@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from typing import Protocol
 
 from forge_ops.schema import ProjectDoc
@@ -21,6 +22,13 @@ class BackendError(Exception):
 class Backend(Protocol):
     label: str
     user: str
+    """Who one is to others: the account on a server with accounts, else one's chosen name."""
+    display: str | None
+    """A display name shown beside the account, or None."""
+
+    async def identify(self) -> None:
+        """Learn ``user`` (and ``display``) from the server, when it has accounts."""
+        ...
 
     async def list_projects(self) -> list[str]: ...
 
@@ -40,13 +48,24 @@ def check_project_name(name: str) -> str | None:
     return None
 
 
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment
+        return "me"
+
+
 class MemoryBackend:
     """Projects held in this process (offline use, tests of the UI)."""
 
     def __init__(self, hub: MemoryHub | None = None, user: str = "me") -> None:
         self.hub = hub or MemoryHub()
         self.user = user
+        self.display: str | None = None
         self.label = "in-process"
+
+    async def identify(self) -> None:
+        """In-process projects have no accounts: ``user`` is the name given."""
 
     async def list_projects(self) -> list[str]:
         return sorted({room.split("/")[0] for room in self.hub.rooms})
@@ -66,11 +85,35 @@ class MemoryBackend:
 class ServerBackend:
     """A Forge server: ``GET /api/projects`` lists, rooms ``/sync/{project}/{branch}`` edit."""
 
-    def __init__(self, server: str, token: str | None, user: str) -> None:
+    def __init__(self, server: str, token: str | None, name: str | None = None) -> None:
+        """``name``: one's chosen name; on a server with accounts it is shown beside the
+        account (the relay binds presence to the account), without accounts it is the name."""
         self.server = server.rstrip("/")
         self.token = token
-        self.user = user
+        self.name = name
+        self.user = name or _login_name()  # until the server says which account this is
+        self.display: str | None = None
         self.label = self.server
+        self._identified = False
+
+    async def identify(self) -> None:
+        """``GET /api/auth/whoami`` once: others see the account, so it is what this client
+        shows too. A server without accounts (404) leaves the chosen name; an unreachable one
+        is asked again at the next call."""
+        if self._identified:
+            return
+        try:
+            data = await ApiClient(self.server, self.token, timeout=5).request(
+                "GET", "auth/whoami"
+            )
+        except ApiError as exc:
+            self._identified = exc.status == 404  # --no-auth: no accounts to learn
+            return
+        account = data.get("user")
+        if isinstance(account, str) and account:
+            self.user = account
+            self.display = self.name if self.name and self.name != account else None
+            self._identified = True
 
     async def list_projects(self) -> list[str]:
         try:

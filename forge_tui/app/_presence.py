@@ -2,8 +2,13 @@
 
 Local awareness state written by this client::
 
-    {"user": {"name": str, "colour": int}, "view": {"kind": str, "id": str} | None,
-     "selection": str | None, "cursor": {"entry": str, "line": int, "column": int} | None}
+    {"user": {"name": str, "colour": int, "display"?: str},
+     "view": {"kind": str, "id": str} | None, "selection": str | None,
+     "cursor": {"entry": str, "line": int, "column": int} | None}
+
+On a server with accounts the relay sets ``user.name`` to the sender's account, so a name
+shown here is who that person is; ``user.display`` is their own name for themselves, shown
+beside it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,26 @@ def initials(name: str) -> str:
     return (parts[0][0] + parts[-1][0]).upper()
 
 
+MAX_DISPLAY_CHARS = 40  # a display name beyond it is cut: it decorates, the account identifies
+
+
+def person_label(name: str, display: str | None) -> str:
+    """``name`` (the account), with a display name beside it when it says something more."""
+    if not display or display == name:
+        return name
+    if len(display) > MAX_DISPLAY_CHARS:
+        display = display[: MAX_DISPLAY_CHARS - 1] + "…"
+    return f"{name} · {display}"
+
+
+def _printable(value: object) -> str | None:
+    """A display name on one line of printable characters, or None."""
+    if not isinstance(value, str):
+        return None
+    text = " ".join("".join(c for c in value if c.isprintable() or c.isspace()).split())
+    return text or None
+
+
 @dataclass(frozen=True)
 class Peer:
     client_id: int
@@ -39,10 +64,15 @@ class Peer:
     selection: str | None
     cursor: tuple[str, int, int] | None
     anchor: tuple[int, int] | None = None  # the other end of their selection in the code
+    display: str | None = None  # their own name for themselves, shown beside the account
 
     @property
     def initials(self) -> str:
         return initials(self.name)
+
+    @property
+    def label(self) -> str:
+        return person_label(self.name, self.display)
 
 
 def read_peers(states: dict[int, dict[str, Any]], own_id: int | None) -> list[Peer]:
@@ -55,6 +85,7 @@ def read_peers(states: dict[int, dict[str, Any]], own_id: int | None) -> list[Pe
         if not isinstance(user, dict) or not isinstance(user.get("name"), str):
             continue
         colour = user.get("colour")
+        display = user.get("display")
         view = state.get("view")
         cursor = state.get("cursor")
         anchor = cursor.get("anchor") if isinstance(cursor, dict) else None
@@ -79,6 +110,7 @@ def read_peers(states: dict[int, dict[str, Any]], own_id: int | None) -> list[Pe
                 anchor=(int(anchor[0]), int(anchor[1]))
                 if isinstance(anchor, list) and len(anchor) == 2
                 else None,
+                display=_printable(display),
             )
         )
     return sorted(peers, key=lambda p: (p.name, p.client_id))

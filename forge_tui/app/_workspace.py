@@ -10,16 +10,19 @@ from pycrdt import TransactionEvent, UndoManager
 
 from forge_ops.schema import Project, ProjectDoc
 from forge_tui.app._link import LOCAL, DocumentLink
-from forge_tui.app._presence import Peer, colour_for, read_peers
+from forge_tui.app._presence import Peer, colour_for, person_label, read_peers
 
 
 class Workspace:
     """Every edit goes through :meth:`edit`: one transaction, tagged so undo sees only ours."""
 
-    def __init__(self, link: DocumentLink, project_name: str, user: str) -> None:
+    def __init__(
+        self, link: DocumentLink, project_name: str, user: str, display: str | None = None
+    ) -> None:
         self.link = link
         self.project_name = project_name
-        self.user = user
+        self.user = user  # the account (the relay binds one's presence to it), or a name
+        self.display = display  # shown beside the account, never instead of it
         self.colour = colour_for(user)
         self.project = ProjectDoc(link.doc)
         self.undo = UndoManager(
@@ -66,9 +69,16 @@ class Workspace:
     def set_presence(self, **fields: Any) -> None:
         state = dict(self.link.presence.get_local_state() or {})
         state["user"] = {"name": self.user, "colour": self.colour}
+        if self.display:
+            state["user"]["display"] = self.display
         state.update(fields)
         if state != self.link.presence.get_local_state():
             self.link.presence.set_local_state(state)
+
+    @property
+    def label(self) -> str:
+        """How one appears to others: the account, and the display name beside it."""
+        return person_label(self.user, self.display)
 
     def peers(self) -> list[Peer]:
         return read_peers(self.link.presence.others(), self.link.presence.client_id)

@@ -60,13 +60,27 @@ class ForgeApp(App[int]):
         self.run_worker(self._open_project(name), exclusive=True, group="open")
 
     async def _open_project(self, name: str) -> None:
+        await self._leave_project()
+        await self.backend.identify()  # others see one's account: show it here too
         link = self.backend.link(name, self.branch)
         self.links.append(link)
         await link.start()  # returns at once; syncing continues in the background
         link.watch(lambda state, detail: self._link_state(link, state))
-        self.workspace = Workspace(link, name, self.backend.user)
+        self.workspace = Workspace(link, name, self.backend.user, self.backend.display)
         pipeline, self.start_pipeline = self.start_pipeline, None  # only on the first open
         await self.push_screen(ProjectScreen(self.workspace, open_pipeline=pipeline))
+
+    async def _leave_project(self) -> None:
+        """Close the open project's screens and leave its room: opening another project or
+        branch must not leave one's presence behind there (a ghost others keep seeing)."""
+        while len(self.screen_stack) > 1 and any(
+            isinstance(screen, ProjectScreen) for screen in self.screen_stack
+        ):
+            await self.pop_screen()
+        links, self.links = self.links, []
+        for link in links:
+            await link.stop()
+        self.workspace = None
 
     def _link_state(self, link: DocumentLink, state: LinkState) -> None:
         if state is LinkState.OFFLINE and getattr(link, "refused", False):

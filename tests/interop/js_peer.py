@@ -68,9 +68,22 @@ class JsPeer:
             raise JsPeerError(f"{cmd} failed in node: {answer['error']}")
         return answer
 
-    async def connect(self, url: str, room: str, params: dict[str, str] | None = None) -> int:
-        answer = await self.call("connect", url=url, room=room, params=params or {})
+    async def connect(
+        self, url: str, room: str, params: dict[str, str] | None = None, *, wait: bool = True
+    ) -> int:
+        """Open a provider on ``room``; with ``wait``, answer once it synced."""
+        answer = await self.call("connect", url=url, room=room, params=params or {}, wait=wait)
         return int(answer["clientID"])
+
+    async def synced(self, timeout: float = 10.0) -> None:
+        """Wait until the provider is synced (an error after ``timeout`` seconds)."""
+        await self.call("synced", timeout=timeout + 5, ms=int(timeout * 1000))
+
+    async def closes(self) -> dict[str, Any]:
+        """``codes`` (every close code seen, None for a local close), ``terminal`` (the code
+        that made it stop, or None), ``attempts`` (sockets opened), ``shouldConnect`` (whether
+        it will reconnect) and ``synced``."""
+        return await self.call("closes")
 
     async def edit(self, *ops: dict[str, Any]) -> None:
         await self.call("edit", ops=list(ops))

@@ -5,8 +5,14 @@
 // Unsolicited events are never written, so the Python side can simply read one line per command.
 //
 // Commands:
-//   connect    {url, room, params?}        WebsocketProvider (disableBc, `ws` as WebSocket);
-//                                           answers once the first sync completed
+//   connect    {url, room, params?, wait?} WebsocketProvider (disableBc, `ws` as WebSocket);
+//                                           answers once the first sync completed (unless
+//                                           wait is false: then at once)
+//   synced     {ms?}                       answers once the provider is synced
+//   closes     {}                          what the provider saw of its sockets closing: every
+//                                           close code, the terminal close ('closed' event) if
+//                                           any, how many sockets it opened, whether it will
+//                                           reconnect (shouldConnect) and whether it is synced
 //   disconnect {}                          provider.destroy() (awareness removal is sent)
 //   edit       {ops: [...]}                all ops in ONE transaction (see applyOp)
 //   apply      {update}                    apply a base64 update (no network needed)
@@ -53,19 +59,40 @@ const applyOp = op => {
   }
 }
 
-const waitSynced = () => new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('not synced within 10 s')), 10000)
-  provider.once('sync', synced => { if (synced) { clearTimeout(timer); resolve() } })
+const waitSynced = (timeout = 10000) => new Promise((resolve, reject) => {
+  if (provider.synced) return resolve()
+  const timer = setTimeout(() => reject(new Error(`not synced within ${timeout} ms`)), timeout)
+  const onSync = synced => {
+    if (synced) { clearTimeout(timer); provider.off('sync', onSync); resolve() }
+  }
+  provider.on('sync', onSync)
 })
+
+// What the provider saw of its connections (see the `closes` command).
+let seen = { codes: [], terminal: null, attempts: 0 }
 
 const handlers = {
   async connect (cmd) {
+    seen = { codes: [], terminal: null, attempts: 0 }
     provider = new WebsocketProvider(cmd.url, cmd.room, doc, {
-      WebSocketPolyfill: WebSocket, disableBc: true, params: cmd.params || {}
+      WebSocketPolyfill: WebSocket, disableBc: true, params: cmd.params || {}, connect: false
     })
+    provider.on('status', ({ status }) => { if (status === 'connecting') seen.attempts++ })
+    provider.on('connection-close', event => { seen.codes.push(event ? event.code : null) })
+    provider.on('closed', event => { seen.terminal = event.code })
     provider.awareness.setLocalState(null)
-    await waitSynced()
+    provider.connect() // after the listeners, so they see the first attempt too
+    if (cmd.wait !== false) await waitSynced()
     return { clientID: doc.clientID }
+  },
+  async synced (cmd) {
+    if (!provider) throw new Error('not connected')
+    await waitSynced(cmd.ms || 10000)
+    return {}
+  },
+  async closes () {
+    if (!provider) throw new Error('not connected')
+    return { ...seen, shouldConnect: provider.shouldConnect, synced: provider.synced }
   },
   async disconnect () {
     if (provider) { provider.destroy(); provider = null }

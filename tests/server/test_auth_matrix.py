@@ -241,7 +241,10 @@ class TestAuthMatrix:
             await ws.send_bytes(encode_message(AwarenessMessage(encode_awareness([entry]))))
             seen = await recv_until(watcher, lambda m: isinstance(m, AwarenessMessage))
             assert isinstance(seen, AwarenessMessage)
-            assert decode_awareness(seen.payload) == [entry]
+            # relayed under the token's account, whatever name the client gave
+            account = {"reader": "rita", "writer": "walt", "owner": "alice"}[cred]
+            bound = json.dumps({"user": {"name": account}}, separators=(",", ":"))
+            assert decode_awareness(seen.payload) == [AwarenessEntry(client_id, 1, bound)]
             # and a reader sees others' presence too
             other = AwarenessEntry(999, 1, json.dumps({"user": {"name": "owner"}}))
             await watcher.send_bytes(encode_message(AwarenessMessage(encode_awareness([other]))))

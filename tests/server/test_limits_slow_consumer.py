@@ -79,7 +79,16 @@ class RssSampler:
 async def test_slow_consumer_is_bounded_and_does_not_delay_others(
     tmp_path: Path, serve_process: Any
 ) -> None:
-    server = serve_process(tmp_path, "--log-level", "WARNING")
+    # Large, fast presence updates are this test's traffic: lift the presence caps.
+    server = serve_process(
+        tmp_path,
+        "--log-level",
+        "WARNING",
+        "--relay-setting",
+        "max_awareness_state_bytes=65536",
+        "--relay-setting",
+        "max_awareness_updates_per_second=10000",
+    )
     server.create_project("slow")
     token = server.token
     headers = {"Authorization": f"Bearer {token}"}

@@ -85,18 +85,21 @@ async def test_connection_drop_clears_its_presence(start_relay: StartRelay) -> N
         await wait_for(lambda: 4242 not in watcher.awareness.states)
 
 
+ANN = '{"user":{"name":"ann"}}'
+
+
 async def test_presence_is_owned_by_its_connection(start_relay: StartRelay) -> None:
     relay = await start_relay(authorizer=TwoUsers())
     async with aiohttp.ClientSession() as s:
         ann = await s.ws_connect(relay.ws_url("p/main") + "?token=ann")
         bob = await s.ws_connect(relay.ws_url("p/main") + "?token=bob")
-        await ann.send_bytes(awareness_frame(1, 1, '{"who":"ann"}'))
-        assert await next_awareness(bob) == [AwarenessEntry(1, 1, '{"who":"ann"}')]
+        await ann.send_bytes(awareness_frame(1, 1, ANN))
+        assert await next_awareness(bob) == [AwarenessEntry(1, 1, ANN)]
         # Bob may not change or remove Ann's presence, even with a newer clock.
-        await bob.send_bytes(awareness_frame(1, 5, '{"who":"spoof"}'))
+        await bob.send_bytes(awareness_frame(1, 5, '{"user":{"name":"bob"}}'))
         await bob.send_bytes(awareness_frame(1, 6, "null"))
         await bob.send_bytes(encode_message(QueryAwarenessMessage()))
-        assert await next_awareness(bob) == [AwarenessEntry(1, 1, '{"who":"ann"}')]
+        assert await next_awareness(bob) == [AwarenessEntry(1, 1, ANN)]
         await ann.close()
         assert await next_awareness(bob) == [AwarenessEntry(1, 2, "null")]
         await bob.close()

@@ -330,10 +330,10 @@ class TestAuth:
             await writer.flush(5)
             assert writer.doc.get("map", type=Map).to_py() == {"by": "writer"}
             # Readers still see live edits and presence.
-            writer.awareness.set_local_state({"user": "wes"})
+            writer.awareness.set_local_state({"user": {"name": "wes"}})
             writer.doc.get("text", type=Text).insert(0, "live")
             await wait_for(lambda: str(reader.doc.get("text", type=Text)) == "live")
-            await wait_for(lambda: {"user": "wes"} in reader.awareness.states.values())
+            await wait_for(lambda: {"user": {"name": "wes"}} in reader.awareness.states.values())
 
     async def test_raw_reader_gets_permission_denied_message(self, start_relay: StartRelay) -> None:
         relay = await start_relay(authorizer=TokenTable())

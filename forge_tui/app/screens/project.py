@@ -148,7 +148,7 @@ class ProjectScreen(Screen[None]):
 
     def refresh_presence(self) -> None:
         ws = self.workspace
-        self.query_one(PresenceBar).show(ws.user, ws.colour, ws.peers())
+        self.query_one(PresenceBar).show(ws.user, ws.colour, ws.peers(), ws.label)
 
     def _tree_entries(self) -> list[tuple[str, list[tuple[str, Any]]]]:
         project = self.workspace.snapshot()

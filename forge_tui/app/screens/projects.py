@@ -13,6 +13,7 @@ from textual.widgets import Footer, Label, OptionList
 from textual.widgets.option_list import Option
 
 from forge_tui.app._backend import Backend, BackendError, check_project_name
+from forge_tui.app._presence import person_label
 from forge_tui.app.screens.modals import Prompt
 
 
@@ -30,10 +31,14 @@ class ProjectsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="projects-box"):
-            yield Label(f"Forge · {self.backend.label} · {self.backend.user}", id="projects-title")
+            yield Label(self._title(), id="projects-title")
             yield OptionList(id="projects")
             yield Label("Loading…", id="projects-hint")
         yield Footer()
+
+    def _title(self) -> str:
+        who = person_label(self.backend.user, self.backend.display)
+        return f"Forge · {self.backend.label} · {who}"
 
     def on_mount(self) -> None:
         self.action_reload()
@@ -50,6 +55,8 @@ class ProjectsScreen(Screen[None]):
             hint.update(str(exc))
             self.app.show_error(str(exc), refused=exc.refused)  # type: ignore[attr-defined]
             return
+        await self.backend.identify()
+        self.query_one("#projects-title", Label).update(self._title())
         options = self.query_one(OptionList)
         options.clear_options()
         options.add_options([Option(name, id=name) for name in self.names])

@@ -239,7 +239,7 @@ class CodeEditor(Widget):
             for peer in here:
                 assert peer.cursor is not None
                 out.append(f" {peer.initials} ", style=f"bold black on {PALETTE[peer.colour]}")
-                out.append(f" {peer.name} at {peer.cursor[1] + 1}:{peer.cursor[2] + 1}\n")
+                out.append(f" {peer.label} at {peer.cursor[1] + 1}:{peer.cursor[2] + 1}\n")
         self.query_one("#interface-body", Static).update(out)
 
     def check_exists(self) -> None:

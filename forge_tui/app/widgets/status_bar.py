@@ -44,12 +44,13 @@ class ConnectionState(Static):
 class PresenceBar(Static):
     DEFAULT_CSS = "PresenceBar { width: 1fr; padding: 0 1; content-align: right middle; }"
 
-    def show(self, me: str, my_colour: int, peers: list[Peer]) -> None:
+    def show(self, me: str, my_colour: int, peers: list[Peer], my_label: str | None = None) -> None:
+        """``me``: one's account (its initials mark one); ``my_label`` adds a display name."""
         text = Text()
         text.append(f" {initials(me)} ", style=f"bold black on {PALETTE[my_colour]}")
-        text.append(f" {me} (you)")
+        text.append(f" {my_label or me} (you)")
         for peer in peers:
             text.append("  ")
             text.append(f" {peer.initials} ", style=f"bold black on {PALETTE[peer.colour]}")
-            text.append(f" {peer.name}")
+            text.append(f" {peer.label}")
         self.update(text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 
 from forge_tui.cli.options import add_client_options, client_credentials
@@ -24,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--name",
         metavar="NAME",
-        help="your name as others see it (default: $FORGE_USER, then your login name)",
+        help="a display name others see beside your account (default: $FORGE_USER); on a "
+        "server without accounts (--no-auth) it is your name (default there: your login name)",
     )
     parser.set_defaults(handler=run)
 
@@ -34,11 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from forge_tui.cli.errors import CliError
 
     creds = client_credentials(args)
-    user = args.name or os.environ.get("FORGE_USER") or getpass.getuser()
+    name = args.name or os.environ.get("FORGE_USER") or None
     if args.pipeline and not args.project:
         raise CliError("--pipeline needs --project: name the project that holds the pipeline")
     app = ForgeApp(
-        ServerBackend(creds.server, creds.token, user),
+        ServerBackend(creds.server, creds.token, name),
         args.project,
         args.branch,
         start_pipeline=args.pipeline,
