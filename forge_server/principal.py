@@ -37,6 +37,12 @@ class AuthError(Exception):
         super().__init__(reason)
         self.reason = reason
 
+    @staticmethod
+    def with_status(status: int, reason: str) -> AuthError:
+        """The refusal of that HTTP status (401, 403 or 404)."""
+        kind = {401: Unauthenticated, 403: Forbidden, 404: UnknownProject}.get(status, Forbidden)
+        return kind(reason)
+
 
 class Unauthenticated(AuthError):
     status = 401

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -215,3 +216,14 @@ def serve_process() -> Iterator[Callable[..., ServeProcess]]:
     yield start
     for process in started:
         process.stop()
+
+
+async def ws_refusal(session: Any, url: str, **kwargs: Any) -> tuple[int | None, str]:
+    """Open a WebSocket the relay refuses; the close code and reason it gets at once (final
+    refusals are 4401/4403/4404 closes, so y-websocket clients stop retrying)."""
+    import aiohttp
+
+    async with session.ws_connect(url, **kwargs) as ws:
+        message = await asyncio.wait_for(ws.receive(), 5)
+    assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), message
+    return ws.close_code, str(message.extra or "")

@@ -42,7 +42,15 @@ from ._transport import (
 __all__ = ["ConnectionStatus", "SyncClient", "open_document"]
 
 # Close codes after which reconnecting cannot help (the same state would be refused again).
-_FATAL_CLOSE_CODES = frozenset({4413})
+def _final_refusal(code: int | None, reason: str) -> SyncError | None:
+    """The error for a close the relay means as final (4400-4499: reconnecting cannot help),
+    else None. A refused token, role or room is an :class:`AuthRefused` (status 401/403/404),
+    as when the refusal came as an HTTP answer."""
+    if code is None or not 4400 <= code < 4500:
+        return None
+    if code in (4401, 4403, 4404):
+        return AuthRefused(code - 4000, f"the relay refused the connection ({code}): {reason}")
+    return SyncError(f"the relay closed the room for good ({code}): {reason}")
 
 
 class ConnectionStatus(StrEnum):
@@ -248,8 +256,9 @@ class SyncClient:
                 try:
                     await self._session(transport)
                 except TransportClosed as exc:
-                    if exc.code in _FATAL_CLOSE_CODES:
-                        self.error = SyncError(f"the relay closed the room for good: {exc.reason}")
+                    final = _final_refusal(exc.code, exc.reason)
+                    if final is not None:
+                        self.error = final
                         self.log.error("%s", self.error)
                         self._set_status(ConnectionStatus.OFFLINE)
                         return

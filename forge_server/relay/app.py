@@ -129,8 +129,32 @@ def _auth_response(exc: AuthError) -> web.HTTPException:
     return cls(text=json.dumps({"error": exc.reason}), content_type="application/json")
 
 
-def _not_found(reason: str) -> web.HTTPException:
-    return web.HTTPNotFound(text=json.dumps({"error": reason}), content_type="application/json")
+_REFUSAL_CLOSE_CODES = {
+    401: CloseCode.UNAUTHENTICATED, 403: CloseCode.FORBIDDEN, 404: CloseCode.NOT_FOUND,
+}
+
+
+async def _refuse(request: web.Request, status: int, reason: str) -> web.StreamResponse:
+    """A refusal that retrying cannot change (no or bad token, no role, no such room). A
+    WebSocket client gets the socket closed at once with 4401/4403/4404 and the reason:
+    y-websocket clients treat 4400-4499 as final and stop, where an HTTP error before the
+    upgrade would look like a network failure that they retry forever. A plain request gets
+    the status with ``{"error": reason}``."""
+    ws = web.WebSocketResponse(compress=False)
+    if not ws.can_prepare(request).ok:
+        raise _auth_response(AuthError.with_status(status, reason))
+    await ws.prepare(request)
+    code = _REFUSAL_CLOSE_CODES.get(status, CloseCode.FORBIDDEN)
+    await ws.close(code=code, message=_close_reason(reason))
+    return ws
+
+
+def _close_reason(reason: str) -> bytes:
+    """A close frame's reason holds at most 123 bytes of UTF-8."""
+    encoded = reason.encode()
+    if len(encoded) <= 123:
+        return encoded
+    return encoded[:120].decode(errors="ignore").encode() + "…".encode()
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -186,23 +210,26 @@ async def _sync(request: web.Request) -> web.StreamResponse:
             text="too many malformed frames from this client recently; retry later",
             headers={"Retry-After": str(math.ceil(retry_after))},
         )
-    # Authorization happens before the upgrade: a refused client never gets a WebSocket. Only
-    # this step is limited per address (after it, limits are the user's).
+    # Authorization happens before anything of the room is touched. Only this step is limited
+    # per address (after it, limits are the user's).
     try:
         with app[LIMITER].authenticating(peer):
-            principal = await authorize_request(request, info["project"])
+            principal = await authorize(app[AUTHORIZER], request_token(request), info["project"])
     except RelayRefusal as exc:
         app[STATS].connection_limit += 1
         raise web.HTTPTooManyRequests(text=exc.reason, headers={"Retry-After": "1"}) from None
+    except AuthError as exc:
+        app[STATS].auth_failures += 1
+        return await _refuse(request, exc.status, exc.reason)
     if not app[ROOMS].exists(name):
         # Reads never create state: only the server makes execution rooms, and a new branch
         # room is opened by someone who can write into it (or made with the history API).
         if "execution_id" in info:
-            raise _not_found(f"no execution {info['execution_id']!r} in project "
-                             f"{info['project']!r}")
+            return await _refuse(request, 404, f"no execution {info['execution_id']!r} in "
+                                 f"project {info['project']!r}")
         if principal.role is None or not principal.role.can_write:
-            raise _not_found(f"no branch {info['branch']!r} in project {info['project']!r}; "
-                             "readers can open existing branches only")
+            return await _refuse(request, 404, f"no branch {info['branch']!r} in project "
+                                 f"{info['project']!r}; readers can open existing branches only")
     config = app[CONFIG]
     # No permessage-deflate: y-websocket messages are small, and broadcasts write one
     # pre-encoded frame to every peer (forge_server.relay.protocol.websocket_frame).

@@ -66,8 +66,9 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009  # frame above max_frame_bytes (sent by aiohttp)
     INTERNAL_ERROR = 1011
     MALFORMED = 4400  # frame or update that breaks the protocol
-    UNAUTHENTICATED = 4401  # the token was revoked or expired while the socket was open
-    FORBIDDEN = 4403  # the user's role on the project was removed while the socket was open
+    UNAUTHENTICATED = 4401  # no valid token (at connect, or revoked/expired while open)
+    FORBIDDEN = 4403  # no role on the project (at connect, or removed while the socket was open)
+    NOT_FOUND = 4404  # no such project, execution, or (for readers) branch
     DOCUMENT_TOO_LARGE = 4413
     AT_CAPACITY = 4503  # max_rooms_loaded reached
     SLOW_CONSUMER = 4508  # send queue full: the client is not reading

@@ -104,6 +104,41 @@ async def test_js_client_stops_after_a_permanent_refusal(
     await js.disconnect()
 
 
+@pytest.mark.parametrize("refusal", ["revoked token", "no role", "unknown project"])
+async def test_js_client_refused_at_connect_stops_at_once(
+    js: JsPeer, lab: tuple[RelayServer, AuthStore], refusal: str
+) -> None:
+    """Refused before it ever syncs: the relay accepts the upgrade only to close it with
+    4401/4403/4404, so the client stops; an HTTP 401 would look like a network error that
+    y-websocket retries every 2.5 s forever."""
+    relay, store = lab
+    if not store.user_exists("carol"):
+        store.add_user("carol")
+    token, info = store.create_token("bob" if refusal != "no role" else "carol")
+    room, expected = "lab/main", {
+        "revoked token": CloseCode.UNAUTHENTICATED,
+        "no role": CloseCode.FORBIDDEN,
+        "unknown project": CloseCode.NOT_FOUND,
+    }[refusal]
+    if refusal == "revoked token":
+        store.revoke_token(info.token_id)
+    if refusal == "unknown project":
+        room = "nowhere/main"
+    failures = relay.app[STATS].auth_failures
+    await js.connect(sync_url(relay), room, {"token": token}, wait=False)
+
+    async def stopped() -> dict[str, Any] | None:
+        seen = await js.closes()
+        return seen if seen["terminal"] is not None else None
+
+    seen = await eventually(stopped, timeout=5)
+    assert seen["terminal"] == expected and seen["shouldConnect"] is False
+    await asyncio.sleep(LONGEST_BACKOFF_S + 0.5)  # a retry would have come by now
+    assert (await js.closes())["attempts"] == 1
+    assert relay.app[STATS].auth_failures == failures + 1
+    await js.disconnect()
+
+
 async def test_js_client_keeps_retrying_a_full_relay_and_syncs_when_it_has_room(
     js: JsPeer, tmp_path: Path
 ) -> None:

@@ -38,6 +38,7 @@ from forge_server.relay.protocol import (
     encode_message,
 )
 from forge_server.relay.server import RelayServer
+from tests.conftest import ws_refusal
 
 PROJECT = "matrix"
 SEED_TEXT = "seeded by the owner"
@@ -147,9 +148,8 @@ async def seed(world: World, http: aiohttp.ClientSession, branch: str) -> None:
 async def refused(
     world: World, http: aiohttp.ClientSession, cred: str, branch: str, status: int
 ) -> None:
-    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-        await http.ws_connect(world.ws_url(branch), headers=world.headers(cred))
-    assert info.value.status == status
+    code, _ = await ws_refusal(http, world.ws_url(branch), headers=world.headers(cred))
+    assert code == 4000 + status  # 4401 / 4403: final, y-websocket clients stop retrying
     # The same refusal with a plain request shows the reason, and says what to do.
     response = await http.get(
         world.ws_url(branch).replace("ws", "http", 1), headers=world.headers(cred)
@@ -294,9 +294,7 @@ async def test_token_in_query_parameter(world: World, http: aiohttp.ClientSessio
         await ws.send_bytes(encode_message(SyncMessage(SyncType.STEP1, b"\x00")))
         await recv_until(ws, is_sync(SyncType.STEP2))
     bad = world.ws_url("query") + f"?token={world.tokens['revoked']}"
-    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-        await http.ws_connect(bad)
-    assert info.value.status == 401
+    assert (await ws_refusal(http, bad))[0] == 4401
 
 
 async def test_revocation_applies_to_the_next_connection(
@@ -309,9 +307,7 @@ async def test_revocation_applies_to_the_next_connection(
     async with http.ws_connect(world.ws_url("revoke"), headers=headers):
         pass
     world.store.revoke_token(info.token_id)
-    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
-        await http.ws_connect(world.ws_url("revoke"), headers=headers)
-    assert exc.value.status == 401
+    assert (await ws_refusal(http, world.ws_url("revoke"), headers=headers))[0] == 4401
 
 
 # Who may create a project under `--project-creators admins` (the default): an HTTP status.
@@ -362,9 +358,8 @@ async def test_reads_of_an_unknown_project_are_404_and_write_nothing(
     """Opening or reading a name never claims it, whoever asks."""
     headers = world.headers(cred)
     before = _auth_tables(world)
-    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
-        await http.ws_connect(world.server.ws_url("ghost/main"), headers=headers)
-    assert exc.value.status == 404
+    code, reason = await ws_refusal(http, world.server.ws_url("ghost/main"), headers=headers)
+    assert code == 4404 and "no project 'ghost'" in reason
     for path in ("auth/projects/ghost/members",):  # history and executions: test_projects.py
         response = await http.get(f"{world.server.url}/api/{path}", headers=headers)
         assert response.status == 404, path
@@ -393,9 +388,9 @@ async def test_a_project_with_rooms_but_no_roles_is_not_claimed(
                                headers=world.headers("admin")) as ws:
         await ws.send_bytes(encode_message(SyncMessage(SyncType.STEP1, b"\x00")))
         await recv_until(ws, is_sync(SyncType.STEP2))
-    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
-        await http.ws_connect(world.server.ws_url("legacy/main"), headers=world.headers("no_role"))
-    assert exc.value.status == 403
+    refusal = await ws_refusal(http, world.server.ws_url("legacy/main"),
+                               headers=world.headers("no_role"))
+    assert refusal[0] == 4403
     assert world.store.role("nora", "legacy") is None
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import aiohttp
 import coordinator_fixtures as fixtures
-import pytest
 from coordinator_fixtures import api, coordinator_of, execution_doc, project_doc
 
 from forge_ops.schema import ExecutionDoc, ProjectDoc
@@ -20,6 +19,7 @@ from forge_server.client import room_url
 from forge_server.relay.app import ROOMS
 from forge_server.relay.rooms import execution_room, project_room
 from forge_server.relay.server import RelayServer
+from tests.conftest import ws_refusal
 
 # Fixtures shared with test_run_cli.py (see coordinator_fixtures.py).
 coordinated = fixtures.coordinated
@@ -132,9 +132,8 @@ class TestValidation:
         # server makes execution rooms.
         project = await paper_project()
         ghost = "0ddba11a"
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await http.ws_connect(room_url(coordinated.url, f"{project}/executions/{ghost}"))
-        assert refused.value.status == 404
+        refusal = await ws_refusal(http, room_url(coordinated.url, f"{project}/executions/{ghost}"))
+        assert refusal[0] == 4404
         for url in (f"{coordinated.url}/api/projects/{project}/executions/{ghost}",
                     f"{coordinated.url}/api/executions/{ghost}"):
             status, body = await api(http, "GET", url)

@@ -23,6 +23,7 @@ from forge_server.relay.protocol import (
     decode_message,
     encode_message,
 )
+from tests.conftest import ws_refusal
 
 StartRelay = Any
 
@@ -158,7 +159,7 @@ class TestSlowConsumer:
 def test_clients_are_told_which_refusals_are_final() -> None:
     # y-websocket gives up on 4400-4499 and retries everything else with backoff.
     final = {CloseCode.MALFORMED, CloseCode.UNAUTHENTICATED, CloseCode.FORBIDDEN,
-             CloseCode.DOCUMENT_TOO_LARGE}
+             CloseCode.NOT_FOUND, CloseCode.DOCUMENT_TOO_LARGE}
     for code in CloseCode:
         assert (4400 <= code < 4500) == (code in final), code
 
@@ -288,9 +289,8 @@ class TestAuth:
                 ({"Authorization": "Bearer garbage"}, 401),
                 ({"Authorization": "Bearer x-token"}, 403),
             ]:
-                with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-                    await s.ws_connect(relay.ws_url("p/main"), headers=headers)
-                assert info.value.status == status
+                code, _ = await ws_refusal(s, relay.ws_url("p/main"), headers=headers)
+                assert code == 4000 + status
             ws = await s.ws_connect(relay.ws_url("p/main") + "?token=writer-token")
             assert decode_message(await ws.receive_bytes()).kind == SyncType.STEP1  # type: ignore[union-attr]
             await ws.close()
@@ -362,8 +362,8 @@ async def test_tokens_never_reach_the_logs(
         await ws.send_bytes(b"\x09")  # malformed: logged with the connection's details
         await closed_with(ws)
         for token in ("garbage-s3cret", "x-token"):
-            with pytest.raises(aiohttp.WSServerHandshakeError):
-                await s.ws_connect(relay.ws_url("p/main") + f"?token={token}")
+            assert (await ws_refusal(s, relay.ws_url("p/main") + f"?token={token}"))[0] in (
+                4401, 4403)
         async with s.get(f"{relay.url}/api/projects?token=reader-token") as resp:
             assert resp.status == 200
     await relay.stop()
