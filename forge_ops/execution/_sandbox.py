@@ -199,9 +199,9 @@ def require(policy: SandboxPolicy) -> Confinement:
 
 
 def network_refusal(job_name: str) -> str:
-    return (f"{job_name} sets network: false, which only a confined job can have; this "
-            "executor runs jobs unconfined (install bubblewrap, and start the server without "
-            "--unconfined-jobs), or remove the setting")
+    return (f"{job_name} sets network: false, which only a job in the sandbox can have; "
+            "this executor runs jobs unconfined (install bubblewrap on the machines that run "
+            "jobs), or remove the setting")
 
 
 # -- the sandbox's view -----------------------------------------------------------------------

@@ -85,6 +85,8 @@ class DemoServer:
             sys.executable, "-m", "forge_tui", "serve",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--data-dir", str(self.data_dir), "--executor", self.executor,
+            # One person's private server: jobs run in the sandbox where there is one.
+            "--unconfined-jobs",
         ]  # fmt: skip
         if self.ray_address:
             command += ["--ray-address", self.ray_address]
