@@ -1,0 +1,106 @@
+"""`forge serve` confines jobs (issue 18): a writer's job cannot read the server's owner token,
+database or environment; a server with accounts that cannot confine jobs refuses to start
+unless ``--unconfined-jobs`` allows it. Real `forge serve` subprocesses, local executor."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from forge_ops.artifacts import ArtifactStore
+from forge_ops.schema import ProjectDoc
+from forge_server.auth import AuthStore
+from forge_server.client import open_document
+
+SPY = '''
+def spy(*, paths: str = "") -> Metrics:
+    found = {}
+    for path in paths.split("|"):
+        try:
+            with open(path, "rb") as secret:
+                found[path] = secret.read().decode(errors="replace")
+        except OSError as exc:
+            found[path] = type(exc).__name__
+    return found
+'''
+
+
+async def call(url: str, token: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as session, session.request(
+        method, url, json=body
+    ) as response:
+        return response.status, await response.json()
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+async def test_a_writers_job_cannot_read_the_owner_token_database_or_server_environment(
+    tmp_path: Path, serve_process: Callable[..., Any]
+) -> None:
+    data = tmp_path / "data"
+    server = serve_process(data, "--executor", "local", "--log-level", "WARNING")
+    assert any("Jobs run in a bubblewrap sandbox" in line for line in server.output)
+    owner_token = server.token  # written at the first start, in the data directory
+    assert owner_token
+    with AuthStore.open(data) as auth:
+        auth.add_user("mallory")
+        auth.create_project("heist", "mallory")
+        token, _ = auth.create_token("mallory")
+    secrets = [str(data / "owner-credentials.json"), str(data / "forge.db"),
+               f"/proc/{server.proc.pid}/environ"]
+    project = ProjectDoc.create("heist")
+    pipeline = project.add_pipeline("spy")
+    spy = project.add_operation("Spy", SPY)
+    project.add_node(pipeline, spy, attributes={"paths": "|".join(secrets)})
+    async with open_document(server.url, token, "heist/main") as client:
+        client.doc.apply_update(project.doc.get_update())
+    status, record = await call(f"{server.url}/api/projects/heist/runs", token, "POST",
+                                {"pipeline": "spy"})
+    assert status == 201, record
+    async with asyncio.timeout(120):
+        while record["status"] not in ("succeeded", "failed", "cancelled"):
+            await asyncio.sleep(0.2)
+            _, record = await call(f"{server.url}/api/executions/{record['execution']}", token)
+    (job,) = record["jobs"].values()
+    assert record["status"] == "succeeded", job
+    # The job's output was saved in the store inside the data directory, and says it found
+    # none of the server's secrets (which exist: the owner token was written at start).
+    found = ArtifactStore(data / "artifacts").get(job["outputs"]["out"])
+    assert found == {path: "FileNotFoundError" for path in secrets}
+    assert owner_token not in str(found)
+
+
+def serve_command(data: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "forge_tui", "serve", "--port", "0", "--data-dir", str(data),
+            "--executor", "local", *extra]
+
+
+class TestWithoutASandbox:
+    @pytest.fixture(autouse=True)
+    def no_sandbox_here(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        monkeypatch.setenv("FORGE_BWRAP", str(tmp_path / "no-bwrap"))  # not installed
+        monkeypatch.setenv("FORGE_JOBS_USER", "")  # and no user to run jobs as
+
+    def test_a_server_with_accounts_refuses_to_start_and_says_why(self, tmp_path: Path
+                                                                   ) -> None:
+        done = subprocess.run(serve_command(tmp_path / "data"), capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode != 0
+        assert "jobs cannot be confined" in done.stderr
+        assert "apt-get install bubblewrap" in done.stderr and "--unconfined-jobs" in done.stderr
+        assert not (tmp_path / "data").exists()  # nothing written, no owner token made
+
+    def test_unconfined_jobs_when_allowed_or_without_accounts(
+        self, tmp_path: Path, serve_process: Callable[..., Any]
+    ) -> None:
+        for extra in (["--unconfined-jobs"], ["--no-auth"]):
+            server = serve_process(tmp_path / extra[0].strip("-"), "--executor", "local", *extra)
+            assert any("WARNING: jobs run unconfined" in line for line in server.output)
