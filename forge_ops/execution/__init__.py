@@ -26,6 +26,7 @@ from ._run import EventCallback as EventCallback
 from ._sandbox import Confinement as Confinement
 from ._sandbox import SandboxPolicy as SandboxPolicy
 from ._sandbox import SandboxUnavailable as SandboxUnavailable
+from ._sandbox import confined_module as confined_module
 from ._sandbox import confinement as confinement
 from ._sandbox import jobs_user as jobs_user
 from ._sandbox import share_store_with_jobs as share_store_with_jobs
@@ -67,6 +68,7 @@ __all__ = [
     "TaskHandle",
     "TaskSpec",
     "cache_key",
+    "confined_module",
     "confinement",
     "jobs_user",
     "normalize_code",

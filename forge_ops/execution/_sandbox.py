@@ -33,6 +33,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -238,8 +239,10 @@ def _is_local(store: str) -> bool:
     return "://" not in store or store.startswith("file://")
 
 
-def bwrap_arguments(policy: SandboxPolicy, key: SandboxKey, home: str) -> list[str]:
-    """bwrap's options for a sandbox (mounts apply in order: later ones land on top)."""
+def bwrap_arguments(policy: SandboxPolicy, key: SandboxKey, home: str,
+                    readable: Sequence[str] = (), writable: Sequence[str] = ()) -> list[str]:
+    """bwrap's options for a sandbox (mounts apply in order: later ones land on top);
+    ``readable`` and ``writable`` add folders of the caller's."""
     args = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
             "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     if not key.network:
@@ -253,11 +256,13 @@ def bwrap_arguments(policy: SandboxPolicy, key: SandboxKey, home: str) -> list[s
             args += ["--tmpfs", secret]
         elif os.path.exists(secret):
             args += ["--ro-bind", "/dev/null", secret]
-    needed = [*_python_paths(), *(os.path.realpath(p) for p in NETWORK_FILES)]
+    needed = [*_python_paths(), *(os.path.realpath(p) for p in [*NETWORK_FILES, *readable])]
     for path in needed:
         if any(_under(path, folder) for folder in masked) and os.path.exists(path):
             args += ["--ro-bind", path, path]
-    writable = [os.path.realpath(policy.home)] if policy.home else []
+    writable = [os.path.realpath(p) for p in writable]
+    if policy.home:
+        writable.append(os.path.realpath(policy.home))
     if _is_local(key.store):
         writable.append(os.path.realpath(key.store.removeprefix("file://")))
     for path in writable:
@@ -296,9 +301,11 @@ def sandbox_env(key: SandboxKey, home: str, method: Confinement) -> dict[str, st
 
 
 def sandbox_command(policy: SandboxPolicy, key: SandboxKey, method: Confinement,
-                    entry: str, channel_fd: int) -> tuple[list[str], dict[str, str]]:
-    """The command and environment that start ``entry`` ("module:function", called with the
-    channel's fd) in a sandbox for ``key``."""
+                    run: dict[str, Any], writable: Sequence[str] = ()
+                    ) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that run Python in a sandbox for ``key``: ``run`` says
+    what, for ``boot`` (``entry`` and ``fd``: a function called with a channel's fd;
+    ``module`` and ``argv``: ``python -m``); ``writable``: folders it may write too."""
     user = jobs_user() if method is Confinement.USER else None
     home = policy.home or ("/tmp/home" if method is Confinement.BUBBLEWRAP else "")  # noqa: S108
     if not home:  # the user way has no private /tmp: a private folder of its own
@@ -306,18 +313,37 @@ def sandbox_command(policy: SandboxPolicy, key: SandboxKey, method: Confinement,
 
         home = tempfile.mkdtemp(prefix="forge-job-home-")
     if user is not None:
-        os.makedirs(home, mode=0o700, exist_ok=True)
-        os.chown(home, user.pw_uid, user.pw_gid)
-    config = {"entry": entry, "fd": channel_fd, "network": key.network,
+        for folder in [home, *writable]:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            os.chown(folder, user.pw_uid, user.pw_gid)
+    config = {**run, "network": key.network,
               "user": [user.pw_uid, user.pw_gid] if user is not None else None}
     python = [sys.executable, "-c", "import sys; from forge_ops.execution._sandbox import boot; "
               "boot(sys.argv[1])", json.dumps(config)]
     env = sandbox_env(key, home, method)
-    if method is Confinement.BUBBLEWRAP:
-        bwrap = find_bwrap()
-        assert bwrap is not None  # chosen because it exists
-        return [bwrap, *bwrap_arguments(policy, key, home), "--", *python], env
-    return python, env
+    if method is not Confinement.BUBBLEWRAP:
+        return python, env
+    bwrap = find_bwrap()
+    assert bwrap is not None  # chosen because it exists
+    readable = []
+    if "module" in run:  # its package, where a masked folder would hide it
+        spec = util.find_spec(run["module"].split(".")[0])
+        readable = list(spec.submodule_search_locations or []) if spec is not None else []
+    arguments = bwrap_arguments(policy, key, home, readable, writable)
+    return [bwrap, *arguments, "--", *python], env
+
+
+def confined_module(policy: SandboxPolicy, store: str, module: str, args: Sequence[str],
+                    writable: Sequence[str] = ()) -> tuple[list[str], dict[str, str] | None]:
+    """The command (and environment: None for the caller's) that runs ``python -m module
+    ARGS`` as ``policy`` confines jobs, without network, beside the artifact store at
+    ``store``: for children of the server that load artifacts, which may unpickle anything a
+    job wrote. Raises SandboxUnavailable as ``require`` does."""
+    method = require(policy)
+    if method is Confinement.NONE:
+        return [sys.executable, "-m", module, *args], None
+    return sandbox_command(policy, SandboxKey(store, network=False), method,
+                           {"module": module, "argv": list(args)}, writable)
 
 
 #: The thread that starts every sandbox. The kernel's parent-death signal (bwrap's
@@ -329,7 +355,7 @@ _launcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forge-sandbox-
 def start_sandbox(policy: SandboxPolicy, key: SandboxKey, method: Confinement, entry: str,
                   channel_fd: int) -> subprocess.Popen[bytes]:
     """Start ``entry`` in a sandbox; it gets only ``channel_fd`` (and stdout/stderr)."""
-    command, env = sandbox_command(policy, key, method, entry, channel_fd)
+    command, env = sandbox_command(policy, key, method, {"entry": entry, "fd": channel_fd})
     return _launcher.submit(subprocess.Popen, command, env=env, pass_fds=[channel_fd],
                             stdin=subprocess.DEVNULL, start_new_session=True, cwd="/").result()
 
@@ -373,6 +399,12 @@ def boot(config_text: str) -> None:
         uid, gid = config["user"]
         _become_jobs_user(uid, gid, network=config["network"])
     die_with_parent()
+    if "module" in config:
+        import runpy
+
+        sys.argv = [config["module"], *config["argv"]]
+        runpy.run_module(config["module"], run_name="__main__", alter_sys=True)
+        return
     module, function = config["entry"].split(":")
     getattr(import_module(module), function)(config["fd"])
 

@@ -52,7 +52,8 @@ class ArtifactQueries:
         """The artifact's record plus provenance, shape, dtype and statistics."""
         record = await self.artifact(project, name, branch)
         summary = await inspect_artifact(
-            self.store().location, record["hash"], limit_s=self.config.inspect_timeout_s
+            self.store().location, record["hash"], limit_s=self.config.inspect_timeout_s,
+            sandbox=self.config.sandbox,
         )
         return {**record, "summary": summary}
 
@@ -67,7 +68,7 @@ class ArtifactQueries:
         try:
             result = await inspect_artifact(
                 self.store().location, record["hash"], limit_s=self.config.inspect_timeout_s,
-                destination=folder / f"{safe_file_name(name)}{suffix}",
+                sandbox=self.config.sandbox, destination=folder / f"{safe_file_name(name)}{suffix}",
             )
             yield Path(result["path"])
         finally:
@@ -98,7 +99,8 @@ class ArtifactQueries:
                 f"outputs are listed by GET /api/executions/{execution}"
             )
         summary = await inspect_artifact(
-            self.store().location, artifact_hash, limit_s=self.config.inspect_timeout_s
+            self.store().location, artifact_hash, limit_s=self.config.inspect_timeout_s,
+            sandbox=self.config.sandbox,
         )
         return {"hash": artifact_hash, "execution": execution, "produced_by": producers,
                 "summary": summary}

@@ -32,6 +32,17 @@ def spy(*, paths: str = "") -> Metrics:
     return found
 '''
 
+#: A job's output whose loading (``forge artifact show``) copies the owner token into the
+#: artifact store, where the job's author could read it back.
+PLANT = '''
+def plant(*, secret: str = "", leak: str = "") -> Any:
+    class Loader:
+        def __reduce__(self):
+            copy = f"(lambda token: open({leak!r}, 'w').write(token))(open({secret!r}).read())"
+            return (eval, (copy,))
+    return Loader()
+'''
+
 
 async def call(url: str, token: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {token}"}
@@ -56,10 +67,13 @@ async def test_a_writers_job_cannot_read_the_owner_token_database_or_server_envi
         token, _ = auth.create_token("mallory")
     secrets = [str(data / "owner-credentials.json"), str(data / "forge.db"),
                f"/proc/{server.proc.pid}/environ"]
+    leak = data / "artifacts" / "leak.txt"
     project = ProjectDoc.create("heist")
     pipeline = project.add_pipeline("spy")
-    spy = project.add_operation("Spy", SPY)
-    project.add_node(pipeline, spy, attributes={"paths": "|".join(secrets)})
+    project.add_node(pipeline, project.add_operation("Spy", SPY), "Spy",
+                     attributes={"paths": "|".join(secrets)})
+    project.add_node(pipeline, project.add_operation("Plant", PLANT), "Plant",
+                     attributes={"secret": secrets[0], "leak": str(leak)})
     async with open_document(server.url, token, "heist/main") as client:
         client.doc.apply_update(project.doc.get_update())
     status, record = await call(f"{server.url}/api/projects/heist/runs", token, "POST",
@@ -69,13 +83,19 @@ async def test_a_writers_job_cannot_read_the_owner_token_database_or_server_envi
         while record["status"] not in ("succeeded", "failed", "cancelled"):
             await asyncio.sleep(0.2)
             _, record = await call(f"{server.url}/api/executions/{record['execution']}", token)
-    (job,) = record["jobs"].values()
-    assert record["status"] == "succeeded", job
+    jobs = {job["name"]: job for job in record["jobs"].values()}
+    assert record["status"] == "succeeded", jobs
     # The job's output was saved in the store inside the data directory, and says it found
     # none of the server's secrets (which exist: the owner token was written at start).
-    found = ArtifactStore(data / "artifacts").get(job["outputs"]["out"])
+    found = ArtifactStore(data / "artifacts").get(jobs["Spy"]["outputs"]["out"])
     assert found == {path: "FileNotFoundError" for path in secrets}
     assert owner_token not in str(found)
+    # Showing the planted artifact loads it in a child of the server, confined as jobs are.
+    planted = jobs["Plant"]["outputs"]["out"]
+    status, shown = await call(
+        f"{server.url}/api/executions/{record['execution']}/artifacts/{planted}", token)
+    assert status >= 400 and "FileNotFoundError" in shown["error"], shown
+    assert not leak.exists()
 
 
 def serve_command(data: Path, *extra: str) -> list[str]:
