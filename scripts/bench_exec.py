@@ -384,7 +384,7 @@ def bench_sandbox(args: argparse.Namespace, work: Path) -> None:
         ours, base = (best[kind, name, "chain"] / count * 1000
                       for name in ("sandboxed", "unconfined"))
         row(f"(f) a trivial job in a chain, {kind} executor, sandboxed",
-            f"{ours:.1f} ms/job (+{ours - base:.1f} ms)", f"{base:.1f} ms/job unconfined",
+            f"{ours:.1f} ms/job ({ours - base:+.1f} ms)", f"{base:.1f} ms/job unconfined",
             ours / base, "≤ +20 ms a job")
     sandboxed, unconfined, raw = (best["ray", name, "dag"]
                                   for name in ("sandboxed", "unconfined", "raw"))
