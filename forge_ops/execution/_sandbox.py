@@ -437,5 +437,13 @@ def share_store_with_jobs(store: str, data_dir: Path) -> str | None:
                 os.chown(path, -1, gid)
                 os.chmod(path, 0o660)
     os.umask(0o007)
+    reach = [sys.executable, "-c", "import os, sys; sys.exit(not os.access(sys.argv[1], 7))",
+             str(root)]
+    if subprocess.run(reach, user=user.pw_uid, group=gid, extra_groups=[], env=_python_env(),
+                      check=False, capture_output=True, timeout=60).returncode:
+        raise PermissionError(
+            f"jobs run as user {user.pw_name} (bubblewrap is missing), who cannot reach the "
+            f"artifact store {root}: a folder above it is closed to that user; make the folders "
+            "above the data directory traversable (chmod o+x), or install bubblewrap")
     return (f"jobs run as user {user.pw_name} (bubblewrap is missing); the artifact store "
             f"{root} is shared with its group ({gid})")

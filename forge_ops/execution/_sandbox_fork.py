@@ -172,6 +172,7 @@ class SandboxForkServer:
         """End the server and every job it runs."""
         channel, self._channel = self._channel, None
         process, self._process = self._process, None
+        jobs, self._jobs = self._jobs, {}
         if channel is not None:
             with contextlib.suppress(OSError):
                 channel.sock.shutdown(socket.SHUT_RDWR)
@@ -182,6 +183,8 @@ class SandboxForkServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for job in jobs.values():  # gone with their server
+            job.exited(-signal.SIGKILL)
 
 
 class SandboxPool:

@@ -5,9 +5,11 @@ unless ``--unconfined-jobs`` allows it. Real `forge serve` subprocesses, local e
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import aiohttp
 import pytest
 
 from forge_ops.artifacts import ArtifactStore
+from forge_ops.execution import Confinement, confinement
 from forge_ops.schema import ProjectDoc
 from forge_server.auth import AuthStore
 from forge_server.client import open_document
@@ -52,13 +55,10 @@ async def call(url: str, token: str, method: str = "GET", body: Any = None) -> t
         return response.status, await response.json()
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
-async def test_a_writers_job_cannot_read_the_owner_token_database_or_server_environment(
-    tmp_path: Path, serve_process: Callable[..., Any]
-) -> None:
-    data = tmp_path / "data"
-    server = serve_process(data, "--executor", "local", "--log-level", "WARNING")
-    assert any("Jobs run in a bubblewrap sandbox" in line for line in server.output)
+async def a_writers_job_tries_to_steal(data: Path, server: Any, refused: str) -> None:
+    """A writer runs a job that reads the server's secrets, and another whose output, loaded
+    by ``forge artifact show``, would copy the owner token into the store: ``refused`` is the
+    error every attempt must meet."""
     owner_token = server.token  # written at the first start, in the data directory
     assert owner_token
     with AuthStore.open(data) as auth:
@@ -88,14 +88,45 @@ async def test_a_writers_job_cannot_read_the_owner_token_database_or_server_envi
     # The job's output was saved in the store inside the data directory, and says it found
     # none of the server's secrets (which exist: the owner token was written at start).
     found = ArtifactStore(data / "artifacts").get(jobs["Spy"]["outputs"]["out"])
-    assert found == {path: "FileNotFoundError" for path in secrets}
+    assert found == {path: refused for path in secrets}
     assert owner_token not in str(found)
     # Showing the planted artifact loads it in a child of the server, confined as jobs are.
     planted = jobs["Plant"]["outputs"]["out"]
     status, shown = await call(
         f"{server.url}/api/executions/{record['execution']}/artifacts/{planted}", token)
-    assert status >= 400 and "FileNotFoundError" in shown["error"], shown
+    assert status >= 400 and refused in shown["error"], shown
     assert not leak.exists()
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+async def test_a_writers_job_cannot_read_the_owner_token_database_or_server_environment(
+    tmp_path: Path, serve_process: Callable[..., Any]
+) -> None:
+    data = tmp_path / "data"
+    server = serve_process(data, "--executor", "local", "--log-level", "WARNING")
+    assert any("Jobs run in a bubblewrap sandbox" in line for line in server.output)
+    await a_writers_job_tries_to_steal(data, server, "FileNotFoundError")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="jobs run as another user only for a root server")
+async def test_without_bubblewrap_a_root_servers_jobs_run_as_an_unprivileged_user(
+    tmp_path: Path, serve_process: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORGE_BWRAP", str(tmp_path / "no-bwrap"))
+    method, reason = confinement(required=True)
+    if method is not Confinement.USER:  # e.g. Python lives under /root, which it cannot read
+        pytest.skip(f"no user here that jobs could run as: {reason}")
+    # Where the jobs user can reach the data directory (pytest's folders are closed to it).
+    reachable = Path(tempfile.mkdtemp())
+    reachable.chmod(0o711)
+    try:
+        data = reachable / "data"
+        server = serve_process(data, "--executor", "local", "--log-level", "WARNING")
+        assert any("Jobs run as an unprivileged user" in line for line in server.output)
+        await a_writers_job_tries_to_steal(data, server, "PermissionError")
+        server.stop()
+    finally:
+        shutil.rmtree(reachable)
 
 
 def serve_command(data: Path, *extra: str) -> list[str]:
