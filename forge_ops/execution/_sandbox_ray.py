@@ -53,7 +53,9 @@ CANCEL_POLL_SECONDS = 0.05
 #: Runners kept per worker (one per store, network setting and GPU set in use).
 MAX_RUNNERS = 2
 
-_runners: OrderedDict[SandboxKey, SandboxRunner] = OrderedDict()
+_runners: OrderedDict[tuple[SandboxPolicy, SandboxKey], SandboxRunner] = OrderedDict()
+#: How this worker's machine confines jobs, by policy (it does not change while it runs).
+_methods: dict[SandboxPolicy, Confinement] = {}
 
 
 class SandboxRunner:
@@ -128,23 +130,24 @@ class SandboxRunner:
 def confined_outcome(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str]) -> TaskEvent:
     """Run ``task`` as its sandbox policy says (in this worker where it allows no sandbox)."""
     assert task.sandbox is not None  # the caller checks
+    policy = task.sandbox
     try:
-        method = require(task.sandbox)
+        method = _methods.get(policy) or _methods.setdefault(policy, require(policy))
         if method is Confinement.NONE:
             if not task.job.settings.network:
                 return failed(task.job_id, network_refusal(task.job.name))
             hold_freed_memory(not task.job.settings.num_gpus)
             limit_threads(task.job.settings.num_cpus)
             return task_outcome(task, sink, known)
-        key = SandboxKey(task.store, task.job.settings.network,
-                         os.environ.get("CUDA_VISIBLE_DEVICES"))
+        key = (policy, SandboxKey(task.store, task.job.settings.network,
+                                  os.environ.get("CUDA_VISIBLE_DEVICES")))
         runner = _runners.get(key)
         if runner is None or not runner.alive():
             if runner is not None:
                 _runners.pop(key).stop()
             while len(_runners) >= MAX_RUNNERS:
                 _runners.popitem(last=False)[1].stop()
-            runner = _runners[key] = SandboxRunner(task.sandbox, key, method)
+            runner = _runners[key] = SandboxRunner(policy, key[1], method)
         _runners.move_to_end(key)
     except SandboxUnavailable as exc:
         return failed(task.job_id, str(exc))
