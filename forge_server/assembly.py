@@ -8,6 +8,7 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forge_server.auth import (
     AuthStore,
@@ -27,8 +28,12 @@ from forge_server.relay.app import AppSetup
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.server import RelayServer, run_relay
 
+if TYPE_CHECKING:
+    from forge_ops.execution import Confinement, SandboxPolicy
+
 __all__ = [
     "ServeError",
+    "job_sandbox",
     "private_data_dir",
     "serve",
     "server_authorizer",
@@ -58,13 +63,16 @@ def server_setups(
     executor: str = "ray",
     ray_address: str | None = None,
     artifacts: str | None = None,
+    sandbox: SandboxPolicy | None = None,
 ) -> list[AppSetup]:
     """``setup(app)`` hooks of the server modules, in the order they must be installed (the
-    coordinator tags every run in the history)."""
+    coordinator tags every run in the history). ``sandbox``: how jobs are confined (see
+    :func:`job_sandbox`)."""
     execution = CoordinatorConfig(
-        artifacts=str(artifacts or data_dir / "artifacts"),
+        artifacts=artifacts_location(data_dir, artifacts),
         executor=ExecutorKind(executor),
         ray_address=ray_address,
+        sandbox=sandbox,
     )
     return [setup_auth_routes, history_setup(), projects_setup, coordinator_setup(execution)]
 
@@ -81,6 +89,7 @@ def serve(
     executor: str = "ray",
     ray_address: str | None = None,
     artifacts: str | None = None,
+    unconfined_jobs: bool = False,
     announce: Announce = print,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (its own event loop), everything flushed at the end.
@@ -88,20 +97,25 @@ def serve(
     ``relay_settings`` are ``NAME=VALUE`` overrides of :class:`RelayConfig`; without ``auth``
     everyone owns every project. ``project_creators`` says who may create projects;
     ``owner_credentials`` where the first start writes the administrator's token (default: the
-    client credentials of the account running the server, never the data directory). Raises
-    :class:`ServeError` when it cannot start.
+    client credentials of the account running the server, never the data directory). Jobs run
+    in a sandbox where this machine has one; with ``auth``, a server that has none refuses to
+    start unless ``unconfined_jobs`` allows it. Raises :class:`ServeError` when it cannot start.
     """
     data_dir = data_dir.expanduser().resolve()
+    credentials = (owner_credentials or default_owner_credentials_path()).expanduser()
+    sandbox, method, reason = job_sandbox(data_dir, required=auth and not unconfined_jobs,
+                                          secrets=[credentials] if auth else [])
     try:
-        private_data_dir(data_dir, announce)
+        private_data_dir(data_dir, announce, _jobs_group(method))
+        _announce_sandbox(method, reason, artifacts_location(data_dir, artifacts), data_dir,
+                          announce)
     except OSError as exc:
-        raise ServeError(f"cannot create data directory {data_dir}: {exc}") from exc
+        raise ServeError(f"cannot prepare data directory {data_dir}: {exc}") from exc
     try:
         config = RelayConfig.from_settings(data_dir, list(relay_settings))
     except ValueError as exc:
         raise ServeError(str(exc)) from exc
     authorizer = server_authorizer(data_dir, project_creators) if auth else None
-    credentials = (owner_credentials or default_owner_credentials_path()).expanduser()
     if authorizer is not None:
         if data_dir in credentials.resolve().parents:
             raise ServeError(
@@ -115,7 +129,8 @@ def serve(
         announce(f"Forge server listening on {server.url} (data: {data_dir})")
 
     setups = server_setups(
-        data_dir, executor=executor, ray_address=ray_address, artifacts=artifacts
+        data_dir, executor=executor, ray_address=ray_address, artifacts=artifacts,
+        sandbox=sandbox,
     )
     try:
         asyncio.run(
@@ -133,18 +148,64 @@ def serve(
             authorizer.store.close()
 
 
-def private_data_dir(data_dir: Path, announce: Announce = print) -> None:
+def private_data_dir(data_dir: Path, announce: Announce = print,
+                     jobs_group: int | None = None) -> None:
     """Create ``data_dir`` readable by the server's user only (0700), tightening an existing
     one, and make every file the server creates from now on private (umask 077: the database,
     its WAL, artifacts written there, the owner's credentials). Token hashes and every
-    project's documents live there; other accounts on a shared box must not read them."""
+    project's documents live there; other accounts on a shared box must not read them.
+    ``jobs_group``: jobs run as a user of that group, who may pass through (0710) to the
+    artifact store (see ``share_store_with_jobs``)."""
     os.umask(0o077)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    allowed = 0o700 if jobs_group is None else 0o710
     mode = stat.S_IMODE(data_dir.stat().st_mode)
-    if mode & 0o077:
-        data_dir.chmod(mode & 0o700)
+    if mode & ~allowed & 0o777:
+        data_dir.chmod(mode & allowed)
         announce(f"Made data directory {data_dir} private to its owner "
-                 f"(mode {mode:04o} -> {mode & 0o700:04o}): it holds token hashes and documents")
+                 f"(mode {mode:04o} -> {mode & allowed:04o}): it holds token hashes and documents")
+
+
+def artifacts_location(data_dir: Path, artifacts: str | None) -> str:
+    return str(artifacts or data_dir / "artifacts")
+
+
+def job_sandbox(
+    data_dir: Path, *, required: bool, secrets: Sequence[Path] = ()
+) -> tuple[SandboxPolicy, Confinement, str]:
+    """How jobs are confined: they never see ``data_dir`` (but the artifact store, wherever it
+    is) nor the files in ``secrets``, and keep their HOME in ``data_dir/job-home``. Returns the
+    policy, this machine's way of confining jobs, and why not a better one. Raises ServeError
+    where confinement is ``required`` and this machine has none."""
+    from forge_ops.execution import Confinement, SandboxPolicy, confinement, unconfined_refusal
+
+    hidden = (str(data_dir), *(str(path) for path in secrets))
+    policy = SandboxPolicy(hidden=hidden, home=str(data_dir / "job-home"), required=required)
+    method, reason = confinement(required)
+    if method is Confinement.NONE and required:
+        raise ServeError(unconfined_refusal(reason))
+    return policy, method, reason
+
+
+def _jobs_group(method: Confinement) -> int | None:
+    from forge_ops.execution import Confinement, jobs_user
+
+    user = jobs_user() if method is Confinement.USER else None
+    return user.pw_gid if user is not None else None
+
+
+def _announce_sandbox(method: Confinement, reason: str, store: str, data_dir: Path,
+                      announce: Announce) -> None:
+    from forge_ops.execution import Confinement, share_store_with_jobs
+
+    if method is Confinement.BUBBLEWRAP:
+        announce("Jobs run in a bubblewrap sandbox: they cannot see the data directory")
+    elif method is Confinement.USER:
+        shared = share_store_with_jobs(store, data_dir)
+        announce(f"Jobs run as an unprivileged user: {shared or reason}")
+    else:
+        announce(f"WARNING: jobs run unconfined, as this server's user ({reason}); install "
+                 "bubblewrap to confine them")
 
 
 def _announce_auth(

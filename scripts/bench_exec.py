@@ -8,10 +8,13 @@
     iteration — so the loop is compared with the loop; the job's fixed cost (process, inputs,
     model storage) is reported apart;
 (d) storing and loading a 100 MB tensor vs numpy.save / numpy.load (≤ 3×); storing it again
-    writes 0 bytes.
+    writes 0 bytes;
+(f) the job sandbox (issue 18): a chain of trivial jobs, sandboxed vs unconfined, on both
+    executors (≤ 20 ms more a job), and (a)'s DAG sandboxed vs raw Ray tasks (≤ 2×).
 
     .venv/bin/python scripts/bench_exec.py                 # everything, CPU
     .venv/bin/python scripts/bench_exec.py --only c --device cuda --executors local,ray
+    .venv/bin/python scripts/bench_exec.py --only f        # the job sandbox
 """
 
 from __future__ import annotations
@@ -329,6 +332,67 @@ def bench_gpu_tasks(args: argparse.Namespace, work: Path) -> None:
     executor.shutdown()
 
 
+# -- (f) the job sandbox: what it adds to a job ----------------------------------------------
+def bench_sandbox(args: argparse.Namespace, work: Path) -> None:
+    from forge_ops.artifacts import ArtifactStore
+    from forge_ops.execution import (
+        Engine,
+        LocalExecutor,
+        RayExecutor,
+        SandboxPolicy,
+        plan_pipeline,
+    )
+
+    data = work / "sandbox-data"  # as `forge serve` lays it out: the store in the data dir
+    policy = SandboxPolicy(hidden=(str(data),), home=str(data / "job-home"), required=True)
+    count, width, depth = args.sandbox_jobs, args.width, args.nodes // args.width
+    print(f"(f) the job sandbox: a chain of {count} trivial jobs, then (a)'s DAG, each "
+          "sandboxed and unconfined in turns")
+    chain = plan_pipeline(dag_project(1, count), "dag")  # each job waits for the one before
+    dag = plan_pipeline(dag_project(width, depth), "dag")
+    local = {name: LocalExecutor(max_workers=1, sandbox=sandbox)
+             for name, sandbox in (("unconfined", None), ("sandboxed", policy))}
+    ray_executors = {name: RayExecutor(num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+                                       sandbox=sandbox)
+                     for name, sandbox in (("unconfined", None), ("sandboxed", policy))}
+    engines = {(kind, name): Engine(ArtifactStore(data / "artifacts"), executor)
+               for kind, group in (("local", local), ("ray", ray_executors))
+               for name, executor in group.items()}
+    for executor in [*local.values(), *ray_executors.values()]:
+        executor.start()
+    times: dict[tuple[str, str, str], list[float]] = {}
+    try:
+        for engine in engines.values():  # warm: sandboxes, workers, imports
+            engine.run(plan_pipeline(dag_project(width, 2), "dag"), use_cache=False)
+        raw_ray_dag(width, 2)
+        for _ in range(args.repeat):
+            for (kind, name), engine in engines.items():
+                for shape, plan in (("chain", chain), ("dag", dag)):
+                    if kind == "local" and shape == "dag":
+                        continue
+                    begun = time.perf_counter()
+                    result = engine.run(plan, use_cache=False)
+                    times.setdefault((kind, name, shape), []).append(
+                        time.perf_counter() - begun)
+                    assert result.status.value == "succeeded", result.to_plain()
+            times.setdefault(("ray", "raw", "dag"), []).append(raw_ray_dag(width, depth))
+    finally:
+        for executor in [*local.values(), *ray_executors.values()]:
+            executor.shutdown()
+    best = {key: min(values) for key, values in times.items()}
+    for kind in ("local", "ray"):
+        ours, base = (best[kind, name, "chain"] / count * 1000
+                      for name in ("sandboxed", "unconfined"))
+        row(f"(f) a trivial job in a chain, {kind} executor, sandboxed",
+            f"{ours:.1f} ms/job ({ours - base:+.1f} ms)", f"{base:.1f} ms/job unconfined",
+            ours / base, "≤ +20 ms a job")
+    sandboxed, unconfined, raw = (best["ray", name, "dag"]
+                                  for name in ("sandboxed", "unconfined", "raw"))
+    row(f"(f) (a)'s {width * depth}-node DAG on Ray, sandboxed",
+        f"{sandboxed:.2f} s (unconfined {unconfined:.2f} s)", f"{raw:.2f} s (raw Ray tasks)",
+        sandboxed / raw, "≤ 2×")
+
+
 # -- (d) a 100 MB tensor -----------------------------------------------------------------------
 def bench_tensor(args: argparse.Namespace, work: Path) -> None:
     import torch
@@ -386,8 +450,10 @@ def bench_tensor(args: argparse.Namespace, work: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="a,b,c,d",
-                        help="which of a,b,c,d to run (e: tiny GPU jobs, needs CUDA)")
+                        help="which of a,b,c,d,f to run (e: tiny GPU jobs, needs CUDA; f: the "
+                        "job sandbox, needs bubblewrap)")
     parser.add_argument("--gpu-tasks", type=int, default=20)
+    parser.add_argument("--sandbox-jobs", type=int, default=50, help="(f): jobs in the chain")
     parser.add_argument("--nodes", type=int, default=200)
     parser.add_argument("--width", type=int, default=20)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -419,6 +485,9 @@ def main() -> int:
         if "e" in only:
             os.sync()
             bench_gpu_tasks(args, work)
+        if "f" in only:
+            os.sync()
+            bench_sandbox(args, work)
         if "d" in only:
             os.sync()
             bench_tensor(args, work)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up Forge on a fresh machine: a virtual environment in .venv with Forge, its test tools,
-# the Node packages for the interop tests and tmux for the end-to-end tests.
+# the Node packages for the interop tests, tmux for the end-to-end tests and bubblewrap, the
+# sandbox jobs run in (a server with accounts refuses to start without one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -30,6 +31,14 @@ if ! command -v tmux >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq tmux >/dev/null
   else
     echo "setup: tmux not found; install it for the end-to-end tests" >&2
+  fi
+fi
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing bubblewrap (the job sandbox)"
+    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "setup: bubblewrap (bwrap) not found; install it: jobs run in its sandbox" >&2
   fi
 fi
 echo "setup: done — try .venv/bin/forge --help"

@@ -23,6 +23,14 @@ from ._ray import RayExecutor as RayExecutor
 from ._results import ExecutionResult as ExecutionResult
 from ._results import JobRecord as JobRecord
 from ._run import EventCallback as EventCallback
+from ._sandbox import Confinement as Confinement
+from ._sandbox import SandboxPolicy as SandboxPolicy
+from ._sandbox import SandboxUnavailable as SandboxUnavailable
+from ._sandbox import confined_module as confined_module
+from ._sandbox import confinement as confinement
+from ._sandbox import jobs_user as jobs_user
+from ._sandbox import share_store_with_jobs as share_store_with_jobs
+from ._sandbox import unconfined_refusal as unconfined_refusal
 from ._task import ChainingExecutor as ChainingExecutor
 from ._task import Executor as Executor
 from ._task import TaskEvent as TaskEvent
@@ -34,6 +42,7 @@ __all__ = [
     "CacheEntry",
     "CacheIndex",
     "ChainingExecutor",
+    "Confinement",
     "Engine",
     "Event",
     "EventCallback",
@@ -52,12 +61,19 @@ __all__ = [
     "Plan",
     "PlanError",
     "RayExecutor",
+    "SandboxPolicy",
+    "SandboxUnavailable",
     "TaskEvent",
     "TaskEventKind",
     "TaskHandle",
     "TaskSpec",
     "cache_key",
+    "confined_module",
+    "confinement",
+    "jobs_user",
     "normalize_code",
     "plan_pipeline",
     "runtime_versions",
+    "share_store_with_jobs",
+    "unconfined_refusal",
 ]

@@ -5,6 +5,9 @@ starts in milliseconds, not seconds) where the platform has one, else from ``spa
 ``max_workers`` run at once; the rest wait in submission order. Cancel sends SIGINT (the job sees
 KeyboardInterrupt and unwinds); a forced cancel kills the process. A child that dies without
 reporting an outcome is a crash, retried up to ``task.max_retries`` times.
+
+With a ``sandbox`` policy, jobs are forked by a fork server inside the job sandbox instead
+(``_sandbox_fork``): they inherit its confinement and its preloaded imports alike.
 """
 
 from __future__ import annotations
@@ -19,17 +22,19 @@ from collections import deque
 from typing import Any
 
 from ._local_child import child_main
+from ._sandbox import (
+    FORK_SERVER_PRELOAD,
+    Confinement,
+    SandboxPolicy,
+    SandboxUnavailable,
+    network_refusal,
+    require,
+)
+from ._sandbox_fork import SandboxPool
 from ._task import TERMINAL_KINDS, Report, TaskEvent, TaskEventKind, TaskSpec
 from ._worker import failed
 
 _log = logging.getLogger(__name__)
-
-#: What the fork server imports before it forks any job. None of it may start CUDA (not even
-#: ``torch.cuda.is_available()``): CUDA does not survive a fork, so every GPU job would fail.
-FORK_SERVER_PRELOAD = ("torch", "numpy", "zarr", "fsspec", "cloudpickle", "forge_ops.arch",
-                       "forge_ops.runtime", "forge_ops.artifacts", "forge_ops.execution._worker",
-                       "forge_ops.execution._preload")
-
 
 class _LocalTask:
     """A submitted task: waiting, then one child process per attempt."""
@@ -55,6 +60,8 @@ class _LocalTask:
         if process.is_alive() and process.pid is not None:
             if force:
                 process.kill()
+            elif hasattr(process, "send_signal"):  # a sandboxed job (see _sandbox_fork)
+                process.send_signal(signal.SIGINT)
             else:
                 try:
                     os.kill(process.pid, signal.SIGINT)
@@ -82,15 +89,10 @@ class _LocalTask:
             return
 
     def _attempt(self, attempt: int) -> TaskEvent | None:
-        receiver, sender = self.executor.context.Pipe(duplex=False)
         with self.lock:
             if self.cancel_requested:
                 return TaskEvent(self.task.job_id, TaskEventKind.CANCELLED)
-            self.process = self.executor.context.Process(
-                target=child_main, args=(self.task, sender, attempt),
-                name=f"forge-job-{self.task.job.name}", daemon=True)
-            self.process.start()
-        sender.close()
+            self.process, receiver = self.executor.start_process(self.task, attempt)
         outcome: TaskEvent | None = None
         try:
             while True:
@@ -100,6 +102,10 @@ class _LocalTask:
                     break
                 if event.kind in TERMINAL_KINDS:
                     outcome = event
+                elif event.kind is TaskEventKind.STARTED and self.executor.sandbox:
+                    # The job's own pid is its sandbox's; the server's log and ps show this.
+                    self.report(TaskEvent(event.job_id, event.kind,
+                                          {**event.data, "pid": self.process.pid}))
                 else:
                     self.report(event)
         finally:
@@ -113,9 +119,12 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, max_workers: int | None = None, *, start_method: str | None = None
-                 ) -> None:
+    def __init__(self, max_workers: int | None = None, *, start_method: str | None = None,
+                 sandbox: SandboxPolicy | None = None) -> None:
         self.max_workers = max_workers or os.cpu_count() or 1
+        #: How jobs are confined (None: they run as this process's user, unconfined).
+        self.sandbox = sandbox
+        self._pool: SandboxPool | None = None
         methods = multiprocessing.get_all_start_methods()
         self.start_method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
         self.context: Any = multiprocessing.get_context(self.start_method)
@@ -125,8 +134,16 @@ class LocalExecutor:
         self._started = False
 
     def start(self) -> None:
+        """Get ready to run jobs; raises SandboxUnavailable where the sandbox policy requires
+        confinement that this machine lacks."""
         if self._started:
             return
+        if self.sandbox is not None:
+            method = require(self.sandbox)
+            if method is Confinement.NONE:
+                _log.warning("local executor: jobs run unconfined (no bubblewrap here)")
+            else:
+                self._pool = SandboxPool(self.sandbox, method)
         if self.start_method == "forkserver":
             # Imported once in the fork server, so no job pays for them (absent ones skipped).
             preload = [name for name in FORK_SERVER_PRELOAD
@@ -134,9 +151,25 @@ class LocalExecutor:
             self.context.set_forkserver_preload(preload)
         self._started = True
 
+    def start_process(self, task: TaskSpec, attempt: int) -> tuple[Any, Any]:
+        """Start a job's process: returns it and the receiving end of its events."""
+        if self._pool is not None:
+            job = self._pool.spawn(task, attempt)
+            return job, job.receiver
+        receiver, sender = self.context.Pipe(duplex=False)
+        process = self.context.Process(target=child_main, args=(task, sender, attempt),
+                                       name=f"forge-job-{task.job.name}", daemon=True)
+        process.start()
+        sender.close()
+        return process, receiver
+
     def submit(self, task: TaskSpec, report: Report) -> _LocalTask:
         self.start()
         handle = _LocalTask(self, task, report)
+        if self._pool is None and not task.job.settings.network:
+            handle.finished = True
+            report(failed(task.job_id, network_refusal(task.job.name)))
+            return handle
         with self._lock:
             self._waiting.append(handle)
         self._dispatch()
@@ -161,6 +194,8 @@ class LocalExecutor:
     def _monitor(self, handle: _LocalTask) -> None:
         try:
             handle.run()
+        except SandboxUnavailable as exc:
+            handle.report(failed(handle.task.job_id, str(exc)))
         except Exception:
             _log.exception("local executor: monitoring job %s failed", handle.task.job_id)
             handle.report(failed(handle.task.job_id,
@@ -175,3 +210,5 @@ class LocalExecutor:
             waiting, self._waiting = list(self._waiting), deque()
         for handle in waiting:
             handle.cancel(force=True)
+        if self._pool is not None:
+            self._pool.stop()

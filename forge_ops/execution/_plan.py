@@ -32,6 +32,8 @@ class JobSettings:
     num_cpus: float = 1.0
     num_gpus: float = 0.0
     always_recompute: bool = False
+    #: False: the job runs with no network at all (only in a sandbox; see _sandbox).
+    network: bool = True
 
     @classmethod
     def from_plain(cls, settings: Mapping[str, Any] | None, where: str) -> JobSettings:
@@ -44,7 +46,10 @@ class JobSettings:
             raise PlanError(f"{where}: num_cpus and num_gpus must be numbers") from None
         if num_cpus < 0 or num_gpus < 0:
             raise PlanError(f"{where}: num_cpus and num_gpus cannot be negative")
-        return cls(num_cpus, num_gpus, bool(settings.get("always_recompute", False)))
+        network = settings.get("network", True)
+        if not isinstance(network, bool):
+            raise PlanError(f"{where}: setting network is {network!r}; set true or false")
+        return cls(num_cpus, num_gpus, bool(settings.get("always_recompute", False)), network)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,13 @@ import os
 import socket
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from ._ray_attempts import HandleContext, RayTaskHandle, results
 from ._ray_feedback import FeedbackHub
 from ._ray_worker import run_job
+from ._sandbox import SandboxPolicy, network_refusal
 from ._task import Report, TaskHandle, TaskSpec
 from ._worker import failed, skipped
 
@@ -65,8 +67,10 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
                  num_gpus: int | None = None, init_options: dict[str, Any] | None = None,
-                 direct_feedback: bool = True) -> None:
+                 direct_feedback: bool = True, sandbox: SandboxPolicy | None = None) -> None:
         self.address = address or os.environ.get("RAY_ADDRESS") or None
+        #: How workers confine jobs (None: unconfined, as the workers' user; see _sandbox_ray).
+        self.sandbox = sandbox
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
         self.init_options = dict(init_options or {})
@@ -202,6 +206,8 @@ class RayExecutor:
                        report: Report) -> RayTaskHandle:
         """Submit ``task`` now; Ray runs it once its upstream tasks' results exist."""
         self.start()
+        if self.sandbox is not None:
+            task = replace(task, sandbox=self.sandbox)
         handles = []
         for job in task.chained_upstream:
             handle = upstream[job]
@@ -210,6 +216,8 @@ class RayExecutor:
             handles.append(handle)
         handle = RayTaskHandle(self._handles, task, report, self._remote_for(task), handles)
         reason = self.infeasible(task)
+        if reason is None and self.sandbox is None and not task.job.settings.network:
+            reason = network_refusal(task.job.name)
         if reason is not None:
             handle.settle(failed(task.job_id, reason))
             return handle

@@ -17,19 +17,17 @@ from typing import Any
 from forge_ops.schema import now_iso
 
 from ._ray_monitor import RunningJob, job_monitor, no_link_reason, wait_for_relay
+from ._sandbox_ray import confined_outcome
 from ._task import TaskEvent, TaskEventKind, TaskSpec
 from ._worker import resolve_chained, task_outcome
-from ._worker_tuning import hold_freed_memory, limit_threads, release_freed_memory
+from ._worker_tuning import (
+    half_imported_modules,
+    hold_freed_memory,
+    limit_threads,
+    release_freed_memory,
+)
 
 _log = logging.getLogger(__name__)
-
-
-def half_imported_modules() -> list[str]:
-    """Submodules left behind by an interrupted import: their package is gone from
-    ``sys.modules`` (Python drops a module whose import failed, not the submodules it had
-    already loaded), so a later import of the package would run against stale parts."""
-    loaded = set(sys.modules)
-    return [name for name in loaded if "." in name and name.split(".", 1)[0] not in loaded]
 
 
 def run_job(payload: bytes, route: str, key: str, *upstream: dict[str, Any]
@@ -59,9 +57,12 @@ def run_job(payload: bytes, route: str, key: str, *upstream: dict[str, Any]
     job = RunningJob(task, route, key, stamp)
     try:
         monitor.begin(job)  # inside: an interrupt right after it still ends the job below
-        hold_freed_memory(not task.job.settings.num_gpus)
-        limit_threads(task.job.settings.num_cpus)
-        outcome = task_outcome(task, job.sink, known)  # a cancel (KeyboardInterrupt) included
+        if task.sandbox is not None:  # the operation runs in this worker's sandbox
+            outcome = confined_outcome(task, job.sink, known)
+        else:
+            hold_freed_memory(not task.job.settings.num_gpus)
+            limit_threads(task.job.settings.num_cpus)
+            outcome = task_outcome(task, job.sink, known)  # a cancel included
     finally:
         monitor.end(job)
         torch = sys.modules.get("torch")

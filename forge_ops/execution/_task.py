@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from ._plan import JobSpec
+from ._sandbox import SandboxPolicy
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class TaskSpec:
     cache_lookup: bool = False
     #: For chained tasks: the runtime versions the engine keys the cache with.
     runtime: dict[str, str] = field(default_factory=dict)
+    #: How the worker confines the job (set by executors that run jobs in a sandbox).
+    sandbox: SandboxPolicy | None = None
 
     @property
     def job_id(self) -> str:

@@ -89,6 +89,12 @@ class FeedbackBuffer:
         it: on Ray the cancel's KeyboardInterrupt can land before the monitor has seen it)."""
         return self._cancelled.wait(wait) if wait > 0 else self._cancelled.is_set()
 
+    def extend(self, items: list[tuple[Any, ...]]) -> None:
+        """Add what the job reported in another process (its sandbox) to the next drain."""
+        if items:
+            with self._lock:
+                self._items.extend(items)
+
     def drain(self) -> list[tuple[Any, ...]]:
         with self._lock:
             items, self._items = self._items, []

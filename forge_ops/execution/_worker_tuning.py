@@ -85,3 +85,11 @@ def limit_threads(num_cpus: float) -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != int(threads):
         torch.set_num_threads(int(threads))
+
+
+def half_imported_modules() -> list[str]:
+    """Submodules left behind by an interrupted import: their package is gone from
+    ``sys.modules`` (Python drops a module whose import failed, not the submodules it had
+    already loaded), so a later import of the package would run against stale parts."""
+    loaded = set(sys.modules)
+    return [name for name in loaded if "." in name and name.split(".", 1)[0] not in loaded]

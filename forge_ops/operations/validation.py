@@ -267,10 +267,11 @@ class _Checker:
                                       or not math.isfinite(value) or value < 0):
                 self.add(ProblemKind.SETTING, f"{label}: setting {name} is {value!r}; set a "
                          "finite number ≥ 0", node_id)
-        recompute = settings.get("always_recompute")
-        if recompute is not None and not isinstance(recompute, bool):
-            self.add(ProblemKind.SETTING, f"{label}: setting always_recompute is {recompute!r}; "
-                     "set true or false", node_id)
+        for name in ("always_recompute", "network"):
+            flag = settings.get(name)
+            if flag is not None and not isinstance(flag, bool):
+                self.add(ProblemKind.SETTING, f"{label}: setting {name} is {flag!r}; "
+                         "set true or false", node_id)
 
     # Edges: endpoints, ports, types, one source per input.
 

@@ -64,7 +64,7 @@ class PipelineEdits(ProjectRoots):
         self._node_map(pipeline_id, node_id, "references")[key] = value
 
     def set_setting(self, pipeline_id: str, node_id: str, key: str, value: Any) -> None:
-        """Set num_cpus, num_gpus or always_recompute of a node."""
+        """Set num_cpus, num_gpus, always_recompute or network of a node."""
         check_json(value, f"setting {key!r}")
         self._node_map(pipeline_id, node_id, "settings")[key] = value
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from forge_ops.execution import SandboxPolicy
 
 
 class ExecutorKind(StrEnum):
@@ -27,6 +31,9 @@ class CoordinatorConfig:
     """Minimum time between two writes into one execution document (about 10 per second)."""
     inspect_timeout_s: float = 120.0
     """Limit for the child process that summarises or exports an artifact."""
+    sandbox: SandboxPolicy | None = None
+    """How jobs are confined (``forge serve`` always sets one); None: they run unconfined, as
+    the server's user."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "executor", ExecutorKind(self.executor))

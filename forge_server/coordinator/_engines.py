@@ -53,9 +53,9 @@ class Engines:
 
         executor: Executor
         if kind is ExecutorKind.LOCAL:
-            executor = LocalExecutor(self.config.local_workers)
+            executor = LocalExecutor(self.config.local_workers, sandbox=self.config.sandbox)
         else:
-            executor = RayExecutor(self.config.ray_address)
+            executor = RayExecutor(self.config.ray_address, sandbox=self.config.sandbox)
         self.log.info("starting the %s executor", kind)
         try:
             await asyncio.to_thread(executor.start)

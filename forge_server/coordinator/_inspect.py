@@ -14,9 +14,12 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import CoordinatorError, NotFound
+
+if TYPE_CHECKING:
+    from forge_ops.execution import SandboxPolicy
 
 _SUFFIXES = {"tensor": ".npy", "array": ".npy", "dataset": ".npz", "model": ".pt", "json": ".json"}
 
@@ -32,15 +35,27 @@ def export_suffix(kind: str) -> str:
 
 
 async def inspect_artifact(
-    store: str, artifact_hash: str, *, limit_s: float, destination: Path | None = None
+    store: str, artifact_hash: str, *, limit_s: float, destination: Path | None = None,
+    sandbox: SandboxPolicy | None = None,
 ) -> dict[str, Any]:
-    """Run the child: the artifact's summary, or ``{"path": …}`` of the exported file."""
+    """Run the child: the artifact's summary, or ``{"path": …}`` of the exported file.
+
+    Loading an artifact may unpickle whatever a job stored (an ``object`` artifact, a model's
+    skeleton), so the child runs in the jobs' ``sandbox``, without network."""
     args = ["summary", store, artifact_hash]
     if destination is not None:
         args = ["export", store, artifact_hash, str(destination)]
+    command, env = [sys.executable, "-m", __name__, *args], None
+    if sandbox is not None:
+        from forge_ops.execution import SandboxUnavailable, confined_module
+
+        writable = [str(destination.parent)] if destination is not None else []
+        try:
+            command, env = confined_module(sandbox, store, __name__, args, writable)
+        except SandboxUnavailable as exc:
+            raise CoordinatorError(str(exc)) from exc
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", __name__, *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:
         out, err = await asyncio.wait_for(process.communicate(), limit_s)

@@ -64,7 +64,8 @@ class ArtifactQueries:
     async def _summary(self, project: str, artifact_hash: str) -> dict[str, Any]:
         """The artifact's summary, its provenance being the project's own records."""
         summary = await inspect_artifact(
-            self.store().location, artifact_hash, limit_s=self.config.inspect_timeout_s
+            self.store().location, artifact_hash, limit_s=self.config.inspect_timeout_s,
+            sandbox=self.config.sandbox,
         )
         summary["provenance"] = await self.lookup.records.run(
             self.lookup.records.sources, project, artifact_hash)
@@ -88,7 +89,7 @@ class ArtifactQueries:
         try:
             result = await inspect_artifact(
                 self.store().location, record["hash"], limit_s=self.config.inspect_timeout_s,
-                destination=folder / f"{safe_file_name(name)}{suffix}",
+                sandbox=self.config.sandbox, destination=folder / f"{safe_file_name(name)}{suffix}",
             )
             yield Path(result["path"])
         finally:

@@ -86,6 +86,8 @@ class DemoServer:
             "--host", "127.0.0.1", "--port", str(self.port),
             "--data-dir", str(self.data_dir), "--executor", self.executor,
             "--owner-credentials", str(self.owner_credentials),
+            # One person's private server: jobs run in the sandbox where there is one.
+            "--unconfined-jobs",
         ]  # fmt: skip
         if self.ray_address:
             command += ["--ray-address", self.ray_address]

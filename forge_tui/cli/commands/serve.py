@@ -60,7 +60,8 @@ def register(subparsers: Any) -> None:
 
 
 def add_execution_options(parser: argparse.ArgumentParser) -> None:
-    """--executor, --ray-address, --artifacts: where the coordinator runs jobs and keeps data."""
+    """--executor, --ray-address, --artifacts, --unconfined-jobs: where the coordinator runs
+    jobs and keeps data, and whether jobs may run unconfined."""
     import os
 
     parser.add_argument(
@@ -81,6 +82,13 @@ def add_execution_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="artifact store: a folder or fsspec URL such as s3://bucket/forge "
         "(default: DATA_DIR/artifacts)",
+    )
+    parser.add_argument(
+        "--unconfined-jobs",
+        action="store_true",
+        help="start even where jobs cannot be confined (no bubblewrap): they then run as the "
+        "server's user and can read its data directory; jobs still run in the sandbox where "
+        "there is one",
     )
 
 
@@ -107,6 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
             executor=args.executor,
             ray_address=args.ray_address,
             artifacts=args.artifacts,
+            unconfined_jobs=args.unconfined_jobs,
             announce=functools.partial(print, flush=True),
         )
     except ServeError as exc:
