@@ -90,6 +90,7 @@ class GraphEditor(Widget):
         self.options = RenderOptions()
         self._ready = False
         self.stale = False
+        self._drawn_selection: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -177,7 +178,10 @@ class GraphEditor(Widget):
                 marks.setdefault(peer.selection, []).append(Mark(peer.initials, peer.colour))
         rendered = render_graph(self.graph_spec(project, marks), self.options)
         empty = "Empty: press a to add a node" if self._graph(project) is not None else "Deleted"
-        self.canvas.show(rendered, empty)
+        # The box selected at the last drawing stays put on screen (after an insert it is the
+        # new box's neighbour); then the view scrolls only as far as the selection needs.
+        self.canvas.show(rendered, empty, keep=self._drawn_selection)
+        self._drawn_selection = self.selected
         self.canvas.follow(self.selected)
         self.query_one("#inspector-body", Static).update(self._inspector(project))
 
