@@ -110,9 +110,18 @@ def _type_ok(type_text: str, value: Any) -> bool:
 
 
 def layer_call(
-    label: str, type_name: str, attributes: Mapping[str, Any], specs: Mapping[str, LayerSpec]
+    label: str,
+    type_name: str,
+    attributes: Mapping[str, Any],
+    specs: Mapping[str, LayerSpec],
+    *,
+    partial: bool = False,
 ) -> LayerCall:
-    """Check attributes against the layer's spec and build its constructor call."""
+    """Check attributes against the layer's spec and build its constructor call.
+
+    ``partial``: unset required attributes are no error (an editor checks a layer while it is
+    being filled in); the call is then complete only if none is missing.
+    """
     spec = specs.get(type_name)
     if spec is None:
         choices = [*specs, *FUNCTIONAL_OPS, INPUT, OUTPUT]
@@ -128,13 +137,14 @@ def layer_call(
             )
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
-    variadic_seen = False
+    variadic_seen = skipped = False
     for attr in spec.attributes:
         if attr.name not in attributes:
-            if attr.required:
+            if attr.required and not partial:
                 raise ArchitectureError(
                     f"{label}: set attribute {attr.name!r} of {type_name} ({attr.type})"
                 )
+            skipped = skipped or attr.required
             continue
         raw = attributes[attr.name]
         where = f"{label}, attribute {attr.name!r}"
@@ -150,7 +160,13 @@ def layer_call(
             if not isinstance(value, list):
                 raise ArchitectureError(f"{where} must be a list (it is spread as *{attr.name})")
             args.extend(value)
-        elif attr.required and not attr.keyword_only and not kwargs and not variadic_seen:
+        elif (
+            attr.required
+            and not attr.keyword_only
+            and not kwargs
+            and not variadic_seen
+            and not skipped
+        ):
             args.append(value)  # required arguments positionally, as people write them
         else:
             kwargs[attr.name] = value
@@ -181,8 +197,12 @@ def check_graph(graph: Graph, specs: Mapping[str, LayerSpec]) -> dict[str, Layer
                 )
             continue
         op = FUNCTIONAL_OPS.get(node.type)
-        if op is not None and node.type not in specs:
-            check_functional(label, op, node.attributes, len(node.inputs))
-            continue
-        calls[node.id] = layer_call(label, node.type, node.attributes, specs)
+        try:
+            if op is not None and node.type not in specs:
+                check_functional(label, op, node.attributes, len(node.inputs))
+                continue
+            calls[node.id] = layer_call(label, node.type, node.attributes, specs)
+        except ArchitectureError as exc:
+            exc.layer_id = exc.layer_id or node.id  # so editors can flag the layer
+            raise
     return calls

@@ -34,7 +34,14 @@ OUTPUT = "Output"
 
 
 class ArchitectureError(ValueError):
-    """The architecture's plain data is malformed; the message says what to fix."""
+    """The architecture's plain data is malformed; the message says what to fix.
+
+    ``layer_id`` names the layer at fault when there is one, so an editor can flag it.
+    """
+
+    def __init__(self, message: str = "", *, layer_id: str | None = None) -> None:
+        super().__init__(message)
+        self.layer_id = layer_id
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,9 @@ def graph_of(arch: Mapping[str, Any]) -> Graph:
             raise ArchitectureError(f"layer {layer_id!r} needs a 'type' (a layer class name)")
         attributes = layer.get("attributes") or {}
         if not isinstance(attributes, Mapping):
-            raise ArchitectureError(f"{_label(layer_id, layer)}: attributes must be a map")
+            raise ArchitectureError(
+                f"{_label(layer_id, layer)}: attributes must be a map", layer_id=layer_id
+            )
 
     incoming: dict[str, dict[int, str]] = {layer_id: {} for layer_id in layers}
     for edge_id, edge in edges.items():
@@ -143,7 +152,8 @@ def graph_of(arch: Mapping[str, Any]) -> Graph:
         if index in incoming[dst]:
             raise ArchitectureError(
                 f"{_label(dst, layers[dst])} has two edges into input {index}; "
-                "give each incoming edge its own index"
+                "give each incoming edge its own index",
+                layer_id=dst,
             )
         incoming[dst][index] = src
 
@@ -167,18 +177,23 @@ def graph_of(arch: Mapping[str, Any]) -> Graph:
         if sorted(slots) != list(range(len(slots))):
             raise ArchitectureError(
                 f"{_label(layer_id, layer)} has inputs at positions {sorted(slots)}; "
-                "input positions must be 0, 1, 2, ... without gaps"
+                "input positions must be 0, 1, 2, ... without gaps",
+                layer_id=layer_id,
             )
         kind = layer["type"]
         if kind == INPUT and slots:
-            raise ArchitectureError(f"{_label(layer_id, layer)} is an Input; remove its inputs")
+            raise ArchitectureError(
+                f"{_label(layer_id, layer)} is an Input; remove its inputs", layer_id=layer_id
+            )
         if kind == OUTPUT and len(slots) != 1:
             raise ArchitectureError(
-                f"{_label(layer_id, layer)} needs exactly one incoming edge, has {len(slots)}"
+                f"{_label(layer_id, layer)} needs exactly one incoming edge, has {len(slots)}",
+                layer_id=layer_id,
             )
         if kind != INPUT and not slots:
             raise ArchitectureError(
-                f"{_label(layer_id, layer)} has no input; connect it or delete it"
+                f"{_label(layer_id, layer)} has no input; connect it or delete it",
+                layer_id=layer_id,
             )
         nodes[layer_id] = Node(
             id=layer_id,

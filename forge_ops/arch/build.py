@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from forge_ops.arch._calls import LayerCall, check_graph, custom_types, graph_specs
-from forge_ops.arch._model import graph_of
+from forge_ops.arch._model import ArchitectureError, graph_of
 from forge_ops.arch.custom import load_custom_layers
 
 if TYPE_CHECKING:
@@ -52,9 +52,19 @@ def build_module(
     calls = check_graph(graph, specs)
     used = custom_types(calls.values())
     classes = load_custom_layers({name: custom[name] for name in sorted(used)})
-    layers = {
-        graph.by_id[node_id].ident: instantiate(call, classes) for node_id, call in calls.items()
-    }
+    layers = {}
+    for node_id, call in calls.items():
+        node = graph.by_id[node_id]
+        try:
+            layers[node.ident] = instantiate(call, classes)
+        except Exception as exc:
+            if call.custom:
+                raise  # user code: its own traceback says where it failed
+            # torch's message alone ("negative dimension -16") does not say which layer
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ArchitectureError(
+                f"layer {node.name!r} ({node.type}): {first}", layer_id=node_id
+            ) from exc
     from forge_ops.arch._runtime import ArchitectureModule  # imports torch: only when building
 
     return ArchitectureModule(graph, layers)

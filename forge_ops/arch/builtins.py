@@ -58,11 +58,23 @@ VGG_CONFIGS: dict[int, list[int | str]] = {
 }
 
 
-def vgg(depth: int = 16, num_classes: int = 10) -> dict[str, Any]:
-    """CIFAR-sized VGG (input 3x32x32) with batch norm; depth 11 or 16."""
+def vgg(
+    depth: int = 16, num_classes: int = 10, width: float = 1.0, name: str | None = None
+) -> dict[str, Any]:
+    """CIFAR-sized VGG (input 3x32x32) with batch norm; depth 11 or 16.
+
+    ``width`` scales every layer's channels and the 512 hidden features (0.25: a quarter as
+    wide, about a sixteenth of the computation), keeping the layer sequence the same.
+    """
     if depth not in VGG_CONFIGS:
         raise ValueError(f"VGG depth must be one of {sorted(VGG_CONFIGS)}, got {depth}")
-    b = ArchitectureBuilder(f"VGG{depth}", [1, 3, 32, 32])
+    if not 0 < width <= 4:
+        raise ValueError(f"VGG width must be above 0 and at most 4, got {width}")
+
+    def scaled(channels: int) -> int:
+        return max(1, round(channels * width))
+
+    b = ArchitectureBuilder(name or f"VGG{depth}", [1, 3, 32, 32])
     x = b.input("x")
     channels, stage, conv = 3, 1, 1
     for item in VGG_CONFIGS[depth]:
@@ -72,25 +84,27 @@ def vgg(depth: int = 16, num_classes: int = 10) -> dict[str, Any]:
             continue
         assert isinstance(item, int)
         tag = f"{stage}_{conv}"
+        out = scaled(item)
         x = b.layer(
             "Conv2d",
             f"conv{tag}",
             x,
             in_channels=channels,
-            out_channels=item,
+            out_channels=out,
             kernel_size=3,
             padding=1,
         )
-        x = b.layer("BatchNorm2d", f"bn{tag}", x, num_features=item)
+        x = b.layer("BatchNorm2d", f"bn{tag}", x, num_features=out)
         x = b.layer("ReLU", f"relu{tag}", x)
-        channels, conv = item, conv + 1
+        channels, conv = out, conv + 1
+    hidden = scaled(512)
     x = b.layer("Flatten", "view", x)
     x = b.layer("Dropout", "dropout1", x, p=0.5)
-    x = b.layer("Linear", "fc1", x, in_features=512, out_features=512, bias=False)
-    x = b.layer("BatchNorm1d", "bn_fc1", x, num_features=512)
+    x = b.layer("Linear", "fc1", x, in_features=channels, out_features=hidden, bias=False)
+    x = b.layer("BatchNorm1d", "bn_fc1", x, num_features=hidden)
     x = b.layer("ReLU", "relu_fc1", x)
     x = b.layer("Dropout", "dropout2", x, p=0.5)
-    x = b.layer("Linear", "fc2", x, in_features=512, out_features=num_classes)
+    x = b.layer("Linear", "fc2", x, in_features=hidden, out_features=num_classes)
     x = b.layer("LogSoftmax", "log_softmax", x, dim=1)
     b.output(x)
     return b.plain()

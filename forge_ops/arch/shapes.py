@@ -21,8 +21,10 @@ from forge_ops.arch.build import build_module
 class ShapeError(ArchitectureError):
     """A layer cannot take the shape it is given; the message names layer, shape and need."""
 
-    def __init__(self, message: str, layer: str, got: list[Any]) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, layer: str, got: list[Any], layer_id: str | None = None
+    ) -> None:
+        super().__init__(message, layer_id=layer_id)
         self.layer = layer
         self.got = got
 
@@ -123,7 +125,7 @@ def infer_shapes(
         message = f"layer {exc.node.name!r} ({exc.node.type}) got input shape {shown}"
         message += f" but expects {need}" if need else " but cannot take it"
         message += f" ({cause})" if cause else ""
-        raise ShapeError(message, exc.node.name, got) from exc.cause
+        raise ShapeError(message, exc.node.name, got, exc.node.id) from exc.cause
     for edge_id, edge in (arch.get("edges") or {}).items():
         report.edge_shapes[edge_id] = report.layer_shapes.get(edge["src"])
     return report
@@ -182,9 +184,9 @@ def infer_shapes_isolated(
         return ShapeReport(**answer["report"])
     if "shape_error" in answer:
         error = answer["shape_error"]
-        raise ShapeError(error["message"], error["layer"], error["got"])
+        raise ShapeError(error["message"], error["layer"], error["got"], error.get("layer_id"))
     if "error" in answer:
-        raise ArchitectureError(answer["error"])
+        raise ArchitectureError(answer["error"], layer_id=answer.get("layer_id"))
     tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
     raise ArchitectureError(f"shape inference failed: {tail}")
 
@@ -196,11 +198,12 @@ def _main() -> int:
         report = infer_shapes(request["arch"], request.get("custom_layers"))
     except ShapeError as exc:
         print(
-            json.dumps({"shape_error": {"message": str(exc), "layer": exc.layer, "got": exc.got}})
+            json.dumps({"shape_error": {"message": str(exc), "layer": exc.layer, "got": exc.got,
+                                        "layer_id": exc.layer_id}})
         )
         return 1
     except ArchitectureError as exc:
-        print(json.dumps({"error": str(exc)}))
+        print(json.dumps({"error": str(exc), "layer_id": exc.layer_id}))
         return 1
     except Exception as exc:  # user code in a custom layer may raise anything
         print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))

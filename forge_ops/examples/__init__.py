@@ -20,11 +20,13 @@ from ._cifar10 import PAPER_TRAIN as PAPER_TRAIN
 from ._cifar10 import PIPELINE_CIFAR10 as PIPELINE_CIFAR10
 from ._cifar10 import PIPELINE_CUSTOM as PIPELINE_CUSTOM
 from ._cifar10 import PIPELINE_SYNTHETIC as PIPELINE_SYNTHETIC
+from ._cifar10 import SYNTHETIC_NET as SYNTHETIC_NET
 from ._cifar10 import SYNTHETIC_TRAIN as SYNTHETIC_TRAIN
 from ._cifar10 import Cifar10Ids as Cifar10Ids
 from ._cifar10 import build_cifar10 as build_cifar10
 from ._cifar10 import example_code as example_code
 from ._cifar10 import flip_cnn as flip_cnn
+from ._differences import setting_differences as setting_differences
 
 __all__ = [
     "ARTIFACTS",
@@ -37,6 +39,7 @@ __all__ = [
     "PIPELINE_CIFAR10",
     "PIPELINE_CUSTOM",
     "PIPELINE_SYNTHETIC",
+    "SYNTHETIC_NET",
     "SYNTHETIC_TRAIN",
     "Cifar10Ids",
     "Example",
@@ -45,6 +48,7 @@ __all__ = [
     "example_code",
     "example_document",
     "flip_cnn",
+    "setting_differences",
 ]
 
 

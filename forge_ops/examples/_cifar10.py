@@ -3,9 +3,10 @@
 - ``train-cifar10`` (the paper's Figure 3): DownloadCIFAR10 → NormalizeData → Train(net = VGG16,
   criterion = CrossEntropyLoss, learning_rate = 0.001, 50 iterations) → Test, with the trained
   model and the per-class accuracies published by two Output operations.
-- ``train-synthetic``: the same graph on SyntheticImages (no internet needed). VGG is slow on a
-  CPU, so the twin trains the shallower VGG11 on small batches: 50 iterations take about a
-  minute on two cores.
+- ``train-synthetic``: the same graph on SyntheticImages (no internet needed). VGG16 is slow on
+  a CPU, so the twin trains SlimVGG11 (VGG11's layers at a quarter of the width, a
+  sixteenth of VGG16's computation) for 150 iterations of 16 images: well above 90% on every
+  class in well under a minute on two cores.
 - ``train-custom``: shows a custom operation (RandomFlips) and an architecture built from a
   custom layer (ConvBNReLU); small enough to finish in seconds.
 
@@ -39,10 +40,17 @@ ARTIFACTS = {
 
 #: The paper's Train attributes (section 4: learning rate 0.001, at most 50 iterations).
 PAPER_TRAIN: dict[str, Any] = {"learning_rate": 0.001, "max_iterations": 50}
-#: The twin's data: small enough for a CPU, large enough to learn the patterns.
-SYNTHETIC_DATA: dict[str, Any] = {"train_size": 1000, "test_size": 200, "seed": 0}
-#: The twin's Train attributes: the paper's, on batches small enough for VGG on a CPU.
-SYNTHETIC_TRAIN: dict[str, Any] = {**PAPER_TRAIN, "batch_size": 16}
+#: The twin's data: small enough for a CPU, large enough to learn the patterns (50 test
+#: images per class, so each class's accuracy means something).
+SYNTHETIC_DATA: dict[str, Any] = {"train_size": 2000, "test_size": 500, "seed": 0}
+#: The twin's network: VGG11's layer sequence at a quarter of the width, so a CPU trains it
+#: for enough iterations to learn every class in well under a minute.
+SYNTHETIC_NET = "SlimVGG11"
+#: The twin's Train attributes: the paper's learning rate, three times its iterations (of
+#: the smaller network) on batches of 16.
+SYNTHETIC_TRAIN: dict[str, Any] = {**PAPER_TRAIN, "max_iterations": 150, "batch_size": 16}
+#: The custom pipeline's data: a smaller set, as its network is small and quick.
+CUSTOM_DATA: dict[str, Any] = {"train_size": 1000, "test_size": 200, "seed": 0}
 #: The custom pipeline's Train attributes: a small network, so a few seconds suffice.
 CUSTOM_TRAIN: dict[str, Any] = {"learning_rate": 0.003, "max_iterations": 60, "batch_size": 32}
 SYNTHETIC_CLASSES = [f"pattern {index}" for index in range(10)]
@@ -108,7 +116,14 @@ def build_cifar10(project: ProjectDoc) -> Cifar10Ids:
         layer = project.add_layer(CUSTOM_LAYER, example_code(CUSTOM_LAYER))
         archs = {
             arch["name"]: write_architecture(project, arch)
-            for arch in (vgg(16), vgg(11), small_cnn(), resnet(), flip_cnn())
+            for arch in (
+                vgg(16),
+                vgg(11),
+                vgg(11, width=0.25, name=SYNTHETIC_NET),
+                small_cnn(),
+                resnet(),
+                flip_cnn(),
+            )
         }
         pipelines = {
             PIPELINE_CIFAR10: _paper_pipeline(
@@ -126,7 +141,7 @@ def build_cifar10(project: ProjectDoc) -> Cifar10Ids:
                 PIPELINE_SYNTHETIC,
                 source="SyntheticImages",
                 source_attributes=SYNTHETIC_DATA,
-                net=archs["VGG11"],
+                net=archs[SYNTHETIC_NET],
                 train_attributes=SYNTHETIC_TRAIN,
                 test={"class_names": SYNTHETIC_CLASSES},
             ),
@@ -135,7 +150,7 @@ def build_cifar10(project: ProjectDoc) -> Cifar10Ids:
                 ops,
                 PIPELINE_CUSTOM,
                 source="SyntheticImages",
-                source_attributes=SYNTHETIC_DATA,
+                source_attributes=CUSTOM_DATA,
                 net=archs[CUSTOM_ARCHITECTURE],
                 train_attributes=CUSTOM_TRAIN,
                 test={"class_names": SYNTHETIC_CLASSES},

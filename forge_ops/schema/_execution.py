@@ -56,6 +56,10 @@ class ExecutionDoc:
             self.meta["started"] = None
             self.meta["finished"] = None
 
+    def set_executor(self, executor: str) -> None:
+        """The executor the execution runs on now (a restart may pick another)."""
+        self.meta["executor"] = executor
+
     def set_status(self, status: str) -> None:
         """Set the execution's status; the first running/finished status stamps the time."""
         status = JobStatus(status)

@@ -47,12 +47,14 @@ from ._lookup import Lookup, shown
 from ._planning import (
     OUTPUT_OPERATION,
     Prepared,
+    as_it_ran,
     find_job,
     find_pipeline,
     match_job,
     named_hashes,
     prepare,
     validate,
+    with_gpus,
 )
 from ._project_records import ProjectRecords
 from ._publishing import publish, published_artifacts
@@ -152,8 +154,12 @@ class Coordinator:
         use_cache: bool = True,
         by: str | None = None,
         ray_address: str | None = None,
+        gpus: float | None = None,
     ) -> ExecutionRecordJson:
-        """Validate, commit and tag, then start running ``pipeline`` (id or name)."""
+        """Validate, commit and tag, then start running ``pipeline`` (id or name).
+
+        ``gpus``: GPUs for each job that runs a network (see ``with_gpus``); None keeps the
+        nodes' own settings. ``use_cache=False`` recomputes every job."""
         async with self.rooms.hold(self.lookup.branch_room(project, branch)) as room:
             current = self.own_artifacts(project, ProjectDoc(room.doc).to_plain())
         pipeline_id = find_pipeline(current, pipeline)
@@ -167,7 +173,8 @@ class Coordinator:
         if committed != current:  # edited while the executor started: check what runs
             validate(committed, pipeline_id)
         return await self._launch(
-            project, branch, execution, prepared=self._prepare(project, committed, pipeline_id),
+            project, branch, execution,
+            prepared=with_gpus(self._prepare(project, committed, pipeline_id), committed, gpus),
             commit=commit, engine=engine, use_cache=use_cache, by=by,
         )
 
@@ -180,12 +187,15 @@ class Coordinator:
         executor: str | None = None,
         by: str | None = None,
     ) -> ExecutionRecordJson:
-        """Run the pipeline exactly as ``execution`` ran it, from its ``run/{id}`` tag."""
+        """Run the pipeline exactly as ``execution`` ran it, from its ``run/{id}`` tag, on
+        ``executor`` or else the one it ran on (see ``Engines.resume_kind``)."""
         original = await self.lookup.document(project, execution)
         snapshot = original["meta"]["pipeline"]
         commit, content = await self.lookup.tagged(project, execution)
-        engine = await self.engine(executor or original["meta"]["executor"])
-        prepared = self._prepare(project, content, str(snapshot.get("pipeline")))
+        engine = await self.engine(
+            self.engines.resume_kind(executor, original["meta"]["executor"]))
+        prepared = as_it_ran(self._prepare(project, content, str(snapshot.get("pipeline"))),
+                             snapshot)
         new = await self._new_execution(project)
         try:
             await self.history.store.run(self.history.store.add_tag, project, f"run/{new}", commit,
@@ -199,28 +209,38 @@ class Coordinator:
         )
 
     async def restart(
-        self, project: str, execution: str, job: str, *, by: str | None = None
+        self,
+        project: str,
+        execution: str,
+        job: str,
+        *,
+        by: str | None = None,
+        executor: str | None = None,
     ) -> ExecutionRecordJson:
         """Re-run one job and everything downstream of it; the other jobs keep their results
-        (those that did not succeed run again too, see ``Engine.restart``)."""
+        (those that did not succeed run again too, see ``Engine.restart``). It runs on
+        ``executor``, else on the one the execution ran on (see ``Engines.resume_kind``)."""
         self.lookup.execution_room(project, execution)  # 404 first: no news of others' runs
         self._not_running(execution)
         self._starting.add(execution)  # until it is live: a second restart is refused
         try:
             await settle_interrupted(self.lookup, project, execution, self.log)
-            return await self._restart(project, execution, job, by)
+            return await self._restart(project, execution, job, by, executor)
         finally:
             self._starting.discard(execution)
 
     async def _restart(
-        self, project: str, execution: str, job: str, by: str | None
+        self, project: str, execution: str, job: str, by: str | None, executor: str | None
     ) -> ExecutionRecordJson:
         plain = await self.lookup.document(project, execution)
         snapshot = plain["meta"]["pipeline"]
         job_id = find_job(snapshot, plain["jobs"], job)
         commit, content = await self.lookup.tagged(project, execution)
-        prepared = self._prepare(project, content, str(snapshot.get("pipeline")))
-        engine = await self.engine(plain["meta"]["executor"])
+        prepared = as_it_ran(self._prepare(project, content, str(snapshot.get("pipeline"))),
+                             snapshot)
+        engine = await self.engine(self.engines.resume_kind(executor, plain["meta"]["executor"]))
+        if engine.executor.name != plain["meta"]["executor"]:
+            await self._record_executor(project, execution, engine.executor.name, by)
         branch = str(snapshot.get("branch") or "main")
         # The kept jobs' outputs are read from the document: only the project's own count.
         previous = previous_result(execution, plain,
@@ -239,6 +259,16 @@ class Coordinator:
             entry["error"] = entry["cached_from"] = None
             entry["outputs"] = {}
         return record
+
+    async def _record_executor(
+        self, project: str, execution: str, executor: str, by: str | None
+    ) -> None:
+        """The execution now runs on ``executor``: its record says so (and its next restart
+        uses it)."""
+        async with self.rooms.hold(execution_room(project, execution)) as room:
+            with room.edit(by) as doc:
+                ExecutionDoc(doc).set_executor(executor)
+            await room.written()
 
     def cancel(self, project: str, execution: str, job: str | None = None) -> None:
         """Cancel a running execution or one of its jobs (and so its downstream)."""

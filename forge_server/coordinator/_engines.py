@@ -48,6 +48,25 @@ class Engines:
                 self._engines[executor_kind] = engine
         return engine
 
+    def started(self) -> set[str]:
+        """The executor kinds running now (each started on the first run that needed it)."""
+        return {str(kind) for kind in self._engines}
+
+    def resume_kind(self, requested: str | None, ran_on: str | None) -> str:
+        """The executor a restart or rerun uses: the one asked for; else the one the execution
+        ran on, when it is running here already or is this server's default; else this
+        server's default. So a server started with ``--executor local`` restarts an execution
+        that ran on Ray (under an earlier setting) locally, and starts no Ray runtime nobody
+        asked for; asking for ``ray`` still starts it."""
+        if requested:
+            return requested
+        default = self.config.executor
+        if ran_on in set(ExecutorKind):
+            kind = ExecutorKind(ran_on)
+            if kind is default or kind in self._engines:
+                return str(kind)
+        return str(default)
+
     async def _start(self, kind: ExecutorKind) -> Engine:
         from forge_ops.execution import Engine, Executor, LocalExecutor, RayExecutor
 

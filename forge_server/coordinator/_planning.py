@@ -128,6 +128,62 @@ def named_hashes(plan: Plan) -> Iterator[tuple[str, str, str]]:
                 yield job.name, attribute, digest
 
 
+def runs_a_network(project: Project, operation_id: str) -> bool:
+    """Whether an operation takes a network: an ``Architecture`` reference or a ``Model``
+    input (Train, Test, Predict): the jobs a run's GPU count is for."""
+    from forge_ops.operations import InterfaceError, parse_interface
+
+    operation = project["operations"].get(operation_id)
+    if operation is None:
+        return False
+    try:
+        interface = parse_interface(operation["code"])
+    except InterfaceError:
+        return False
+    return any(r.type == "Architecture" for r in interface.references) or any(
+        p.type == "Model" for p in interface.inputs
+    )
+
+
+def with_gpus(prepared: Prepared, project: Project, gpus: float | None) -> Prepared:
+    """``prepared`` with ``num_gpus = gpus`` on every job that runs a network (None: as the
+    nodes' settings say)."""
+    if gpus is None:
+        return prepared
+    return _with_settings(prepared, {
+        job_id: {"num_gpus": gpus}
+        for job_id, spec in prepared.plan.jobs.items()
+        if runs_a_network(project, spec.operation)
+    })
+
+
+def as_it_ran(prepared: Prepared, snapshot: ExecutionSnapshot) -> Prepared:
+    """``prepared`` with each job's resources as the execution ran it (a run's GPU count
+    holds for its restarts too)."""
+    jobs = snapshot.get("jobs") or {}
+    return _with_settings(prepared, {
+        job_id: {key: value for key, value in (jobs[job_id].get("settings") or {}).items()
+                 if key in ("num_cpus", "num_gpus")}
+        for job_id in prepared.plan.jobs if job_id in jobs
+    })
+
+
+def _with_settings(prepared: Prepared, changes: Mapping[str, Mapping[str, float]]) -> Prepared:
+    from dataclasses import replace
+
+    jobs = dict(prepared.plan.jobs)
+    for job_id, change in changes.items():
+        if change:
+            spec = jobs[job_id]
+            settings = replace(
+                spec.settings,
+                num_cpus=float(change.get("num_cpus", spec.settings.num_cpus)),
+                num_gpus=float(change.get("num_gpus", spec.settings.num_gpus)),
+            )
+            jobs[job_id] = replace(spec, settings=settings)
+    return replace(prepared, plan=replace(prepared.plan, jobs=jobs))
+
+
 def match_job(ref: str, names: Mapping[str, str], where: str) -> str:
     """A job id from its id or its (unique) display name; ``where`` names the execution in
     errors ("execution 1a2b3c4d")."""

@@ -2,12 +2,14 @@
 
 Under ``/api/projects/{project}/``:
 
-POST runs {pipeline, branch?, executor?, no_cache?, ray_address?}   201: the execution record
+POST runs {pipeline, branch?, executor?, no_cache?, gpus?, ray_address?}   201: the execution
+                                              record (gpus: for each job that runs a network)
 GET  executions?branch=B                      execution summaries of a branch
 GET  executions/{id}                          the execution record (jobs, durations, outputs)
 POST executions/{id}/cancel                   cancel the whole execution
 POST executions/{id}/jobs/{job}/cancel        cancel one job (and so its downstream)
-POST executions/{id}/jobs/{job}/restart       re-run a job and its downstream
+POST executions/{id}/jobs/{job}/restart {executor?}   re-run a job and its downstream (on
+                                              the executor it ran on unless one is named)
 POST executions/{id}/rerun {no_cache?, executor?}   run again from the run/{id} tag; 201
 GET  executions/{id}/jobs/{job}/images/{name}?format=png|raw&max_side=N
                                               an image a job showed: PNG, or raw uint8 H×W×C
@@ -137,6 +139,19 @@ def _flag(body: dict[str, Any], key: str) -> bool:
     return value
 
 
+def _gpus(body: dict[str, Any]) -> float | None:
+    """A run's GPU count: absent or null (the nodes' own settings), else a number >= 0."""
+    value = body.get("gpus")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+        0 <= value < float("inf")
+    ):
+        raise CoordinatorError("'gpus' must be a number of GPUs, 0 or more (e.g. 1, or 0.5 "
+                               "to share one), or null for each node's own setting")
+    return float(value)
+
+
 def _branch(request: web.Request) -> str:
     return request.query.get("branch", "main")
 
@@ -157,6 +172,7 @@ async def _run(request: web.Request) -> web.Response:
         use_cache=not _flag(body, "no_cache"),
         by=principal.user,
         ray_address=_text(body, "ray_address"),
+        gpus=_gpus(body),
     )
     return web.json_response(record, status=201)
 
@@ -180,9 +196,10 @@ async def _cancel(request: web.Request) -> web.Response:
 
 
 async def _restart(request: web.Request) -> web.Response:
-    coordinator, project, principal, _ = await _writer(request)
+    coordinator, project, principal, body = await _writer(request)
     record = await coordinator.restart(
-        project, request.match_info["execution"], request.match_info["job"], by=principal.user
+        project, request.match_info["execution"], request.match_info["job"], by=principal.user,
+        executor=_text(body, "executor"),
     )
     return web.json_response(record, status=202)
 

@@ -99,8 +99,10 @@ def architecture_spec(
     marks: Mapping[str, Sequence[Mark]] | None = None,
     edge_shapes: Mapping[str, Any] | None = None,
     parameters: Mapping[str, int] | None = None,
+    flagged: str | None = None,
 ) -> GraphSpec:
-    """Layers as boxes; inputs numbered when a layer takes several; shapes on edges if known."""
+    """Layers as boxes; inputs numbered when a layer takes several; shapes on edges if known;
+    the ``flagged`` layer (the one an error names) drawn as failed."""
     arch = project["architectures"].get(arch_id)
     if arch is None:
         return GraphSpec()
@@ -130,6 +132,7 @@ def architecture_spec(
                 extra=format_params(parameters[layer_id]) if layer_id in parameters else "",
                 selected=layer_id == selected,
                 marks=tuple(marks.get(layer_id, ())),
+                status=Status.FAILED if layer_id == flagged else None,
             )
         )
     edges = []

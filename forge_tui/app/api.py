@@ -46,10 +46,15 @@ class ForgeApi:
         branch: str = "main",
         executor: str | None = None,
         no_cache: bool = False,
+        gpus: float | None = None,
     ) -> dict[str, Any]:
+        """Start a run: ``executor`` None is the server's default, ``no_cache`` recomputes
+        every job, ``gpus`` is for each job that runs a network (None: the nodes' settings)."""
         body: dict[str, Any] = {"pipeline": pipeline, "branch": branch, "no_cache": no_cache}
         if executor:
             body["executor"] = executor
+        if gpus is not None:
+            body["gpus"] = gpus
         return await self.call("POST", "runs", body=body)
 
     async def executions(self, branch: str = "main") -> list[dict[str, Any]]:
@@ -64,8 +69,14 @@ class ForgeApi:
         path += f"/jobs/{_quote(job)}/cancel" if job else "/cancel"
         return await self.call("POST", path)
 
-    async def restart(self, execution: str, job: str) -> dict[str, Any]:
-        return await self.call("POST", f"executions/{_quote(execution)}/jobs/{_quote(job)}/restart")
+    async def restart(
+        self, execution: str, job: str, executor: str | None = None
+    ) -> dict[str, Any]:
+        """Restart a job and its downstream, on ``executor`` or else the one it ran on."""
+        body = {"executor": executor} if executor else None
+        return await self.call(
+            "POST", f"executions/{_quote(execution)}/jobs/{_quote(job)}/restart", body=body
+        )
 
     async def execution_artifact(self, execution: str, digest: str) -> dict[str, Any]:
         """Summary of any output or image of an execution, by its hash."""

@@ -80,10 +80,15 @@ def render_graph(spec: GraphSpec, options: RenderOptions | None = None) -> Rende
 
     boxes = {n.id: measure(n, options) for n in nodes}
     items = {n.id: Item(n.id, rank[n.id], boxes[n.id].width, boxes[n.id]) for n in nodes}
-    n_ranks = max(rank.values(), default=-1) + 1
+    # Boxes with no connection (a layer just added, not wired yet) wait in a row under the
+    # graph, so that adding one leaves every connected box where it was.
+    wired = {e.src for e in usable} | {e.dst for e in usable}
+    loose = [nid for nid in order if nid not in wired] if wired else []
+    n_ranks = max((rank[nid] for nid in order if nid not in loose), default=-1) + 1
     ranks: list[list[Item]] = [[] for _ in range(n_ranks)]
     for nid in order:
-        ranks[rank[nid]].append(items[nid])
+        if nid not in loose:
+            ranks[rank[nid]].append(items[nid])
     segments: list[Segment] = []
     for i, e in enumerate(usable):
         net_key = (e.src, e.src_port)
@@ -100,6 +105,13 @@ def render_graph(spec: GraphSpec, options: RenderOptions | None = None) -> Rende
     x = place_x(ranks, segments, options.box_gap, options.dummy_gap)
     _reorder_ports(boxes, segments, x)
     x = place_x(ranks, segments, options.box_gap, options.dummy_gap)
+    if loose:
+        column = 0
+        for nid in loose:
+            items[nid].rank, x[nid] = n_ranks, column
+            column += items[nid].width + options.box_gap
+        ranks.append([items[nid] for nid in loose])
+        n_ranks += 1
 
     # Vertical geometry: a band per rank, a channel below it sized by its tracks.
     band_h = [max((it.box.height if it.box else 1) for it in rank) if rank else 1 for rank in ranks]

@@ -20,10 +20,12 @@ from forge_ops.examples import (
     PIPELINE_CIFAR10,
     PIPELINE_CUSTOM,
     PIPELINE_SYNTHETIC,
+    SYNTHETIC_NET,
     UnknownExample,
     example_code,
     example_document,
     flip_cnn,
+    setting_differences,
 )
 from forge_ops.operations import builtin_code, parse_interface, validate_project_pipeline
 from forge_ops.schema import ProjectDoc
@@ -134,9 +136,37 @@ class TestPaperShape:
         }
         assert renamed == PAPER_EDGES
         train = node_of(project, twin, "Train")
+        # The paper's learning rate; a slim VGG11 for more iterations, so a CPU learns the
+        # patterns in well under a minute (tests/e2e/test_demo.py checks the accuracy).
         assert train["attributes"]["learning_rate"] == 0.001
-        assert train["attributes"]["max_iterations"] == 50
-        assert project["architectures"][train["references"]["net"]]["name"].startswith("VGG")
+        assert train["attributes"]["max_iterations"] == 150
+        assert train["attributes"]["batch_size"] == 16
+        assert project["architectures"][train["references"]["net"]]["name"] == SYNTHETIC_NET
+
+    def test_twin_says_what_differs_from_the_paper(self, project: dict[str, Any]) -> None:
+        assert setting_differences(project, PIPELINE_SYNTHETIC, PIPELINE_CIFAR10) == [
+            "data from SyntheticImages (seed=0, test_size=500, train_size=2000) "
+            "instead of DownloadCIFAR10",
+            "batch_size 16 instead of 64",
+            "max_iterations 150 instead of 50",
+            "net SlimVGG11 instead of VGG16",
+        ]
+        assert setting_differences(project, PIPELINE_CIFAR10, PIPELINE_CIFAR10) == []
+        assert setting_differences(project, "no such pipeline", PIPELINE_CIFAR10) == []
+
+    def test_slim_vgg_keeps_the_layer_sequence_at_a_quarter_width(self) -> None:
+        full, slim = vgg(11), vgg(11, width=0.25, name=SYNTHETIC_NET)
+        assert slim["name"] == SYNTHETIC_NET
+        assert [lay["name"] for lay in slim["layers"].values()] == [
+            lay["name"] for lay in full["layers"].values()
+        ]
+        widths = [lay["attributes"].get("out_channels") for lay in slim["layers"].values()
+                  if lay["type"] == "Conv2d"]
+        assert widths == [16, 32, 64, 64, 128, 128, 128, 128]
+        torch.manual_seed(0)
+        assert build_module(slim)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+        with pytest.raises(ValueError, match="VGG width must be above 0"):
+            vgg(11, width=0)
 
     def test_train_plots_training_error_as_the_paper_does(self, project: dict[str, Any]) -> None:
         """DeepForge.Graph('Training Error') / graph:line('error') / errLine:add(iter, err)."""
@@ -161,7 +191,8 @@ class TestArchitecturesAndCustomCode:
             )
 
         by_name = {a["name"]: a for a in project["architectures"].values()}
-        for expected in (vgg(16), vgg(11), small_cnn(), resnet(), flip_cnn()):
+        for expected in (vgg(16), vgg(11), vgg(11, width=0.25, name=SYNTHETIC_NET), small_cnn(),
+                         resnet(), flip_cnn()):
             stored = by_name[expected["name"]]
             assert stored["input_shape"] == expected["input_shape"]
             assert layers(stored) == layers(expected)

@@ -26,9 +26,10 @@ from forge_server.relay.server import RelayServer
 from forge_tui.app import ForgeApp, LinkState, ServerBackend
 from forge_tui.app.api import ApiError, ForgeApi
 from forge_tui.app.execution_view import execution_spec
-from forge_tui.app.screens.modals import FuzzyPicker, Prompt
+from forge_tui.app.screens.modals import FuzzyPicker
 from forge_tui.app.screens.monitor import MonitorScreen
 from forge_tui.app.screens.project import ProjectScreen
+from forge_tui.app.screens.run_dialog import RunDialog
 from forge_tui.app.widgets.graph_editor import GraphEditor
 from forge_tui.app.widgets.job_output import JobOutput, elapsed_seconds, format_elapsed
 from forge_tui.render import render_graph
@@ -263,17 +264,11 @@ class TestMonitor:
             assert "Boom" in str(editor.query_one("#message").render())
             assert isinstance(app.screen, ProjectScreen)  # no monitor for a refused run
 
-            # run with options: the executor is checked before anything is sent
+            # run with options (the run dialog, tests/tui/test_run_dialog.py): refused too
             editor.run_problems = {}
             await pilot.press("ctrl+t")
-            prompt_input = await shown(pilot, Prompt, "Input")
-            assert isinstance(prompt_input, Input)
-            prompt_input.value = "gpu"
-            await pilot.press("enter")
-            await pilot.pause()
-            assert "ray, local" in str(app.screen.query_one("#prompt-error").render())
-            prompt_input.value = "local"
-            await pilot.press("enter")
+            await shown(pilot, RunDialog, "#executor")
+            await pilot.press("ctrl+s")
             await until(pilot, lambda: editor.run_problems)
             assert set(editor.run_problems) == {ids["broken.Boom"]}
 

@@ -24,6 +24,7 @@ from forge_tui.app.api import ApiError, ForgeApi, api_for
 from forge_tui.app.bindings import MOVE_BINDINGS
 from forge_tui.app.execution_view import artifact_text, execution_spec, job_names
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt, TextScreen, if_chosen
+from forge_tui.app.screens.run_dialog import restart_note
 from forge_tui.app.widgets.graph_canvas import GraphCanvas
 from forge_tui.app.widgets.job_output import (
     JobOutput,
@@ -62,6 +63,7 @@ class MonitorScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *MOVE_BINDINGS,
         Binding("R", "restart_job", "Restart job"),
+        Binding("ctrl+t", "restart_with_options", "Restart with options…", show=False),
         Binding("c", "cancel_job", "Cancel job"),
         Binding("C", "cancel_execution", "Cancel run"),
         Binding("a", "artifact", "Artifact"),
@@ -217,6 +219,21 @@ class MonitorScreen(Screen[None]):
         if self.selected and self._need_api():
             self._call("restart", self.selected)
 
+    def action_restart_with_options(self) -> None:
+        """Restart on another executor than the one the execution ran on."""
+        from forge_tui.app.screens.run_dialog import RunDialog
+
+        if not (self.selected and self._need_api()):
+            return
+        plain = self.plain or self.execution.to_plain()
+        job = self.selected
+        name = job_names(plain).get(job, job)
+        self.app.push_screen(
+            RunDialog(f"Restart {name} with options", restart=True,
+                      ran_on=plain["meta"].get("executor")),
+            if_chosen(lambda options: self._call("restart", job, options.executor)),
+        )
+
     def action_cancel_job(self) -> None:
         if self.selected and self._need_api():
             self._call("cancel", self.selected)
@@ -226,13 +243,14 @@ class MonitorScreen(Screen[None]):
             self._call("cancel", None)
 
     @work(group="monitor-api")
-    async def _call(self, what: str, job: str | None) -> None:
+    async def _call(self, what: str, job: str | None, executor: str | None = None) -> None:
         assert self.api is not None
-        name = job_names(self.plain or self.execution.to_plain()).get(job or "", job)
+        plain = self.plain or self.execution.to_plain()
+        name = job_names(plain).get(job or "", job)
         try:
             if what == "restart" and job is not None:
-                await self.api.restart(self.execution_id, job)
-                self.say(f"Restarting {name} and what depends on it")
+                record = await self.api.restart(self.execution_id, job, executor)
+                self.say(restart_note(name, plain["meta"].get("executor"), record, executor))
             else:
                 await self.api.cancel(self.execution_id, job)
                 self.say(f"Cancelling {name}" if job else "Cancelling the execution")

@@ -1,6 +1,13 @@
 """The architecture editor: layers (torch.nn classes, functional ops, custom layers) wired in
 order, with shapes and parameter counts inferred off the UI thread, and the input shape that
-inference starts from."""
+inference starts from.
+
+Everyone sees the same: the input shape lives in the architecture (shared, versioned), and a
+line over the diagram gives it with the parameter total; a layer an error names is flagged.
+An attribute value is checked against the layer's constructor before it is written (see
+:mod:`forge_ops.arch.validate`), so a refused value never reaches the document. A layer added
+while another is selected is inserted after it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,14 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
+from textual.app import ComposeResult
+from textual.widgets import Static
 
+from forge_ops.arch import INPUT, OUTPUT
 from forge_ops.graph_order import reaches
 from forge_ops.input_shape import InputShapeError, parse_input_shape
 from forge_ops.schema import Project, ProjectDoc
+from forge_tui.app._arch_summary import ArchSummary, summarize
 from forge_tui.app._graphs import architecture_spec
 from forge_tui.app._values import parse_value, show_value
 from forge_tui.app._workspace import Workspace
@@ -25,15 +36,97 @@ def layer_type_choices(custom: list[str], built_in: list[str]) -> list[tuple[str
     """The add-layer picker: custom layers, then ``Input``/``Output`` and the functional ops,
     then the ``torch.nn`` classes in ``built_in``. The names come from :mod:`forge_ops.arch`
     (importing it does not import torch)."""
-    from forge_ops.arch import FUNCTIONAL_OPS, INPUT, OUTPUT
+    from forge_ops.arch import FUNCTIONAL_OPS
 
     functional = [INPUT, OUTPUT, *sorted(FUNCTIONAL_OPS)]
     options = [(f"{n}  (custom)", n) for n in sorted(custom)]
     return options + [(n, n) for n in functional] + [(n, n) for n in built_in]
 
 
+def insert_after(
+    project: ProjectDoc, arch_id: str, graph: Graph, after: str, new: str, *, new_type: str
+) -> None:
+    """Wire the new layer ``new`` in after layer ``after``: it takes ``after``'s output and
+    feeds whatever ``after`` fed. An Output has no output to take: the new layer goes before
+    it instead. A new Input takes no connection; a new Output is one more consumer."""
+    if new_type == INPUT:
+        return
+    edges = sorted(graph["edges"].items())
+    if graph["layers"][after]["type"] == OUTPUT:
+        for edge_id, edge in edges:
+            if edge["dst"] == after:
+                project.disconnect_layers(arch_id, edge_id)
+                project.connect_layers(arch_id, edge["src"], new, 0)
+        project.connect_layers(arch_id, new, after, 0)
+        return
+    if new_type != OUTPUT:
+        for edge_id, edge in edges:
+            if edge["src"] == after:
+                project.disconnect_layers(arch_id, edge_id)
+                project.connect_layers(arch_id, new, edge["dst"], edge["index"])
+    project.connect_layers(arch_id, after, new, 0)
+
+
+def custom_layer_code(project: Project) -> dict[str, str]:
+    """The project's custom layers by class name (their code is read, never run, here)."""
+    return {layer["name"]: layer["code"] for layer in project["layers"].values()}
+
+
+def attribute_problem(
+    name: str, layer_type: str, attributes: dict[str, Any], custom: dict[str, str]
+) -> str | None:
+    """Why ``attributes`` cannot construct the layer (naming it and the attribute), or None."""
+    from forge_ops.arch import ArchitectureError
+    from forge_ops.arch.validate import check_layer_attributes
+
+    try:
+        check_layer_attributes(name, layer_type, attributes, custom)
+    except ArchitectureError as exc:
+        return str(exc)
+    except ImportError:
+        return None  # no torch here: the run checks the layer instead
+    return None
+
+
+def attribute_choices(layer_type: str, custom: dict[str, str]) -> list[tuple[str, str]]:
+    """(name, what its default is) for each attribute the layer's constructor takes; empty
+    when the type is unknown (the user may then name any attribute)."""
+    from forge_ops.arch import FUNCTIONAL_OPS, CustomLayerError
+    from forge_ops.arch.catalogue import catalogue
+    from forge_ops.arch.custom import custom_layer_specs
+
+    if layer_type == INPUT:
+        return [("index", "default 0"), ("shape", "default: the architecture's")]
+    if layer_type == OUTPUT:
+        return [("index", "default 0")]
+    specs = {}
+    try:
+        specs.update(catalogue())
+        if layer_type in custom:
+            specs.update(custom_layer_specs({layer_type: custom[layer_type]}))
+    except (ImportError, CustomLayerError):
+        pass  # no torch, or unreadable custom code: any attribute name may be typed
+    spec = specs.get(layer_type)
+    if spec is not None:
+        return [
+            (a.name, "required" if a.required else f"default {show_value(a.default, 20)}")
+            for a in spec.attributes
+        ]
+    op = FUNCTIONAL_OPS.get(layer_type)
+    if op is not None:
+        return [
+            (k, "required" if a.required else f"default {show_value(a.default, 20)}")
+            for k, a in op.attributes.items()
+        ]
+    return []
+
+
 class ArchitectureEditor(GraphEditor):
     """Layers are boxes; a layer with several inputs takes them in order (input 0, 1, …)."""
+
+    DEFAULT_CSS = """
+    ArchitectureEditor #summary { height: auto; max-height: 3; padding: 0 1; background: $boost; }
+    """
 
     kind: ClassVar[Kind] = "architecture"
     collection: ClassVar[str] = "architectures"
@@ -41,11 +134,25 @@ class ArchitectureEditor(GraphEditor):
 
     def __init__(self, workspace: Workspace, entry_id: str) -> None:
         super().__init__(workspace, entry_id)
-        # Shapes and parameter counts, inferred off the UI thread per version.
+        # Shapes and parameter counts, worked out off the UI thread per version.
         self._shape_key: str | None = None
-        self.edge_shapes: dict[str, Any] = {}
-        self.parameters: dict[str, int] = {}
-        self.shape_error = ""
+        self.summary: ArchSummary | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="summary")
+        yield from super().compose()
+
+    @property
+    def parameters(self) -> dict[str, int]:
+        return self.summary.parameters if self.summary else {}
+
+    @property
+    def edge_shapes(self) -> dict[str, Any]:
+        return self.summary.edge_shapes if self.summary else {}
+
+    @property
+    def shape_error(self) -> str:
+        return self.summary.error if self.summary else ""
 
     # ----- drawing and shapes -------------------------------------------------------------
 
@@ -58,48 +165,50 @@ class ArchitectureEditor(GraphEditor):
             marks=marks,
             edge_shapes=self.edge_shapes,
             parameters=self.parameters,
+            flagged=self.summary.error_layer if self.summary else None,
         )
+
+    def redraw(self) -> None:
+        super().redraw()
+        if self._ready:
+            self.query_one("#summary", Static).update(self._summary_text())
+
+    def _summary_text(self) -> Text:
+        if self.summary is None:
+            return Text("working out shapes and parameters…", style="dim")
+        text = Text(self.summary.line())
+        if self.summary.error:
+            text.append(f"\n⚠ {self.summary.error}", style="yellow")
+        return text
 
     def _maybe_infer_shapes(self, project: Project) -> None:
         arch = project["architectures"].get(self.entry_id)
         if arch is None:
             return
-        key = json.dumps(arch, sort_keys=True)
+        custom = {layer["name"]: layer["code"] for layer in project["layers"].values()}
+        key = json.dumps([arch, custom], sort_keys=True)
         if key == self._shape_key:
             return
         self._shape_key = key
-        custom = {layer["name"] for layer in project["layers"].values()}
-        if any(layer["type"] in custom for layer in arch["layers"].values()):
-            # Custom layers are user code: it runs only inside jobs, never in the TUI.
-            self._shapes_done(key, {}, {}, "shapes: not inferred here (custom layers run in jobs)")
-            return
-        self._infer_shapes(key, dict(arch))
+        self._infer_shapes(key, dict(arch), custom)
 
     @work(thread=True, exclusive=True, group="shapes")
-    def _infer_shapes(self, key: str, arch: dict[str, Any]) -> None:
-        """Shape inference builds torch.nn layers on the meta device: slow, so in a thread."""
-        try:
-            from forge_ops.arch.shapes import infer_shapes
+    def _infer_shapes(self, key: str, arch: dict[str, Any], custom: dict[str, str]) -> None:
+        """Builds torch.nn layers on the meta device: slow the first time, so in a thread."""
+        summary = summarize(arch, custom)
+        self.app.call_from_thread(self._shapes_done, key, summary)
 
-            report = infer_shapes(arch)
-        except Exception as exc:  # any refusal becomes a message; the diagram stays usable
-            self.app.call_from_thread(self._shapes_done, key, {}, {}, f"shapes: {exc}")
-            return
-        self.app.call_from_thread(
-            self._shapes_done, key, dict(report.edge_shapes), dict(report.parameters), ""
-        )
-
-    def _shapes_done(
-        self, key: str, edges: dict[str, Any], parameters: dict[str, int], error: str
-    ) -> None:
+    def _shapes_done(self, key: str, summary: ArchSummary) -> None:
         if key != self._shape_key:
             return  # the architecture changed meanwhile; a newer inference is coming
-        self.edge_shapes, self.parameters, self.shape_error = edges, parameters, error
+        self.summary = summary
         self.redraw()
 
     def inspector_notes(self, text: Text) -> None:
-        if self.shape_error:
-            text.append(f"{self.shape_error}\n", style="yellow")
+        if self.summary is not None:
+            text.append(f"{self.summary.line()}\n", style="dim")
+            if self.summary.error:
+                text.append(f"{self.summary.error}\n", style="yellow")
 
     def inspect_node(self, text: Text, project: Project, graph: Graph, node_id: str) -> None:
         layer = graph["layers"][node_id]
@@ -133,10 +242,26 @@ class ArchitectureEditor(GraphEditor):
         )
 
     def _add_layer(self, layer_type: str | None) -> None:
-        if layer_type is not None:
-            self._add_and_select(
-                "Add layer", lambda p: p.add_arch_layer(self.entry_id, layer_type)
-            )
+        if layer_type is None:
+            return
+        after = self.selected
+        _, graph = self._current_graph()
+        if after is not None and after not in graph["layers"]:
+            after = None
+
+        def add(project: ProjectDoc) -> str:
+            layer_id = project.add_arch_layer(self.entry_id, layer_type)
+            if after is not None:
+                insert_after(
+                    project, self.entry_id, graph, after, layer_id, new_type=layer_type
+                )
+            return layer_id
+
+        self._add_and_select("Add layer", add)
+        if after is not None and self.selected not in (None, after):
+            name = graph["layers"][after]["name"]
+            self.say(f"Inserted {layer_type} after {name}" if layer_type != INPUT
+                     else f"Added {layer_type} (an input takes no connection)")
 
     def remove_node(self, project: ProjectDoc, node_id: str) -> None:
         project.remove_arch_layer(self.entry_id, node_id)
@@ -185,11 +310,35 @@ class ArchitectureEditor(GraphEditor):
     # ----- attributes and the input shape -------------------------------------------------
 
     def edit_attributes(self, node_id: str, project: Project, graph: Graph) -> None:
-        attrs = graph["layers"][node_id]["attributes"]
+        self._load_catalogue_then(node_id)
+
+    @work(thread=True, exclusive=True, group="catalogue")
+    def _load_catalogue_then(self, node_id: str) -> None:
+        """The checks need the torch.nn catalogue, which imports torch: off the UI thread."""
+        try:
+            from forge_ops.arch.catalogue import catalogue
+
+            catalogue()
+        except Exception as exc:  # a broken torch install must not take the editor down
+            self.app.call_from_thread(self.say, f"Layer catalogue unavailable: {exc}")
+        self.app.call_from_thread(self._pick_attribute, node_id)
+
+    def _pick_attribute(self, node_id: str) -> None:
+        project, graph = self._current_graph()
+        layer = graph["layers"].get(node_id)
+        if layer is None:
+            self.say("That layer was deleted")
+            return
+        attrs = layer["attributes"]
+        known = attribute_choices(layer["type"], custom_layer_code(project))
         options = [(f"{k} = {show_value(v, 30)}", k) for k, v in attrs.items()]
-        options.append(("(new attribute)", ""))
+        for name, default in known:
+            if name not in attrs:
+                options.append((f"{name}  ({default})", name))
+        if not known:
+            options.append(("(new attribute)", ""))
         self.app.push_screen(
-            FuzzyPicker("Edit attribute", options),
+            FuzzyPicker(f"Edit attribute of {layer['name']} ({layer['type']})", options),
             if_chosen(lambda key: self._edit_layer_attribute(node_id, key)),
         )
 
@@ -203,8 +352,20 @@ class ArchitectureEditor(GraphEditor):
                 if_chosen(lambda name: self._edit_layer_attribute(layer_id, name.strip())),
             )
             return
-        _, graph = self._current_graph()
-        current = graph["layers"][layer_id]["attributes"].get(key)
+        project, graph = self._current_graph()
+        layer = graph["layers"].get(layer_id)
+        if layer is None:
+            self.say("That layer was deleted")
+            return
+        current = layer["attributes"].get(key)
+        custom = custom_layer_code(project)
+
+        def validate(text: str) -> str | None:
+            """The layer's constructor rules, before anything is written."""
+            if not text.strip():
+                return "type a value (Escape cancels)"
+            attributes = {**layer["attributes"], key: parse_value(text)}
+            return attribute_problem(layer["name"], layer["type"], attributes, custom)
 
         def done(text: str | None) -> None:
             if text is not None:
@@ -217,7 +378,13 @@ class ArchitectureEditor(GraphEditor):
 
         shown = "" if current is None else json.dumps(current)
         self.app.push_screen(
-            Prompt(f"{key} (a Python literal: 64, [3, 3], True, 'same')", shown), done
+            Prompt(
+                f"{layer['name']}.{key} ({layer['type']})",
+                shown,
+                validate,
+                "a Python literal: 64, [3, 3], True, 'same'",
+            ),
+            done,
         )
 
     def action_input_shape(self) -> None:

@@ -73,7 +73,16 @@ class GraphCanvas(ScrollView, can_focus=True):
         self._strips: list[Strip] = []
         self.empty_text = ""
 
-    def show(self, rendered: Rendered, empty_text: str = "") -> None:
+    def show(self, rendered: Rendered, empty_text: str = "", keep: str | None = None) -> None:
+        """Draw ``rendered``; the box ``keep`` (if it was drawn before) stays where it was on
+        screen, so an edit elsewhere does not make the view jump."""
+        before, after = self.rendered.boxes.get(keep or ""), rendered.boxes.get(keep or "")
+        if before is not None and after is not None and before != after:
+            target = (
+                self.scroll_x + after.x - before.x,
+                self.scroll_y + after.y - before.y,
+            )
+            self.call_after_refresh(self.scroll_to, *target, animate=False, force=True)
         self.rendered = rendered
         self.empty_text = empty_text
         self._strips = [

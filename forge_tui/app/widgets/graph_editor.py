@@ -26,6 +26,7 @@ from forge_ops.schema import Project, ProjectDoc, SchemaError
 from forge_tui.app._workspace import Workspace
 from forge_tui.app.bindings import MOVE_BINDINGS
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt
+from forge_tui.app.screens.run_dialog import RunOptions
 from forge_tui.app.widgets.graph_canvas import GraphCanvas
 from forge_tui.render import COMPACT, GraphSpec, Mark, RenderOptions, nearest, render_graph
 
@@ -90,6 +91,7 @@ class GraphEditor(Widget):
         self.options = RenderOptions()
         self._ready = False
         self.stale = False
+        self._drawn_selection: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -177,7 +179,10 @@ class GraphEditor(Widget):
                 marks.setdefault(peer.selection, []).append(Mark(peer.initials, peer.colour))
         rendered = render_graph(self.graph_spec(project, marks), self.options)
         empty = "Empty: press a to add a node" if self._graph(project) is not None else "Deleted"
-        self.canvas.show(rendered, empty)
+        # The box selected at the last drawing stays put on screen (after an insert it is the
+        # new box's neighbour); then the view scrolls only as far as the selection needs.
+        self.canvas.show(rendered, empty, keep=self._drawn_selection)
+        self._drawn_selection = self.selected
         self.canvas.follow(self.selected)
         self.query_one("#inspector-body", Static).update(self._inspector(project))
 
@@ -337,17 +342,14 @@ class GraphEditor(Widget):
         self.run_graph()
 
     def action_run_with_options(self) -> None:
-        """Run with options: which executor (ray or local; empty for the server's default)."""
-
-        def check(text: str) -> str | None:
-            return None if text.strip() in ("", "ray", "local") else "type ray, local or nothing"
+        """Run with options: recompute everything, which executor, GPUs (a dialog)."""
+        from forge_tui.app.screens.run_dialog import RunDialog
 
         self.app.push_screen(
-            Prompt("Run with executor (ray / local / empty: server default)", "", check),
-            lambda value: None if value is None else self.run_graph(value.strip() or None),
+            RunDialog(), lambda options: None if options is None else self.run_graph(options)
         )
 
-    def run_graph(self, executor: str | None = None) -> None:
+    def run_graph(self, options: RunOptions | None = None) -> None:
         """Run the graph on the server (only pipelines run)."""
         self.say("Only pipelines run; open one in the sidebar")
 

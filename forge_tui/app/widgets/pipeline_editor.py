@@ -23,6 +23,7 @@ from forge_tui.app._values import parse_value, show_value
 from forge_tui.app._workspace import Workspace
 from forge_tui.app.api import ApiError, api_for
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt, if_chosen
+from forge_tui.app.screens.run_dialog import RunOptions
 from forge_tui.app.widgets.graph_editor import Graph, GraphEditor, Kind
 from forge_tui.render import GraphSpec, Mark, Status
 
@@ -270,8 +271,9 @@ class PipelineEditor(GraphEditor):
 
     # ----- running ------------------------------------------------------------------------
 
-    def run_graph(self, executor: str | None = None) -> None:
-        """Run the pipeline on the server; open its monitor, or mark the nodes it refused."""
+    def run_graph(self, options: RunOptions | None = None) -> None:
+        """Run the pipeline on the server (with the run dialog's ``options``); open its
+        monitor, or mark the nodes it refused."""
         # The monitor (and its plotting) loads on the first run, not with the editor.
         from forge_tui.app.screens.monitor import open_monitor
 
@@ -284,8 +286,13 @@ class PipelineEditor(GraphEditor):
         async def go() -> None:
             self.say("Starting the run…")
             try:
+                chosen = options or RunOptions()
                 record = await api.run(
-                    self.entry_id, branch=getattr(app, "branch", "main"), executor=executor
+                    self.entry_id,
+                    branch=getattr(app, "branch", "main"),
+                    executor=chosen.executor,
+                    no_cache=chosen.recompute,
+                    gpus=chosen.gpus,
                 )
             except ApiError as exc:
                 problems = {p["node"]: p for p in exc.problems if p.get("node")}

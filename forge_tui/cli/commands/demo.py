@@ -61,7 +61,7 @@ def register(subparsers: Any) -> None:
         type=int,
         metavar="N",
         help="set the Train operation's max_iterations in the demo project before running "
-        "(the example uses the paper's 50)",
+        "(the paper's pipeline uses 50, its offline twin 150)",
     )
     parser.add_argument(
         "--gpus",
@@ -152,8 +152,8 @@ def _offline(args: argparse.Namespace) -> bool:
         return False
     print(f"CIFAR-10 download unavailable ({check.reason}).")
     print("Using the offline twin train-synthetic instead: the same pipeline on "
-          "SyntheticImages (CIFAR-shaped, generated from a seed), training VGG11 on small "
-          "batches so that a CPU finishes in about a minute.")
+          "SyntheticImages (CIFAR-shaped, generated from a seed), training a slim VGG11 so "
+          "that a CPU finishes in about a minute.")
     return True
 
 
@@ -227,6 +227,20 @@ def _apply_settings(
             settings["net"] = arch["name"]
         shown = ", ".join(f"{key}={value}" for key, value in sorted(settings.items()))
         print(f"{node['name']} settings: {shown}")
+    _say_differences(doc, pipeline)
+
+
+def _say_differences(doc: ProjectDoc, pipeline: str) -> None:
+    """Say what the pipeline changes from the paper's (train-cifar10), as it will run."""
+    from forge_ops.examples import PIPELINE_CIFAR10, setting_differences
+
+    if pipeline == PIPELINE_CIFAR10:
+        return
+    differences = setting_differences(doc.to_plain(), pipeline, PIPELINE_CIFAR10)
+    if differences:
+        print(f"Differs from the paper's setting ({PIPELINE_CIFAR10}):")
+        for difference in differences:
+            print(f"  - {difference}")
 
 
 def _headless(args: argparse.Namespace, server: DemoServer, pipeline: str) -> int:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from typing import Any
 
 from forge_tui.api_client import quote
 from forge_tui.cli.api import api_call
+from forge_tui.cli.errors import CliError
 from forge_tui.cli.options import add_client_options, non_empty
 
 EXIT_MISMATCH = 3
@@ -33,6 +35,9 @@ def register(subparsers: Any) -> None:
     run.add_argument("--ray-address", metavar="ADDR",
                      help="Ray cluster the server must be using (it refuses another)")
     run.add_argument("--no-cache", action="store_true", help="recompute every job")
+    run.add_argument("--gpus", type=float, metavar="N",
+                     help="GPUs for each job that runs a network (an Architecture reference or "
+                     "a Model input; default: each node's num_gpus setting)")
     _follow_options(run)
 
     rerun = _command(subparsers, "rerun",
@@ -41,7 +46,8 @@ def register(subparsers: Any) -> None:
     rerun.add_argument("--no-cache", action="store_true",
                        help="recompute every job (checks reproducibility)")
     rerun.add_argument("--executor", choices=["ray", "local"],
-                       help="where jobs run (default: the original's executor)")
+                       help="where jobs run (default: the original's executor if the server "
+                       "runs it now or by default, else the server's --executor)")
     rerun.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
     restart = _command(subparsers, "restart",
@@ -49,6 +55,9 @@ def register(subparsers: Any) -> None:
                        _restart)
     restart.add_argument("execution", help="execution id", type=non_empty)
     restart.add_argument("job", help="job name (as in the pipeline) or id", type=non_empty)
+    restart.add_argument("--executor", choices=["ray", "local"],
+                         help="where the jobs run (default: the execution's executor if the "
+                         "server runs it now or by default, else the server's --executor)")
     _follow_options(restart)
 
     cancel = _command(subparsers, "cancel",
@@ -173,6 +182,11 @@ def _run(args: argparse.Namespace) -> int:
         body["executor"] = args.executor
     if args.ray_address:
         body["ray_address"] = args.ray_address
+    if args.gpus is not None:
+        if not 0 <= args.gpus < math.inf:
+            raise CliError("--gpus must be a number of GPUs, 0 or more (e.g. 1, or 0.5 to "
+                           "share one)")
+        body["gpus"] = args.gpus
     out = sys.stderr if args.json else sys.stdout
     # Generous: the first run may start the server's Ray runtime.
     record = api_call(args, "POST", f"projects/{quote(args.project)}/runs", body, timeout=300)
@@ -198,7 +212,8 @@ def _restart(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     path = f"executions/{quote(args.execution)}/jobs/{quote(args.job)}/restart"
     began = time.monotonic()
-    record = api_call(args, "POST", path, {}, timeout=300)
+    body = {"executor": args.executor} if args.executor else {}
+    record = api_call(args, "POST", path, body, timeout=300)
     return _started(args, record, out=out, restart_began=began)
 
 
