@@ -20,6 +20,9 @@ from ._types import (
     JobStatus,
 )
 
+#: What a job's state is made of, kept per attempt.
+_ATTEMPT_STATE = ("status", "started", "finished", "error", "cache_key", "cached_from")
+
 CONSOLE_CAP = 2000
 """Lines of console output kept per job; older lines are dropped and counted."""
 
@@ -35,6 +38,9 @@ class ExecutionDoc:
         self.console_dropped = self.doc.get("console_dropped", type=Map)
         self.graphs = self.doc.get("graphs", type=Map)
         self.images = self.doc.get("images", type=Map)
+        #: job id -> earlier attempts, oldest first: each a plain snapshot of what that attempt
+        #: showed (state, outputs, console, graphs, images) and why it ended (``ended_by``).
+        self.attempts = self.doc.get("attempts", type=Map)
         self.console_cap = console_cap
         self.warnings: list[SchemaWarning] = []
 
@@ -150,6 +156,64 @@ class ExecutionDoc:
         with self.doc.transaction():
             _child_map(self.images, job_id)[name] = artifact_hash
 
+    # ----- attempts -----------------------------------------------------------------------
+
+    def archive_attempt(self, job_id: str, ended_by: str) -> int:
+        """Move the job's current attempt (state, outputs, console, graphs, images) to its
+        earlier attempts, leaving the job fresh for the next one; ``ended_by`` says why a new
+        attempt starts ("restart", "retry: the worker died"). Returns the number of earlier
+        attempts."""
+        job = self._job(job_id)
+        with self.doc.transaction():
+            snapshot: dict[str, Any] = {key: plain_value(job.get(key)) for key in _ATTEMPT_STATE}
+            snapshot["outputs"] = plain_value(job.get("outputs")) or {}
+            snapshot["console"] = plain_value(self.console.get(job_id)) or []
+            snapshot["graphs"] = plain_value(self.graphs.get(job_id)) or {}
+            snapshot["images"] = plain_value(self.images.get(job_id)) or {}
+            snapshot["ended_by"] = ended_by
+            earlier = self.attempts.get(job_id)
+            if not isinstance(earlier, Array):
+                self.attempts[job_id] = earlier = Array()
+            earlier.append(snapshot)
+            for root in (self.console, self.graphs, self.images, self.console_dropped):
+                if job_id in root:
+                    del root[job_id]
+            job["outputs"] = Map()
+            job["attempt"] = 0  # the executor's retry count starts again with the next run
+            if "kept_from_attempt" in job:
+                del job["kept_from_attempt"]
+            return len(earlier)
+
+    def restore_attempt(self, job_id: str, index: int, ended_by: str) -> None:
+        """Make earlier attempt ``index`` the job's result again (its state, outputs, console,
+        graphs and images); the current attempt joins the earlier ones first."""
+        earlier = self.attempts.get(job_id)
+        if not isinstance(earlier, Array) or not -len(earlier) <= index < len(earlier):
+            raise SchemaError(f"job {job_id!r} has no attempt {index}")
+        kept = dict(earlier[index])
+        position = index % len(earlier) + 1  # 1-based, as people count attempts
+        job = self._job(job_id)
+        with self.doc.transaction():
+            self.archive_attempt(job_id, ended_by)
+            for key in _ATTEMPT_STATE:
+                job[key] = kept.get(key)
+            job["outputs"] = Map(dict(kept.get("outputs") or {}))
+            job["kept_from_attempt"] = position
+            if kept.get("console"):
+                self.console[job_id] = Array(list(kept["console"]))
+            if kept.get("graphs"):
+                self.graphs[job_id] = Map({
+                    title: Map({line: Array([list(p) for p in points])
+                                for line, points in lines.items()})
+                    for title, lines in kept["graphs"].items()})
+            if kept.get("images"):
+                self.images[job_id] = Map(dict(kept["images"]))
+
+    def earlier_attempts(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's earlier attempts, oldest first, as plain data."""
+        earlier = self.attempts.get(job_id)
+        return [dict(a) for a in earlier] if isinstance(earlier, Array) else []
+
     # ----- reading ------------------------------------------------------------------------
 
     def to_plain(self) -> Execution:
@@ -167,6 +231,7 @@ class ExecutionDoc:
                     executor=r.get(meta_fields, "executor", r.opt_string, None),
                     started=r.get(meta_fields, "started", r.opt_string, None),
                     finished=r.get(meta_fields, "finished", r.opt_string, None),
+                    note=r.get(meta_fields, "note", r.opt_string, None),
                 )
             except r.Malformed as exc:
                 reader.warn("meta", f"{exc}; metadata skipped")
@@ -193,6 +258,13 @@ class ExecutionDoc:
                 except TypeError as exc:
                     reader.warn(f"console_dropped/{job_id}", f"{exc}; skipped")
             graphs = _read_graphs(reader, self.graphs)
+            attempts: dict[str, list[dict[str, Any]]] = {}
+            for job_id, value in self.attempts.items():
+                earlier = plain_value(value)
+                if isinstance(earlier, list) and all(isinstance(a, dict) for a in earlier):
+                    attempts[job_id] = earlier
+                else:
+                    reader.warn(f"attempts/{job_id}", "expected a list of attempts; skipped")
             images: dict[str, dict[str, str]] = {}
             for job_id, value in self.images.items():
                 names = plain_value(value)
@@ -209,6 +281,7 @@ class ExecutionDoc:
             console_dropped=dropped,
             graphs=graphs,
             images=images,
+            attempts=attempts,
         )
 
     @classmethod
@@ -235,6 +308,8 @@ class ExecutionDoc:
                 )
             for job_id, names in plain.get("images", {}).items():
                 execution.images[job_id] = Map(dict(names))
+            for job_id, earlier in plain.get("attempts", {}).items():
+                execution.attempts[job_id] = Array([dict(a) for a in earlier])
         return execution
 
     def _job(self, job_id: str) -> Map:
@@ -281,6 +356,7 @@ def _job(f: dict[str, Any], path: str) -> Job:
         cache_key=r.get(f, "cache_key", r.opt_string, None),
         cached_from=r.get(f, "cached_from", r.opt_string, None),
         outputs=outputs,
+        kept_from_attempt=r.get(f, "kept_from_attempt", r.opt_integer, None),
     )
 
 

@@ -134,6 +134,14 @@ def integer(value: Any) -> int:
     raise TypeError(f"expected an integer, found {_kind(value)}")
 
 
+def opt_integer(value: Any) -> int | None:
+    """An integer (CRDT numbers may arrive as whole floats), or None."""
+    plain = plain_value(value)
+    if isinstance(plain, float) and plain.is_integer():
+        return int(plain)
+    return None if plain is None else integer(plain)
+
+
 def json_map(value: Any) -> dict[str, Any]:
     if isinstance(value, Map | dict):
         result = plain_value(value)

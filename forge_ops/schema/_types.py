@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 SCHEMA_VERSION = 1
 """Version of the document layout this reader writes and fully understands."""
@@ -163,6 +163,9 @@ class ExecutionMeta(TypedDict):
     executor: str | None
     started: str | None
     finished: str | None
+    #: What happened that the status alone does not say ("a restart of Train was cancelled;
+    #: the earlier results are kept").
+    note: NotRequired[str | None]
 
 
 class JobState(TypedDict):
@@ -183,6 +186,8 @@ class Job(JobState):
 
     node: str
     operation: str
+    #: Set when a cancelled restart left an earlier attempt (1-based) as the job's result.
+    kept_from_attempt: NotRequired[int | None]
 
 
 class Execution(TypedDict):
@@ -194,3 +199,5 @@ class Execution(TypedDict):
     console_dropped: dict[str, int]
     graphs: dict[str, dict[str, dict[str, list[list[float]]]]]
     images: dict[str, dict[str, str]]
+    #: job id -> its earlier attempts, oldest first (see ``ExecutionDoc.archive_attempt``).
+    attempts: NotRequired[dict[str, list[dict[str, Any]]]]

@@ -21,6 +21,9 @@ class JobRecordJson(Job):
     name: str
     duration: float | None
     console_lines: int
+    #: Earlier attempts (restarts, retries), oldest first: status, times, error, outputs and
+    #: why each ended; their console and plots are in the execution document.
+    attempts: list[dict[str, object]]
 
 
 class ExecutionRecordJson(TypedDict):
@@ -45,6 +48,7 @@ class ExecutionRecordJson(TypedDict):
     #: the execution runs now.
     tasks_launched: NotRequired[int | None]
     running: NotRequired[bool]
+    note: NotRequired[str | None]
 
 
 def _duration(started: str | None, finished: str | None) -> float | None:
@@ -81,6 +85,8 @@ def execution_record(project: str, execution_id: str, plain: Execution) -> Execu
             outputs=dict(job["outputs"]),
             error=job["error"],
             console_lines=len(plain["console"].get(job_id, [])),
+            attempts=[_attempt_summary(a) for a in plain.get("attempts", {}).get(job_id, [])],
+            kept_from_attempt=job.get("kept_from_attempt"),
         )
     return ExecutionRecordJson(
         execution=execution_id,
@@ -98,7 +104,17 @@ def execution_record(project: str, execution_id: str, plain: Execution) -> Execu
         duration=_duration(meta["started"], meta["finished"]),
         jobs=jobs,
         artifacts=published_artifacts(snapshot, plain["jobs"]),
+        note=meta.get("note"),
     )
+
+
+def _attempt_summary(attempt: dict[str, object]) -> dict[str, object]:
+    keys = ("status", "started", "finished", "error", "cached_from", "outputs", "ended_by")
+    summary = {key: attempt.get(key) for key in keys}
+    started, finished = attempt.get("started"), attempt.get("finished")
+    summary["duration"] = _duration(started if isinstance(started, str) else None,
+                                    finished if isinstance(finished, str) else None)
+    return summary
 
 
 def previous_result(execution_id: str, plain: Execution,

@@ -133,15 +133,17 @@ class ExecutionWriter:
                         execution.meta["finished"] = None
                         summary = event.status
             if final and self._final is not None:
-                execution.set_status(self._final.status)
+                status = _settled_status(execution, self._final.status)
+                execution.set_status(status)
                 execution.meta["finished"] = self._final.time
-                summary = self._final.status
+                summary = status
         if summary is not None:
             with project.edit(self.author) as doc, contextlib.suppress(SchemaError):
                 ProjectDoc(doc).set_execution_status(self.execution_id, summary)
 
 
 def _job_status(execution: ExecutionDoc, event: JobStatusChanged) -> None:
+    _new_attempt(execution, event)
     error = event.traceback or event.error
     execution.set_job_status(event.job, event.status, error=error)
     job = execution.jobs[event.job]
@@ -156,6 +158,54 @@ def _job_status(execution: ExecutionDoc, event: JobStatusChanged) -> None:
     execution.set_job_fields(event.job, cache_key=event.cache_key, cached_from=event.cached_from)
     for port, artifact in event.outputs.items():
         execution.set_output(event.job, port, artifact)
+    if event.status == JobStatus.RUNNING:
+        job["attempt"] = event.attempt
+    _keep_earlier_success(execution, event)
+
+
+_KEPT = frozenset({JobStatus.SUCCEEDED, JobStatus.CACHED})
+
+
+def _settled_status(execution: ExecutionDoc, status: JobStatus) -> JobStatus:
+    """The execution's final status, said as what it now holds: a cancelled restart whose jobs
+    all kept their earlier successful results is still a succeeded execution, with a note."""
+    if status != JobStatus.CANCELLED:
+        execution.meta["note"] = None
+        return status
+    jobs = {job_id: job for job_id, job in execution.jobs.items() if isinstance(job, Map)}
+    kept = [job_id for job_id, job in jobs.items() if job.get("kept_from_attempt")]
+    if not kept or any(job.get("status") not in _KEPT for job in jobs.values()):
+        return status
+    snapshot = execution.meta.get("pipeline")
+    named = (snapshot.get("jobs") or {}) if isinstance(snapshot, dict) else {}
+    names = ", ".join(sorted(str((named.get(j) or {}).get("name") or j) for j in kept))
+    execution.meta["note"] = (f"the restart was cancelled; {names} kept the result of its "
+                              "earlier attempt")
+    return JobStatus.SUCCEEDED
+
+
+def _new_attempt(execution: ExecutionDoc, event: JobStatusChanged) -> None:
+    """Each attempt keeps what it showed: a restart (the job queued again after it ran) or a
+    retry (the executor started the job again after its worker died) moves the previous
+    attempt's state, outputs, console, plots and images to the job's earlier attempts, so the
+    new one starts clean instead of drawing over the old curve."""
+    job = execution.jobs.get(event.job)
+    if not isinstance(job, Map):
+        return
+    if event.status == JobStatus.QUEUED and job.get("status") != JobStatus.QUEUED:
+        execution.archive_attempt(event.job, "restart")
+    elif event.status == JobStatus.RUNNING and event.attempt > int(job.get("attempt") or 0):
+        execution.archive_attempt(event.job, "retry: the worker died")
+
+
+def _keep_earlier_success(execution: ExecutionDoc, event: JobStatusChanged) -> None:
+    """A restart that was cancelled leaves the job's earlier successful attempt as its result:
+    cancelling a retraining must not throw away the model that was already there."""
+    if event.status != JobStatus.CANCELLED:
+        return
+    earlier = execution.earlier_attempts(event.job)
+    if earlier and earlier[-1].get("status") in (JobStatus.SUCCEEDED, JobStatus.CACHED):
+        execution.restore_attempt(event.job, -1, "cancelled")
 
 
 def _feedback(execution: ExecutionDoc, event: JobFeedback) -> None:

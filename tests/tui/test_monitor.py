@@ -217,7 +217,11 @@ class TestMonitor:
                 ),
             )
             assert monitor.plain["jobs"][emit] == before[emit]  # type: ignore[index]
-            assert output.console.shown == ["got 12", "got 12"]  # the rerun printed again
+            # The rerun is a new attempt with a console of its own (the first is kept with
+            # the job's earlier attempts).
+            await until(pilot, lambda: output.console.shown == ["got 12"])
+            attempts = monitor.plain.get("attempts", {})  # type: ignore[union-attr]
+            assert [a["console"] for a in attempts[after]] == [["got 12"]]
 
     async def test_failed_job_shows_its_traceback(self, server: RelayServer) -> None:
         name, _ids = await new_project(server)
