@@ -9,6 +9,7 @@ to the task handle that follows it (by attempt key).
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -29,12 +30,32 @@ RELAY_POLL_SECONDS = 1.0
 LAST_FRAMES_SECONDS = 10.0
 
 
-def _listener_host(local_runtime: bool) -> str:
-    """Where the feedback link listens: loopback for a runtime this executor started, else the
-    address Ray's other nodes know this one by (a cluster may add nodes at any time)."""
+def _listener_host(cluster: str | None) -> str:
+    """Where the feedback link listens: loopback for a runtime this executor started
+    (``cluster`` None), else the address the cluster's nodes can reach this process at: the
+    one Ray knows this node by or, for a Ray Client (``ray://``, this process is no node of the
+    cluster), the local address that faces the cluster's head."""
     import ray
 
-    return "127.0.0.1" if local_runtime else ray.util.get_node_ip_address()
+    if cluster is None:
+        return "127.0.0.1"
+    if cluster.startswith("ray://"):
+        host, _, port = cluster.removeprefix("ray://").rpartition(":")
+        return _address_facing(host.strip("[]"), int(port) if port.isdigit() else 10001)
+    return str(ray.util.get_node_ip_address())
+
+
+def _address_facing(host: str, port: int) -> str:
+    """This machine's address on the route to ``host`` (a UDP "connect" sends nothing)."""
+    import ray
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, port))
+            return str(probe.getsockname()[0])
+    except OSError:  # no route known: the address Ray would pick
+        return str(ray.util.get_node_ip_address())
 
 
 class FeedbackRelay:
@@ -94,9 +115,9 @@ class FeedbackHub:
     def started(self) -> bool:
         return self.relay is not None
 
-    def start(self, *, direct: bool, local_runtime: bool) -> None:
+    def start(self, *, direct: bool, cluster: str | None) -> None:
         """Start the relay actor, the link's listener and the feedback thread, once Ray is
-        initialised (``local_runtime``: by this executor, without an address). Without
+        initialised (``cluster``: its address, None for a runtime this executor started). Without
         ``direct`` there is no listener: all feedback goes through the relay actor, as from a
         worker that cannot reach the link."""
         import ray
@@ -104,7 +125,7 @@ class FeedbackHub:
         relay_name = f"forge-feedback-{uuid.uuid4().hex}"
         self.relay = ray.remote(num_cpus=0)(FeedbackRelay).options(name=relay_name).remote()
         if direct:
-            self.listener = FeedbackListener(_listener_host(local_runtime), self._deliver_frame)
+            self.listener = FeedbackListener(_listener_host(cluster), self._deliver_frame)
         self.route = make_route(relay_name, self.listener)
         self._stopping.clear()
         self._thread = threading.Thread(target=self._serve, daemon=True,
