@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RayCluster, forge, run_detached, wait_finished
+from cluster_fixtures import RayCluster, forge, run_detached, wait_finished
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
