@@ -18,6 +18,7 @@ import threading
 from collections import deque
 from typing import Any
 
+from ._devices import local_infeasible
 from ._local_child import child_main
 from ._task import TERMINAL_KINDS, Report, TaskEvent, TaskEventKind, TaskSpec
 from ._worker import failed
@@ -137,6 +138,11 @@ class LocalExecutor:
     def submit(self, task: TaskSpec, report: Report) -> _LocalTask:
         self.start()
         handle = _LocalTask(self, task, report)
+        reason = local_infeasible(task.job)
+        if reason is not None:  # a GPU job where there is none: never run it on the CPU
+            handle.finished = True
+            report(failed(task.job_id, reason))
+            return handle
         with self._lock:
             self._waiting.append(handle)
         self._dispatch()
