@@ -25,6 +25,7 @@ executions needs a writer or owner role; reading needs any role.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -60,9 +61,13 @@ def coordinator_setup(
         app[COORDINATOR] = coordinator
 
         async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+            # In the background: the server answers while old projects are looked through.
+            settling = asyncio.create_task(_settle_left_running(coordinator))
             try:
                 yield
             finally:
+                settling.cancel()
+                await asyncio.gather(settling, return_exceptions=True)
                 await coordinator.stop()
 
         app.cleanup_ctx.append(lifecycle)
@@ -76,6 +81,13 @@ def coordinator_setup(
         app.router.add_get(f"{base}/artifacts/{{name}}/export", json_errors(_export))
 
     return setup
+
+
+async def _settle_left_running(coordinator: Coordinator) -> None:
+    try:
+        await coordinator.settle_left_running()
+    except Exception:  # the server runs on; record() still settles each one when asked
+        coordinator.log.exception("settling executions left running failed")
 
 
 def _add_execution_routes(app: web.Application, base: str, find: bool) -> None:
