@@ -44,6 +44,9 @@ CLUSTER_SETTINGS = {
     "RAY_health_check_initial_delay_ms": "500",
     "RAY_health_check_period_ms": "500",
     "RAY_health_check_failure_threshold": "4",
+    # The Ray Client proxy forks its per-client server while gRPC threads run; with gRPC's
+    # fork handlers that child sometimes dies at start ("epoll_wait error: Bad file descriptor").
+    "GRPC_ENABLE_FORK_SUPPORT": "0",
 }
 
 
@@ -107,15 +110,15 @@ class RayCluster:
     def client_address(self) -> str:
         return f"ray://127.0.0.1:{self.client_port}"
 
-    def add_node(self, resources: dict[str, float]) -> RayNode:
-        return self._start(["--address", self.address], resources)
+    def add_node(self, resources: dict[str, float], cpus: int = 1) -> RayNode:
+        return self._start(["--address", self.address], resources, cpus)
 
-    def _start(self, role: list[str], resources: dict[str, float]) -> RayNode:
+    def _start(self, role: list[str], resources: dict[str, float], cpus: int = 1) -> RayNode:
         temp_dir = Path(tempfile.mkdtemp(prefix="node-", dir=self.root))
         ports = ["--node-manager-port", "--object-manager-port", "--runtime-env-agent-port",
                  "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
                  "--metrics-export-port"]
-        args = [RAY, "start", *role, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+        args = [RAY, "start", *role, "--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus),
                 "--num-gpus", "0", "--resources", json.dumps(resources), "--temp-dir",
                 str(temp_dir), "--disable-usage-stats",
                 *[arg for flag in ports for arg in (flag, str(free_port()))]]
@@ -179,6 +182,26 @@ def wait_finished(url: str, execution: str, timeout: float = 120.0) -> dict[str,
             return dict(record)
         assert time.monotonic() < deadline, f"execution {execution} still running: {record}"
         time.sleep(0.3)
+
+
+async def add_pipeline(url: str, project: str, pipeline: str, operations: dict[str, str]
+                       ) -> None:
+    """Create ``project`` on a ``--no-auth`` server with a pipeline of one node per operation
+    (``{name: code}``, no edges)."""
+    import asyncio
+
+    from forge_ops.schema import ProjectDoc
+    from forge_server.client import SyncClient, room_url
+
+    code, _, err = await asyncio.to_thread(forge, url, "project", "create", project)
+    assert code == 0, err
+    async with SyncClient(room_url(url, f"{project}/main")) as client:
+        await client.synced(30)
+        doc = ProjectDoc(client.doc)
+        pipeline_id = doc.add_pipeline(pipeline)
+        for name, text in operations.items():
+            doc.add_node(pipeline_id, doc.add_operation(name, text))
+        await client.flush(30)
 
 
 @pytest.fixture
