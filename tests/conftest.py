@@ -137,6 +137,7 @@ class ServeProcess:
                     f"forge serve did not start in {timeout}s:\n{''.join(self.output)}"
                 ) from None
             if line is None:
+                self.proc.wait(timeout=10)  # reaped: no ResourceWarning at collection
                 raise RuntimeError(f"forge serve exited early:\n{''.join(self.output)}")
             match = ready.search(line)
             if match:

@@ -220,8 +220,11 @@ class ArtifactStore:
             return
         if not files:
             return
-        for folder in {path.rsplit("/", 1)[0] for path in files}:
-            self._fs.makedirs(folder, exist_ok=True)
+        if store_protocol_is_flat(self.location):
+            pass  # no folders in an object store: making one costs a round trip per folder
+        else:
+            for folder in {path.rsplit("/", 1)[0] for path in files}:
+                self._fs.makedirs(folder, exist_ok=True)
         # Object stores replace whole objects atomically.
         self._fs.pipe({path: json.dumps(value, sort_keys=True).encode()
                        for path, value in files.items()})
@@ -400,6 +403,14 @@ class ArtifactStore:
         """Write an artifact as a plain file: .npy, .npz, .pt (state dict) or .json."""
         info = self.info(artifact_hash)
         return export_value(info, self.get(artifact_hash), Path(destination))
+
+
+#: Object stores: keys without folders (s3fs's makedirs even retries a bucket check).
+_FLAT_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+
+
+def store_protocol_is_flat(location: str) -> bool:
+    return location.split("://", 1)[0].lower() in _FLAT_PROTOCOLS if "://" in location else False
 
 
 def _array(group: Any, path: str) -> Any:

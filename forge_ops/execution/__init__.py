@@ -20,9 +20,15 @@ from ._plan import Plan as Plan
 from ._plan import PlanError as PlanError
 from ._plan import plan_pipeline as plan_pipeline
 from ._ray import RayExecutor as RayExecutor
+from ._ray_probe import probe_nodes as probe_nodes
 from ._results import ExecutionResult as ExecutionResult
 from ._results import JobRecord as JobRecord
 from ._run import EventCallback as EventCallback
+from ._store_access import StoreAccess as StoreAccess
+from ._store_access import StoreUnreachable as StoreUnreachable
+from ._store_access import parse_option as parse_option
+from ._store_access import probe_store as probe_store
+from ._store_access import store_failure as store_failure
 from ._task import ChainingExecutor as ChainingExecutor
 from ._task import Executor as Executor
 from ._task import TaskEvent as TaskEvent
@@ -52,12 +58,18 @@ __all__ = [
     "Plan",
     "PlanError",
     "RayExecutor",
+    "StoreAccess",
+    "StoreUnreachable",
     "TaskEvent",
     "TaskEventKind",
     "TaskHandle",
     "TaskSpec",
     "cache_key",
     "normalize_code",
+    "parse_option",
     "plan_pipeline",
+    "probe_nodes",
+    "probe_store",
     "runtime_versions",
+    "store_failure",
 ]

@@ -27,6 +27,7 @@ from forge_ops.runtime import (
 )
 
 from ._cache import CacheIndex, cache_key
+from ._store_access import store_failure
 from ._task import TaskEvent, TaskEventKind, TaskSpec
 
 FLUSH_SECONDS = 0.1
@@ -219,6 +220,9 @@ def task_outcome(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | N
     except (UnresolvedReference, _StoreFailed) as exc:
         return failed(job, str(exc))
     except Exception as exc:
+        reason = store_failure(exc, task.store)
+        if reason is not None:  # one line, not botocore's traceback
+            return failed(job, reason)
         # Not the user's code (it is wrapped in OperationFailed): the full trace helps us.
         return failed(job, f"{type(exc).__name__}: {exc}",
                       traceback.format_exc().rstrip("\n"))

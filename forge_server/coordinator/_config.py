@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class ExecutorKind(StrEnum):
@@ -27,6 +29,12 @@ class CoordinatorConfig:
     """Minimum time between two writes into one execution document (about 10 per second)."""
     inspect_timeout_s: float = 120.0
     """Limit for the child process that summarises or exports an artifact."""
+    store_options: Mapping[str, Any] = field(default_factory=dict)
+    """fsspec storage options of an object store (``endpoint_url``…), for every process."""
+    forward_env: tuple[str, ...] = ()
+    """Patterns (``AWS_*``) of the server's environment variables handed to Ray workers."""
+    probe_cluster: bool = True
+    """Check each node type of a Ray cluster (job runtime, store) before its first job."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "executor", ExecutorKind(self.executor))

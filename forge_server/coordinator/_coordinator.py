@@ -96,7 +96,14 @@ class Coordinator:
         self.config = config
         self.log = log or _log
         self.lookup = Lookup(rooms, history)
-        self.engines = Engines(config, lambda: self.store, self.log)
+        from forge_ops.execution import StoreAccess
+
+        #: How every process reaches the artifact store (applied here: the server's own
+        #: processes inherit it; Ray workers get it through their runtime_env).
+        self.access = StoreAccess(config.artifacts, config.store_options, config.forward_env)
+        if self.access.protocol is not None:
+            self.access.apply()
+        self.engines = Engines(config, lambda: self.store, self.log, self.access)
         self.queries = ArtifactQueries(self.lookup, lambda: self.store, config)
         self._live: dict[str, _Live] = {}
         self._starting: set[str] = set()

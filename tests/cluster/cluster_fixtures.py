@@ -184,12 +184,15 @@ def wait_finished(url: str, execution: str, timeout: float = 120.0) -> dict[str,
         time.sleep(0.3)
 
 
-async def add_pipeline(url: str, project: str, pipeline: str, operations: dict[str, str]
-                       ) -> None:
+async def add_pipeline(url: str, project: str, pipeline: str, operations: dict[str, str],
+                       edges: tuple[tuple[str, str, str, str], ...] = (),
+                       attributes: dict[str, dict[str, Any]] | None = None) -> None:
     """Create ``project`` on a ``--no-auth`` server with a pipeline of one node per operation
-    (``{name: code}``, no edges)."""
+    (``{name: code}``; a code of ``None``: the built-in of that name), ``edges`` as ``(src,
+    src_port, dst, dst_port)`` between operation names, and node ``attributes`` by name."""
     import asyncio
 
+    from forge_ops.operations import builtin_code
     from forge_ops.schema import ProjectDoc
     from forge_server.client import SyncClient, room_url
 
@@ -199,8 +202,14 @@ async def add_pipeline(url: str, project: str, pipeline: str, operations: dict[s
         await client.synced(30)
         doc = ProjectDoc(client.doc)
         pipeline_id = doc.add_pipeline(pipeline)
+        nodes = {}
         for name, text in operations.items():
-            doc.add_node(pipeline_id, doc.add_operation(name, text))
+            operation = doc.add_operation(name, text or builtin_code(name),
+                                          builtin=text is None)
+            nodes[name] = doc.add_node(pipeline_id, operation,
+                                       attributes=(attributes or {}).get(name))
+        for src, src_port, dst, dst_port in edges:
+            doc.connect(pipeline_id, nodes[src], src_port, nodes[dst], dst_port)
         await client.flush(30)
 
 

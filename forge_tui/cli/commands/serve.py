@@ -67,6 +67,22 @@ def add_execution_options(parser: argparse.ArgumentParser) -> None:
         help="artifact store: a folder or fsspec URL such as s3://bucket/forge "
         "(default: DATA_DIR/artifacts)",
     )
+    parser.add_argument(
+        "--artifacts-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an fsspec storage option of the artifact store, for the server and every "
+        "worker (repeatable), e.g. endpoint_url=http://minio:9000",
+    )
+    parser.add_argument(
+        "--forward-env",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="hand the server's environment variables matching PATTERN to Ray workers "
+        "(repeatable), e.g. 'AWS_*' for the store's credentials",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -90,6 +106,8 @@ def _serve(args: argparse.Namespace) -> int:
             executor=args.executor,
             ray_address=args.ray_address,
             artifacts=args.artifacts,
+            artifacts_options=args.artifacts_option,
+            forward_env=args.forward_env,
             announce=functools.partial(print, flush=True),
         )
     except ServeError as exc:
