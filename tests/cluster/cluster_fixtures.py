@@ -1,13 +1,13 @@
 """Fixtures and helpers of the cluster tests (marker ``cluster``): a real multi-node Ray
 cluster and a real S3-compatible store, started by the tests on loopback, stopped by process id.
 
-- ``ray_cluster``: one per test module: a head node (1 CPU, custom resource ``head``, the Ray
-  Client server) and a worker node (1 CPU, resource ``worker``), each started with
-  ``ray start`` in a temporary folder the test owns and with ports of its own, in its own
-  process group (so the node, its raylet and its workers stop together: ``node.kill()``).
-  Never ``ray stop``: that would end every Ray runtime on the machine. ``.add_node(...)`` adds
-  a node (stopped with the cluster); ``.env`` is what a process joining it needs (the
-  cluster's token).
+- ``ray_cluster``: one for the session (a test that kills a node adds its own first): a head
+  node (1 CPU, custom resource ``head``, the Ray Client server) and a worker node (1 CPU,
+  resource ``worker``), each started with ``ray start`` in a temporary folder the test owns
+  and with ports of its own, in its own process group (so the node, its raylet and its
+  processes stop together: ``node.kill()``). Never ``ray stop``: that would end every Ray
+  runtime on the machine. ``.add_node(...)`` adds a node (stopped with the cluster); ``.env``
+  is what a process joining it needs (the cluster's token).
 - ``moto_server``: moto's S3 server on a free loopback port (``.endpoint``, ``.stop()``,
   ``.start()`` again on the same port), with a fresh bucket per test (``.bucket``).
 - ``forge(url, *argv)``: the ``forge`` command line in this process, (exit code, stdout,
@@ -137,7 +137,7 @@ class RayCluster:
             node.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
     root = Path(tempfile.mkdtemp(prefix="forge-cluster-", dir="/tmp"))  # short socket paths
     cluster = RayCluster(root)
