@@ -45,6 +45,7 @@ from ._codec import (
 from ._files import create_json, open_new, replace_file
 from ._hashing import canonical_json
 from ._info import ArtifactInfo, Provenance, check_hash
+from ._object_io import download_node, memory_store, upload_node
 from ._presenting import export_value, summarize
 from ._records import RecordIndex, record_index
 
@@ -252,9 +253,23 @@ class ArtifactStore:
         return written
 
     def _write_node(self, encoded: Encoded, path: str, aside: Path | None = None) -> int:
+        if not self._local and encoded.kind is not ArtifactKind.JSON:
+            # Built in memory, uploaded in one batch (see _object_io).
+            building = memory_store()
+            written = self._build_node(building, encoded, path, aside)
+            upload_node(self._fs, self._root, building, path)
+            return written
+        return self._build_node(self._zstore(), encoded, path, aside)
+
+    def _node_store(self, path: str) -> Any:
+        """A zarr store to read the node at ``path`` from: the store itself (local), or the
+        node downloaded whole (object stores, see _object_io)."""
+        return self._zstore() if self._local else download_node(self._fs, self._root, path)
+
+    def _build_node(self, store: Any, encoded: Encoded, path: str, aside: Path | None
+                    ) -> int:
         import zarr
 
-        store = self._zstore()
         attrs = {"forge": encoded.header}
         if encoded.kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
             member = encoded.members[""]
@@ -352,8 +367,9 @@ class ArtifactStore:
             if stored.get("kind") == ArtifactKind.JSON.value and "value" in stored:
                 return stored["value"]
         info = self.info(artifact_hash)
-        store = self._zstore()
         kind = ArtifactKind(info.kind)
+        if kind is not ArtifactKind.JSON:
+            store = self._node_store(path)
         if kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
             array = zarr.open_array(store, path=path, mode="r")
             return restore_member(read_array(self._local_root, array), str(array.attrs["dtype"]))
@@ -381,7 +397,8 @@ class ArtifactStore:
         import zarr
 
         self.info(artifact_hash)
-        node = zarr.open(self._zstore(), path=self._object_path(artifact_hash), mode="r")
+        path = self._object_path(artifact_hash)
+        node = zarr.open(self._node_store(path), path=path, mode="r")
         return dict(node.attrs["forge"])  # type: ignore[arg-type]
 
     def disk_usage(self) -> int:
