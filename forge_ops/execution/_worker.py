@@ -27,6 +27,7 @@ from forge_ops.runtime import (
 )
 
 from ._cache import CacheIndex, cache_key
+from ._checkpoints import StoreCheckpoints
 from ._store_access import store_failure
 from ._task import TaskEvent, TaskEventKind, TaskSpec
 
@@ -130,8 +131,10 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None 
         seed=task.job.seed,
     )
     references = resolve_references(task.job.code, task.job.references, context)
+    checkpoints = StoreCheckpoints(store, task)
     outputs = execute_operation(task.job.code, task.job.attributes, references, inputs, sink,
-                                name=task.job.name, load_artifact=store.get)
+                                name=task.job.name, load_artifact=store.get,
+                                checkpoints=checkpoints)
     stored: dict[str, str] = {}
     for port, value in outputs.items():
         try:
@@ -145,6 +148,8 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None 
             text = json.dumps(value, sort_keys=True)
             if len(text) <= SMALL_JSON_CHARS:
                 known[result.hash] = text
+    if checkpoints.used:
+        checkpoints.clear()
     # The engine records who produced the outputs and the cache entry, many jobs' at once.
     return stored
 
