@@ -34,7 +34,8 @@ class CoordinatorConfig:
     forward_env: tuple[str, ...] = ()
     """Patterns (``AWS_*``) of the server's environment variables handed to Ray workers."""
     probe_cluster: bool = True
-    """Check each node type of a Ray cluster (job runtime, store) before its first job."""
+    """Check each node type of a Ray cluster it joins (job runtime, store) before the first
+    job (not a runtime it starts itself, on this machine)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "executor", ExecutorKind(self.executor))

@@ -68,7 +68,8 @@ class Engines:
                 f"cannot start the {kind} executor{where}: {exc}; check the server's "
                 "--executor / --ray-address settings"
             ) from exc
-        if isinstance(executor, RayExecutor) and self.config.probe_cluster:
+        # A cluster's nodes may lack what jobs need; a runtime this server starts is this box.
+        if isinstance(executor, RayExecutor) and executor.address and self.config.probe_cluster:
             await self._probe(executor)
         store = await asyncio.to_thread(self.store)
         return Engine(store, executor, cancel_grace=self.config.cancel_grace_s)

@@ -8,7 +8,7 @@ cluster and a real S3-compatible store, started by the tests on loopback, stoppe
   processes stop together: ``node.kill()``). Never ``ray stop``: that would end every Ray
   runtime on the machine. ``.add_node(...)`` adds a node (stopped with the cluster); ``.env``
   is what a process joining it needs (the cluster's token).
-- ``moto_server``: moto's S3 server on a free loopback port (``.endpoint``, ``.stop()``,
+- ``moto_s3``: moto's S3 server on a free loopback port (``.endpoint``, ``.stop()``,
   ``.start()`` again on the same port), with a fresh bucket per test (``.bucket``).
 - ``forge(url, *argv)``: the ``forge`` command line in this process, (exit code, stdout,
   stderr); ``run_detached``, ``wait_finished`` and ``get_json`` drive a ``--no-auth`` server.
