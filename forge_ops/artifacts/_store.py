@@ -221,9 +221,8 @@ class ArtifactStore:
             return
         if not files:
             return
-        if store_protocol_is_flat(self.location):
-            pass  # no folders in an object store: making one costs a round trip per folder
-        else:
+        if not _flat(self.location):  # an object store has no folders to make (s3fs's
+            # makedirs would check the bucket, with retries, for every folder)
             for folder in {path.rsplit("/", 1)[0] for path in files}:
                 self._fs.makedirs(folder, exist_ok=True)
         # Object stores replace whole objects atomically.
@@ -422,12 +421,13 @@ class ArtifactStore:
         return export_value(info, self.get(artifact_hash), Path(destination))
 
 
-#: Object stores: keys without folders (s3fs's makedirs even retries a bucket check).
+#: Object stores: keys without folders.
 _FLAT_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
 
 
-def store_protocol_is_flat(location: str) -> bool:
-    return location.split("://", 1)[0].lower() in _FLAT_PROTOCOLS if "://" in location else False
+def _flat(location: str) -> bool:
+    """Whether ``location`` is in an object store (no folders)."""
+    return "://" in location and location.split("://", 1)[0].lower() in _FLAT_PROTOCOLS
 
 
 def _array(group: Any, path: str) -> Any:

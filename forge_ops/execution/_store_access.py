@@ -197,8 +197,9 @@ def store_failure(exc: BaseException, location: str) -> str | None:
                     f"{_retried(location)}; check that it is up and reachable from the "
                     "workers (--artifacts-option endpoint_url=…)")
         if names & set(_REFUSED):
-            return (f"artifact store {location} refused: {one_line(link)}; check the "
-                    "bucket and the credentials the workers have (--forward-env AWS_*)")
+            check = ("the folder's permissions" if store_protocol(location) is None else
+                     "the bucket and the credentials the workers have (--forward-env AWS_*)")
+            return f"artifact store {location} refused: {one_line(link)}; check {check}"
     return None
 
 
