@@ -21,6 +21,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -96,10 +97,11 @@ class RayCluster:
         self.nodes: list[RayNode] = []
         self.port = free_port()
         self.client_port = free_port()
-        self.head = self._start(["--head", "--port", str(self.port), "--include-dashboard",
-                                 "false", "--dashboard-port", str(free_port()),
-                                 "--ray-client-server-port", str(self.client_port)],
-                                {"head": 1})
+
+    def start_head(self) -> RayNode:
+        return self._start(["--head", "--port", str(self.port), "--include-dashboard", "false",
+                            "--dashboard-port", str(free_port()),
+                            "--ray-client-server-port", str(self.client_port)], {"head": 1})
 
     @property
     def address(self) -> str:
@@ -142,10 +144,12 @@ def ray_cluster() -> Iterator[RayCluster]:
     root = Path(tempfile.mkdtemp(prefix="forge-cluster-", dir="/tmp"))  # short socket paths
     cluster = RayCluster(root)
     try:
+        cluster.start_head()
         cluster.add_node({"worker": 1})
         yield cluster
     finally:
         cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)  # the nodes' logs and sockets
 
 
 def forge(url: str, *argv: str) -> tuple[int, str, str]:
