@@ -36,7 +36,7 @@ from forge_server.http_api import RouteAccess, json_errors, optional_text
 from forge_server.principal import AuthError
 from forge_server.relay.app import AUTHORIZER, CONFIG, ROOMS, request_token
 
-from ._config import CoordinatorConfig
+from ._config import CoordinatorConfig, ExecutorKind
 from ._coordinator import Coordinator
 from ._errors import CoordinatorError
 
@@ -61,13 +61,17 @@ def coordinator_setup(
         app[COORDINATOR] = coordinator
 
         async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-            # In the background: the server answers while old projects are looked through.
-            settling = asyncio.create_task(_settle_left_running(coordinator))
+            # In the background: the server answers while old projects are looked through,
+            # and while a cluster it joins is checked (its log says at once what is wrong).
+            background = [asyncio.create_task(_settle_left_running(coordinator))]
+            if settings.ray_address and settings.executor is ExecutorKind.RAY:
+                background.append(asyncio.create_task(_check_cluster(coordinator)))
             try:
                 yield
             finally:
-                settling.cancel()
-                await asyncio.gather(settling, return_exceptions=True)
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
                 await coordinator.stop()
 
         app.cleanup_ctx.append(lifecycle)
@@ -88,6 +92,14 @@ async def _settle_left_running(coordinator: Coordinator) -> None:
         await coordinator.settle_left_running()
     except Exception:  # the server runs on; record() still settles each one when asked
         coordinator.log.exception("settling executions left running failed")
+
+
+async def _check_cluster(coordinator: Coordinator) -> None:
+    """Join the cluster and probe its node types now, not at the first run."""
+    try:
+        await coordinator.engine(ExecutorKind.RAY)
+    except Exception as exc:  # every run says it again until the nodes are fixed
+        coordinator.log.warning("%s", exc)
 
 
 def _add_execution_routes(app: web.Application, base: str, find: bool) -> None:

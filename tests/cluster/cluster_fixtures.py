@@ -98,10 +98,20 @@ class RayCluster:
         self.port = free_port()
         self.client_port = free_port()
 
-    def start_head(self) -> RayNode:
-        return self._start(["--head", "--port", str(self.port), "--include-dashboard", "false",
+    def start_head(self, timeout: float = 60.0) -> RayNode:
+        head = self._start(["--head", "--port", str(self.port), "--include-dashboard", "false",
                             "--dashboard-port", str(free_port()),
                             "--ray-client-server-port", str(self.client_port)], {"head": 1})
+        # `ray start` returns before the Ray Client server listens (seconds on a busy box).
+        deadline = time.monotonic() + timeout
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.client_port)) == 0:
+                    return head
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the head's Ray Client server did not listen on port "
+                                   f"{self.client_port} within {timeout:g} s")
+            time.sleep(0.2)
 
     @property
     def address(self) -> str:

@@ -6,6 +6,7 @@ credentials, the first run is refused in one line naming the node type."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,11 @@ def test_a_node_type_without_the_stores_credentials_refuses_the_first_run(
         ray_cluster: RayCluster, moto_s3: MotoS3, serve_process: Any, tmp_path: Path,
         cli_config: None) -> None:
     server = serve_on(ray_cluster, moto_s3, serve_process, tmp_path / "data")  # no forwarding
+    # The server checks the cluster as it starts, and says what is wrong in its log.
+    deadline = time.monotonic() + 120
+    while "the Ray cluster cannot run Forge's jobs" not in "".join(server.output):
+        assert time.monotonic() < deadline, "".join(server.output)
+        time.sleep(0.2)
     code, _, err = forge(server.url, "project", "create", "refused", "--example", "cifar10")
     assert code == 0, err
     code, _, err = forge(server.url, "run", "refused", "train-custom")
