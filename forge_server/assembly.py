@@ -64,15 +64,22 @@ def server_setups(
     ray_address: str | None = None,
     artifacts: str | None = None,
     sandbox: SandboxPolicy | None = None,
+    artifacts_options: Sequence[str] = (),
+    forward_env: Sequence[str] = (),
 ) -> list[AppSetup]:
     """``setup(app)`` hooks of the server modules, in the order they must be installed (the
     coordinator tags every run in the history). ``sandbox``: how jobs are confined (see
-    :func:`job_sandbox`)."""
+    :func:`job_sandbox`); ``artifacts_options`` are ``NAME=VALUE`` storage options
+    (ValueError names a malformed one)."""
+    from forge_ops.execution import parse_option
+
     execution = CoordinatorConfig(
         artifacts=artifacts_location(data_dir, artifacts),
         executor=ExecutorKind(executor),
         ray_address=ray_address,
         sandbox=sandbox,
+        store_options=dict(parse_option(option) for option in artifacts_options),
+        forward_env=tuple(forward_env),
     )
     return [setup_auth_routes, history_setup(), projects_setup, coordinator_setup(execution)]
 
@@ -90,6 +97,8 @@ def serve(
     ray_address: str | None = None,
     artifacts: str | None = None,
     unconfined_jobs: bool = False,
+    artifacts_options: Sequence[str] = (),
+    forward_env: Sequence[str] = (),
     announce: Announce = print,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (its own event loop), everything flushed at the end.
@@ -128,10 +137,14 @@ def serve(
         _announce_auth(authorizer, credentials, server.url, announce)
         announce(f"Forge server listening on {server.url} (data: {data_dir})")
 
-    setups = server_setups(
-        data_dir, executor=executor, ray_address=ray_address, artifacts=artifacts,
-        sandbox=sandbox,
-    )
+    try:
+        setups = server_setups(
+            data_dir, executor=executor, ray_address=ray_address, artifacts=artifacts,
+            sandbox=sandbox, artifacts_options=artifacts_options, forward_env=forward_env,
+        )
+    except ValueError as exc:
+        raise ServeError(str(exc)) from exc
+    _check_store(str(artifacts or data_dir / "artifacts"), artifacts_options, forward_env)
     try:
         asyncio.run(
             run_relay(
@@ -146,6 +159,20 @@ def serve(
     finally:
         if authorizer is not None:
             authorizer.store.close()
+
+
+def _check_store(location: str, options: Sequence[str], forward_env: Sequence[str]) -> None:
+    """Refuse to start, in one line, when the artifact store does not answer (write, read and
+    delete a probe object): every run would fail."""
+    from forge_ops.execution import StoreAccess, StoreUnreachable, parse_option, probe_store
+
+    access = StoreAccess(location, dict(parse_option(o) for o in options), tuple(forward_env))
+    if access.protocol is not None:
+        access.apply()
+    try:
+        probe_store(location)
+    except StoreUnreachable as exc:
+        raise ServeError(f"{exc}; or give another --artifacts") from exc
 
 
 def private_data_dir(data_dir: Path, announce: Announce = print,

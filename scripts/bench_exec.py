@@ -10,11 +10,15 @@
 (d) storing and loading a 100 MB tensor vs numpy.save / numpy.load (≤ 3×); storing it again
     writes 0 bytes;
 (f) the job sandbox (issue 18): a chain of trivial jobs, sandboxed vs unconfined, on both
-    executors (≤ 20 ms more a job), and (a)'s DAG sandboxed vs raw Ray tasks (≤ 2×).
+    executors (≤ 20 ms more a job), and (a)'s DAG sandboxed vs raw Ray tasks (≤ 2×);
+(g) the example's train-custom pipeline (7 jobs) on the local executor, first run with the
+    artifacts in S3 (moto's server on loopback; needs moto, flask and s3fs) vs in a local
+    folder (≤ 1.5×).
 
     .venv/bin/python scripts/bench_exec.py                 # everything, CPU
     .venv/bin/python scripts/bench_exec.py --only c --device cuda --executors local,ray
     .venv/bin/python scripts/bench_exec.py --only f        # the job sandbox
+    .venv/bin/python scripts/bench_exec.py --only g        # artifacts in S3
 """
 
 from __future__ import annotations
@@ -447,17 +451,85 @@ def bench_tensor(args: argparse.Namespace, work: Path) -> None:
         f"{elapsed:.3f} s", "-", None, "0 bytes")
 
 
+# -- (f) the first run of a pipeline with its artifacts in S3 vs a local folder ---------------
+def bench_s3(args: argparse.Namespace, work: Path) -> None:
+    import socket
+    import subprocess
+
+    import boto3
+
+    from forge_ops.examples import PIPELINE_CUSTOM, example_document
+    from forge_ops.execution import LocalExecutor, RayExecutor, StoreAccess, plan_pipeline
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                      AWS_DEFAULT_REGION="us-east-1")
+    # Its own process, as a real store is: in this one it would take the engine's GIL.
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="forge-bench")
+    # Before the executors start: their job processes read the store's settings at start.
+    access = StoreAccess("s3://forge-bench/x", {"endpoint_url": endpoint})
+    access.apply()
+    plan = plan_pipeline(example_document("cifar10", "bench").to_plain(), PIPELINE_CUSTOM)
+    try:
+        for name in args.executors:
+            executor: Any = (LocalExecutor() if name == "local" else RayExecutor(
+                num_cpus=args.num_cpus, init_options={"runtime_env": access.runtime_env()}))
+            executor.start()
+            try:
+                s3_first_runs(args, work, plan, name, executor)
+            finally:
+                executor.shutdown()
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def s3_first_runs(args: argparse.Namespace, work: Path, plan: Any, name: str,
+                  executor: Any) -> None:
+    from forge_ops.artifacts import ArtifactStore
+    from forge_ops.execution import Engine
+
+    print(f"(f) {plan.pipeline} ({len(plan.jobs)} jobs), {name} executor, first run per store")
+    times: dict[str, list[float]] = {"s3": [], "folder": []}
+    Engine(ArtifactStore(work / f"s3-warm-{name}"), executor).run(plan)  # warms the workers
+    for attempt in range(args.repeat):  # interleaved: both see the same machine load
+        for place in ("folder", "s3"):
+            location = (f"s3://forge-bench/{name}{attempt}" if place == "s3"
+                        else str(work / f"s3-folder-{name}{attempt}"))
+            engine = Engine(ArtifactStore(location), executor)
+            begun = time.perf_counter()
+            result = engine.run(plan)
+            times[place].append(time.perf_counter() - begun)
+            assert result.status.value == "succeeded", result.to_plain()
+    row(f"(f) first run of the example's train-custom, {name} executor, artifacts in S3 "
+        "(moto, loopback)",
+        f"{min(times['s3']):.2f} s (median {statistics.median(times['s3']):.2f})",
+        f"{min(times['folder']):.2f} s (median {statistics.median(times['folder']):.2f}, "
+        "local folder)", min(times["s3"]) / min(times["folder"]), "≤ 1.5×")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="a,b,c,d",
-                        help="which of a,b,c,d,f to run (e: tiny GPU jobs, needs CUDA; f: the "
-                        "job sandbox, needs bubblewrap)")
+                        help="which of a,b,c,d,f,g to run (e: tiny GPU jobs, needs CUDA; f: "
+                        "the job sandbox, needs bubblewrap; g: S3 store, needs moto, flask and "
+                        "s3fs)")
     parser.add_argument("--gpu-tasks", type=int, default=20)
     parser.add_argument("--sandbox-jobs", type=int, default=50, help="(f): jobs in the chain")
     parser.add_argument("--nodes", type=int, default=200)
     parser.add_argument("--width", type=int, default=20)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--executors", default="local,ray", help="for (c): local,ray")
+    parser.add_argument("--executors", default="local,ray", help="for (c) and (f): local,ray")
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--train-size", type=int, default=4096)
@@ -488,6 +560,8 @@ def main() -> int:
         if "f" in only:
             os.sync()
             bench_sandbox(args, work)
+        if "g" in only:
+            bench_s3(args, work)
         if "d" in only:
             os.sync()
             bench_tensor(args, work)

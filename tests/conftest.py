@@ -6,8 +6,8 @@
 - ``make_client``: ``await make_client(room, doc=None, token=None)`` → a started ``SyncClient``
   on ``relay`` (stopped after the test); pass ``server=...`` to use another relay.
 - ``serve_process``: ``serve_process(data_dir, *extra_args)`` → a ``ServeProcess`` running
-  ``forge serve`` in a subprocess (``.url``, ``.kill()`` for SIGKILL, ``.stop()``, ``.restart()``);
-  every process is stopped after the test.
+  ``forge serve`` in a subprocess (``.url``, ``.kill()`` for SIGKILL, ``.stop()``, ``.restart()``;
+  ``env=`` adds environment variables); every process is stopped after the test.
 """
 
 from __future__ import annotations
@@ -83,10 +83,12 @@ async def make_client(relay: RelayServer) -> AsyncIterator[MakeClient]:
 class ServeProcess:
     """``forge serve`` in a subprocess on a free port (kept across restarts)."""
 
-    def __init__(self, data_dir: Path, *extra_args: str, port: int = 0) -> None:
+    def __init__(self, data_dir: Path, *extra_args: str, port: int = 0,
+                 env: dict[str, str] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.extra_args = extra_args
         self.port = port
+        self.env = dict(env or {})
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
 
@@ -136,7 +138,7 @@ class ServeProcess:
             str(self.owner_credentials),
             *self.extra_args,
         ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
@@ -156,6 +158,7 @@ class ServeProcess:
                     f"forge serve did not start in {timeout}s:\n{''.join(self.output)}"
                 ) from None
             if line is None:
+                self.proc.wait(timeout=10)  # reaped: no ResourceWarning at collection
                 raise RuntimeError(f"forge serve exited early:\n{''.join(self.output)}")
             match = ready.search(line)
             if match:
@@ -208,8 +211,9 @@ class ServeProcess:
 def serve_process() -> Iterator[Callable[..., ServeProcess]]:
     started: list[ServeProcess] = []
 
-    def start(data_dir: Path, *extra_args: str) -> ServeProcess:
-        process = ServeProcess(data_dir, *extra_args).start()
+    def start(data_dir: Path, *extra_args: str, env: dict[str, str] | None = None
+              ) -> ServeProcess:
+        process = ServeProcess(data_dir, *extra_args, env=env).start()
         started.append(process)
         return process
 

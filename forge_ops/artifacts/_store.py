@@ -45,6 +45,7 @@ from ._codec import (
 from ._files import create_json, open_new, replace_file
 from ._hashing import canonical_json
 from ._info import ArtifactInfo, Provenance, check_hash
+from ._object_io import download_node, memory_store, upload_node
 from ._presenting import export_value, summarize
 from ._records import RecordIndex, record_index
 
@@ -220,8 +221,10 @@ class ArtifactStore:
             return
         if not files:
             return
-        for folder in {path.rsplit("/", 1)[0] for path in files}:
-            self._fs.makedirs(folder, exist_ok=True)
+        if not _flat(self.location):  # an object store has no folders to make (s3fs's
+            # makedirs would check the bucket, with retries, for every folder)
+            for folder in {path.rsplit("/", 1)[0] for path in files}:
+                self._fs.makedirs(folder, exist_ok=True)
         # Object stores replace whole objects atomically.
         self._fs.pipe({path: json.dumps(value, sort_keys=True).encode()
                        for path, value in files.items()})
@@ -249,9 +252,23 @@ class ArtifactStore:
         return written
 
     def _write_node(self, encoded: Encoded, path: str, aside: Path | None = None) -> int:
+        if not self._local and encoded.kind is not ArtifactKind.JSON:
+            # Built in memory, uploaded in one batch (see _object_io).
+            building = memory_store()
+            written = self._build_node(building, encoded, path, aside)
+            upload_node(self._fs, self._root, building, path)
+            return written
+        return self._build_node(self._zstore(), encoded, path, aside)
+
+    def _node_store(self, path: str) -> Any:
+        """A zarr store to read the node at ``path`` from: the store itself (local), or the
+        node downloaded whole (object stores, see _object_io)."""
+        return self._zstore() if self._local else download_node(self._fs, self._root, path)
+
+    def _build_node(self, store: Any, encoded: Encoded, path: str, aside: Path | None
+                    ) -> int:
         import zarr
 
-        store = self._zstore()
         attrs = {"forge": encoded.header}
         if encoded.kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
             member = encoded.members[""]
@@ -349,8 +366,9 @@ class ArtifactStore:
             if stored.get("kind") == ArtifactKind.JSON.value and "value" in stored:
                 return stored["value"]
         info = self.info(artifact_hash)
-        store = self._zstore()
         kind = ArtifactKind(info.kind)
+        if kind is not ArtifactKind.JSON:
+            store = self._node_store(path)
         if kind in (ArtifactKind.TENSOR, ArtifactKind.ARRAY):
             array = zarr.open_array(store, path=path, mode="r")
             return restore_member(read_array(self._local_root, array), str(array.attrs["dtype"]))
@@ -378,7 +396,8 @@ class ArtifactStore:
         import zarr
 
         self.info(artifact_hash)
-        node = zarr.open(self._zstore(), path=self._object_path(artifact_hash), mode="r")
+        path = self._object_path(artifact_hash)
+        node = zarr.open(self._node_store(path), path=path, mode="r")
         return dict(node.attrs["forge"])  # type: ignore[arg-type]
 
     def disk_usage(self) -> int:
@@ -400,6 +419,15 @@ class ArtifactStore:
         """Write an artifact as a plain file: .npy, .npz, .pt (state dict) or .json."""
         info = self.info(artifact_hash)
         return export_value(info, self.get(artifact_hash), Path(destination))
+
+
+#: Object stores: keys without folders.
+_FLAT_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+
+
+def _flat(location: str) -> bool:
+    """Whether ``location`` is in an object store (no folders)."""
+    return "://" in location and location.split("://", 1)[0].lower() in _FLAT_PROTOCOLS
 
 
 def _array(group: Any, path: str) -> Any:

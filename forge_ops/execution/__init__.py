@@ -20,6 +20,7 @@ from ._plan import Plan as Plan
 from ._plan import PlanError as PlanError
 from ._plan import plan_pipeline as plan_pipeline
 from ._ray import RayExecutor as RayExecutor
+from ._ray_probe import probe_nodes as probe_nodes
 from ._results import ExecutionResult as ExecutionResult
 from ._results import JobRecord as JobRecord
 from ._run import EventCallback as EventCallback
@@ -31,6 +32,11 @@ from ._sandbox import confinement as confinement
 from ._sandbox import jobs_user as jobs_user
 from ._sandbox import share_store_with_jobs as share_store_with_jobs
 from ._sandbox import unconfined_refusal as unconfined_refusal
+from ._store_access import StoreAccess as StoreAccess
+from ._store_access import StoreUnreachable as StoreUnreachable
+from ._store_access import parse_option as parse_option
+from ._store_access import probe_store as probe_store
+from ._store_access import store_failure as store_failure
 from ._task import ChainingExecutor as ChainingExecutor
 from ._task import Executor as Executor
 from ._task import TaskEvent as TaskEvent
@@ -63,6 +69,8 @@ __all__ = [
     "RayExecutor",
     "SandboxPolicy",
     "SandboxUnavailable",
+    "StoreAccess",
+    "StoreUnreachable",
     "TaskEvent",
     "TaskEventKind",
     "TaskHandle",
@@ -72,8 +80,12 @@ __all__ = [
     "confinement",
     "jobs_user",
     "normalize_code",
+    "parse_option",
     "plan_pipeline",
+    "probe_nodes",
+    "probe_store",
     "runtime_versions",
     "share_store_with_jobs",
+    "store_failure",
     "unconfined_refusal",
 ]

@@ -2,8 +2,9 @@
 
 A key hashes the operation code with comments and formatting stripped (``ast`` round trip),
 the attributes, what the references point at, the Python and torch releases (major.minor: the
-granularity at which numerics change) and the content hashes of the inputs. The index maps a key
-to the outputs of the run that computed it; only successes are recorded.
+granularity at which numerics change), the device class the job asks for (a GPU job computes
+other numbers, and must not be answered by a CPU run) and the content hashes of the inputs.
+The index maps a key to the outputs of the run that computed it; only successes are recorded.
 """
 
 from __future__ import annotations
@@ -71,7 +72,17 @@ def cache_key(job: JobSpec, input_hashes: dict[str, str],
         "runtime": runtime or runtime_versions(),
         "inputs": input_hashes,
     }
+    device = device_class(job)
+    if device != "cpu":  # CPU jobs keep the keys they had before devices were keyed
+        material["device"] = device
     return hashlib.sha256(canonical_json(material).encode()).hexdigest()
+
+
+def device_class(job: JobSpec) -> str:
+    """What the job computes on: ``cpu``, or ``gpu`` with how many it asks for (a GPU job's
+    numerics differ from a CPU run's; the GPU's model is not known before a worker runs it)."""
+    gpus = job.settings.num_gpus
+    return "cpu" if gpus <= 0 else f"gpu:{gpus:g}"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import threading
 from collections import deque
 from typing import Any
 
+from ._devices import local_infeasible
 from ._local_child import child_main
 from ._sandbox import (
     FORK_SERVER_PRELOAD,
@@ -169,6 +170,10 @@ class LocalExecutor:
         if self._pool is None and not task.job.settings.network:
             handle.finished = True
             report(failed(task.job_id, network_refusal(task.job.name)))
+        reason = local_infeasible(task.job)
+        if reason is not None:  # a GPU job where there is none: never run it on the CPU
+            handle.finished = True
+            report(failed(task.job_id, reason))
             return handle
         with self._lock:
             self._waiting.append(handle)

@@ -55,6 +55,18 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
             "out to start a local Ray runtime") from None
 
 
+def _check_client_installed(address: str) -> None:
+    """``ray://`` needs Ray Client's gRPC package; say how to get it instead of Ray's own
+    ImportError from deep inside ``ray.init``."""
+    import importlib.util
+
+    if address.startswith("ray://") and importlib.util.find_spec("grpc") is None:
+        raise ConnectionError(
+            f"{address} is a Ray Client address, which needs Ray Client's packages; install "
+            "them with `pip install 'ray[client]'` (Forge's own install brings them), or give "
+            "the address of a node of the cluster (HOST:6379) on a machine that is one")
+
+
 class RayExecutor:
     """Runs tasks on Ray: a local runtime, or the cluster at ``address`` / ``RAY_ADDRESS``.
 
@@ -103,6 +115,7 @@ class RayExecutor:
                 options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                            "logging_level": logging.WARNING}
                 if self.address:
+                    _check_client_installed(self.address)
                     _check_reachable(self.address)
                     options["address"] = self.address
                 else:
@@ -119,8 +132,9 @@ class RayExecutor:
                                                    name="forge-ray-completion")
                 self._completer.start()
             if not self._feedback.started:
+                local = self._owns_runtime and not self.address
                 self._feedback.start(direct=self.direct_feedback,
-                                     local_runtime=self._owns_runtime and not self.address)
+                                     cluster=None if local else self.address or "")
 
     def _watch(self, ref: Any, handle: RayTaskHandle) -> None:
         """Have the completion thread report ``ref``'s outcome to ``handle``."""

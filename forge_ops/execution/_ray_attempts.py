@@ -133,7 +133,9 @@ class RayTaskHandle:
 
     def complete(self, ref: Any, result: Result) -> None:
         """An attempt ended: report its outcome, or start the next attempt after a crash."""
-        if ref is not self.ref:
+        # Compared by id, never by identity: under Ray Client, ``ray.wait`` hands back new ref
+        # objects equal to (not the same as) the submitted ones.
+        if ref != self.ref:
             return  # not the current attempt (cannot happen; be safe)
         if self.upstream and result[1] is not None and not self.cancel_requested \
                 and self._upstream_broke():
@@ -170,7 +172,7 @@ class RayTaskHandle:
         """After a failed attempt: whether the failure was an upstream attempt's (then this
         task waits for, or follows, its upstream tasks and True is returned)."""
         with self.context.chain_lock:
-            if all(upstream.final is TaskEventKind.SUCCEEDED and upstream.ref is ref
+            if all(upstream.final is TaskEventKind.SUCCEEDED and upstream.ref == ref
                    for upstream, ref in zip(self.upstream, self.upstream_refs, strict=True)):
                 return False  # its own failure
             self.deferred = True

@@ -8,7 +8,10 @@ to the task handle that follows it (by attempt key).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -27,14 +30,70 @@ RELAY_POLL_SECONDS = 1.0
 #: How long an ended attempt's last frames may take to arrive before its outcome is reported
 #: without them (they were sent before the attempt returned, so normally they are in).
 LAST_FRAMES_SECONDS = 10.0
+#: How long a collection waits for the relay actor while it is down (or being recreated).
+RELAY_DOWN_WAIT = 0.3
+#: Custom Ray resources (JSON, e.g. ``{"feedback": 0.01}``) that place the relay actor on the
+#: nodes that have them; without it, or while no live node has them, it goes to the head node.
+RELAY_RESOURCES_ENV = "FORGE_FEEDBACK_RELAY_RESOURCES"
 
 
-def _listener_host(local_runtime: bool) -> str:
-    """Where the feedback link listens: loopback for a runtime this executor started, else the
-    address Ray's other nodes know this one by (a cluster may add nodes at any time)."""
+def relay_placement(configured: bool = True) -> dict[str, Any]:
+    """``.options()`` that place the relay actor where losing a worker node cannot take it
+    down: on nodes with the resources of ``$FORGE_FEEDBACK_RELAY_RESOURCES`` if a live one has
+    them (and ``configured``: not after such a node was lost, which Ray may not know yet), else
+    on the head node (soft: any node while the head cannot take it)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    wanted = os.environ.get(RELAY_RESOURCES_ENV)
+    if wanted and configured:
+        try:
+            resources = {str(k): float(v) for k, v in json.loads(wanted).items()}
+        except (ValueError, TypeError, AttributeError):
+            raise ValueError(f"{RELAY_RESOURCES_ENV} must be a JSON object of Ray resources, "
+                             f'such as {{"feedback": 0.01}}; it is {wanted!r}') from None
+        if any(all(node.get("Resources", {}).get(name, 0) >= amount
+                   for name, amount in resources.items()) for node in nodes):
+            return {"resources": resources}
+    for node in nodes:
+        if "node:__internal_head__" in node.get("Resources", {}):
+            return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node["NodeID"],
+                                                                          soft=True)}
+    return {}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
+
+
+def _listener_host(cluster: str | None) -> str:
+    """Where the feedback link listens: loopback for a runtime this executor started
+    (``cluster`` None), else the address the cluster's nodes can reach this process at: the
+    one Ray knows this node by or, for a Ray Client (``ray://``, this process is no node of the
+    cluster), the local address that faces the cluster's head."""
     import ray
 
-    return "127.0.0.1" if local_runtime else ray.util.get_node_ip_address()
+    if cluster is None:
+        return "127.0.0.1"
+    if cluster.startswith("ray://"):
+        host, _, port = cluster.removeprefix("ray://").rpartition(":")
+        return _address_facing(host.strip("[]"), int(port) if port.isdigit() else 10001)
+    return str(ray.util.get_node_ip_address())
+
+
+def _address_facing(host: str, port: int) -> str:
+    """This machine's address on the route to ``host`` (a UDP "connect" sends nothing)."""
+    import ray
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, port))
+            return str(probe.getsockname()[0])
+    except OSError:  # no route known: the address Ray would pick
+        return str(ray.util.get_node_ip_address())
 
 
 class FeedbackRelay:
@@ -87,6 +146,9 @@ class FeedbackHub:
         self._frame_arrived = threading.Condition(self.lock)
         self._relayed_noted = False
         self._following: dict[str, Follower] = {}
+        self._relay_name = ""
+        #: While the relay is unreachable: since when (monotonic); its outage is logged once.
+        self._relay_down_since: float | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -94,17 +156,15 @@ class FeedbackHub:
     def started(self) -> bool:
         return self.relay is not None
 
-    def start(self, *, direct: bool, local_runtime: bool) -> None:
+    def start(self, *, direct: bool, cluster: str | None) -> None:
         """Start the relay actor, the link's listener and the feedback thread, once Ray is
-        initialised (``local_runtime``: by this executor, without an address). Without
+        initialised (``cluster``: its address, None for a runtime this executor started). Without
         ``direct`` there is no listener: all feedback goes through the relay actor, as from a
         worker that cannot reach the link."""
-        import ray
-
-        relay_name = f"forge-feedback-{uuid.uuid4().hex}"
-        self.relay = ray.remote(num_cpus=0)(FeedbackRelay).options(name=relay_name).remote()
+        relay_name = self._relay_name = f"forge-feedback-{uuid.uuid4().hex}"
+        self.relay = self._new_relay()
         if direct:
-            self.listener = FeedbackListener(_listener_host(local_runtime), self._deliver_frame)
+            self.listener = FeedbackListener(_listener_host(cluster), self._deliver_frame)
         self.route = make_route(relay_name, self.listener)
         self._stopping.clear()
         self._thread = threading.Thread(target=self._serve, daemon=True,
@@ -194,14 +254,56 @@ class FeedbackHub:
         import ray
 
         try:
-            taken = ray.get(self.relay.take.remote(keys))
-        except Exception:  # the relay died: feedback is lost, outcomes still arrive
-            _log.warning("the Ray feedback relay failed", exc_info=True)
+            # While it is down, a short wait: the feedback lock is held, and the direct link's
+            # frames wait for it (what a timed-out take removed from a new relay is lost).
+            wait = LAST_FRAMES_SECONDS if self._relay_down_since is None else RELAY_DOWN_WAIT
+            taken = ray.get(self.relay.take.remote(keys), timeout=wait)
+        except Exception as exc:  # its node was lost: recreate it (outcomes still arrive)
+            self._relay_failed(exc)
             return
+        if self._relay_down_since is not None:
+            _log.warning("the Ray feedback relay actor is back after %.1f s",
+                         time.monotonic() - self._relay_down_since)
+            self._relay_down_since = None
         for key, events in taken.items():
             handle = self._following.get(key)
             if handle is not None:  # else a finished or crashed attempt's leftovers
                 handle.deliver(events)
+
+    def _new_relay(self, configured: bool = True) -> Any:
+        import ray
+
+        return ray.remote(num_cpus=0)(FeedbackRelay).options(
+            name=self._relay_name, **relay_placement(configured)).remote()
+
+    def _relay_failed(self, exc: Exception) -> None:
+        """The relay did not answer: say so once per outage (not a traceback a second), and
+        if it died, start a new one under the same name (workers look it up again)."""
+        from ray import exceptions
+
+        first = self._relay_down_since is None
+        if first:
+            self._relay_down_since = time.monotonic()
+        # A new relay whose creation found the dead one's name not yet free says so only
+        # now (through Ray Client): make it again.
+        if not isinstance(exc, exceptions.ActorDiedError | exceptions.ActorAlreadyExistsError):
+            if first:
+                _log.warning("the Ray feedback relay actor does not answer (%s); feedback of "
+                             "workers that cannot reach the direct link waits for it",
+                             _one_line(exc))
+            return
+        try:
+            self.relay = self._new_relay(configured=False)
+        except Exception as again:  # the name may not be free yet: try at the next poll
+            if first:
+                _log.warning("the Ray feedback relay actor died (%s) and could not be "
+                             "recreated yet (%s); trying again every %g s", _one_line(exc),
+                             _one_line(again), RELAY_POLL_SECONDS)
+            return
+        if first:
+            _log.warning("the Ray feedback relay actor died (%s; its node was lost?); "
+                         "recreated it; feedback pushed to it and not yet collected is lost",
+                         _one_line(exc))
 
     def _serve(self) -> None:
         """The feedback thread: serve the direct link; collect the relay now and then."""

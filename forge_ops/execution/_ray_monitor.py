@@ -34,9 +34,18 @@ _senders: dict[str, FeedbackSender | None] = {}
 _no_link: dict[str, str] = {}
 
 
-def _relay(name: str) -> Any:
+def _relay(name: str, last_push: Any = None) -> Any:
+    """The relay actor ``name``; looked up again if ``last_push`` to it failed (its node was
+    lost and the executor made a new one under the same name)."""
     import ray
 
+    if last_push is not None and name in _relays:
+        ready, _ = ray.wait([last_push], timeout=0)
+        try:
+            if ready:
+                ray.get(ready[0])
+        except Exception:
+            del _relays[name]
     relay = _relays.get(name)
     if relay is None:
         relay = _relays[name] = ray.get_actor(name)
@@ -180,7 +189,8 @@ class JobMonitor:
             _senders[job.route] = None  # this worker's later feedback goes through the relay
             _no_link[job.route] = "the connection broke"
         try:
-            job.last_push = _relay(parse_route(job.route)[0]).push.remote(job.key, events)
+            relay = _relay(parse_route(job.route)[0], job.last_push)
+            job.last_push = relay.push.remote(job.key, events)
         except Exception:  # the relay is gone (executor shut down): feedback is best effort
             _log.debug("feedback relay unreachable for %s", job.task.job_id, exc_info=True)
 

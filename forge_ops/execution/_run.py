@@ -30,6 +30,7 @@ from ._events import Event, ExecutionStatusChanged, JobStatusChanged
 from ._plan import Plan
 from ._recording import RunRecorder
 from ._results import ExecutionResult, JobRecord, replaced
+from ._store_access import store_failure
 from ._task import (
     TERMINAL_KINDS,
     ChainedInput,
@@ -175,11 +176,11 @@ class Run:
             self.recorder.flush()
             for handle in self.handles.values():
                 handle.cancel(force=True)
+            why = store_failure(exc, self.engine.store.location) or \
+                f"the engine failed: {exc!r}; see the server log"
             for job in self.to_run:
                 if self.records[job].status not in FINISHED_STATUSES:
-                    self.records[job] = replace(self.records[job], status=JobStatus.FAILED,
-                                                finished=now_iso("milliseconds"),
-                                                error=f"the engine failed: {exc!r}")
+                    self._fail_quietly(job, why)
             result = ExecutionResult(self.execution, JobStatus.FAILED, dict(self.records),
                                      self.started, now_iso("milliseconds"), self.tasks_launched,
                                      self.engine.executor.name)
@@ -191,6 +192,16 @@ class Run:
                 self.future.set_exception(RuntimeError(
                     f"execution {self.execution} ended without a result (engine error; see the "
                     "log)"))
+
+    def _fail_quietly(self, job: str, why: str) -> None:
+        """Fail a job after the engine failed: through ``update`` (so the documents say it),
+        else at least in the result."""
+        try:
+            self.update(job, status=JobStatus.FAILED, finished=now_iso("milliseconds"),
+                        error=why)
+        except Exception:
+            self.records[job] = replace(self.records[job], status=JobStatus.FAILED,
+                                        finished=now_iso("milliseconds"), error=why)
 
     def all_finished(self) -> bool:
         return not self.unfinished
@@ -379,7 +390,14 @@ class Run:
         if not chained:
             key = cache_key(spec, inputs, self.runtime)
             self.update(job, cache_key=key, inputs=inputs)
-            entry = self.engine.cache.lookup(key) if use_cache else None
+            try:
+                entry = self.engine.cache.lookup(key) if use_cache else None
+            except Exception as exc:
+                reason = store_failure(exc, self.engine.store.location)
+                if reason is None:
+                    raise
+                self.finish_unrun(job, JobStatus.FAILED, reason)
+                return
             if entry is not None:
                 now = now_iso("milliseconds")
                 self.update(job, status=JobStatus.CACHED, started=now, finished=now,

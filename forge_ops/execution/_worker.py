@@ -27,6 +27,8 @@ from forge_ops.runtime import (
 )
 
 from ._cache import CacheIndex, cache_key
+from ._checkpoints import StoreCheckpoints
+from ._store_access import store_failure
 from ._task import TaskEvent, TaskEventKind, TaskSpec
 
 FLUSH_SECONDS = 0.1
@@ -135,8 +137,10 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None 
         seed=task.job.seed,
     )
     references = resolve_references(task.job.code, task.job.references, context)
+    checkpoints = StoreCheckpoints(store, task)
     outputs = execute_operation(task.job.code, task.job.attributes, references, inputs, sink,
-                                name=task.job.name, load_artifact=store.get)
+                                name=task.job.name, load_artifact=store.get,
+                                checkpoints=checkpoints)
     stored: dict[str, str] = {}
     for port, value in outputs.items():
         try:
@@ -150,6 +154,8 @@ def run_task(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | None 
             text = json.dumps(value, sort_keys=True)
             if len(text) <= SMALL_JSON_CHARS:
                 known[result.hash] = text
+    if checkpoints.used:
+        checkpoints.clear()
     # The engine records who produced the outputs and the cache entry, many jobs' at once.
     return stored
 
@@ -225,6 +231,9 @@ def task_outcome(task: TaskSpec, sink: FeedbackBuffer, known: dict[str, str] | N
     except (UnresolvedReference, _StoreFailed) as exc:
         return failed(job, str(exc))
     except Exception as exc:
+        reason = store_failure(exc, task.store)
+        if reason is not None:  # one line, not botocore's traceback
+            return failed(job, reason)
         # Not the user's code (it is wrapped in OperationFailed): the full trace helps us.
         return failed(job, f"{type(exc).__name__}: {exc}",
                       traceback.format_exc().rstrip("\n"))

@@ -28,6 +28,9 @@ from forge_ops.operations.types import (
     Tensor as Tensor,
 )
 
+from ._checkpoints import Checkpoints as Checkpoints
+from ._checkpoints import checkpoint as checkpoint
+from ._checkpoints import resume as resume
 from ._console import MAX_LINE_CHARS as MAX_LINE_CHARS
 from ._console import LineWriter as LineWriter
 from ._console import capture_console as capture_console
@@ -57,6 +60,7 @@ __all__ = [
     "Architecture",
     "Artifact",
     "ArtifactLoader",
+    "Checkpoints",
     "Criterion",
     "Dataset",
     "FeedbackSink",
@@ -75,12 +79,14 @@ __all__ = [
     "Tensor",
     "UnresolvedReference",
     "capture_console",
+    "checkpoint",
     "current_job",
     "execute_operation",
     "image",
     "job_context",
     "load_artifact",
     "resolve_references",
+    "resume",
     "storable_text",
     "to_image_array",
 ]

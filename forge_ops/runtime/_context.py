@@ -10,20 +10,30 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ._sink import FeedbackSink, NullSink
 
-__all__ = ["ArtifactLoader", "JobContext", "current_job", "job_context"]
+__all__ = ["ArtifactLoader", "Checkpoints", "JobContext", "current_job", "job_context"]
 
 #: Loads a stored artifact's value from its content hash (the executor's artifact store).
 ArtifactLoader = Callable[[str], Any]
+
+
+class Checkpoints(Protocol):
+    """Where a job's checkpoints go (the executor's artifact store; see ``_checkpoints``)."""
+
+    def save(self, state: Any, step: int) -> None: ...
+
+    def load(self) -> tuple[int, Any] | None: ...
 
 
 @dataclass(frozen=True)
 class JobContext:
     sink: FeedbackSink
     load_artifact: ArtifactLoader | None = None
+    #: Where ``checkpoint``/``resume`` keep the job's checkpoints (None: nowhere).
+    checkpoints: Checkpoints | None = None
 
 
 _NO_JOB = JobContext(NullSink())
@@ -38,11 +48,13 @@ def current_job() -> JobContext:
 
 @contextmanager
 def job_context(
-    sink: FeedbackSink, load_artifact: ArtifactLoader | None = None
+    sink: FeedbackSink, load_artifact: ArtifactLoader | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> Iterator[JobContext]:
-    """Make ``sink`` (and ``load_artifact``) the current job's for the duration of the block."""
+    """Make ``sink`` (``load_artifact``, ``checkpoints``) the current job's for the duration of
+    the block."""
     global _current
-    context = JobContext(sink, load_artifact)
+    context = JobContext(sink, load_artifact, checkpoints)
     with _lock:
         previous, _current = _current, context
     try:

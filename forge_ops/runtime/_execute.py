@@ -24,6 +24,7 @@ from typing import Any
 from forge_ops.operations import InterfaceError, OperationInterface, parse_interface
 from forge_ops.operations import types as operation_types
 
+from ._checkpoints import Checkpoints, checkpoint, resume
 from ._console import capture_console
 from ._context import ArtifactLoader, job_context
 from ._feedback import Graph, image, load_artifact
@@ -77,6 +78,8 @@ def operation_namespace(filename: str) -> dict[str, Any]:
         "Graph": Graph,
         "image": image,
         "load_artifact": load_artifact,
+        "checkpoint": checkpoint,
+        "resume": resume,
     }
     for name in operation_types.__all__:
         if name[0].isupper() and not name.isupper():
@@ -93,13 +96,15 @@ def execute_operation(
     *,
     name: str = "operation",
     load_artifact: ArtifactLoader | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> dict[str, Any]:
     """Run the operation in ``code`` and return its outputs as ``{port: value}``.
 
     ``attributes`` override the code's defaults; ``references`` are already resolved objects
     (see ``resolve_references``); ``inputs`` maps input port names to values (optional inputs
     may be left out). ``name`` labels the code in tracebacks; ``load_artifact`` lets the code
-    call ``load_artifact(hash)``. Raises OperationFailed.
+    call ``load_artifact(hash)``, ``checkpoints`` keeps what it passes to ``checkpoint`` (see
+    ``_checkpoints``). Raises OperationFailed.
     """
     try:
         interface = parse_interface(code)
@@ -108,7 +113,7 @@ def execute_operation(
     arguments, keywords = _arguments(interface, attributes, references, inputs)
     filename = f"<operation {name}>"
     linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
-    with job_context(sink, load_artifact), ExitStack() as stack:
+    with job_context(sink, load_artifact, checkpoints), ExitStack() as stack:
         stack.enter_context(capture_console(sink))
         if _may_plot(code):
             from ._plots import route_matplotlib

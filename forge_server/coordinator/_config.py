@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from forge_ops.execution import SandboxPolicy
@@ -34,6 +35,13 @@ class CoordinatorConfig:
     sandbox: SandboxPolicy | None = None
     """How jobs are confined (``forge serve`` always sets one); None: they run unconfined, as
     the server's user."""
+    store_options: Mapping[str, Any] = field(default_factory=dict)
+    """fsspec storage options of an object store (``endpoint_url``…), for every process."""
+    forward_env: tuple[str, ...] = ()
+    """Patterns (``AWS_*``) of the server's environment variables handed to Ray workers."""
+    probe_cluster: bool = True
+    """Check each node type of a Ray cluster it joins (job runtime, store) before the first
+    job (not a runtime it starts itself, on this machine)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "executor", ExecutorKind(self.executor))

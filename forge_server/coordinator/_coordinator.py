@@ -34,6 +34,7 @@ from forge_ops.schema import (
     JobStatus,
     Project,
     ProjectDoc,
+    SchemaError,
     new_id,
     now_iso,
 )
@@ -108,7 +109,14 @@ class Coordinator:
         self.records = records
         self.log = log or _log
         self.lookup = Lookup(rooms, history, records)
-        self.engines = Engines(config, lambda: self.store, self.log)
+        from forge_ops.execution import StoreAccess
+
+        #: How every process reaches the artifact store (applied here: the server's own
+        #: processes inherit it; Ray workers get it through their runtime_env).
+        self.access = StoreAccess(config.artifacts, config.store_options, config.forward_env)
+        if self.access.protocol is not None:
+            self.access.apply()
+        self.engines = Engines(config, lambda: self.store, self.log, self.access)
         self.queries = ArtifactQueries(self.lookup, lambda: self.store, config)
         self._live: dict[str, _Live] = {}
         self._starting: set[str] = set()
@@ -442,6 +450,34 @@ class Coordinator:
         mine = content.copy()
         mine["artifacts"] = own
         return mine
+
+    async def settle_left_running(self) -> int:
+        """At start: settle every execution a previous server process left queued or running
+        (it crashed, or was killed), so its documents say so at once, not only when someone
+        asks for them. Goes through every branch of every project, one at a time; returns
+        how many were settled."""
+        settled = 0
+        for project in self.rooms.projects():
+            branches = [room.split("/", 1)[1] for room in self.rooms.project_rooms(project)
+                        if "/executions/" not in room]
+            for branch in branches:
+                try:
+                    room_name = self.lookup.branch_room(project, branch)
+                    async with self.rooms.hold(room_name) as room:
+                        summaries = dict(ProjectDoc(room.doc).to_plain()["executions"])
+                except (CoordinatorError, SchemaError, ValueError):
+                    continue  # not a project branch (a room opened by its URL only)
+                for xid, summary in summaries.items():
+                    if summary["status"] in FINISHED_STATUSES or xid in self._live \
+                            or xid in self._starting:
+                        continue
+                    with contextlib.suppress(NotFound):
+                        await self._settle_interrupted(project, xid)
+                        settled += 1
+        if settled:
+            self.log.warning("settled %d execution(s) that a previous server process left "
+                             "running", settled)
+        return settled
 
     # ----- helpers ------------------------------------------------------------------------
 

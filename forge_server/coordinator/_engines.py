@@ -13,15 +13,16 @@ from ._errors import CoordinatorError
 
 if TYPE_CHECKING:
     from forge_ops.artifacts import ArtifactStore
-    from forge_ops.execution import Engine
+    from forge_ops.execution import Engine, RayExecutor, StoreAccess
 
 
 class Engines:
     """Engines by executor kind; ``store`` gives the artifact store they share."""
 
     def __init__(self, config: CoordinatorConfig, store: Callable[[], ArtifactStore],
-                 log: logging.Logger) -> None:
+                 log: logging.Logger, access: StoreAccess) -> None:
         self.config = config
+        self.access = access
         self.store = store
         self.log = log
         self._engines: dict[ExecutorKind, Engine] = {}
@@ -74,7 +75,9 @@ class Engines:
         if kind is ExecutorKind.LOCAL:
             executor = LocalExecutor(self.config.local_workers, sandbox=self.config.sandbox)
         else:
-            executor = RayExecutor(self.config.ray_address, sandbox=self.config.sandbox)
+            # Each worker gets the store's settings and the forwarded variables.
+            executor = RayExecutor(self.config.ray_address, sandbox=self.config.sandbox,
+                                   init_options={"runtime_env": self.access.runtime_env()})
         self.log.info("starting the %s executor", kind)
         try:
             await asyncio.to_thread(executor.start)
@@ -84,8 +87,26 @@ class Engines:
                 f"cannot start the {kind} executor{where}: {exc}; check the server's "
                 "--executor / --ray-address settings"
             ) from exc
+        # A cluster's nodes may lack what jobs need; a runtime this server starts is this box.
+        if isinstance(executor, RayExecutor) and executor.address and self.config.probe_cluster:
+            await self._probe(executor)
         store = await asyncio.to_thread(self.store)
         return Engine(store, executor, cancel_grace=self.config.cancel_grace_s)
+
+    async def _probe(self, executor: RayExecutor) -> None:
+        """Refuse a cluster on which a node type cannot run jobs, saying which and why."""
+        from forge_ops.execution import probe_nodes
+
+        self.log.info("checking the Ray cluster's node types (job runtime, artifact store)")
+        try:
+            problems = await asyncio.to_thread(probe_nodes, self.config.artifacts)
+        except Exception as exc:
+            problems = [f"the probe failed: {type(exc).__name__}: {exc}"]
+        if problems:
+            await asyncio.to_thread(executor.shutdown)
+            raise CoordinatorError(
+                f"the Ray cluster cannot run Forge's jobs: {'; '.join(problems)}; fix the "
+                "nodes, or the server's --artifacts / --artifacts-option / --forward-env")
 
     async def stop(self) -> None:
         """Shut every started executor down."""

@@ -77,6 +77,20 @@ async def inspect_artifact(
 
 
 def _main(argv: list[str]) -> int:
+    location = argv[1] if len(argv) > 1 else ""
+    try:
+        return _inspect(argv)
+    except Exception as exc:
+        from forge_ops.execution import store_failure
+
+        reason = store_failure(exc, location)
+        if reason is None:
+            raise
+        print(reason, file=sys.stderr)  # one line: the store did not answer, not the artifact
+        return 1
+
+
+def _inspect(argv: list[str]) -> int:
     from forge_ops.artifacts import ArtifactStore
 
     command, location, artifact_hash, *rest = argv

@@ -28,6 +28,7 @@ Starting or changing executions needs a writer or owner role; reading needs any 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -39,7 +40,7 @@ from forge_server.principal import AuthError
 from forge_server.relay.app import AUTHORIZER, CONFIG, ROOMS, request_token
 
 from ._backfill import backfill
-from ._config import CoordinatorConfig
+from ._config import CoordinatorConfig, ExecutorKind
 from ._coordinator import Coordinator
 from ._errors import CoordinatorError
 from ._project_records import ProjectRecords
@@ -66,10 +67,18 @@ def coordinator_setup(
         app[COORDINATOR] = coordinator
 
         async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+            # In the background: the server answers while old projects are looked through,
+            # and while a cluster it joins is checked (its log says at once what is wrong).
+            background = [asyncio.create_task(_settle_left_running(coordinator))]
+            if settings.ray_address and settings.executor is ExecutorKind.RAY:
+                background.append(asyncio.create_task(_check_cluster(coordinator)))
             try:
                 await backfill(records, app[ROOMS], app[HISTORY], coordinator.log)
                 yield
             finally:
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
                 try:
                     await coordinator.stop()
                 finally:
@@ -86,6 +95,21 @@ def coordinator_setup(
         app.router.add_get(f"{base}/artifacts/{{name}}/export", json_errors(_export))
 
     return setup
+
+
+async def _settle_left_running(coordinator: Coordinator) -> None:
+    try:
+        await coordinator.settle_left_running()
+    except Exception:  # the server runs on; record() still settles each one when asked
+        coordinator.log.exception("settling executions left running failed")
+
+
+async def _check_cluster(coordinator: Coordinator) -> None:
+    """Join the cluster and probe its node types now, not at the first run."""
+    try:
+        await coordinator.engine(ExecutorKind.RAY)
+    except Exception as exc:  # every run says it again until the nodes are fixed
+        coordinator.log.warning("%s", exc)
 
 
 def _add_execution_routes(app: web.Application, base: str, find: bool) -> None:

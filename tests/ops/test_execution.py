@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from engine_helpers import Recorder
 
-from forge_ops.artifacts import ArtifactStore
+from forge_ops.artifacts import ArtifactStore, canonical_json
 from forge_ops.execution import (
     CacheIndex,
     Engine,
@@ -22,6 +23,7 @@ from forge_ops.execution import (
     normalize_code,
     plan_pipeline,
 )
+from forge_ops.execution._cache import runtime_versions
 from forge_ops.schema import JobStatus
 
 SOURCE = '''
@@ -180,6 +182,23 @@ class TestCacheKey:
         before = cache_key(plan_pipeline(arch, "p").jobs["A"], {})
         arch["architectures"]["a1"]["layers"] = {"l": {"type": "Linear", "attributes": {}}}
         assert cache_key(plan_pipeline(arch, "p").jobs["A"], {}) != before
+
+    def test_the_device_class_is_part_of_the_key(self) -> None:
+        def key(settings: dict[str, Any]) -> str:
+            gpu = project({"B": ("scale", {}, {}, settings)}, [])
+            return cache_key(plan_pipeline(gpu, "p").jobs["B"], {"x": "h"})
+
+        cpu = key({})
+        assert key({"num_gpus": 0}) == cpu == key({"num_cpus": 4})  # CPUs do not change numbers
+        assert key({"num_gpus": 1}) != cpu
+        assert key({"num_gpus": 2}) not in (cpu, key({"num_gpus": 1}))
+        # CPU jobs keep the keys they had before the device was keyed (caches stay warm).
+        plain = plan_pipeline(chain_project(), "p").jobs["B"]
+        material = {"code": normalize_code(plain.code), "attributes": plain.attributes,
+                    "references": plain.reference_content, "runtime": runtime_versions(),
+                    "inputs": {"x": "h"}}
+        assert cache_key(plain, {"x": "h"}) == hashlib.sha256(
+            canonical_json(material).encode()).hexdigest()
 
     def test_jobs_are_ordered_as_graphlib_orders_them(self) -> None:
         # The plan's order is the snapshot's and the execution document's job order: jobs

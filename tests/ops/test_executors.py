@@ -263,6 +263,26 @@ def test_the_fork_server_preload_leaves_cuda_alone() -> None:
     assert seen == {"touched": [], "dynamo": True}
 
 
+def test_a_gpu_job_on_the_local_executor_without_a_gpu_fails_instead_of_using_the_cpu(
+        store: ArtifactStore, local_executor: LocalExecutor) -> None:
+    from forge_ops.execution._devices import local_gpu_count
+
+    if local_gpu_count() > 0:
+        pytest.skip("this machine has a GPU")
+    cpu = build_project(OPS, {"Job": ("constant", {"value": 7})}, [])
+    engine = Engine(store, local_executor)
+    assert statuses(engine.run(plan_pipeline(cpu, "p"))) == {"Job": "succeeded"}
+    # The same job asking for a GPU: the CPU run is not its cached result, and it is refused.
+    gpu = build_project(OPS, {"Job": ("constant", {"value": 7}, {}, {"num_gpus": 1})}, [])
+    result = engine.run(plan_pipeline(gpu, "p"))
+    assert statuses(result) == {"Job": "failed"}
+    assert result.jobs["Job"].cached_from is None
+    error = result.jobs["Job"].error or ""
+    assert error.startswith("infeasible: Job asks for num_gpus=1 but this machine has 0 GPU(s)")
+    assert "set the node's num_gpus to 0" in error
+    assert result.tasks_launched == 1
+
+
 @pytest.mark.ray
 class TestRay:
     def test_paper_pipeline_runs_on_ray(self, paper_project: dict[str, Any],

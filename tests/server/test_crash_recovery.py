@@ -111,3 +111,64 @@ async def test_kill_9_while_ten_clients_write(tmp_path: Path, serve_process: Any
         await wait_until(converged, 60)
     assert sum(w.edits for w in writers) >= CYCLES * 100
     assert sum(w.client.connections for w in writers) >= WRITERS * (CYCLES + 1)
+
+
+SLEEPY = '''
+import time
+
+def sleepy() -> int:
+    time.sleep(120)
+    return 1
+'''
+
+
+async def test_restart_settles_what_a_killed_server_left_running(
+        tmp_path: Path, serve_process: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kill -9` mid-run, restart: the execution's document says failed (interrupted) within
+    2 s of the restart, with no HTTP request about it (clients watching see it at once)."""
+    from forge_ops.schema import ExecutionDoc, ProjectDoc
+    from forge_tui.cli import main as forge_main
+
+    monkeypatch.setenv("FORGE_CONFIG_DIR", str(tmp_path / "config"))
+    server = serve_process(tmp_path / "data", "--no-auth", "--executor", "local",
+                           "--log-level", "WARNING")
+    assert await asyncio.to_thread(forge_main, ["project", "create", "left",
+                                                "--server", server.url]) == 0
+    async with SyncClient(room_url(server.url, "left/main")) as client:
+        await client.synced(30)
+        project = ProjectDoc(client.doc)
+        operation = project.add_operation("Sleepy", SLEEPY)
+        project.add_node(project.add_pipeline("slow"), operation)
+        await client.flush(30)
+    execution = await asyncio.to_thread(_run_detached, server.url)
+    watcher = SyncClient(room_url(server.url, f"left/executions/{execution}"),
+                         backoff_initial=0.05, backoff_max=0.2)
+    async with watcher:
+        await watcher.synced(30)
+
+        def status() -> str | None:
+            return ExecutionDoc(watcher.doc).meta.get("status")
+
+        await wait_until(lambda: status() == "running")
+        server.kill()
+        server.start()
+        restarted = asyncio.get_running_loop().time()
+        await wait_until(lambda: status() == "failed", 30)
+        assert asyncio.get_running_loop().time() - restarted < 2.0
+        jobs = ExecutionDoc(watcher.doc).to_plain()["jobs"]
+        assert [job["status"] for job in jobs.values()] == ["failed"]
+        assert all("interrupted: the server stopped" in job["error"] for job in jobs.values())
+    assert "settled 1 execution(s) that a previous server process left running" in "".join(
+        server.output)
+
+
+def _run_detached(url: str) -> str:
+    import contextlib
+    import io
+
+    from forge_tui.cli import main as forge_main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert forge_main(["run", "left", "slow", "--detach", "--server", url]) == 0
+    return out.getvalue().split()[0]

@@ -163,3 +163,47 @@ class TestRunCommand:
         assert "Train" in err and "batch_size" in err
         code, _, err = await forge(coordinated, capsys, "run", project, "missing")
         assert code == 1 and "pipelines: paper" in err
+
+
+QUICK = '''
+def quick() -> int:
+    return 1
+'''
+SLOW = '''
+import time
+
+def slow() -> int:
+    time.sleep(60)
+    return 2
+'''
+
+
+def add_quick_and_slow(project: ProjectDoc) -> None:
+    pid = project.add_pipeline("mixed")
+    project.add_node(pid, project.find("operations", "Quick") or "")
+    project.add_node(pid, project.find("operations", "Slow") or "")
+
+
+async def test_cancel_names_only_the_unfinished_jobs(
+    coordinated: RelayServer, paper_project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A finished job keeps its result when the execution is cancelled, and cancel says what
+    it stops."""
+    project = await paper_project({"Quick": QUICK, "Slow": SLOW}, edit=add_quick_and_slow)
+    code, out, err = await forge(coordinated, capsys, "run", project, "mixed", "--detach")
+    assert code == 0, err
+    execution = out.split()[0]
+    coordinator = fixtures.coordinator_of(coordinated)
+
+    async def statuses() -> dict[str, str]:
+        record = await coordinator.record(project, execution)
+        return {job["name"]: job["status"] for job in record["jobs"].values()}
+
+    async with asyncio.timeout(60):
+        while (await statuses()) != {"Quick": "succeeded", "Slow": "running"}:
+            await asyncio.sleep(0.05)
+    code, out, err = await forge(coordinated, capsys, "cancel", execution)
+    assert code == 0, err
+    assert "1 unfinished job(s) (Slow); 1 finished job(s) keep their results" in out
+    await asyncio.wait_for(coordinator.wait(execution), 30)
+    assert await statuses() == {"Quick": "succeeded", "Slow": "cancelled"}

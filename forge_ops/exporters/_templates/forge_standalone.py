@@ -63,6 +63,16 @@ def load_artifact(content_hash: str) -> Any:
     )
 
 
+def checkpoint(state: Any, *, step: int) -> None:
+    """Forge keeps checkpoints so a job resumes after losing its worker; a standalone run
+    keeps none."""
+
+
+def resume() -> Any:
+    """No checkpoint to resume from in a standalone run."""
+    return None
+
+
 def save_graphs() -> None:
     if GRAPHS:
         OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -73,6 +83,8 @@ NAMESPACE = {
     "Graph": Graph,
     "image": image,
     "load_artifact": load_artifact,
+    "checkpoint": checkpoint,
+    "resume": resume,
     **{
         name: Any
         for name in ("Any", "Tensor", "Model", "Architecture", "Criterion", "Layer", "Artifact")

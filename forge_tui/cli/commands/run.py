@@ -220,10 +220,19 @@ def _restart(args: argparse.Namespace) -> int:
 def _cancel(args: argparse.Namespace) -> int:
     path = f"executions/{quote(args.execution)}"
     path += f"/jobs/{quote(args.job)}/cancel" if args.job else "/cancel"
-    api_call(args, "POST", path, {})
-    what = f"job {args.job} of execution" if args.job else "execution"
-    print(f"cancelling {what} {args.execution}; see how it ends with "
-          f"`forge executions PROJECT` or in the TUI's monitor")
+    record = api_call(args, "POST", path, {})
+    see = "see how it ends with `forge executions PROJECT` or in the TUI's monitor"
+    if args.job:
+        print(f"cancelling job {args.job} of execution {args.execution} and the jobs that "
+              f"need its outputs; {see}")
+        return 0
+    # Only jobs still queued or running are cancelled; finished ones keep their results.
+    jobs = record.get("jobs", {}) if isinstance(record, dict) else {}
+    stopping = sorted(job["name"] for job in jobs.values()
+                      if job.get("status") in ("queued", "running"))
+    print(f"cancelling execution {args.execution}: {len(stopping)} unfinished job(s) "
+          f"({', '.join(stopping) or 'none'}); {len(jobs) - len(stopping)} finished job(s) "
+          f"keep their results; {see}")
     return 0
 
 

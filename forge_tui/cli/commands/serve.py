@@ -90,6 +90,22 @@ def add_execution_options(parser: argparse.ArgumentParser) -> None:
         "server's user and can read its data directory; jobs still run in the sandbox where "
         "there is one",
     )
+    parser.add_argument(
+        "--artifacts-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an fsspec storage option of the artifact store, for the server and every "
+        "worker (repeatable), e.g. endpoint_url=http://minio:9000",
+    )
+    parser.add_argument(
+        "--forward-env",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="hand the server's environment variables matching PATTERN to Ray workers "
+        "(repeatable), e.g. 'AWS_*' for the store's credentials",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -116,6 +132,8 @@ def _serve(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             artifacts=args.artifacts,
             unconfined_jobs=args.unconfined_jobs,
+            artifacts_options=args.artifacts_option,
+            forward_env=args.forward_env,
             announce=functools.partial(print, flush=True),
         )
     except ServeError as exc:
