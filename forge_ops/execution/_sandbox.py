@@ -341,13 +341,14 @@ def sandbox_command(policy: SandboxPolicy, key: SandboxKey, method: Confinement,
 def confined_module(policy: SandboxPolicy, store: str, module: str, args: Sequence[str],
                     writable: Sequence[str] = ()) -> tuple[list[str], dict[str, str] | None]:
     """The command (and environment: None for the caller's) that runs ``python -m module
-    ARGS`` as ``policy`` confines jobs, without network, beside the artifact store at
-    ``store``: for children of the server that load artifacts, which may unpickle anything a
-    job wrote. Raises SandboxUnavailable as ``require`` does."""
+    ARGS`` as ``policy`` confines jobs, beside the artifact store at ``store``, without
+    network unless the store is an object store it must reach: for children of the server
+    that load artifacts, which may unpickle anything a job wrote. Raises SandboxUnavailable
+    as ``require`` does."""
     method = require(policy)
     if method is Confinement.NONE:
         return [sys.executable, "-m", module, *args], None
-    return sandbox_command(policy, SandboxKey(store, network=False), method,
+    return sandbox_command(policy, SandboxKey(store, network=not _is_local(store)), method,
                            {"module": module, "argv": list(args)}, writable)
 
 

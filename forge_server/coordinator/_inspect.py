@@ -41,7 +41,8 @@ async def inspect_artifact(
     """Run the child: the artifact's summary, or ``{"path": …}`` of the exported file.
 
     Loading an artifact may unpickle whatever a job stored (an ``object`` artifact, a model's
-    skeleton), so the child runs in the jobs' ``sandbox``, without network."""
+    skeleton), so the child runs in the jobs' ``sandbox`` (without network, unless the store is
+    an object store)."""
     args = ["summary", store, artifact_hash]
     if destination is not None:
         args = ["export", store, artifact_hash, str(destination)]
