@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forge_ops.arch._functional import FUNCTIONAL_OPS, check_functional
-from forge_ops.arch._model import INPUT, OUTPUT, ArchitectureError, Graph, is_layer_value
+from forge_ops.arch._model import (
+    INPUT,
+    OUTPUT,
+    TENSOR_NODES,
+    ArchitectureError,
+    Graph,
+    Node,
+    is_layer_value,
+)
+from forge_ops.arch._op_base import DTYPES, check_value, is_dotted_path, refs_in
+from forge_ops.arch._params import check_tensor_node
 from forge_ops.arch.catalogue import LayerSpec, catalogue
 from forge_ops.arch.custom import custom_layer_specs
 
@@ -26,6 +36,31 @@ class LayerCall:
     custom: bool
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
+    library: bool = False  # ``type`` is an import path (package.module.Class)
+
+
+def is_library_type(type_name: str) -> bool:
+    """A layer type naming a class by import path (``torchvision.ops.StochasticDepth``)."""
+    return "." in type_name
+
+
+def library_imports(calls: Iterable[LayerCall]) -> set[str]:
+    """Modules to import for the library layers among calls (nested ones included)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, LayerCall):
+            if value.library:
+                found.add(value.type.rsplit(".", 1)[0])
+            for v in [*value.args, *value.kwargs.values()]:
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for call in calls:
+        walk(call)
+    return found
 
 
 def custom_types(calls: Iterable[LayerCall]) -> set[str]:
@@ -114,6 +149,8 @@ def layer_call(
 ) -> LayerCall:
     """Check attributes against the layer's spec and build its constructor call."""
     spec = specs.get(type_name)
+    if spec is None and is_library_type(type_name):
+        return _library_call(label, type_name, attributes, specs)
     if spec is None:
         choices = [*specs, *FUNCTIONAL_OPS, INPUT, OUTPUT]
         raise ArchitectureError(
@@ -158,6 +195,24 @@ def layer_call(
     return LayerCall(type=type_name, custom=spec.custom, args=args, kwargs=kwargs)
 
 
+def _library_call(
+    label: str, type_name: str, attributes: Mapping[str, Any], specs: Mapping[str, LayerSpec]
+) -> LayerCall:
+    """A class kept by import path: its attributes are its constructor's keyword arguments,
+    checked by the class itself when the job builds it (its package is not imported here)."""
+    if not is_dotted_path(type_name):
+        raise ArchitectureError(f"{label}: {type_name!r} is not an import path (package.Class)")
+    kwargs: dict[str, Any] = {}
+    for key, raw in attributes.items():
+        where = f"{label}, attribute {key!r}"
+        if is_layer_value(raw):
+            kwargs[key] = nested_call(where, raw, specs)
+        else:
+            check_value(label, key, raw, 0)
+            kwargs[key] = raw
+    return LayerCall(type=type_name, custom=False, kwargs=kwargs, library=True)
+
+
 def nested_call(where: str, value: Mapping[str, Any], specs: Mapping[str, LayerSpec]) -> LayerCall:
     """The call for an attribute that is itself a layer."""
     if value["type"] in FUNCTIONAL_OPS or value["type"] in {INPUT, OUTPUT}:
@@ -174,15 +229,73 @@ def check_graph(graph: Graph, specs: Mapping[str, LayerSpec]) -> dict[str, Layer
     for node in graph.nodes:
         label = f"layer {node.name!r} ({node.type})"
         if node.type in {INPUT, OUTPUT}:
-            unknown = set(node.attributes) - {"index", "shape"}
-            if unknown:
-                raise ArchitectureError(
-                    f"{label}: unknown attribute {sorted(unknown)[0]!r} (allowed: index, shape)"
-                )
+            check_boundary(label, node)
+            continue
+        if node.type in TENSOR_NODES:
+            check_tensor_node(label, node.type, node.attributes)
             continue
         op = FUNCTIONAL_OPS.get(node.type)
         if op is not None and node.type not in specs:
             check_functional(label, op, node.attributes, len(node.inputs))
             continue
-        calls[node.id] = layer_call(label, node.type, node.attributes, specs)
+        attributes = dict(node.attributes)
+        forward = attributes.pop("forward", None)
+        if forward is not None:
+            check_forward(label, forward, len(node.inputs))
+        calls[node.id] = layer_call(label, node.type, attributes, specs)
     return calls
+
+
+def check_boundary(label: str, node: Node) -> None:
+    """An Input's or Output's attributes: ``index``, and for inputs ``shape``, ``dtype`` and
+    ``range`` (the values a sample input takes, e.g. token ids ``[0, 30000]``)."""
+    allowed = {"index", "shape", "dtype", "range"}
+    unknown = set(node.attributes) - allowed
+    if unknown:
+        raise ArchitectureError(
+            f"{label}: unknown attribute {sorted(unknown)[0]!r} "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
+    if node.attributes.get("dtype", "float32") not in DTYPES:
+        raise ArchitectureError(f"{label}: dtype must be one of {', '.join(sorted(DTYPES))}")
+    bounds = node.attributes.get("range")
+    if bounds is not None and not (
+        isinstance(bounds, list)
+        and len(bounds) == 2
+        and all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
+    ):
+        raise ArchitectureError(f"{label}: range must be [low, high], e.g. [0, 30000]")
+
+
+def check_forward(label: str, forward: Any, inputs: int) -> None:
+    """A layer's ``forward`` attribute: keyword arguments of its call (``need_weights``)."""
+    if not isinstance(forward, Mapping):
+        raise ArchitectureError(
+            f"{label}: attribute 'forward' holds the call's keyword arguments, e.g. "
+            "{'need_weights': false}"
+        )
+    check_value(label, "forward", dict(forward), inputs)
+
+
+def forward_arguments(node: Node) -> tuple[list[int], dict[str, Any]]:
+    """A layer node's primary input positions and its call's keyword arguments (raw)."""
+    forward = node.attributes.get("forward") or {}
+    referenced = set(refs_in(forward))
+    positions = [i for i in range(len(node.inputs)) if i not in referenced]
+    return positions, dict(forward)
+
+
+# Names every functional expression may use without an import of its own.
+BASE_MODULES = frozenset({"torch", "F", "nn", "math", "operator"})
+
+
+def call_modules(graph: Graph) -> set[str]:
+    """Modules of the functions ``call`` nodes name outside torch, math and operator."""
+    found = set()
+    for node in graph.nodes:
+        function = node.attributes.get("function") if node.type == "call" else None
+        if isinstance(function, str) and "." in function:
+            module = function.rsplit(".", 1)[0]
+            if module.split(".")[0] not in BASE_MODULES:
+                found.add(module)
+    return found
