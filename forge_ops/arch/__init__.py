@@ -8,6 +8,8 @@ need it import it when called.
 from forge_ops.arch._document import write_architecture as write_architecture
 from forge_ops.arch._functional import FUNCTIONAL_OPS as FUNCTIONAL_OPS
 from forge_ops.arch._functional import FunctionalOp as FunctionalOp
+from forge_ops.arch._inputs import InputSpec as InputSpec
+from forge_ops.arch._inputs import parse_input as parse_input
 from forge_ops.arch._model import INPUT as INPUT
 from forge_ops.arch._model import OUTPUT as OUTPUT
 from forge_ops.arch._model import ArchitectureError as ArchitectureError
@@ -47,6 +49,7 @@ __all__ = [
     "AttributeSpec",
     "CustomLayerError",
     "FunctionalOp",
+    "InputSpec",
     "LayerRuntimeError",
     "LayerSpec",
     "ShapeError",
@@ -63,6 +66,7 @@ __all__ = [
     "infer_shapes",
     "infer_shapes_isolated",
     "parse_custom_layer",
+    "parse_input",
     "resnet",
     "small_cnn",
     "vgg",

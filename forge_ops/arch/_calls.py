@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from forge_ops.arch._functional import FUNCTIONAL_OPS, check_functional
@@ -118,7 +118,12 @@ def graph_specs(graph: Graph, custom_layers: Mapping[str, str]) -> dict[str, Lay
     Only used custom layers are parsed, so a broken unused one does not stop the others.
     """
     used = used_types(graph)
-    return known_specs(custom_layer_specs({k: v for k, v in custom_layers.items() if k in used}))
+    custom = custom_layer_specs({k: v for k, v in custom_layers.items() if k in used})
+    for name, spec in custom.items():
+        base = catalogue().get(spec.base or "")
+        if base is not None:
+            custom[name] = replace(spec, attributes=base.attributes)
+    return known_specs(custom)
 
 
 _SIMPLE = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}

@@ -78,6 +78,7 @@ class _Recorder(fx.Interpreter):
 def _difference(a: Any, b: Any) -> float | None:
     """The largest difference between two values (tensors, sizes, tuples); None if equal."""
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        a, b = a.detach(), b.detach()
         if a.shape != b.shape or (a.dtype != b.dtype and not a.is_floating_point()):
             return float("inf")
         if a.is_floating_point() or b.is_floating_point():

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import fx
 
 from forge_ops.arch._ops_table import BOTH_FORMS, signatures
 
@@ -133,6 +134,11 @@ IDENTITY_METHODS = {"contiguous", "clone", "detach"}
 # Calls that only check (torch._assert): dropped from the graph with what they alone used.
 CHECK_FUNCTIONS = frozenset(
     f
-    for f in (torch._assert, getattr(torch, "_assert_async", None), getattr(torch, "_check", None))
+    for f in (
+        torch._assert,
+        getattr(torch, "_assert_async", None),
+        getattr(torch, "_check", None),
+        getattr(getattr(fx, "_symbolic_trace", None), "_assert_is_none", None),
+    )
     if f is not None
 )

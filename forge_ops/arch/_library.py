@@ -14,9 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import site
 import sys
-import sysconfig
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -35,15 +33,9 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _installed_roots() -> tuple[str, ...]:
-    roots = {sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib")}
-    roots.update(site.getsitepackages())
-    return tuple(os.path.realpath(r) + os.sep for r in roots if r)
-
-
 def is_library_class(cls: type, user_roots: Sequence[str] = ()) -> bool:
-    """Whether a class comes from an installed package (importable by path in a job) rather
-    than from the user's own files."""
+    """Whether a class comes from an importable package (torch, torchvision, timm, anything
+    installed or on the path) rather than from the user's own files next to the model."""
     if cls.__module__.startswith(("forge_import_", "__main__")) or "<locals>" in cls.__qualname__:
         return False
     module = sys.modules.get(cls.__module__)
@@ -51,9 +43,7 @@ def is_library_class(cls: type, user_roots: Sequence[str] = ()) -> bool:
     if not file:
         return False
     file = os.path.realpath(file)
-    if any(file.startswith(os.path.realpath(r) + os.sep) for r in user_roots):
-        return False
-    return file.startswith(_installed_roots())
+    return not any(file.startswith(os.path.realpath(r) + os.sep) for r in user_roots)
 
 
 class LeafRules:

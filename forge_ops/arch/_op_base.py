@@ -7,7 +7,9 @@ it may hold these forms, each a one-key map:
   ``x.reshape(b, -1)`` keeps ``b`` symbolic, so exported code works at any batch size);
 - ``{"slice": [start, stop, step]}``: a slice in an index (``x[:, 1:]``); ``"..."`` is
   ``Ellipsis`` there and ``null`` a new axis;
-- ``{"dtype": "float32"}``: a torch dtype; ``{"float": "-inf"}``: a float JSON cannot hold.
+- ``{"dtype": "float32"}``: a torch dtype; ``{"float": "-inf"}``: a float JSON cannot hold;
+- ``{"list": [...]}``: a Python list where a function needs one (plain lists are written as
+  tuples, as torch takes sizes).
 
 The inputs no attribute refers to are the op's *primary* inputs, taken in order (``relu`` has
 one, ``add`` several). No torch import here.
@@ -126,6 +128,8 @@ def literal(value: Any) -> str:
         if list(value) == ["slice"]:
             start, stop, step = value["slice"]
             return f"slice({literal(start)}, {literal(stop)}, {literal(step)})"
+        if list(value) == ["list"] and isinstance(value["list"], list):
+            return "[" + ", ".join(literal(v) for v in value["list"]) + "]"
         return "{" + ", ".join(f"{k!r}: {literal(v)}" for k, v in value.items()) + "}"
     if isinstance(value, float) and not math.isfinite(value):
         return _SPECIAL_FLOATS["nan" if math.isnan(value) else ("-inf" if value < 0 else "inf")]
@@ -187,6 +191,8 @@ def check_value(label: str, key: str, value: Any, inputs: int) -> None:
     elif list(value) == ["float"]:
         if value["float"] not in _SPECIAL_FLOATS:
             raise ArchitectureError(f"{where}: float must be one of {sorted(_SPECIAL_FLOATS)}")
+    elif list(value) == ["list"] and isinstance(value["list"], list):
+        check_value(label, key, value["list"], inputs)
     elif list(value) == ["slice"]:
         bounds = value["slice"]
         if not isinstance(bounds, list) or len(bounds) != 3:

@@ -7,8 +7,10 @@ state dict loads into the built or exported module strictly. Attributes:
 
 - ``shape`` (list of ints, required) and ``dtype`` (default ``"float32"``);
 - ``init``, how a fresh model fills it: ``zeros``, ``ones``, ``full`` (``value``), ``normal``
-  and ``trunc_normal`` (``mean``, ``std``), ``uniform`` (``low``, ``high``) or ``data``
-  (``data``: the values, flattened, for computed buffers such as an index table);
+  and ``trunc_normal`` (``mean``, ``std``), ``uniform`` (``low``, ``high``), ``data``
+  (``data``: the values, flattened, for computed buffers such as an index table) or ``packed``
+  (``packed``: the raw values zlib-compressed and base64-encoded, for larger computed buffers
+  such as an attention mask);
 - ``requires_grad`` (Parameter, default true) and ``persistent`` (Buffer, default true: part
   of the state dict).
 
@@ -18,6 +20,7 @@ Building and exporting use the one expression :func:`init_source` writes. No tor
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,17 +35,19 @@ INITS: dict[str, tuple[str, ...]] = {
     "trunc_normal": ("mean", "std"),
     "uniform": ("low", "high"),
     "data": ("data",),
+    "packed": ("packed",),
 }
 _DEFAULTS: dict[str, Any] = {
     "dtype": "float32", "init": "zeros", "value": 0.0, "mean": 0.0, "std": 1.0, "low": 0.0,
-    "high": 1.0, "data": [],
+    "high": 1.0, "data": [], "packed": "",
 }
 _FLAGS = {PARAMETER: "requires_grad", BUFFER: "persistent"}
-DATA_LIMIT = 1 << 16  # values a Buffer keeps in the document (an index table is ~2,400)
+DATA_LIMIT = 4096  # values a Buffer keeps as a readable list (an index table is ~2,400)
+PACKED_LIMIT = 1 << 20  # characters of packed values a Buffer keeps in the document
 
 
 def attribute_names(node_type: str) -> list[str]:
-    return ["shape", "dtype", "init", "value", "mean", "std", "low", "high", "data",
+    return ["shape", "dtype", "init", "value", "mean", "std", "low", "high", "data", "packed",
             _FLAGS[node_type]]
 
 
@@ -78,6 +83,10 @@ def check_tensor_node(label: str, node_type: str, attributes: Mapping[str, Any])
     flag = _FLAGS[node_type]
     if not isinstance(attributes.get(flag, True), bool):
         raise ArchitectureError(f"{label}: {flag} must be true or false")
+    if init == "packed":
+        packed = attributes.get("packed")
+        if not isinstance(packed, str) or not re.fullmatch(r"[A-Za-z0-9+/=]*", packed):
+            raise ArchitectureError(f"{label}: packed must be base64 text")
     if init == "data":
         data = attributes.get("data")
         if not isinstance(data, list) or not all(_number(v) or isinstance(v, bool) for v in data):
@@ -104,6 +113,9 @@ def init_source(attributes: Mapping[str, Any]) -> str:
         return f"torch.full({shape}, {literal(get('value'))}{typed})"
     if init == "data":
         return f"torch.tensor({literal(list(get('data')))}{typed}).reshape({shape})"
+    if init == "packed":
+        raw = f"zlib.decompress(base64.b64decode({get('packed')!r}))"
+        return f"torch.frombuffer(bytearray({raw}), dtype=torch.{dtype}).reshape({shape})"
     empty = f"torch.empty({shape}{typed})"
     if init == "normal":
         return f"{empty}.normal_({literal(get('mean'))}, {literal(get('std'))})"

@@ -9,10 +9,12 @@ when a module is being imported.
 from __future__ import annotations
 
 import ast
+import base64
 import inspect
 import math
 import re
 import textwrap
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from torch import nn
 
 from forge_ops.arch._calls import layer_call
 from forge_ops.arch._model import BUFFER, PARAMETER
-from forge_ops.arch._params import DATA_LIMIT
+from forge_ops.arch._params import DATA_LIMIT, PACKED_LIMIT
 from forge_ops.arch._user_code import ArchitectureImportError
 from forge_ops.arch.build import instantiate
 from forge_ops.arch.catalogue import LayerSpec, catalogue, layer_spec
@@ -225,6 +227,11 @@ def _init_of(tensor: torch.Tensor, kind: str) -> dict[str, Any]:
     floating = tensor.is_floating_point()
     if (kind == BUFFER or not floating) and tensor.numel() <= DATA_LIMIT:
         return {"init": "data", "data": flat.tolist()}
+    if kind == BUFFER:
+        raw = flat.contiguous().cpu().view(torch.uint8).numpy().tobytes()
+        packed = base64.b64encode(zlib.compress(raw, 9)).decode()
+        if len(packed) <= PACKED_LIMIT:
+            return {"init": "packed", "packed": packed}
     if not floating:
         return {}
     values = flat.double()
@@ -240,12 +247,23 @@ def _init_of(tensor: torch.Tensor, kind: str) -> dict[str, Any]:
 
 
 def class_source(cls: type) -> str:
-    """A class's source preceded by its file's top-level imports (so it runs on its own)."""
+    """A class's source, preceded by its file's top-level imports, the module-level functions
+    and constants it uses, and its own base classes from the same file (so it runs alone)."""
     try:
-        source = textwrap.dedent(inspect.getsource(cls))
         file = inspect.getsourcefile(cls)
         # Bytes, so a coding cookie is honoured as Python itself would read the file.
         tree = ast.parse(Path(file).read_bytes() if file else b"")
+        classes = [
+            base
+            for base in reversed(cls.__mro__)
+            if base is cls
+            or (
+                issubclass(base, nn.Module)
+                and base.__module__ == cls.__module__
+                and inspect.getsourcefile(base) == file
+            )
+        ]
+        sources = [textwrap.dedent(inspect.getsource(c)) for c in classes]
     except (OSError, TypeError, SyntaxError) as exc:
         raise ArchitectureImportError(
             f"the source of {cls.__name__} is not available ({exc}); it cannot become a "
@@ -257,7 +275,31 @@ def class_source(cls: type) -> str:
         if isinstance(n, ast.Import)
         or (isinstance(n, ast.ImportFrom) and n.level == 0 and n.module != "__future__")
     ]
-    return "\n".join(imports) + ("\n\n\n" if imports else "") + source
+    helpers = _helpers(tree, "\n".join(sources), {c.__name__ for c in classes})
+    parts = ["\n".join(imports), *helpers, *sources]
+    return "\n\n\n".join(p.strip("\n") for p in parts if p.strip()) + "\n"
+
+
+def _helpers(tree: ast.Module, code: str, classes: set[str]) -> list[str]:
+    """Top-level functions, classes and constants of the file that ``code`` uses, with what
+    they use in turn, in file order."""
+    definitions: dict[str, ast.stmt] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name not in classes:
+            definitions[node.name] = node
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    definitions[target.id] = node
+    needed: set[str] = set()
+    pending = [code]
+    while pending:
+        names = {n.id for n in ast.walk(ast.parse(pending.pop())) if isinstance(n, ast.Name)}
+        for name in sorted(names & set(definitions) - needed):
+            needed.add(name)
+            pending.append(ast.unparse(definitions[name]))
+    chosen = {id(definitions[name]) for name in needed}
+    return [ast.unparse(node) for node in tree.body if id(node) in chosen]
 
 
 def check_custom(

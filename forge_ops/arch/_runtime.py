@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import importlib
 import math
 import operator
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,7 +31,10 @@ from forge_ops.arch._model import (
 from forge_ops.arch._op_base import is_ref
 from forge_ops.arch._params import init_source, is_persistent
 
-_GLOBALS = {"torch": torch, "F": functional, "nn": nn, "math": math, "operator": operator}
+_GLOBALS = {
+    "torch": torch, "F": functional, "nn": nn, "math": math, "operator": operator,
+    "base64": base64, "zlib": zlib,
+}
 
 
 @cache
@@ -58,6 +63,8 @@ def runtime_value(value: Any, got: list[Any]) -> Any:
             return float(value["float"])
         if list(value) == ["slice"]:
             return slice(*(runtime_value(v, got) for v in value["slice"]))
+        if list(value) == ["list"] and isinstance(value["list"], list):
+            return runtime_value(value["list"], got)
         return {k: runtime_value(v, got) for k, v in value.items()}
     if isinstance(value, list):
         return [runtime_value(v, got) for v in value]

@@ -12,6 +12,7 @@ is being imported.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,7 +161,14 @@ class _Importer(CallConverter):
         self, node: fx.Node, type_name: str, name: str, inputs: list[fx.Node], attrs: dict[str, Any]
     ) -> None:
         sources = [self.value(value) for value in inputs]
-        self.layer_of(node, self.builder.layer(type_name, name, *sources, **attrs))
+        self.layer_of(node, self.new_layer(type_name, name, sources, attrs))
+
+    def new_layer(
+        self, type_name: str, name: str, sources: list[str], attributes: dict[str, Any]
+    ) -> str:
+        layer_id = self.builder.layer(type_name, name, *sources)
+        self.builder.layers[layer_id]["attributes"] = attributes  # may hold a key "name"
+        return layer_id
 
     # ----- parameters and buffers ---------------------------------------------------------
 
@@ -190,7 +198,7 @@ class _Importer(CallConverter):
         kind = PARAMETER if isinstance(value, nn.Parameter) else BUFFER
         attributes = tensor_attributes(value, kind, persistent)
         self.taken.add(name)
-        return self.builder.layer(kind, name, **attributes)
+        return self.new_layer(kind, name, [], attributes)
 
     def keep_unused_state(self) -> None:
         """State the forward code never touched (an unused head) still has to load strictly:
@@ -346,6 +354,7 @@ def trace_module(
     input_shape: Sequence[int] | None = None,
     leaves: Sequence[str] = (),
     *,
+    inputs: int | None = None,
     recorder: InitRecorder | None = None,
     user_roots: Sequence[str] = (),
 ) -> Traced:
@@ -354,13 +363,19 @@ def trace_module(
     rules = LeafRules(leaves)
     mode = module.training
     module.eval()  # the inference path: dropout and stochastic depth follow self.training
+    concrete = _concrete_arguments(module, inputs)
     try:
-        graph = _tracer(rules).trace(module)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # fx warns it cannot assert some defaults
+            graph = _tracer(rules).trace(module, concrete_args=concrete or None)
     except Exception as exc:
         raise _trace_error(cls, exc, user_roots) from exc
     finally:
         module.train(mode)
     _drop_checks(graph)
+    for node in list(graph.nodes):  # the placeholders of arguments fixed to their defaults
+        if node.op == "placeholder" and not node.users and _fixed(str(node.target), concrete):
+            graph.erase_node(node)
     importer = _Importer(
         module, name or cls, input_shape, rules, recorder=recorder, user_roots=user_roots
     )
@@ -372,6 +387,23 @@ def trace_module(
         )
     graph_module = fx.GraphModule(module, graph, class_name=cls)
     return Traced(arch, importer.custom_layers, graph_module, importer.origin, importer.notes)
+
+
+def _concrete_arguments(module: nn.Module, inputs: int | None) -> dict[str, Any]:
+    """forward's optional arguments beyond the inputs, fixed to their defaults (``attn_mask=
+    None``), so only the tensors the model is called with become inputs."""
+    parameters = [
+        p
+        for p in inspect.signature(module.forward).parameters.values()
+        if p.kind in {p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY}
+    ]
+    if inputs is None:
+        inputs = sum(1 for p in parameters if p.default is p.empty)
+    return {p.name: p.default for p in parameters[inputs:] if p.default is not p.empty}
+
+
+def _fixed(target: str, concrete: dict[str, Any]) -> bool:
+    return any(target == name or target.startswith(name + "_") for name in concrete)
 
 
 def _trace_error(cls: str, exc: Exception, user_roots: Sequence[str]) -> ArchitectureImportError:

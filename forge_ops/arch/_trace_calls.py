@@ -240,9 +240,8 @@ class CallConverter:
             default = parameters[key].default if key in parameters else inspect.Parameter.empty
             if not isinstance(value, fx.Node) and _same(value, default):
                 del kwargs[key]
-        self.functional(
-            node, "call", [], {"function": path, "args": list(node.args), "kwargs": kwargs}
-        )
+        attributes = {"function": path, "args": tuple(node.args), "kwargs": kwargs}
+        self.functional(node, "call", [], attributes, keep_lists=True)
 
     def generic_method(self, node: fx.Node) -> None:
         method = str(node.target)
@@ -251,23 +250,31 @@ class CallConverter:
         receiver = node.args[0]
         if not isinstance(receiver, fx.Node):
             raise self.fail(node, f".{method}() is called on a value Forge does not follow")
-        attributes = {"name": method, "args": list(node.args[1:]), "kwargs": dict(node.kwargs)}
-        self.functional(node, "method", [receiver], attributes)
+        attributes = {"name": method, "args": tuple(node.args[1:]), "kwargs": dict(node.kwargs)}
+        self.functional(node, "method", [receiver], attributes, keep_lists=True)
 
     # ----- building ---------------------------------------------------------------------
 
     def functional(
-        self, node: fx.Node, op_name: str, inputs: list[Any], raw: dict[str, Any]
+        self,
+        node: fx.Node,
+        op_name: str,
+        inputs: list[Any],
+        raw: dict[str, Any],
+        keep_lists: bool = False,
     ) -> None:
         """Add a functional node: ``inputs`` are primary; graph values in ``raw`` become
-        ``{"input": k}`` references to further inputs."""
+        ``{"input": k}`` references to further inputs. ``keep_lists`` keeps Python lists
+        apart from tuples (a library function may need a list)."""
         sources: list[fx.Node] = []
         for value in inputs:
             if not isinstance(value, fx.Node):
                 raise self.fail(node, f"{describe(node)}: an input is not a tensor")
             sources.append(value)
         slots: dict[fx.Node, int] = {}
-        attributes = {key: self.plain(node, value, sources, slots) for key, value in raw.items()}
+        attributes = {
+            key: self.plain(node, value, sources, slots, keep_lists) for key, value in raw.items()
+        }
         op = FUNCTIONAL_OPS[op_name]
         for key, value in list(attributes.items()):
             if key in op.attributes and value == op.attributes[key].default:
@@ -275,9 +282,18 @@ class CallConverter:
         self.add_node(node, op_name, self.functional_name(op_name), sources, attributes)
 
     def plain(
-        self, node: fx.Node, value: Any, sources: list[fx.Node], slots: dict[fx.Node, int]
+        self,
+        node: fx.Node,
+        value: Any,
+        sources: list[fx.Node],
+        slots: dict[fx.Node, int],
+        keep_lists: bool = False,
     ) -> Any:
         """A call argument as plain data (graph values as references to inputs)."""
+
+        def inner(item: Any) -> Any:
+            return self.plain(node, item, sources, slots, keep_lists)
+
         if isinstance(value, fx.Node):
             if value not in slots:
                 slots[value] = len(sources)
@@ -290,18 +306,19 @@ class CallConverter:
                 return value
             return {"float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
         if isinstance(value, slice):
-            bounds = (value.start, value.stop, value.step)
-            return {"slice": [self.plain(node, b, sources, slots) for b in bounds]}
+            return {"slice": [inner(b) for b in (value.start, value.stop, value.step)]}
         if value is Ellipsis:
             return "..."
+        if isinstance(value, list) and keep_lists:
+            return {"list": [inner(v) for v in value]}
         if isinstance(value, tuple | list | torch.Size):
-            return [self.plain(node, v, sources, slots) for v in value]
+            return [inner(v) for v in value]
         if isinstance(value, torch.dtype):
             return {"dtype": str(value).removeprefix("torch.")}
         if isinstance(value, torch.device):
             return str(value)
         if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-            return {k: self.plain(node, v, sources, slots) for k, v in value.items()}
+            return {k: inner(v) for k, v in value.items()}
         raise self.fail(
             node,
             f"{describe(node)} is given a {type(value).__name__}, which an architecture "

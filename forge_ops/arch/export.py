@@ -142,6 +142,8 @@ def export_source(
     header = ["import torch", "import torch.nn.functional as F", "from torch import nn"]
     libraries = sorted(library_imports(calls.values()) | call_modules(graph))
     header += [f"import {m}" for m in ("math", "operator") if _calls_into(graph, m)]
+    if any(n.attributes.get("init") == "packed" for n in graph.nodes if n.type in TENSOR_NODES):
+        header = ["import base64", "import zlib", "", *header]
     needs = "only torch" if not libraries else "torch and " + ", ".join(libraries)
     lines = [
         f'"""{graph.name}: exported from Forge as plain PyTorch (needs {needs})."""',

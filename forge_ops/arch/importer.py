@@ -93,7 +93,15 @@ def import_module(
     specs = _specs(input_shape, inputs)
     check_leaf_names(leaves)
     shape = specs[0].shape if specs else None
-    traced = trace_module(module, name, shape, leaves, recorder=recorder, user_roots=user_roots)
+    traced = trace_module(
+        module,
+        name,
+        shape,
+        leaves,
+        inputs=len(specs) if specs else None,
+        recorder=recorder,
+        user_roots=user_roots,
+    )
     _describe_inputs(traced.arch, specs)
     message = check_import(module, traced, specs)
     if notes is not None:
