@@ -5,6 +5,7 @@ Plain data layout and the special ``Input``/``Output`` layer types are described
 need it import it when called.
 """
 
+from forge_ops.arch._calls import user_code_in as user_code_in
 from forge_ops.arch._document import write_architecture as write_architecture
 from forge_ops.arch._functional import FUNCTIONAL_OPS as FUNCTIONAL_OPS
 from forge_ops.arch._functional import FunctionalOp as FunctionalOp
@@ -69,6 +70,7 @@ __all__ = [
     "parse_input",
     "resnet",
     "small_cnn",
+    "user_code_in",
     "vgg",
     "write_architecture",
 ]

@@ -23,6 +23,7 @@ from forge_ops.arch._model import (
     is_layer_value,
 )
 from forge_ops.arch._op_base import DTYPES, check_value, is_dotted_path, refs_in
+from forge_ops.arch._ops_table import is_safe_function
 from forge_ops.arch._params import check_tensor_node
 from forge_ops.arch.catalogue import LayerSpec, catalogue
 from forge_ops.arch.custom import custom_layer_specs
@@ -304,3 +305,23 @@ def call_modules(graph: Graph) -> set[str]:
             if module.split(".")[0] not in BASE_MODULES:
                 found.add(module)
     return found
+
+
+def user_code_in(arch: Mapping[str, Any], custom_names: Iterable[str]) -> str:
+    """Why building ``arch`` would run code other than torch's, or "" when it would not.
+
+    Custom layers are the project's code, library layers and ``call`` nodes of functions
+    outside torch's tensor maths import packages: all of it runs only inside jobs (and in
+    ``forge import``'s child process), never in the TUI or the server.
+    """
+    custom = set(custom_names)
+    for layer in (arch.get("layers") or {}).values():
+        kind = str(layer.get("type", ""))
+        if kind in custom:
+            return f"custom layer {kind}"
+        if is_library_type(kind):
+            return f"library layer {kind}"
+        function = (layer.get("attributes") or {}).get("function")
+        if kind == "call" and not is_safe_function(str(function)):
+            return f"library function {function}"
+    return ""

@@ -38,6 +38,15 @@ def _unary(name: str, call: str, doc: str, **attrs: Attr) -> FunctionalOp:
     return FunctionalOp(name, doc, dict(attrs), 1, 1, expression)
 
 
+def _softmax(name: str, call: str, doc: str) -> FunctionalOp:
+    """``dim`` is always written: torch's own default (no dim) picks one by the input's rank."""
+
+    def expression(inputs: list[str], values: dict[str, Any]) -> str:
+        return f"{call}({inputs[0]}, dim={literal(values.get('dim', -1))})"
+
+    return FunctionalOp(name, doc, {"dim": Attr("int", -1)}, 1, 1, expression)
+
+
 def _arith(name: str, symbol: str, doc: str, max_inputs: int | None) -> FunctionalOp:
     attrs = {"scalar": Attr("float | None", None)}
     if max_inputs == 2:
@@ -137,13 +146,8 @@ def _ops() -> dict[str, FunctionalOp]:
         _unary("leaky_relu", "F.leaky_relu", "Leaky ReLU.", negative_slope=Attr("float", 0.01)),
         _unary("sigmoid", "torch.sigmoid", "Logistic sigmoid."),
         _unary("tanh", "torch.tanh", "Hyperbolic tangent."),
-        _unary("softmax", "F.softmax", "Softmax along a dimension.", dim=Attr("int", -1)),
-        _unary(
-            "log_softmax",
-            "F.log_softmax",
-            "Log of softmax along a dimension.",
-            dim=Attr("int", -1),
-        ),
+        _softmax("softmax", "F.softmax", "Softmax along a dimension."),
+        _softmax("log_softmax", "F.log_softmax", "Log of softmax along a dimension."),
         _unary(
             "max_pool2d",
             "F.max_pool2d",

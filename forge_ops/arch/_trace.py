@@ -12,7 +12,6 @@ is being imported.
 from __future__ import annotations
 
 import inspect
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,8 @@ import torch
 from torch import fx, nn
 
 from forge_ops.arch._functional import FUNCTIONAL_OPS
-from forge_ops.arch._fx_specs import CHECK_FUNCTIONS, function_specs
+from forge_ops.arch._fx_specs import function_specs
+from forge_ops.arch._inputs import InputSpec
 from forge_ops.arch._library import (
     InitRecorder,
     LeafRules,
@@ -42,7 +42,8 @@ from forge_ops.arch._recover import (
     tensor_attributes,
 )
 from forge_ops.arch._trace_calls import CallConverter
-from forge_ops.arch._user_code import ArchitectureImportError, frame_class, source_line, user_frame
+from forge_ops.arch._tracing import trace_graph
+from forge_ops.arch._user_code import ArchitectureImportError, source_line
 from forge_ops.arch.builtins import ArchitectureBuilder
 from forge_ops.arch.catalogue import catalogue
 from forge_ops.arch.custom import parse_custom_layer
@@ -317,65 +318,21 @@ class _Importer(CallConverter):
 _KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 
 
-def _tracer(leaves: LeafRules) -> fx.Tracer:
-    class Tracer(fx.Tracer):
-        def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-            return (
-                leaves.match(type(m)) is not None
-                or is_drop_path(m)
-                or super().is_leaf_module(m, module_qualified_name)
-            )
-
-    tracer = Tracer()
-    tracer.record_stack_traces = True
-    tracer.proxy_buffer_attributes = True  # buffers read in forward become nodes too
-    return tracer
-
-
-def _drop_checks(graph: fx.Graph) -> None:
-    """``torch._assert(h == 224, ...)`` checks the input; the architecture does not need it."""
-    for node in list(graph.nodes):
-        if node.op == "call_function" and node.target in CHECK_FUNCTIONS:
-            graph.erase_node(node)
-    changed = True
-    while changed:  # then what only the checks used (h == 224, h // p, x.shape)
-        changed = False
-        for node in reversed(list(graph.nodes)):
-            name = str(getattr(node.target, "__name__", node.target))
-            pure = node.op in {"call_function", "call_method"} and not name.endswith("_")
-            if pure and not node.users:
-                graph.erase_node(node)
-                changed = True
-
-
 def trace_module(
     module: nn.Module,
     name: str | None = None,
     input_shape: Sequence[int] | None = None,
     leaves: Sequence[str] = (),
     *,
-    inputs: int | None = None,
+    samples: Sequence[InputSpec] | None = None,
     recorder: InitRecorder | None = None,
     user_roots: Sequence[str] = (),
 ) -> Traced:
     """:func:`forge_ops.arch.importer.import_module`, which documents it (imports torch)."""
     cls = type(module).__name__
     rules = LeafRules(leaves)
-    mode = module.training
-    module.eval()  # the inference path: dropout and stochastic depth follow self.training
-    concrete = _concrete_arguments(module, inputs)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # fx warns it cannot assert some defaults
-            graph = _tracer(rules).trace(module, concrete_args=concrete or None)
-    except Exception as exc:
-        raise _trace_error(cls, exc, user_roots) from exc
-    finally:
-        module.train(mode)
-    _drop_checks(graph)
-    for node in list(graph.nodes):  # the placeholders of arguments fixed to their defaults
-        if node.op == "placeholder" and not node.users and _fixed(str(node.target), concrete):
-            graph.erase_node(node)
+    notes: list[str] = []
+    graph = trace_graph(module, rules, samples, user_roots, notes)
     importer = _Importer(
         module, name or cls, input_shape, rules, recorder=recorder, user_roots=user_roots
     )
@@ -386,42 +343,6 @@ def trace_module(
             f"{cls} has no submodule of class {', '.join(unused)} to keep whole"
         )
     graph_module = fx.GraphModule(module, graph, class_name=cls)
-    return Traced(arch, importer.custom_layers, graph_module, importer.origin, importer.notes)
-
-
-def _concrete_arguments(module: nn.Module, inputs: int | None) -> dict[str, Any]:
-    """forward's optional arguments beyond the inputs, fixed to their defaults (``attn_mask=
-    None``), so only the tensors the model is called with become inputs."""
-    parameters = [
-        p
-        for p in inspect.signature(module.forward).parameters.values()
-        if p.kind in {p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY}
-    ]
-    if inputs is None:
-        inputs = sum(1 for p in parameters if p.default is p.empty)
-    return {p.name: p.default for p in parameters[inputs:] if p.default is not p.empty}
-
-
-def _fixed(target: str, concrete: dict[str, Any]) -> bool:
-    return any(target == name or target.startswith(name + "_") for name in concrete)
-
-
-def _trace_error(cls: str, exc: Exception, user_roots: Sequence[str]) -> ArchitectureImportError:
-    """A tracing failure in the user's terms: what, where, and which class to keep whole."""
-    where = user_frame(exc)
-    text = str(exc).strip()
-    detail = text.splitlines()[0] if text else type(exc).__name__
-    hint = ""
-    if isinstance(exc, fx.proxy.TraceError) or "symbolically traced" in text:
-        detail = "control flow depends on a tensor's values or sizes"
-        hint = "; make it static"
-        owner = frame_class(exc)
-        if owner is not None and owner.__name__ != cls:
-            name = class_path(owner) if is_library_class(owner, user_roots) else owner.__name__
-            kind = "library layer" if "." in name else "custom layer"
-            hint += f" or keep {owner.__name__} whole as a {kind} (--leaf {name})"
-    elif "Proxy" in text or "fx" in text:
-        detail = f"{type(exc).__name__} while following forward"
-    return ArchitectureImportError(
-        f"cannot trace {cls}: {detail}" + (f" (at {where})" if where else "") + hint
+    return Traced(
+        arch, importer.custom_layers, graph_module, importer.origin, [*notes, *importer.notes]
     )

@@ -180,8 +180,8 @@ class CallConverter:
         inputs: list[Any] = []
         rest: dict[str, Any] = {}
         for key, value in bound.items():
-            if key == "tensors" and isinstance(value, list | tuple):
-                inputs.extend(value)
+            if key not in op.attributes and isinstance(value, list | tuple):
+                inputs.extend(value)  # the tensors of cat, stack, einsum
             elif key in primary and isinstance(value, fx.Node):
                 inputs.append(value)
             else:

@@ -98,7 +98,7 @@ def import_module(
         name,
         shape,
         leaves,
-        inputs=len(specs) if specs else None,
+        samples=specs,
         recorder=recorder,
         user_roots=user_roots,
     )

@@ -16,6 +16,8 @@ from forge_tui.render._layout import (
 from forge_tui.render._model import EdgeSpec, GraphSpec, NodeSpec, Rect, Rendered, RenderOptions
 from forge_tui.render._route import LineLayer, Net, assign_tracks
 
+BALANCE_FROM = 60  # nodes
+
 
 def _with_edge_ports(nodes: list[NodeSpec], edges: list[EdgeSpec]) -> list[NodeSpec]:
     """Ports an edge names but the node lacks (stale code, mid-edit) are still drawn."""
@@ -70,7 +72,8 @@ def render_graph(spec: GraphSpec, options: RenderOptions | None = None) -> Rende
     options = options or RenderOptions()
     ids = {n.id for n in spec.nodes}
     usable = [e for e in spec.edges if e.src in ids and e.dst in ids and e.src != e.dst]
-    skipped = [e for e in spec.edges if e not in usable]
+    kept = {id(e) for e in usable}
+    skipped = [e for e in spec.edges if id(e) not in kept]
     nodes = _with_edge_ports(list(spec.nodes), usable)
     order = [n.id for n in nodes]
     back = acyclic(order, [(e.src, e.dst) for e in usable])
@@ -97,9 +100,12 @@ def render_graph(spec: GraphSpec, options: RenderOptions | None = None) -> Rende
         segments.append(Segment(prev, prev_port, items[e.dst], e.dst_port, net_key, e.label))
 
     ranks = order_ranks(ranks, segments, options.sweeps)
+    # A big graph (an imported network: long chains of residual blocks) is balanced, or each
+    # block's bypass would push the chain further sideways; small ones keep their layout.
+    balance = len(nodes) >= BALANCE_FROM
     x = place_x(ranks, segments, options.box_gap, options.dummy_gap)
     _reorder_ports(boxes, segments, x)
-    x = place_x(ranks, segments, options.box_gap, options.dummy_gap)
+    x = place_x(ranks, segments, options.box_gap, options.dummy_gap, balance)
 
     # Vertical geometry: a band per rank, a channel below it sized by its tracks.
     band_h = [max((it.box.height if it.box else 1) for it in rank) if rank else 1 for rank in ranks]

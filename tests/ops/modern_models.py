@@ -459,6 +459,22 @@ class TinyMobileViT(nn.Module):
         return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+class PaddedPatches(nn.Module):
+    """timm's MobileViT resizes when the size is not a multiple of the patch: a branch on a
+    size, which symbolic tracing cannot decide."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 2, stride=2)
+
+    def forward(self, x):
+        B, C, H, W = x.shape  # noqa: RUF059 - as timm writes it
+        new_h, new_w = math.ceil(H / 2) * 2, math.ceil(W / 2) * 2
+        if new_h != H or new_w != W:
+            x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
+        return self.conv(x).flatten(1)
+
+
 # ----- text: embedding, LSTM/GRU, last-step slicing -----------------------------------------
 
 

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 import torch
 
-from forge_ops.arch import build_module, canonical, export_source, infer_shapes
+from forge_ops.arch import (
+    ArchitectureImportError,
+    build_module,
+    canonical,
+    export_source,
+    infer_shapes,
+)
 from forge_ops.arch._inputs import parse_input
 from forge_ops.arch._load import load_target
 from forge_ops.arch.importer import import_file
@@ -157,6 +163,16 @@ class TestFamilies:
                         for layer in arch["layers"].values() if layer["type"] == "Input")
         assert [name for _, name, _ in inputs] == ["tokens", "mask"]
         assert inputs[1][2]["range"] == [0.0, 1.0]
+
+    def test_branches_on_sizes_trace_at_the_sample_size(self) -> None:
+        with pytest.raises(ArchitectureImportError, match="--input traces it at the sample's"):
+            import_file(str(MODELS), "PaddedPatches")
+        notes: list[str] = []
+        arch = import_file(str(MODELS), "PaddedPatches", inputs=["float[2,3,7,9]"], notes=notes)
+        assert "traced at the sizes of float32[2,3,7,9]" in notes[0]
+        assert "modern_models.py:" in notes[0]  # the line that branches
+        assert notes[-1].endswith("the import matches the original")
+        assert "interpolate" in {layer["type"] for layer in arch["layers"].values()}
 
     def test_factories_and_calls_with_arguments(self) -> None:
         default, _ = imported("make_classifier", None)

@@ -27,7 +27,7 @@ def layer_type_choices(custom: list[str], built_in: list[str]) -> list[tuple[str
     (importing it does not import torch)."""
     from forge_ops.arch import FUNCTIONAL_OPS, INPUT, OUTPUT
 
-    functional = [INPUT, OUTPUT, *sorted(FUNCTIONAL_OPS)]
+    functional = [INPUT, OUTPUT, "Parameter", "Buffer", *sorted(FUNCTIONAL_OPS)]
     options = [(f"{n}  (custom)", n) for n in sorted(custom)]
     return options + [(n, n) for n in functional] + [(n, n) for n in built_in]
 
@@ -68,10 +68,13 @@ class ArchitectureEditor(GraphEditor):
         if key == self._shape_key:
             return
         self._shape_key = key
+        from forge_ops.arch import user_code_in
+
         custom = {layer["name"] for layer in project["layers"].values()}
-        if any(layer["type"] in custom for layer in arch["layers"].values()):
-            # Custom layers are user code: it runs only inside jobs, never in the TUI.
-            self._shapes_done(key, {}, {}, "shapes: not inferred here (custom layers run in jobs)")
+        code = user_code_in(arch, custom)
+        if code:
+            # Custom layers and packages are user code: it runs only inside jobs, never here.
+            self._shapes_done(key, {}, {}, f"shapes: not inferred here ({code} runs in jobs)")
             return
         self._infer_shapes(key, dict(arch))
 
