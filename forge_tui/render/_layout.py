@@ -168,21 +168,23 @@ def _pava(targets: list[float]) -> list[float]:
 
 
 def place_x(
+    ranks: list[list[Item]], segments: list[Segment], box_gap: int, dummy_gap: int
+) -> dict[str, int]:
+    """Columns per item: each rank keeps its order and gaps, pulled towards its neighbours."""
+    return _place(ranks, segments, box_gap, dummy_gap, mirror=False)
+
+
+def balance_x(
+    placed: dict[str, int],
     ranks: list[list[Item]],
     segments: list[Segment],
     box_gap: int,
     dummy_gap: int,
-    balance: bool = False,
 ) -> dict[str, int]:
-    """Columns per item: each rank keeps its order and gaps, pulled towards its neighbours.
-
-    ``balance`` also places the mirror image and takes the mean of both (as Brandes and Köpf
-    balance their alignments): in a long chain with skip connections, whose bypasses always
-    sit on one side, each block would otherwise push the chain a little further sideways.
-    """
-    x = _place(ranks, segments, box_gap, dummy_gap, mirror=False)
-    if not balance:
-        return x
+    """``placed`` averaged with the mirror image's placement (as Brandes and Köpf balance their
+    alignments): in a long chain with skip connections, whose bypasses always sit on one side,
+    each block would otherwise push the chain a little further sideways."""
+    x = dict(placed)
     mirrored = _place(ranks, segments, box_gap, dummy_gap, mirror=True)
     offsets = _offsets(ranks, box_gap, dummy_gap)
     for rank, offs in zip(ranks, offsets, strict=True):
