@@ -133,7 +133,7 @@ def run_one(make: Callable[[], Any], spec_text: str) -> tuple[float, float, int,
                     return imported, exported_s, len(arch["layers"]), f"differs ({gap:.3g})"
                 result = "exact"
     if fixed:
-        result += " (sizes fixed: forward branches on them)"
+        result += " (sizes fixed: forward depends on them)"
     return imported, exported_s, len(arch["layers"]), result
 
 

@@ -159,8 +159,11 @@ def _compare(
             with torch.no_grad():
                 rebuilt.run(*samples, observe=_keep(values))
         except LayerRuntimeError as exc:
+            origin = traced.origin.get(exc.node.id)
+            where = source_line(origin.stack_trace) if origin is not None else ""
             raise ArchitectureImportError(
                 f"the imported {exc} on {shown}, where the original runs"
+                + (f" (made from {where})" if where else "")
             ) from exc
         got = tuple(values[n.inputs[0]] for n in rebuilt.graph.outputs)
         want = expected if isinstance(expected, tuple | list) else (expected,)

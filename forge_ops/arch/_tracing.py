@@ -104,7 +104,7 @@ def trace_graph(
                     raise error from exc
                 graph = _sized_trace(module, leaves, samples, concrete, error)
                 notes.append(
-                    f"forward branches on sizes ({user_frame(exc) or cls}): traced at the sizes "
+                    f"forward depends on sizes ({user_frame(exc) or cls}): traced at the sizes "
                     f"of {', '.join(s.text() for s in samples)}, so the import takes inputs of "
                     "those sizes only"
                 )
@@ -139,8 +139,14 @@ def _sized_trace(
 
 
 def _branches(exc: Exception) -> bool:
-    """Whether tracing failed on control flow (an ``if`` on a traced value)."""
-    return isinstance(exc, fx.proxy.TraceError) or "symbolically traced" in str(exc)
+    """Whether tracing failed where known sizes would do: control flow (an ``if`` on a
+    traced value), or a size used as a Python number (``range(x.shape[0])``)."""
+    text = str(exc)
+    return (
+        isinstance(exc, fx.proxy.TraceError)
+        or "symbolically traced" in text
+        or any(words in text for words, _ in _MEANINGS[:4])
+    )
 
 
 def _drop_checks(graph: fx.Graph) -> None:
@@ -176,6 +182,25 @@ def _fixed(target: str, concrete: dict[str, Any]) -> bool:
     return any(target == name or target.startswith(name + "_") for name in concrete)
 
 
+# What a failure to follow forward means, by the words of Python's or torch.fx's message.
+_MEANINGS = (
+    ("cannot be interpreted as an integer", "a size read from a tensor is used as a Python int "
+     "(range(x.shape[0]), a list length); it can only be used in tensor operations"),
+    ("'len' is not supported", "len() of a tensor; use x.shape[0] or x.size(0)"),
+    ("int() argument", "int() of a size read from a tensor; use the size itself"),
+    ("float() argument", "float() of a value read from a tensor"),
+    ("is not iterable", "a loop over a tensor or its shape; index its parts instead"),
+    ("cannot unpack", "unpacking a tensor (a, b = x); use x.unbind(0) or x[0], x[1]"),
+)
+
+
+def _in_user_terms(text: str, kind: str) -> str:
+    for words, meaning in _MEANINGS:
+        if words in text:
+            return meaning
+    return f"{kind} while following forward"
+
+
 def _trace_error(cls: str, exc: Exception, user_roots: Sequence[str]) -> ArchitectureImportError:
     """A tracing failure in the user's terms: what, where, and which class to keep whole."""
     where = user_frame(exc)
@@ -190,8 +215,8 @@ def _trace_error(cls: str, exc: Exception, user_roots: Sequence[str]) -> Archite
             name = class_path(owner) if is_library_class(owner, user_roots) else owner.__name__
             kind = "library layer" if "." in name else "custom layer"
             hint += f" or keep {owner.__name__} whole as a {kind} (--leaf {name})"
-    elif "Proxy" in text or "fx" in text:
-        detail = f"{type(exc).__name__} while following forward"
+    elif "Proxy" in text or "fx" in text or "symbolic tracing" in text:
+        detail = _in_user_terms(text, type(exc).__name__)
     return ArchitectureImportError(
         f"cannot trace {cls}: {detail}" + (f" (at {where})" if where else "") + hint
     )

@@ -95,6 +95,11 @@ class Broken(nn.Module):
         return self.fc(x).numpy_only_here()
 
 
+class Looped(nn.Module):
+    def forward(self, x):
+        return torch.stack([x[i] * i for i in range(x.shape[0])])
+
+
 class Opaque(nn.Module):
     def forward(self, x):
         return opaque(x)
@@ -191,7 +196,18 @@ class TestKeptWhole:
         message = str(caught.value)
         assert "the function opaque is called as one opaque step" in message
         assert "getattr" not in message and "Proxy" not in message
+        line = MODEL.splitlines().index(
+            "        return torch.stack([x[i] * i for i in range(x.shape[0])])"
+        ) + 1
+        with pytest.raises(ArchitectureImportError) as caught:
+            import_file(str(project), "Looped")
+        message = str(caught.value)
+        assert "a size read from a tensor is used as a Python int" in message
+        assert f"model.py:{line}:" in message and "--input traces it" in message
         notes: list[str] = []
+        import_file(str(project), "Looped", inputs=["float[3,2]"], notes=notes)
+        assert notes[0].startswith("forward depends on sizes") and "float32[3,2]" in notes[0]
+        notes = []
         arch = import_file(str(project), "Broken", notes=notes)  # a method node, unchecked
         assert layer(arch, "method")["attributes"] == {"name": "numpy_only_here"}
         assert notes[-1].startswith("could not check outputs: the guessed sample input does "
