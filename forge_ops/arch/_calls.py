@@ -243,6 +243,7 @@ def check_graph(graph: Graph, specs: Mapping[str, LayerSpec]) -> dict[str, Layer
         op = FUNCTIONAL_OPS.get(node.type)
         if op is not None and node.type not in specs:
             check_functional(label, op, node.attributes, len(node.inputs))
+            functional_attributes(node, graph)  # a layer_tensor's layer must exist
             continue
         attributes = dict(node.attributes)
         forward = attributes.pop("forward", None)
@@ -325,3 +326,22 @@ def user_code_in(arch: Mapping[str, Any], custom_names: Iterable[str]) -> str:
         if kind == "call" and not is_safe_function(str(function)):
             return f"library function {function}"
     return ""
+
+
+def functional_attributes(node: Node, graph: Graph) -> dict[str, Any]:
+    """A functional node's attributes as its expression takes them: a ``layer_tensor``
+    names its layer by the layer's identifier (``self.token_projection.weight``)."""
+    if node.type != "layer_tensor":
+        return node.attributes
+    name = node.attributes.get("layer")
+    found = [
+        n for n in graph.nodes
+        if n.name == name and n.type not in FUNCTIONAL_OPS and n.type not in {INPUT, OUTPUT}
+        and n.type not in TENSOR_NODES
+    ]
+    if not found:
+        raise ArchitectureError(
+            f"layer {node.name!r} (layer_tensor) reads a tensor of layer {name!r}, which this "
+            "architecture does not have"
+        )
+    return {**node.attributes, "layer": found[0].ident}

@@ -215,9 +215,9 @@ def graph_of(arch: Mapping[str, Any]) -> Graph:
 
 
 def _may_have_no_inputs(kind: str) -> bool:
-    """Sources other than Input: tensors the model owns and calls that create tensors
-    (``call`` of ``torch.zeros``)."""
-    return kind in TENSOR_NODES or kind == "call"
+    """Sources other than Input: tensors the model owns, a layer's own tensors
+    (``layer_tensor``) and calls that create tensors (``call`` of ``torch.zeros``)."""
+    return kind in TENSOR_NODES or kind in {"call", "layer_tensor"}
 
 
 def _topological(nodes: dict[str, Node]) -> list[Node]:

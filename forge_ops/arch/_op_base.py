@@ -77,15 +77,27 @@ class Code(str):
     """Python source written as is (an input's variable name), never quoted."""
 
 
+def form_of(value: Any) -> str | None:
+    """Which special form a value is (``input``, ``dtype``, ``float``, ``slice``, ``list``),
+    or None. The form's content must have its type, so a keyword map whose one key is
+    ``dtype`` (``{"dtype": {"dtype": "bool"}}``) stays a keyword map."""
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return None
+    (key, content), = value.items()
+    fits = {
+        "input": isinstance(content, int) and not isinstance(content, bool),
+        "dtype": isinstance(content, str),
+        "float": isinstance(content, str),
+        "slice": isinstance(content, list) and len(content) == 3,
+        "list": isinstance(content, list),
+    }
+    return str(key) if fits.get(str(key), False) else None
+
+
 def is_ref(value: Any) -> bool:
     """Whether a value is ``{"input": k}`` (``k`` an int; a keyword argument named ``input``
     holding anything else is not a reference)."""
-    return (
-        isinstance(value, Mapping)
-        and list(value) == ["input"]
-        and isinstance(value["input"], int)
-        and not isinstance(value["input"], bool)
-    )
+    return form_of(value) == "input"
 
 
 def refs_in(value: Any) -> list[int]:
@@ -121,14 +133,15 @@ def literal(value: Any) -> str:
         inner = ", ".join(literal(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, Mapping):
-        if list(value) == ["dtype"]:
+        form = form_of(value)
+        if form == "dtype":
             return f"torch.{value['dtype']}"
-        if list(value) == ["float"]:
+        if form == "float":
             return _SPECIAL_FLOATS[value["float"]]
-        if list(value) == ["slice"]:
+        if form == "slice":
             start, stop, step = value["slice"]
             return f"slice({literal(start)}, {literal(stop)}, {literal(step)})"
-        if list(value) == ["list"] and isinstance(value["list"], list):
+        if form == "list":
             return "[" + ", ".join(literal(v) for v in value["list"]) + "]"
         return "{" + ", ".join(f"{k!r}: {literal(v)}" for k, v in value.items()) + "}"
     if isinstance(value, float) and not math.isfinite(value):
@@ -185,19 +198,14 @@ def check_value(label: str, key: str, value: Any, inputs: int) -> None:
         k = value["input"]
         if not 0 <= k < inputs:
             raise ArchitectureError(f"{where}: {{'input': {k!r}}} names no input (it has {inputs})")
-    elif list(value) == ["dtype"]:
+    elif form_of(value) == "dtype":
         if value["dtype"] not in DTYPES:
             raise ArchitectureError(f"{where}: unknown dtype {value['dtype']!r}")
-    elif list(value) == ["float"]:
+    elif form_of(value) == "float":
         if value["float"] not in _SPECIAL_FLOATS:
             raise ArchitectureError(f"{where}: float must be one of {sorted(_SPECIAL_FLOATS)}")
-    elif list(value) == ["list"] and isinstance(value["list"], list):
-        check_value(label, key, value["list"], inputs)
-    elif list(value) == ["slice"]:
-        bounds = value["slice"]
-        if not isinstance(bounds, list) or len(bounds) != 3:
-            raise ArchitectureError(f"{where}: a slice is [start, stop, step]")
-        check_value(label, key, bounds, inputs)
+    elif form_of(value) in {"list", "slice"}:
+        check_value(label, key, next(iter(value.values())), inputs)
     else:
         for name, item in value.items():
             if not _IDENT.match(str(name)):

@@ -279,6 +279,14 @@ _GENERIC: list[tuple[str, str, dict[str, Attr], int, int | None, Callable[..., s
         lambda inputs, values: f"{inputs[0]}.{values['name']}",
     ),
     (
+        "layer_tensor",
+        "A tensor of a layer in this architecture (its weight's dtype or device, a tied weight).",
+        {"layer": Attr("str"), "name": Attr("str")},
+        0,
+        0,
+        lambda inputs, values: f"self.{values['layer']}.{values['name']}",
+    ),
+    (
         "size",
         "A size read from a tensor (x.size(dim)), or its whole shape; stays symbolic.",
         {"dim": Attr("int | None", None)},
@@ -291,6 +299,7 @@ CHECKS: dict[str, Callable[[str, dict[str, Any]], None]] = {
     "call": _check_call,
     "method": _check_name,
     "attribute": _check_name,
+    "layer_tensor": _check_name,
 }
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from forge_ops.arch._calls import call_modules, forward_arguments
+from forge_ops.arch._calls import call_modules, forward_arguments, functional_attributes
 from forge_ops.arch._functional import FUNCTIONAL_OPS, render_functional
 from forge_ops.arch._model import (
     INPUT,
@@ -28,7 +28,7 @@ from forge_ops.arch._model import (
     LayerRuntimeError,
     Node,
 )
-from forge_ops.arch._op_base import is_ref
+from forge_ops.arch._op_base import form_of, is_ref
 from forge_ops.arch._params import init_source, is_persistent
 
 _GLOBALS = {
@@ -57,13 +57,14 @@ def runtime_value(value: Any, got: list[Any]) -> Any:
     if is_ref(value):
         return got[value["input"]]
     if isinstance(value, Mapping):
-        if list(value) == ["dtype"]:
+        form = form_of(value)
+        if form == "dtype":
             return getattr(torch, value["dtype"])
-        if list(value) == ["float"]:
+        if form == "float":
             return float(value["float"])
-        if list(value) == ["slice"]:
+        if form == "slice":
             return slice(*(runtime_value(v, got) for v in value["slice"]))
-        if list(value) == ["list"] and isinstance(value["list"], list):
+        if form == "list":
             return runtime_value(value["list"], got)
         return {k: runtime_value(v, got) for k, v in value.items()}
     if isinstance(value, list):
@@ -115,7 +116,7 @@ class ArchitectureModule(nn.Module):
             else:
                 op = FUNCTIONAL_OPS[node.type]
                 names = [f"_in{i}" for i in range(len(inputs))]
-                source = render_functional(op, names, node.attributes)
+                source = render_functional(op, names, functional_attributes(node, graph))
                 self._steps.append(_Step(node, "functional", inputs, source))
 
     def _add_tensor(self, node: Node) -> None:

@@ -83,6 +83,8 @@ class _Importer(CallConverter):
         self.origin: dict[str, fx.Node] = {}
         self.shapes: dict[fx.Node, fx.Node] = {}
         self.tensors: dict[str, str] = {}  # attribute path -> Parameter/Buffer layer id
+        self.layer_tensors: dict[str, str] = {}  # path -> layer_tensor node (a layer's own)
+        self.layer_paths: set[str] = set()  # submodules called as layers
         self.covered: set[str] = set()  # module paths whose state a layer holds
         self.functions = function_specs()
         self.taken: set[str] = set()  # layer names in use
@@ -118,6 +120,7 @@ class _Importer(CallConverter):
 
     def run(self, graph: fx.Graph) -> dict[str, Any]:
         self.taken = {str(n.target) for n in graph.nodes if n.op in {"call_module", "placeholder"}}
+        self.layer_paths = {str(n.target) for n in graph.nodes if n.op == "call_module"}
         inputs = 0
         for node in graph.nodes:
             if node.op == "placeholder":
@@ -179,6 +182,16 @@ class _Importer(CallConverter):
             self.layer_of(node, self.tensors[path])
             return
         owner_path, _, attribute = path.rpartition(".")
+        if owner_path in self.layer_paths:  # a tensor of a layer (self.proj.weight.dtype)
+            layer = self.new_layer("layer_tensor", path, [], {"layer": owner_path,
+                                                             "name": attribute})
+            self.taken.add(path)
+            self.layer_tensors[path] = layer
+            self.layer_of(node, layer)
+            return
+        if path in self.layer_tensors:
+            self.layer_of(node, self.layer_tensors[path])
+            return
         if any(path.startswith(p + ".") for p in self.covered):
             raise self.fail(node, f"forward uses self.{path} directly and also calls its layer; "
                             "an architecture cannot share weights between nodes")

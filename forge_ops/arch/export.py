@@ -19,6 +19,7 @@ from forge_ops.arch._calls import (
     check_graph,
     custom_types,
     forward_arguments,
+    functional_attributes,
     graph_specs,
     library_imports,
 )
@@ -194,7 +195,9 @@ def export_source(
             parts += [f"{k}={literal(substitute(v, args))}" for k, v in keywords.items()]
             expression = f"self.{node.ident}({', '.join(parts)})"
         else:
-            expression = render_functional(FUNCTIONAL_OPS[node.type], args, node.attributes)
+            expression = render_functional(
+                FUNCTIONAL_OPS[node.type], args, functional_attributes(node, graph)
+            )
         lines += _wrap(f"{node.ident} = ", expression, " " * 8)
     results = [_value_name(graph.by_id[n.inputs[0]]) for n in outputs]
     lines.append(f"        return {', '.join(results)}")

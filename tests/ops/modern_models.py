@@ -475,6 +475,26 @@ class PaddedPatches(nn.Module):
         return self.conv(x).flatten(1)
 
 
+class FourierPositions(nn.Module):
+    """timm's EdgeNeXt positional encoding: reads a layer's weight for its device and dtype,
+    makes a grid of the input's size, then calls that layer."""
+
+    def __init__(self, dim: int = 8, hidden: int = 4) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.stem = nn.Conv2d(3, dim, 3, padding=1)
+        self.token_projection = nn.Conv2d(2 * hidden, dim, 1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        B, C, H, W = x.shape  # noqa: RUF059 - as timm writes it
+        device = self.token_projection.weight.device
+        dtype = self.token_projection.weight.dtype
+        mask = ~torch.zeros((B, 2 * self.hidden, H, W)).to(device=device, dtype=torch.bool)
+        grid = mask.cumsum(2, dtype=torch.float32) / H
+        return x + self.token_projection(grid.to(dtype))
+
+
 # ----- text: embedding, LSTM/GRU, last-step slicing -----------------------------------------
 
 

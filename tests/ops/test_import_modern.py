@@ -38,6 +38,7 @@ FAMILIES = [
     ("TinyMobileViT", ["float[2,3,16,16]"], ["float[1,3,16,16]", "float[3,3,8,24]"]),
     ("TextClassifier", ["long[2,7]:0..99"], ["long[1,7]:0..99", "long[4,11]:0..99"]),
     ("make_classifier", None, ["float[1,3,8,8]", "float[3,3,12,16]"]),
+    ("FourierPositions", None, ["float[1,3,8,8]", "float[3,3,5,7]"]),
 ]
 
 
@@ -173,6 +174,13 @@ class TestFamilies:
         assert "modern_models.py:" in notes[0]  # the line that branches
         assert notes[-1].endswith("the import matches the original")
         assert "interpolate" in {layer["type"] for layer in arch["layers"].values()}
+
+    def test_a_layers_own_weight_read_in_forward(self) -> None:
+        arch, _ = imported("FourierPositions", None)
+        weight = layers_of(arch)["token_projection.weight"]
+        assert weight == {"type": "layer_tensor", "name": "token_projection.weight",
+                          "attributes": {"layer": "token_projection", "name": "weight"}}
+        assert "self.token_projection.weight" in export_source(arch)
 
     def test_factories_and_calls_with_arguments(self) -> None:
         default, _ = imported("make_classifier", None)
