@@ -148,6 +148,7 @@ def _too_slow(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=[], help="model names to run")
+    parser.add_argument("--skip", nargs="*", default=[], help="model names not to run")
     parser.add_argument("--families", action="store_true", help="only Forge's test families")
     parser.add_argument(
         "--without-torchvision-ops",
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     what, models = models_to_run(args.families, args.without_torchvision_ops)
     if args.only:
         models = [m for m in models if m[0].split()[-1] in args.only]
+    models = [m for m in models if m[0].split()[-1] not in args.skip]
     torch.set_num_threads(max(1, torch.get_num_threads()))
     print(f"Import -> export of {what}, torch {torch.__version__}\n")
     print("| model | import s | export s | nodes | result |")
