@@ -22,7 +22,7 @@ from forge_ops.arch._model import (
     Node,
     is_layer_value,
 )
-from forge_ops.arch._op_base import DTYPES, check_value, is_dotted_path, refs_in
+from forge_ops.arch._op_base import DTYPES, check_value, is_dotted_path, is_identifier, refs_in
 from forge_ops.arch._ops_table import is_safe_function
 from forge_ops.arch._params import check_tensor_node
 from forge_ops.arch.catalogue import LayerSpec, catalogue
@@ -211,6 +211,8 @@ def _library_call(
     kwargs: dict[str, Any] = {}
     for key, raw in attributes.items():
         where = f"{label}, attribute {key!r}"
+        if not is_identifier(key):
+            raise ArchitectureError(f"{where}: an argument name must be an identifier")
         if is_layer_value(raw):
             kwargs[key] = nested_call(where, raw, specs)
         else:

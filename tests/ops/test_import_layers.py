@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from forge_ops.arch import ArchitectureImportError, build_module, export_source
+from forge_ops.arch import ArchitectureError, ArchitectureImportError, build_module, export_source
 from forge_ops.arch._load import load_target
 from forge_ops.arch.importer import import_file, import_from_file
 
@@ -212,3 +212,59 @@ class TestKeptWhole:
         assert layer(arch, "method")["attributes"] == {"name": "numpy_only_here"}
         assert notes[-1].startswith("could not check outputs: the guessed sample input does "
                                     "not fit (AttributeError")
+
+
+def _graph(node_type: str, attributes: dict[str, Any], inputs: int = 1) -> dict[str, Any]:
+    """x -> [node] -> output, the node fed ``inputs`` times by x."""
+    layers = {
+        "x": {"type": "Input", "name": "x", "attributes": {}},
+        "n": {"type": node_type, "name": "n", "attributes": attributes},
+        "o": {"type": "Output", "name": "o", "attributes": {}},
+    }
+    edges = {f"e{i}": {"src": "x", "dst": "n", "index": i} for i in range(inputs)}
+    edges["out"] = {"src": "n", "dst": "o", "index": 0}
+    return {"name": "Edited", "input_shape": [2, 3], "layers": layers, "edges": edges}
+
+
+class TestEditedDocuments:
+    """Attribute values are written into code: only the known plain forms get through."""
+
+    @pytest.mark.parametrize(
+        ("node_type", "attributes", "inputs", "problem"),
+        [
+            ("call", {"function": "torch.roll", "kwargs": {"x=__import__('os')": 1}}, 0,
+             "not a keyword name"),
+            ("reshape", {"shape": [{"input": 5}, -1]}, 1, "names no input"),
+            ("method", {"name": "__class__"}, 1, "public attribute name"),
+            ("attribute", {"name": "x; import os"}, 1, "public attribute name"),
+            ("call", {"function": "os.system('x')"}, 0, "import path"),
+            ("getitem", {"index": {"dtype": "os"}}, 1, "unknown dtype"),
+            ("Parameter", {"shape": [2], "init": "data", "data": ["1"]}, 0, "flat list"),
+            ("Buffer", {"shape": [2], "init": "packed", "packed": "x'; y"}, 0, "base64"),
+            ("fakelib.Layer", {"x=print(1)": 1}, 1, "must be an identifier"),
+            ("fakelib.Layer", {"x": {"type": "os"}}, 1, "unknown type 'os'"),
+            ("fake lib.Layer", {}, 1, "not an import path"),
+        ],
+    )
+    def test_unsafe_values_are_refused(
+        self, node_type: str, attributes: dict[str, Any], inputs: int, problem: str
+    ) -> None:
+        with pytest.raises(ArchitectureError, match=problem):
+            export_source(_graph(node_type, attributes, inputs))
+
+    def test_strings_stay_strings(self) -> None:
+        arch = _graph("reshape", {"shape": [{"input": "__import__('os')"}, -1]})
+        assert "{'input': \"__import__('os')\"}" in export_source(arch)
+
+    def test_what_would_run_code_is_named(self) -> None:
+        from forge_ops.arch import user_code_in
+
+        assert user_code_in(_graph("relu", {}), []) == ""
+        assert user_code_in(_graph("call", {"function": "torch.roll"}), []) == ""
+        assert user_code_in(_graph("call", {"function": "torch.save"}), []) == (
+            "library function torch.save"
+        )
+        assert user_code_in(_graph("timm.layers.DropPath", {}), []) == (
+            "library layer timm.layers.DropPath"
+        )
+        assert user_code_in(_graph("Gate", {}), ["Gate"]) == "custom layer Gate"
