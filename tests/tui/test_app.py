@@ -278,6 +278,38 @@ class TestArchitecture:
             assert "forge_never_imported" not in sys.modules
 
 
+    async def test_blocks_collapse_into_a_group_box(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ProjectScreen)
+            await screen.open_now("architecture", paper.arch)
+            editor = screen.query_one(GraphEditor)
+            with app.workspace.edit() as doc:  # type: ignore[union-attr]
+                first = doc.add_arch_layer(paper.arch, "ReLU", "block.act", layer_id="b1")
+                second = doc.add_arch_layer(paper.arch, "Tanh", "block.out", layer_id="b2")
+                doc.connect_layers(paper.arch, "l2", first, 0)
+                doc.connect_layers(paper.arch, first, second, 0)
+            await pilot.pause()
+            editor.selected = "b1"
+            await pilot.press("g")
+            await pilot.pause()
+            assert editor.selected == "group:block"
+            boxes = editor.canvas.rendered.boxes
+            assert "group:block" in boxes and "b1" not in boxes and "b2" not in boxes
+            assert "group of 2 layers" in editor.canvas.rendered.text()
+            await pilot.press("d")  # a group is not a layer: nothing is deleted
+            await pilot.pause()
+            layers = paper.view().to_plain()["architectures"][paper.arch]["layers"]
+            assert {"b1", "b2"} <= set(layers)
+            await pilot.press("g")
+            await pilot.pause()
+            assert "b1" in editor.canvas.rendered.boxes and editor.collapsed == set()
+
+
 class TestKeysAndMouse:
     async def test_palette_lists_every_footer_action(
         self, backend: MemoryBackend, paper: PaperProject
