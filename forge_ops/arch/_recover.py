@@ -207,6 +207,14 @@ def tensor_attributes(value: torch.Tensor, kind: str, persistent: bool) -> dict[
     return found
 
 
+def _shortest(values: torch.Tensor) -> list[Any]:
+    """Values as plain numbers, floats written with the fewest digits that give the same
+    value in the tensor's dtype (1e-06, not float32's 9.999999974752427e-07)."""
+    if values.dtype in {torch.float16, torch.bfloat16, torch.float32}:
+        return [float(str(v)) for v in values.detach().float().cpu().numpy()]
+    return list(values.tolist())
+
+
 def _round(value: float) -> float:
     return float(f"{value:.2g}")
 
@@ -217,7 +225,7 @@ def _init_of(tensor: torch.Tensor, kind: str) -> dict[str, Any]:
     if tensor.numel() == 0 or tensor.device.type == "meta":
         return {}
     flat = tensor.flatten()
-    first = flat[0].item()
+    first = _shortest(flat[:1])[0]
     if bool((flat == flat[0]).all()):
         if first == 0:
             return {}
@@ -226,7 +234,7 @@ def _init_of(tensor: torch.Tensor, kind: str) -> dict[str, Any]:
         return {"init": "full", "value": first if math.isfinite(first) else {"float": str(first)}}
     floating = tensor.is_floating_point()
     if (kind == BUFFER or not floating) and tensor.numel() <= DATA_LIMIT:
-        return {"init": "data", "data": flat.tolist()}
+        return {"init": "data", "data": _shortest(flat)}
     if kind == BUFFER:
         raw = flat.contiguous().cpu().view(torch.uint8).numpy().tobytes()
         packed = base64.b64encode(zlib.compress(raw, 9)).decode()
