@@ -268,3 +268,17 @@ class TestEditedDocuments:
             "library layer timm.layers.DropPath"
         )
         assert user_code_in(_graph("Gate", {}), ["Gate"]) == "custom layer Gate"
+
+
+def test_edge_ids_never_collide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids are 8 hex characters; a network of thousands of edges drew the same one twice and
+    lost an edge (timm's swinv2_cr, once in a run of 76 models)."""
+    import forge_ops.arch.builtins as builtins
+
+    ids = iter(["a", "b", "e1", "c", "e1", "e2", "e2", "e3"])
+    monkeypatch.setattr(builtins, "_new_id", lambda: next(ids))
+    builder = builtins.ArchitectureBuilder("net")
+    first = builder.layer("Input", "x")
+    second = builder.layer("relu", "relu", first)
+    builder.layer("add", "add", first, second)
+    assert len(builder.edges) == 3
