@@ -2,11 +2,16 @@
 
     .venv/bin/python scripts/bench_tui.py                 # 10/100/300 nodes, 100 edits
     .venv/bin/python scripts/bench_tui.py --sizes 10 100 --edits 30
+    .venv/bin/python scripts/bench_tui.py --architecture 100 300 500 --skip-latency
 
 1. Layout + render (``forge_tui.render.render_graph``: ranks, ordering, placement, routing and
    drawing into the character grid) of random layered DAGs, median of several runs. Baseline in
    the same run: grandalf's Sugiyama layout of the same graph (positions only: no routing, no
    drawing). Target: 100 nodes ≤ 50 ms.
+   ``--architecture N ...``: an imported transformer's diagram instead (pre-norm blocks of
+   attention and MLP with residual adds, size nodes and Parameter-free layers, as ``forge
+   import`` makes of a ViT), from the project snapshot to the grid (``architecture_spec`` +
+   ``render_graph``), median wall and CPU time. Target: 500 nodes ≤ 100 ms.
 2. Edit → visible: two headless Forge apps on one real relay (loopback); client A renames a node,
    the time until client B's document has it and until B's diagram shows it; p50 / p95. Both
    apps share this process's event loop (each also redraws its own screen), which real users on
@@ -93,6 +98,66 @@ def bench_render(sizes: list[int]) -> None:
         print(
             f"  {n:4d} nodes ({len(spec.edges):4d} edges, {rendered.width}×{rendered.height} cells)"
             f"   {ours:8.1f}            {theirs:8.1f}"
+        )
+
+
+def transformer_architecture(n: int) -> dict[str, object]:
+    """An architecture of about ``n`` layers shaped like an imported ViT."""
+    layers: dict[str, dict[str, object]] = {}
+    edges: dict[str, dict[str, object]] = {}
+
+    def add(kind: str, name: str, *sources: str, **attributes: object) -> str:
+        layer_id = f"l{len(layers):04d}"
+        layers[layer_id] = {"type": kind, "name": name, "attributes": attributes}
+        for index, source in enumerate(sources):
+            edges[f"e{len(edges):05d}"] = {"src": source, "dst": layer_id, "index": index}
+        return layer_id
+
+    x = add("Input", "x")
+    block = 0
+    while len(layers) < n - 1:
+        p = f"blocks.{block}."
+        norm = add("LayerNorm", p + "norm1", x, normalized_shape=192, eps=1e-6)
+        batch, tokens = add("size", "size", norm, dim=0), add("size", "size", norm, dim=1)
+        qkv = add("Linear", p + "attn.qkv", norm, in_features=192, out_features=576)
+        shape = [{"input": 1}, {"input": 2}, 3, 3, 64]
+        heads = add("permute", "permute", add("reshape", "reshape", qkv, batch, tokens,
+                                             shape=shape), dims=[2, 0, 3, 1, 4])
+        parts = add("unbind", "unbind", heads)
+        q, k, v = (add("getitem", "getitem", parts, index=i) for i in range(3))
+        attention = add("scaled_dot_product_attention", "sdpa", q, k, v)
+        merged = add("reshape", "reshape", add("transpose", "transpose", attention, dim0=1,
+                                               dim1=2), batch, tokens,
+                     shape=[{"input": 1}, {"input": 2}, 192])
+        projected = add("Linear", p + "attn.proj", merged, in_features=192, out_features=192)
+        x = add("add", "add", x, add("stochastic_depth", "stochastic_depth", projected, p=0.1))
+        hidden = add("Linear", p + "mlp.fc1", add("LayerNorm", p + "norm2", x,
+                                                  normalized_shape=192),
+                     in_features=192, out_features=768)
+        out = add("Linear", p + "mlp.fc2", add("GELU", p + "mlp.act", hidden),
+                  in_features=768, out_features=192)
+        x = add("add", "add", x, out)
+        block += 1
+    add("Output", "output", x)
+    return {"name": "ViT", "input_shape": None, "layers": layers, "edges": edges}
+
+
+def bench_architecture(sizes: list[int]) -> None:
+    from forge_tui.app._graphs import architecture_spec
+
+    print("architecture diagram (median ms)   wall    CPU   grid")
+    for n in sizes:
+        project = {"architectures": {"a": transformer_architecture(n)}, "layers": {}}
+        walls, cpus = [], []
+        for _ in range(7):
+            wall, cpu = time.perf_counter(), time.process_time()
+            rendered = render_graph(architecture_spec(project, "a"))  # type: ignore[arg-type]
+            walls.append((time.perf_counter() - wall) * 1000)
+            cpus.append((time.process_time() - cpu) * 1000)
+        print(
+            f"  {len(project['architectures']['a']['layers']):4d} layers"  # type: ignore[index]
+            f"   {statistics.median(walls):6.1f} {statistics.median(cpus):6.1f}"
+            f"   {rendered.width}×{rendered.height}"
         )
 
 
@@ -217,8 +282,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 300])
     parser.add_argument("--edits", type=int, default=100)
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--architecture", type=int, nargs="*", default=None, metavar="N")
     args = parser.parse_args()
-    bench_render(args.sizes)
+    if args.architecture is not None:
+        bench_architecture(args.architecture or [100, 300, 500])
+    else:
+        bench_render(args.sizes)
     if not args.skip_latency:
         asyncio.run(bench_latency(args.edits))
 

@@ -5,9 +5,12 @@ Plain data layout and the special ``Input``/``Output`` layer types are described
 need it import it when called.
 """
 
+from forge_ops.arch._calls import user_code_in as user_code_in
 from forge_ops.arch._document import write_architecture as write_architecture
 from forge_ops.arch._functional import FUNCTIONAL_OPS as FUNCTIONAL_OPS
 from forge_ops.arch._functional import FunctionalOp as FunctionalOp
+from forge_ops.arch._inputs import InputSpec as InputSpec
+from forge_ops.arch._inputs import parse_input as parse_input
 from forge_ops.arch._model import INPUT as INPUT
 from forge_ops.arch._model import OUTPUT as OUTPUT
 from forge_ops.arch._model import ArchitectureError as ArchitectureError
@@ -47,6 +50,7 @@ __all__ = [
     "AttributeSpec",
     "CustomLayerError",
     "FunctionalOp",
+    "InputSpec",
     "LayerRuntimeError",
     "LayerSpec",
     "ShapeError",
@@ -63,8 +67,10 @@ __all__ = [
     "infer_shapes",
     "infer_shapes_isolated",
     "parse_custom_layer",
+    "parse_input",
     "resnet",
     "small_cnn",
+    "user_code_in",
     "vgg",
     "write_architecture",
 ]

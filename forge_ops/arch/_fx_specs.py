@@ -10,6 +10,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import fx
+
+from forge_ops.arch._ops_table import BOTH_FORMS, signatures
 
 # (op name, parameter names in call order, parameters to drop). A parameter whose value is a
 # graph node (or a list of them) becomes an input; the others become attributes.
@@ -25,7 +28,7 @@ def function_specs() -> dict[Any, CallSpec]:
         F.relu: ("relu", ("input", "inplace"), _INPLACE),
         torch.relu: ("relu", unary, _NO_DROP),
         F.relu6: ("relu6", ("input", "inplace"), _INPLACE),
-        F.gelu: ("gelu", ("input",), _NO_DROP),
+        F.gelu: ("gelu", ("input", "approximate"), _NO_DROP),
         F.silu: ("silu", ("input", "inplace"), _INPLACE),
         F.elu: ("elu", ("input", "alpha", "inplace"), _INPLACE),
         F.leaky_relu: ("leaky_relu", ("input", "negative_slope", "inplace"), _INPLACE),
@@ -68,7 +71,34 @@ def function_specs() -> dict[Any, CallSpec]:
     }.items():
         for target in targets:
             specs[target] = (name, ("input", "other"), _NO_DROP)
+    for name, target in {
+        "floordiv": operator.floordiv, "mod": operator.mod, "pow": operator.pow,
+        "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
+        "gt": operator.gt, "ge": operator.ge, "and_": operator.and_, "or_": operator.or_,
+    }.items():
+        specs[target] = (name, ("input", "other"), _NO_DROP)
+    specs[operator.neg] = ("neg", ("input",), _NO_DROP)
+    specs[operator.invert] = ("invert", ("input",), _NO_DROP)
+    for name, (path, params) in signatures().items():
+        names = tuple(("*" if p.variadic else "") + p.name for p in params)
+        namespace, _, attribute = path.partition(".")
+        if namespace == "":  # a tensor method: reached as torch.name too for some
+            found = getattr(torch, attribute, None) if name in BOTH_FORMS else None
+        else:
+            found = getattr(F if namespace == "F" else torch, attribute, None)
+        if found is not None:
+            specs.setdefault(found, (name, names, _NO_DROP))
     return specs
+
+
+def _method_specs() -> dict[str, CallSpec]:
+    """Generated ops reached as tensor methods (``x.expand(...)``, ``x.roll(...)``)."""
+    found: dict[str, CallSpec] = {}
+    for name, (target, params) in signatures().items():
+        names = tuple(("*" if p.variadic else "") + p.name for p in params)
+        if target.startswith(".") or name in BOTH_FORMS:
+            found[target.rpartition(".")[2]] = (name, names, _NO_DROP)
+    return found
 
 
 # Tensor methods by name (fx records ``x.view(...)`` as a call_method node).
@@ -92,6 +122,23 @@ METHOD_SPECS: dict[str, CallSpec] = {
     "sub": ("sub", ("input", "other"), _NO_DROP),
     "div": ("div", ("input", "other"), _NO_DROP),
     "matmul": ("matmul", ("input", "other"), _NO_DROP),
+    "gelu": ("gelu", ("input", "approximate"), _NO_DROP),
+    "floor_divide": ("floordiv", ("input", "other"), _NO_DROP),
+    "pow": ("pow", ("input", "other"), _NO_DROP),
+    "eq": ("eq", ("input", "other"), _NO_DROP),
+    "__getitem__": ("getitem", ("input", "index"), _NO_DROP),
+    **_method_specs(),
 }
 # Methods that return their input's value for the purpose of a graph.
 IDENTITY_METHODS = {"contiguous", "clone", "detach"}
+# Calls that only check (torch._assert): dropped from the graph with what they alone used.
+CHECK_FUNCTIONS = frozenset(
+    f
+    for f in (
+        torch._assert,
+        getattr(torch, "_assert_async", None),
+        getattr(torch, "_check", None),
+        getattr(getattr(fx, "_symbolic_trace", None), "_assert_is_none", None),
+    )
+    if f is not None
+)

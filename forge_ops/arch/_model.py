@@ -13,6 +13,10 @@ Special layer types mark the graph's boundary:
   ``input_shape``). Its name is the ``forward`` argument's name.
 - ``"Output"``: a sink with exactly one incoming edge; attribute ``index`` orders several
   outputs (``forward`` then returns a tuple).
+- ``"Parameter"`` / ``"Buffer"``: a source holding a tensor the model owns (a class token, a
+  position embedding, an index table); see :mod:`._params`.
+
+A functional op that creates a tensor (``call`` of ``torch.zeros``) may also have no inputs.
 
 Every other type is a ``torch.nn`` class name (see :mod:`.catalogue`), a custom layer's class
 name, or a functional op (see :mod:`._functional`). An attribute value may itself be a layer,
@@ -31,6 +35,9 @@ from forge_ops.graph_order import find_cycle
 
 INPUT = "Input"
 OUTPUT = "Output"
+PARAMETER = "Parameter"
+BUFFER = "Buffer"
+TENSOR_NODES = frozenset({PARAMETER, BUFFER})
 
 
 class ArchitectureError(ValueError):
@@ -190,7 +197,7 @@ def graph_of(arch: Mapping[str, Any]) -> Graph:
                 f"{_label(layer_id, layer)} needs exactly one incoming edge, has {len(slots)}",
                 layer_id=layer_id,
             )
-        if kind != INPUT and not slots:
+        if kind != INPUT and not slots and not _may_have_no_inputs(kind):
             raise ArchitectureError(
                 f"{_label(layer_id, layer)} has no input; connect it or delete it",
                 layer_id=layer_id,
@@ -220,6 +227,12 @@ def graph_of(arch: Mapping[str, Any]) -> Graph:
         ):
             raise ArchitectureError(f"Input {node.name!r}: shape must be a list of ints")
     return graph
+
+
+def _may_have_no_inputs(kind: str) -> bool:
+    """Sources other than Input: tensors the model owns, a layer's own tensors
+    (``layer_tensor``) and calls that create tensors (``call`` of ``torch.zeros``)."""
+    return kind in TENSOR_NODES or kind in {"call", "layer_tensor"}
 
 
 def _topological(nodes: dict[str, Node]) -> list[Node]:

@@ -9,10 +9,13 @@ when a module is being imported.
 from __future__ import annotations
 
 import ast
+import base64
 import inspect
+import math
 import re
 import textwrap
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +23,11 @@ import torch
 from torch import nn
 
 from forge_ops.arch._calls import layer_call
+from forge_ops.arch._model import BUFFER, PARAMETER
+from forge_ops.arch._params import DATA_LIMIT, PACKED_LIMIT
 from forge_ops.arch._user_code import ArchitectureImportError
 from forge_ops.arch.build import instantiate
-from forge_ops.arch.catalogue import LayerSpec, catalogue
+from forge_ops.arch.catalogue import LayerSpec, catalogue, layer_spec
 from forge_ops.arch.custom import load_custom_layers
 
 
@@ -107,9 +112,11 @@ def module_attributes(module: nn.Module, spec: LayerSpec, collapse: bool = True)
     return found
 
 
-def check_recovered(name: str, original: nn.Module, attributes: dict[str, Any]) -> None:
+def check_recovered(
+    name: str, original: nn.Module, attributes: dict[str, Any], type_name: str | None = None
+) -> None:
     """Rebuild a layer from recovered attributes and compare it with the original."""
-    type_name = type(original).__name__
+    type_name = type_name or type(original).__name__
     label = f"layer {name!r} ({type_name})"
     try:
         with torch.device("meta"):
@@ -128,13 +135,143 @@ def check_recovered(name: str, original: nn.Module, attributes: dict[str, Any]) 
         )
 
 
-def class_source(cls: type) -> str:
-    """A class's source preceded by its file's top-level imports (so it runs on its own)."""
+def check_library(name: str, original: nn.Module, path: str, attributes: dict[str, Any]) -> None:
+    """A library layer rebuilt from its arguments has the original's parameters and repr."""
     try:
-        source = textwrap.dedent(inspect.getsource(cls))
+        check_recovered(name, original, attributes, path)
+    except ArchitectureImportError as exc:
+        raise ArchitectureImportError(
+            f"{exc}; the class keeps its constructor arguments in ways Forge cannot read back"
+        ) from exc
+
+
+def recorded_attributes(
+    name: str, module: nn.Module, recorded: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Constructor arguments as given (recorded while the model was built), minus defaults."""
+    parameters = inspect.signature(type(module).__init__).parameters
+    found: dict[str, Any] = {}
+    for key, value in recorded.items():
+        param = parameters.get(key)
+        if param is not None and param.default is not param.empty and _same(value, param.default):
+            continue
+        try:
+            found[key] = _plain(value)
+        except TypeError:
+            raise ArchitectureImportError(
+                f"layer {name!r} ({type(module).__name__}) was built with {key}={value!r}, "
+                "which an architecture cannot store (numbers, strings, tuples and torch.nn "
+                "layers can be); build it with its default or keep its parent whole"
+            ) from None
+    return found
+
+
+def _same(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    try:
+        return bool(type(value) is type(default) and value == default)
+    except Exception:  # tensors and other values without a plain ==
+        return False
+
+
+def custom_attributes(
+    module: nn.Module, spec: LayerSpec, recorded: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """A custom layer's attributes: the arguments it was built with, else its attributes of
+    the same names."""
+    if recorded is not None:
+        return recorded_attributes(spec.name, module, recorded)
+    return module_attributes(module, spec, collapse=False)
+
+
+def library_attributes(module: nn.Module, recorded: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A library layer's constructor arguments (recorded, else read from its attributes)."""
+    if recorded is not None:
+        return recorded_attributes(type(module).__name__, module, recorded)
+    return module_attributes(module, layer_spec(type(module)), collapse=False)
+
+
+def tensor_attributes(value: torch.Tensor, kind: str, persistent: bool) -> dict[str, Any]:
+    """A Parameter/Buffer node's attributes for a tensor: shape, dtype, a fitting init."""
+    tensor = value.detach()
+    found: dict[str, Any] = {"shape": list(tensor.shape)}
+    dtype = str(tensor.dtype).removeprefix("torch.")
+    if dtype != "float32":
+        found["dtype"] = dtype
+    if kind == PARAMETER and not value.requires_grad:
+        found["requires_grad"] = False
+    if kind == BUFFER and not persistent:
+        found["persistent"] = False
+    found.update(_init_of(tensor, kind))
+    return found
+
+
+def _shortest(values: torch.Tensor) -> list[Any]:
+    """Values as plain numbers, floats written with the fewest digits that give the same
+    value in the tensor's dtype (1e-06, not float32's 9.999999974752427e-07)."""
+    if values.dtype in {torch.float16, torch.bfloat16, torch.float32}:
+        return [float(str(v)) for v in values.detach().float().cpu().numpy()]
+    return list(values.tolist())
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.2g}")
+
+
+def _init_of(tensor: torch.Tensor, kind: str) -> dict[str, Any]:
+    """How a fresh model would fill the tensor: its constant, its values, or a fitted
+    distribution (a guess: the trained values load from the state dict)."""
+    if tensor.numel() == 0 or tensor.device.type == "meta":
+        return {}
+    flat = tensor.flatten()
+    first = _shortest(flat[:1])[0]
+    if bool((flat == flat[0]).all()):
+        if first == 0:
+            return {}
+        if first == 1:
+            return {"init": "ones"}
+        return {"init": "full", "value": first if math.isfinite(first) else {"float": str(first)}}
+    floating = tensor.is_floating_point()
+    if (kind == BUFFER or not floating) and tensor.numel() <= DATA_LIMIT:
+        return {"init": "data", "data": _shortest(flat)}
+    if kind == BUFFER:
+        raw = flat.contiguous().cpu().view(torch.uint8).numpy().tobytes()
+        packed = base64.b64encode(zlib.compress(raw, 9)).decode()
+        if len(packed) <= PACKED_LIMIT:
+            return {"init": "packed", "packed": packed}
+    if not floating:
+        return {}
+    values = flat.double()
+    mean, std = float(values.mean()), float(values.std())
+    low, high = float(values.min()), float(values.max())
+    if values.numel() >= 16 and abs(std - (high - low) / math.sqrt(12)) < 0.1 * std:
+        return {"init": "uniform", "low": _round(low), "high": _round(high)}
+    init = "trunc_normal" if max(high - mean, mean - low) <= 2.05 * std else "normal"
+    found: dict[str, Any] = {"init": init, "std": _round(std)}
+    if abs(mean) > 0.1 * std:
+        found["mean"] = _round(mean)
+    return found
+
+
+def class_source(cls: type) -> str:
+    """A class's source, preceded by its file's top-level imports, the module-level functions
+    and constants it uses, and its own base classes from the same file (so it runs alone)."""
+    try:
         file = inspect.getsourcefile(cls)
         # Bytes, so a coding cookie is honoured as Python itself would read the file.
         tree = ast.parse(Path(file).read_bytes() if file else b"")
+        classes = [
+            base
+            for base in reversed(cls.__mro__)
+            if base is cls
+            or (
+                issubclass(base, nn.Module)
+                and base.__module__ == cls.__module__
+                and inspect.getsourcefile(base) == file
+            )
+        ]
+        sources = [textwrap.dedent(inspect.getsource(c)) for c in classes]
     except (OSError, TypeError, SyntaxError) as exc:
         raise ArchitectureImportError(
             f"the source of {cls.__name__} is not available ({exc}); it cannot become a "
@@ -146,7 +283,31 @@ def class_source(cls: type) -> str:
         if isinstance(n, ast.Import)
         or (isinstance(n, ast.ImportFrom) and n.level == 0 and n.module != "__future__")
     ]
-    return "\n".join(imports) + ("\n\n\n" if imports else "") + source
+    helpers = _helpers(tree, "\n".join(sources), {c.__name__ for c in classes})
+    parts = ["\n".join(imports), *helpers, *sources]
+    return "\n\n\n".join(p.strip("\n") for p in parts if p.strip()) + "\n"
+
+
+def _helpers(tree: ast.Module, code: str, classes: set[str]) -> list[str]:
+    """Top-level functions, classes and constants of the file that ``code`` uses, with what
+    they use in turn, in file order."""
+    definitions: dict[str, ast.stmt] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name not in classes:
+            definitions[node.name] = node
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    definitions[target.id] = node
+    needed: set[str] = set()
+    pending = [code]
+    while pending:
+        names = {n.id for n in ast.walk(ast.parse(pending.pop())) if isinstance(n, ast.Name)}
+        for name in sorted(names & set(definitions) - needed):
+            needed.add(name)
+            pending.append(ast.unparse(definitions[name]))
+    chosen = {id(definitions[name]) for name in needed}
+    return [ast.unparse(node) for node in tree.body if id(node) in chosen]
 
 
 def check_custom(

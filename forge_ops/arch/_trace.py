@@ -1,33 +1,66 @@
 """The graph walk of an import: a module traced with ``torch.fx``, turned into plain data.
 
-``torch.nn`` submodules become layers (attributes recovered by :mod:`._recover`), functional
-calls become functional nodes (:mod:`._fx_specs` says which), and the user's classes named as
-leaves become custom layers. Imports torch; loaded only when a module is being imported.
+``torch.nn`` submodules become layers (attributes recovered by :mod:`._recover`); parameters
+and buffers the forward code uses directly become Parameter/Buffer nodes named by their
+attribute path; calls become functional nodes (:mod:`._trace_calls`); classes named as leaves
+become library layers (by import path) or custom layers (their source). The module is traced
+in evaluation mode, so dropout and stochastic depth follow their inference path; stochastic
+depth modules are kept as ``stochastic_depth`` nodes. Imports torch; loaded only when a module
+is being imported.
 """
 
 from __future__ import annotations
 
-import operator
+import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import fx, nn
 
 from forge_ops.arch._functional import FUNCTIONAL_OPS
-from forge_ops.arch._fx_specs import IDENTITY_METHODS, METHOD_SPECS, function_specs
-from forge_ops.arch._recover import check_custom, check_recovered, class_source, module_attributes
-from forge_ops.arch._user_code import (
-    ArchitectureImportError,
-    frame_class,
-    source_line,
-    user_frame,
+from forge_ops.arch._fx_specs import function_specs
+from forge_ops.arch._inputs import InputSpec
+from forge_ops.arch._library import (
+    InitRecorder,
+    LeafRules,
+    class_path,
+    drop_path_attributes,
+    is_drop_path,
+    is_library_class,
 )
+from forge_ops.arch._model import BUFFER, PARAMETER
+from forge_ops.arch._recover import (
+    check_custom,
+    check_library,
+    check_recovered,
+    class_source,
+    custom_attributes,
+    library_attributes,
+    module_attributes,
+    tensor_attributes,
+)
+from forge_ops.arch._trace_calls import CallConverter
+from forge_ops.arch._tracing import trace_graph
+from forge_ops.arch._user_code import ArchitectureImportError, source_line
 from forge_ops.arch.builtins import ArchitectureBuilder
 from forge_ops.arch.catalogue import catalogue
 from forge_ops.arch.custom import parse_custom_layer
 
 
-class _Importer:
+@dataclass
+class Traced:
+    """An import's result and what checking it against the original needs."""
+
+    arch: dict[str, Any]
+    custom_layers: dict[str, str]
+    graph_module: fx.GraphModule
+    origin: dict[str, fx.Node]  # layer id -> the fx node whose value it holds
+    notes: list[str] = field(default_factory=list)
+
+
+class _Importer(CallConverter):
     """Turns one traced fx graph into architecture plain data."""
 
     def __init__(
@@ -35,18 +68,28 @@ class _Importer:
         root: nn.Module,
         name: str,
         input_shape: Sequence[int] | None,
-        leaves: Sequence[str] = (),
+        leaves: LeafRules,
+        *,
+        recorder: InitRecorder | None,
+        user_roots: Sequence[str],
     ) -> None:
         self.root = root
-        self.leaves = set(leaves)
+        self.leaves = leaves
+        self.recorder = recorder or InitRecorder()
+        self.user_roots = list(user_roots)
         self.custom_layers: dict[str, str] = {}  # leaf class name -> its source
         self.builder = ArchitectureBuilder(name, input_shape)
-        self.layer_of: dict[fx.Node, str] = {}  # fx node -> layer id producing its value
-        self.batch_size: set[fx.Node] = set()  # nodes holding x.size(0) / x.shape[0]
-        self.shape_of: set[fx.Node] = set()  # nodes holding x.shape
+        self.value_of: dict[fx.Node, str] = {}  # fx node -> layer id producing its value
+        self.origin: dict[str, fx.Node] = {}
+        self.shapes: dict[fx.Node, fx.Node] = {}
+        self.tensors: dict[str, str] = {}  # attribute path -> Parameter/Buffer layer id
+        self.layer_tensors: dict[str, str] = {}  # path -> layer_tensor node (a layer's own)
+        self.layer_paths: set[str] = set()  # submodules called as layers
+        self.covered: set[str] = set()  # module paths whose state a layer holds
         self.functions = function_specs()
         self.taken: set[str] = set()  # layer names in use
         self.called: set[str] = set()  # submodules already turned into layers
+        self.notes: list[str] = []
 
     def functional_name(self, op_name: str) -> str:
         """``relu``, ``relu_1``, ...: named by op, so re-importing exported code keeps names."""
@@ -59,28 +102,128 @@ class _Importer:
 
     def fail(self, node: fx.Node, problem: str) -> ArchitectureImportError:
         where = source_line(node.stack_trace)
-        return ArchitectureImportError(f"{problem} (at {where})" if where else problem)
+        hint = self.leaf_hint(node)
+        return ArchitectureImportError(
+            problem + (f" (at {where})" if where else "") + (f"; {hint}" if hint else "")
+        )
+
+    def leaf_hint(self, node: fx.Node) -> str:
+        """Which class to keep whole to get past a node, from the module stack fx recorded."""
+        stack = list((node.meta.get("nn_module_stack") or {}).values())
+        if not stack:
+            return ""
+        cls = stack[-1][1]
+        if not isinstance(cls, type):
+            return ""
+        name = class_path(cls) if is_library_class(cls, self.user_roots) else cls.__name__
+        return f"or keep the class whole with --leaf {name}"
 
     def run(self, graph: fx.Graph) -> dict[str, Any]:
         self.taken = {str(n.target) for n in graph.nodes if n.op in {"call_module", "placeholder"}}
+        self.layer_paths = {str(n.target) for n in graph.nodes if n.op == "call_module"}
         inputs = 0
         for node in graph.nodes:
             if node.op == "placeholder":
-                self.layer_of[node] = self.builder.input(str(node.target), inputs)
+                self.layer_of(node, self.builder.input(str(node.target), inputs))
                 inputs += 1
             elif node.op == "get_attr":
-                raise self.fail(
-                    node,
-                    f"forward uses the parameter or buffer {node.target!r} directly; only "
-                    "layers and functional calls can be imported (wrap it in a layer)",
-                )
+                self.tensor(node)
             elif node.op == "call_module":
                 self.call_module(node)
             elif node.op in {"call_function", "call_method"}:
                 self.call_function(node)
             elif node.op == "output":
                 self.output(node)
+        self.keep_unused_state()
+        self.prune()
         return self.builder.plain()
+
+    def prune(self) -> None:
+        """Drop functional nodes nothing reads (a size only a folded ``view`` used)."""
+        layers, edges = self.builder.layers, self.builder.edges
+        while True:
+            read = {edge["src"] for edge in edges.values()}
+            unused = [
+                layer_id
+                for layer_id, layer in layers.items()
+                if layer_id not in read and layer["type"] in FUNCTIONAL_OPS
+                and not str(layer["attributes"].get("name", "")).endswith("_")
+            ]
+            if not unused:
+                return
+            for layer_id in unused:
+                del layers[layer_id]
+                self.origin.pop(layer_id, None)
+            for edge_id in [e for e, edge in edges.items() if edge["dst"] in unused]:
+                del edges[edge_id]
+
+    def layer_of(self, node: fx.Node, layer_id: str) -> None:
+        self.value_of[node] = layer_id
+        self.origin.setdefault(layer_id, node)
+
+    def add_node(
+        self, node: fx.Node, type_name: str, name: str, inputs: list[fx.Node], attrs: dict[str, Any]
+    ) -> None:
+        sources = [self.value(value) for value in inputs]
+        self.layer_of(node, self.new_layer(type_name, name, sources, attrs))
+
+    def new_layer(
+        self, type_name: str, name: str, sources: list[str], attributes: dict[str, Any]
+    ) -> str:
+        layer_id = self.builder.layer(type_name, name, *sources)
+        self.builder.layers[layer_id]["attributes"] = attributes  # may hold a key "name"
+        return layer_id
+
+    # ----- parameters and buffers ---------------------------------------------------------
+
+    def tensor(self, node: fx.Node) -> None:
+        path = str(node.target)
+        if path in self.tensors:
+            self.layer_of(node, self.tensors[path])
+            return
+        owner_path, _, attribute = path.rpartition(".")
+        if owner_path in self.layer_paths:  # a tensor of a layer (self.proj.weight.dtype)
+            layer = self.new_layer("layer_tensor", path, [], {"layer": owner_path,
+                                                             "name": attribute})
+            self.taken.add(path)
+            self.layer_tensors[path] = layer
+            self.layer_of(node, layer)
+            return
+        if path in self.layer_tensors:
+            self.layer_of(node, self.layer_tensors[path])
+            return
+        if any(path.startswith(p + ".") for p in self.covered):
+            raise self.fail(node, f"forward uses self.{path} directly and also calls its layer; "
+                            "an architecture cannot share weights between nodes")
+        owner = self.root.get_submodule(owner_path)
+        value = getattr(owner, attribute)
+        if not isinstance(value, torch.Tensor):
+            raise self.fail(node, f"forward uses self.{path}, which is not a tensor")
+        if attribute.startswith("_tensor_constant"):  # a tensor made while tracing
+            self.tensors[path] = self.add_tensor(self.functional_name("constant"), value, False)
+        elif isinstance(value, nn.Parameter):
+            self.tensors[path] = self.add_tensor(path, value, True)
+        else:
+            persistent = attribute not in owner._non_persistent_buffers_set
+            self.tensors[path] = self.add_tensor(path, value, persistent)
+        self.layer_of(node, self.tensors[path])
+
+    def add_tensor(self, name: str, value: torch.Tensor, persistent: bool) -> str:
+        kind = PARAMETER if isinstance(value, nn.Parameter) else BUFFER
+        attributes = tensor_attributes(value, kind, persistent)
+        self.taken.add(name)
+        return self.new_layer(kind, name, [], attributes)
+
+    def keep_unused_state(self) -> None:
+        """State the forward code never touched (an unused head) still has to load strictly:
+        each such entry becomes a Parameter/Buffer node of its own."""
+        for key, value in self.root.state_dict(keep_vars=True).items():
+            if key in self.tensors or any(key.startswith(p + ".") for p in self.covered):
+                continue
+            self.tensors[key] = self.add_tensor(key, value, True)
+            self.notes.append(f"{key} is not used by forward; kept as a {PARAMETER.lower()}")
+
+    # ----- modules ------------------------------------------------------------------------
 
     def call_module(self, node: fx.Node) -> None:
         target = str(node.target)
@@ -95,180 +238,97 @@ class _Importer:
                 )
             target = self.functional_name(target)  # a parameterless layer reused: fine
         self.called.add(target)
-        if cls.__name__ in self.leaves:
-            self.custom_layer(node, target, module)
+        if any(path.startswith(str(node.target) + ".") for path in self.tensors):
+            raise self.fail(node, f"forward uses a parameter of {target} directly and also calls "
+                            "it; an architecture cannot share weights between nodes")
+        self.covered.add(str(node.target))
+        leaf = self.leaves.match(cls)
+        if leaf is not None:
+            self.leaves.used.add(leaf)
+            if is_library_class(cls, self.user_roots):
+                self.library_layer(node, target, module)
+            else:
+                self.custom_layer(node, target, module)
+            return
+        if is_drop_path(module):
+            self.functional(node, "stochastic_depth", [node.args[0]], drop_path_attributes(module))
             return
         spec = catalogue().get(cls.__name__)
         if spec is None or getattr(nn, cls.__name__, None) is not cls:
-            raise self.fail(node, f"{target} is a {cls.__name__}, which is not a torch.nn layer")
-        if node.kwargs:
-            raise self.fail(
-                node,
-                f"{target} is called with keyword arguments {sorted(node.kwargs)}; only "
-                "positional tensor inputs can be imported",
-            )
+            self.library_layer(node, target, module)  # torch's own, outside torch.nn
+            return
         attributes = module_attributes(module, spec)
         try:
             check_recovered(target, module, attributes)
         except ArchitectureImportError:  # e.g. AdaptiveAvgPool2d((4, 4)) differs from (4)
             attributes = module_attributes(module, spec, collapse=False)
             check_recovered(target, module, attributes)
-        self.add(node, cls.__name__, target, list(node.args), attributes)
+        self.module_node(node, cls.__name__, target, module, attributes)
+
+    def module_node(
+        self, node: fx.Node, type_name: str, name: str, module: nn.Module, attrs: dict[str, Any]
+    ) -> None:
+        """A layer node called with the traced arguments: leading tensors are its inputs,
+        the rest keyword arguments of its call (its ``forward`` attribute)."""
+        try:
+            bound = inspect.signature(module.forward).bind(*node.args, **node.kwargs)
+        except TypeError as exc:
+            problem = f"{name} is called with arguments it does not take ({exc})"
+            raise self.fail(node, problem) from None
+        inputs: list[Any] = []
+        keywords: dict[str, Any] = {}
+        positional = True
+        parameters = inspect.signature(module.forward).parameters
+        for key, value in bound.arguments.items():
+            kind = parameters[key].kind
+            if kind is inspect.Parameter.VAR_POSITIONAL and positional:
+                if not all(isinstance(v, fx.Node) for v in value):
+                    raise self.fail(node, f"{name} is given constants among its inputs")
+                inputs.extend(value)
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                keywords.update(value)
+            elif positional and isinstance(value, fx.Node) and kind is not _KEYWORD_ONLY:
+                inputs.append(value)
+            else:
+                positional = False
+                if value is not parameters[key].default:
+                    keywords[key] = value
+        slots: dict[fx.Node, int] = {}
+        forward = {k: self.plain(node, v, inputs, slots) for k, v in keywords.items()}
+        if forward:
+            attrs = {**attrs, "forward": forward}
+        self.add_node(node, type_name, name, inputs, attrs)
 
     def custom_layer(self, node: fx.Node, target: str, module: nn.Module) -> None:
         """A user class kept whole (``leaves``): its source becomes a custom layer."""
         name = type(module).__name__
         code = self.custom_layers.get(name) or class_source(type(module))
         spec = parse_custom_layer(code, name)
-        attributes = module_attributes(module, spec, collapse=False)
+        attributes = custom_attributes(module, spec, self.recorder.of(module))
         check_custom(target, module, name, code, attributes)
         self.custom_layers[name] = code
-        if node.kwargs:
-            raise self.fail(node, f"{target} is called with keyword arguments; pass tensors only")
-        self.add(node, name, target, list(node.args), attributes)
+        self.module_node(node, name, target, module, attributes)
 
-    def add(
-        self,
-        node: fx.Node,
-        type_name: str,
-        name: str,
-        inputs: list[Any],
-        attributes: dict[str, Any],
-    ) -> None:
-        sources = []
-        for value in inputs:
-            if not isinstance(value, fx.Node) or value not in self.layer_of:
-                raise self.fail(node, f"{name}: input {value!r} is not a tensor from the graph")
-            sources.append(self.layer_of[value])
-        self.layer_of[node] = self.builder.layer(type_name, name, *sources, **attributes)
-
-    def call_function(self, node: fx.Node) -> None:
-        target = node.target
-        if node.op == "call_method":
-            method = str(target)
-            if method in IDENTITY_METHODS:
-                self.layer_of[node] = self.layer_of[node.args[0]]  # type: ignore[index]
-                return
-            if method == "size" and len(node.args) > 1 and node.args[1] == 0:
-                self.batch_size.add(node)
-                return
-            spec = METHOD_SPECS.get(method)
-            label = f"method .{method}()"
-        else:
-            if target is getattr and node.args[1] == "shape":
-                self.shape_of.add(node)
-                return
-            if target is operator.getitem and node.args[0] in self.shape_of:
-                if node.args[1] == 0:
-                    self.batch_size.add(node)
-                    return
-            spec = self.functions.get(target)
-            label = getattr(target, "__name__", str(target))
-        if spec is None:
-            raise self.fail(
-                node,
-                f"{label} has no functional layer in Forge (supported: "
-                f"{', '.join(sorted(FUNCTIONAL_OPS))}); wrap it in a custom layer",
-            )
-        op_name, params, dropped = spec
-        bound = self.bind(node, params)
-        for key in dropped:
-            bound.pop(key, None)
-        inputs: list[fx.Node] = []
-        attributes: dict[str, Any] = {}
-        for key, value in bound.items():
-            if isinstance(value, fx.Node) and value not in self.batch_size:
-                inputs.append(value)
-            elif isinstance(value, list | tuple) and any(isinstance(v, fx.Node) for v in value):
-                if op_name in {"cat", "stack"}:
-                    inputs.extend(value)
-                else:
-                    attributes[key] = value  # shapes with x.size(0) in them: resolved below
-            else:
-                attributes[key] = value
-        op_name, attributes = self.normalise(node, op_name, attributes)
-        if op_name is None:
-            self.layer_of[node] = self.layer_of[inputs[0]]  # an identity (e.g. eval dropout)
-            return
-        self.add(node, op_name, self.functional_name(op_name), list(inputs), attributes)
-
-    def bind(self, node: fx.Node, params: tuple[str, ...]) -> dict[str, Any]:
-        bound: dict[str, Any] = {}
-        args = list(node.args)
-        for param in params:
-            if param.startswith("*"):
-                rest = args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else args
-                bound[param[1:]] = list(rest)
-                args = []
-                break
-            if not args:
-                break
-            bound[param] = args.pop(0)
-        if args:
-            name = getattr(node.target, "__name__", node.target)
-            raise self.fail(node, f"{name}: more arguments than Forge understands")
-        for key, value in node.kwargs.items():
-            if key.startswith("_") or (value is None and key not in bound):
-                continue  # torch's internals (_stacklevel) and unset options (dtype=None)
-            if key not in {p.lstrip("*") for p in params}:
-                name = getattr(node.target, "__name__", node.target)
-                raise self.fail(node, f"{name}: unsupported keyword argument {key!r}")
-            bound[key] = value
-        return bound
-
-    def normalise(
-        self, node: fx.Node, op_name: str, attributes: dict[str, Any]
-    ) -> tuple[Any, dict[str, Any]]:
-        """Map raw call arguments onto the functional op's attributes."""
-        if op_name in {"add", "mul", "sub", "div"} and "other" in attributes:
-            other = attributes.pop("other")
-            if not isinstance(other, int | float):
-                raise self.fail(node, f"{op_name} with a {type(other).__name__} operand")
-            attributes["scalar"] = other
-        if op_name in {"add", "sub"} and attributes.pop("alpha", 1) != 1:
-            raise self.fail(node, f"{op_name} with alpha is not supported")
-        if op_name == "reshape":
-            shape = list(attributes.get("shape", []))
-            batch = [i for i, v in enumerate(shape) if v in self.batch_size]
-            if shape and batch == [0] and shape[1:] == [-1]:
-                return "flatten", {}
-            if batch == [0] and -1 not in shape:
-                shape[0] = -1
-            if any(isinstance(v, fx.Node) for v in shape):
-                raise self.fail(
-                    node,
-                    "a reshape with a size computed at run time cannot be imported; "
-                    "use x.flatten(1) or constant sizes",
-                )
-            attributes["shape"] = shape
-        if op_name == "getitem" and not isinstance(attributes.get("index"), int):
-            raise self.fail(node, "only integer indexing (e.g. an LSTM's output[0]) is supported")
-        op = FUNCTIONAL_OPS[op_name]
-        for key, value in list(attributes.items()):
-            if key in op.attributes and value == op.attributes[key].default:
-                del attributes[key]
-            elif isinstance(value, tuple):
-                attributes[key] = list(value)
-        return op_name, attributes
+    def library_layer(self, node: fx.Node, target: str, module: nn.Module) -> None:
+        """A class from an installed package kept whole, by import path."""
+        path = class_path(type(module))
+        attributes = library_attributes(module, self.recorder.of(module))
+        check_library(target, module, path, attributes)
+        self.module_node(node, path, target, module, attributes)
 
     def output(self, node: fx.Node) -> None:
         result = node.args[0]
+        if isinstance(result, dict):
+            raise self.fail(node, "forward returns a dict; return a tensor or a tuple of them")
         results = list(result) if isinstance(result, tuple | list) else [result]
         for index, value in enumerate(results):
-            if not isinstance(value, fx.Node) or value not in self.layer_of:
+            if not isinstance(value, fx.Node):
                 raise self.fail(node, "forward must return a tensor or a tuple of tensors")
             name = "output" if len(results) == 1 else f"output{index}"
-            self.builder.output(self.layer_of[value], name, index)
+            self.builder.output(self.value(value), name, index)
 
 
-def _tracer(leaves: Sequence[str]) -> fx.Tracer:
-    class Tracer(fx.Tracer):
-        def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-            return type(m).__name__ in leaves or super().is_leaf_module(m, module_qualified_name)
-
-    tracer = Tracer()
-    tracer.record_stack_traces = True
-    return tracer
+_KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 
 
 def trace_module(
@@ -276,31 +336,26 @@ def trace_module(
     name: str | None = None,
     input_shape: Sequence[int] | None = None,
     leaves: Sequence[str] = (),
-    custom_layers: dict[str, str] | None = None,
-) -> dict[str, Any]:
+    *,
+    samples: Sequence[InputSpec] | None = None,
+    recorder: InitRecorder | None = None,
+    user_roots: Sequence[str] = (),
+) -> Traced:
     """:func:`forge_ops.arch.importer.import_module`, which documents it (imports torch)."""
     cls = type(module).__name__
-    try:
-        graph = _tracer(leaves).trace(module)
-    except Exception as exc:
-        where = user_frame(exc)
-        hint = ""
-        if isinstance(exc, fx.proxy.TraceError) or "symbolically traced" in str(exc):
-            owner = frame_class(exc)
-            hint = "; control flow that depends on tensor values cannot be traced: make it static"
-            if owner and owner != cls:
-                hint += f" or keep {owner} whole as a custom layer (--leaf {owner})"
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArchitectureImportError(
-            f"cannot trace {cls}: {detail}" + (f" (at {where})" if where else "") + hint
-        ) from exc
-    importer = _Importer(module, name or cls, input_shape, leaves)
+    rules = LeafRules(leaves)
+    notes: list[str] = []
+    graph = trace_graph(module, rules, samples, user_roots, notes)
+    importer = _Importer(
+        module, name or cls, input_shape, rules, recorder=recorder, user_roots=user_roots
+    )
     arch = importer.run(graph)
-    unused = sorted(set(leaves) - set(importer.custom_layers))
+    unused = rules.unused()
     if unused:
         raise ArchitectureImportError(
-            f"{cls} has no submodule of class {', '.join(unused)} to keep as a custom layer"
+            f"{cls} has no submodule of class {', '.join(unused)} to keep whole"
         )
-    if custom_layers is not None:
-        custom_layers.update(importer.custom_layers)
-    return arch
+    graph_module = fx.GraphModule(module, graph, class_name=cls)
+    return Traced(
+        arch, importer.custom_layers, graph_module, importer.origin, [*notes, *importer.notes]
+    )

@@ -49,12 +49,12 @@ def user_frame(exc: BaseException) -> str:
     return f"{frame.filename}:{frame.lineno}: {(frame.line or '').strip()}"
 
 
-def frame_class(exc: BaseException) -> str | None:
+def frame_class(exc: BaseException) -> type | None:
     """Class of the innermost user ``forward`` in a traceback (the module that failed)."""
     tb, found = exc.__traceback__, None
     while tb is not None:
         if not is_library_path(tb.tb_frame.f_code.co_filename):
             owner = tb.tb_frame.f_locals.get("self")
-            found = type(owner).__name__ if owner is not None else found
+            found = type(owner) if owner is not None else found
         tb = tb.tb_next
     return found

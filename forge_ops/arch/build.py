@@ -33,8 +33,24 @@ def instantiate(call: LayerCall, classes: Mapping[str, type]) -> Any:
             )
         return v
 
-    cls = classes[call.type] if call.custom else getattr(nn, call.type)
+    if call.library:
+        cls = import_path(call.type)
+    else:
+        cls = classes[call.type] if call.custom else getattr(nn, call.type)
     return cls(*[value(a) for a in call.args], **{k: value(v) for k, v in call.kwargs.items()})
+
+
+def import_path(path: str) -> Any:
+    """The object at ``package.module.name`` (imports the package: jobs and imports only)."""
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ArchitectureError(
+            f"cannot import {path} ({exc}); install its package where the job runs"
+        ) from exc
 
 
 def build_module(

@@ -32,7 +32,10 @@ class ArchitectureBuilder:
             layer_id = _new_id()
         self.layers[layer_id] = {"type": type_, "name": name, "attributes": attributes}
         for index, src in enumerate(inputs):
-            self.edges[_new_id()] = {"src": src, "dst": layer_id, "index": index}
+            edge_id = _new_id()
+            while edge_id in self.edges:  # ids are short: an imported network has thousands
+                edge_id = _new_id()
+            self.edges[edge_id] = {"src": src, "dst": layer_id, "index": index}
         return layer_id
 
     def input(self, name: str = "x", index: int = 0) -> str:

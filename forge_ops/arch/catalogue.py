@@ -45,6 +45,9 @@ class LayerSpec:
     doc: str
     attributes: tuple[AttributeSpec, ...] = field(default=())
     custom: bool = False
+    # A custom layer without its own constructor: the torch.nn class whose arguments it takes
+    # (``class LayerNorm2d(nn.LayerNorm)``); its attributes come from the catalogue.
+    base: str | None = None
 
     def attribute(self, name: str) -> AttributeSpec | None:
         for attr in self.attributes:

@@ -37,12 +37,41 @@ def _literal(node: ast.expr | None) -> tuple[bool, Any]:
 
 
 def _layer_classes(tree: ast.Module) -> list[ast.ClassDef]:
-    return [
-        node
-        for node in tree.body
-        if isinstance(node, ast.ClassDef)
-        and any(ast.unparse(base) in _MODULE_BASES for base in node.bases)
-    ]
+    """Classes deriving from nn.Module: directly, from another torch.nn class (``class
+    LayerNorm2d(nn.LayerNorm)``) or from another such class in the same code."""
+    classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]
+    found: dict[str, ast.ClassDef] = {}
+    changed = True
+    while changed:
+        changed = False
+        for node in classes:
+            bases = [ast.unparse(base) for base in node.bases]
+            if node.name not in found and any(
+                b in _MODULE_BASES or b.startswith(("nn.", "torch.nn.")) or b in found
+                for b in bases
+            ):
+                found[node.name] = node
+                changed = True
+    return [node for node in classes if node.name in found]
+
+
+def _torch_base(cls: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> str | None:
+    """For a class without ``__init__``: the torch.nn class whose constructor it inherits."""
+    for base in (ast.unparse(b) for b in cls.bases):
+        if base in classes:
+            inner = classes[base]
+            if _init_of(inner) is None:
+                return _torch_base(inner, classes)
+            return None
+        if base.startswith(("nn.", "torch.nn.")) and base not in _MODULE_BASES:
+            return base.rsplit(".", 1)[1]
+    return None
+
+
+def _init_of(cls: ast.ClassDef) -> ast.FunctionDef | None:
+    return next(
+        (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None
+    )
 
 
 def parse_custom_layer(code: str, name: str | None = None) -> LayerSpec:
@@ -62,6 +91,10 @@ def parse_custom_layer(code: str, name: str | None = None) -> LayerSpec:
     classes = _layer_classes(tree)
     if name is not None:
         chosen = [c for c in classes if c.name == name]
+        if not chosen:  # a subclass of a class imported from a package (checked when run)
+            chosen = [
+                c for c in tree.body if isinstance(c, ast.ClassDef) and c.name == name and c.bases
+            ]
     else:
         chosen = classes if len(classes) == 1 else []
     if not chosen:
@@ -71,9 +104,14 @@ def parse_custom_layer(code: str, name: str | None = None) -> LayerSpec:
             f"custom layer code must define {wanted} deriving from nn.Module (found: {found})"
         )
     cls = chosen[0]
-    init = next(
-        (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None
-    )
+    by_name = {c.name: c for c in classes}
+    owner = cls
+    while _init_of(owner) is None:  # a constructor inherited from a class in the same code
+        parents = [by_name[b] for b in (ast.unparse(x) for x in owner.bases) if b in by_name]
+        if not parents:
+            break
+        owner = parents[0]
+    init = _init_of(owner)
     attributes: list[AttributeSpec] = []
     if init is not None:
         args = init.args
@@ -105,6 +143,7 @@ def parse_custom_layer(code: str, name: str | None = None) -> LayerSpec:
         doc=doc.strip().splitlines()[0] if doc.strip() else "",
         attributes=tuple(attributes),
         custom=True,
+        base=_torch_base(owner, by_name) if init is None else None,
     )
 
 

@@ -13,9 +13,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from forge_ops.arch._calls import LayerCall, check_graph, custom_types, graph_specs
-from forge_ops.arch._functional import FUNCTIONAL_OPS, literal
-from forge_ops.arch._model import INPUT, OUTPUT, graph_of
+from forge_ops.arch._calls import (
+    LayerCall,
+    call_modules,
+    check_graph,
+    custom_types,
+    forward_arguments,
+    functional_attributes,
+    graph_specs,
+    library_imports,
+)
+from forge_ops.arch._functional import FUNCTIONAL_OPS, render_functional
+from forge_ops.arch._model import INPUT, OUTPUT, PARAMETER, TENSOR_NODES, Graph, Node, graph_of
+from forge_ops.arch._op_base import literal, substitute
+from forge_ops.arch._params import init_source, is_persistent
 from forge_ops.arch.naming import class_name
 
 _LINE = 100
@@ -25,6 +36,8 @@ _STATE_DICT_HOOK = """
         for new, old in self.ORIGINAL_NAMES.items():
             for key in [k for k in state_dict if k.startswith(prefix + old + ".")]:
                 state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
+            if prefix + old in state_dict:  # a parameter or buffer of its own
+                state_dict[prefix + new] = state_dict.pop(prefix + old)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 """
 
@@ -33,7 +46,7 @@ def render_call(call: LayerCall) -> str:
     """``nn.Conv2d(in_channels=3, ...)`` for a LayerCall (custom layers by class name)."""
     parts = [render_value(a) for a in call.args]
     parts += [f"{key}={render_value(value)}" for key, value in call.kwargs.items()]
-    prefix = "" if call.custom else "nn."
+    prefix = "" if call.custom or call.library else "nn."
     return f"{prefix}{call.type}({', '.join(parts)})"
 
 
@@ -85,6 +98,29 @@ def _split_args(text: str) -> list[str]:
     return parts
 
 
+def _calls_into(graph: Graph, module: str) -> bool:
+    return any(
+        str(node.attributes.get("function", "")).startswith(module + ".")
+        for node in graph.nodes
+        if node.type == "call"
+    )
+
+
+def _value_name(node: Node) -> str:
+    """How forward code names a node's value: its variable, or the module's own tensor."""
+    return f"self.{node.ident}" if node.type in TENSOR_NODES else node.ident
+
+
+def _tensor_lines(node: Node) -> list[str]:
+    """``__init__`` lines creating a Parameter or Buffer node's tensor."""
+    value = init_source(node.attributes)
+    if node.type == PARAMETER:
+        grad = "" if node.attributes.get("requires_grad", True) else ", requires_grad=False"
+        return _wrap(f"self.{node.ident} = ", f"nn.Parameter({value}{grad})", " " * 8)
+    persistent = "" if is_persistent(node.type, node.attributes) else ", persistent=False"
+    return _wrap("", f"self.register_buffer({node.ident!r}, {value}{persistent})", " " * 8)
+
+
 def export_source(
     arch: Mapping[str, Any],
     custom_layers: Mapping[str, str] | None = None,
@@ -105,12 +141,21 @@ def export_source(
         cls = f"{cls}Net"
 
     header = ["import torch", "import torch.nn.functional as F", "from torch import nn"]
+    libraries = sorted(library_imports(calls.values()) | call_modules(graph))
+    header += [f"import {m}" for m in ("math", "operator") if _calls_into(graph, m)]
+    if any(n.attributes.get("init") == "packed" for n in graph.nodes if n.type in TENSOR_NODES):
+        header = ["import base64", "import zlib", "", *header]
+    needs = "only torch" if not libraries else "torch and " + ", ".join(libraries)
     lines = [
-        f'"""{graph.name}: exported from Forge as plain PyTorch (needs only torch)."""',
+        f'"""{graph.name}: exported from Forge as plain PyTorch (needs {needs})."""',
         "",
         *header,
+        *[f"import {module}" for module in libraries],
         "",
     ]
+    helpers = {FUNCTIONAL_OPS[n.type].helper for n in graph.nodes if n.type in FUNCTIONAL_OPS}
+    for helper in sorted(h for h in helpers if h):
+        lines += ["", helper.strip(), ""]
     for name in used_custom:
         # The header already has the usual imports; drop the custom code's copies of them.
         code = "\n".join(line for line in custom[name].splitlines() if line not in header)
@@ -121,7 +166,7 @@ def export_source(
     renamed = {
         node.ident: node.name
         for node in graph.nodes
-        if node.id in calls and node.name != node.ident
+        if (node.id in calls or node.type in TENSOR_NODES) and node.name != node.ident
     }
     if renamed:
         lines += ["", "    # Names of layers in the module this architecture was imported from."]
@@ -132,6 +177,8 @@ def export_source(
     for node in graph.nodes:
         if node.id in calls:
             lines += _wrap(f"self.{node.ident} = ", render_call(calls[node.id]), " " * 8)
+        elif node.type in TENSOR_NODES:
+            lines += _tensor_lines(node)
 
     inputs = graph.inputs
     outputs = graph.outputs
@@ -139,16 +186,20 @@ def export_source(
     returns = "torch.Tensor" if len(outputs) == 1 else "tuple[torch.Tensor, ...]"
     lines += ["", f"    def forward(self, {params}) -> {returns}:"]
     for node in graph.nodes:
-        if node.type in {INPUT, OUTPUT}:
+        if node.type in {INPUT, OUTPUT} or node.type in TENSOR_NODES:
             continue
-        args = [graph.by_id[i].ident for i in node.inputs]
+        args = [_value_name(graph.by_id[i]) for i in node.inputs]
         if node.id in calls:
-            expression = f"self.{node.ident}({', '.join(args)})"
+            positions, keywords = forward_arguments(node)
+            parts = [args[i] for i in positions]
+            parts += [f"{k}={literal(substitute(v, args))}" for k, v in keywords.items()]
+            expression = f"self.{node.ident}({', '.join(parts)})"
         else:
-            op = FUNCTIONAL_OPS[node.type]
-            expression = op.expression(args, op.resolved(node.attributes))
+            expression = render_functional(
+                FUNCTIONAL_OPS[node.type], args, functional_attributes(node, graph)
+            )
         lines += _wrap(f"{node.ident} = ", expression, " " * 8)
-    results = [graph.by_id[n.inputs[0]].ident for n in outputs]
+    results = [_value_name(graph.by_id[n.inputs[0]]) for n in outputs]
     lines.append(f"        return {', '.join(results)}")
     if renamed:
         lines += _STATE_DICT_HOOK.splitlines()

@@ -2,47 +2,68 @@
 
 The module is traced symbolically: ``torch.nn`` submodules become layers whose attributes are
 read back from the module objects (and checked by rebuilding each layer and comparing it with
-the original), and functional calls (``F.relu``, ``torch.flatten``, ``+``, ``torch.cat``, ...)
-become functional nodes. Container modules such as ``nn.Sequential`` and the user's own
-submodules are traced through, so their contents become editable layers.
+the original); parameters and buffers used directly become Parameter/Buffer nodes; functional
+calls (``F.relu``, ``torch.flatten``, ``+``, ``x.shape``, slicing, ...) become functional
+nodes. Container modules such as ``nn.Sequential`` and the user's own submodules are traced
+through, so their contents become editable layers. Every import is then checked against the
+original on a sample input (:mod:`._check`).
 
 Importing a file runs the user's code. :func:`import_from_file` therefore loads and traces it in
-a child process (``python -m forge_ops.arch.importer FILE:CLASS``) that prints the architecture
+a child process (``python -m forge_ops.arch.importer FILE:NAME``) that prints the architecture
 as JSON; the server and TUI never import user files.
 
 This module is the entry point (in process and as a child process); the work is done by
-:mod:`._trace` (the graph walk), :mod:`._recover` (layer attributes) and :mod:`._fx_specs`
-(which calls become which functional ops), which import torch and are loaded on first use.
+:mod:`._load` (what FILE:NAME makes), :mod:`._trace` (the graph walk), :mod:`._recover` (layer
+attributes) and :mod:`._check`, which import torch and are loaded on first use.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from forge_ops.arch._model import ArchitectureError
-from forge_ops.arch._user_code import ArchitectureImportError, user_frame
-from forge_ops.arch.build import build_module
-from forge_ops.arch.naming import identifier
+from forge_ops.arch._inputs import InputSpec, parse_input
+from forge_ops.arch._load import load_file
+from forge_ops.arch._model import INPUT, ArchitectureError
+from forge_ops.arch._user_code import ArchitectureImportError
 from forge_ops.input_shape import InputShapeError, parse_input_shape
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from forge_ops.arch._library import InitRecorder
+
 __all__ = [
     "ArchitectureImportError",
-    "check_parity",
     "import_file",
     "import_from_file",
     "import_module",
     "load_class",
     "parse_shape",
 ]
+
+InputLike = InputSpec | str | Sequence[int]
+
+
+def _specs(
+    input_shape: Sequence[int] | None, inputs: Sequence[InputLike] | None
+) -> list[InputSpec] | None:
+    """The sample inputs given: ``--input`` specs, else the legacy ``--input-shape``."""
+    if inputs:
+        found = []
+        for item in inputs:
+            if isinstance(item, InputSpec):
+                found.append(item)
+            elif isinstance(item, str):
+                found.append(parse_input(item))
+            else:
+                found.append(InputSpec(list(item)))
+        return found
+    return [InputSpec(list(input_shape))] if input_shape is not None else None
 
 
 def import_module(
@@ -51,38 +72,67 @@ def import_module(
     input_shape: Sequence[int] | None = None,
     leaves: Sequence[str] = (),
     custom_layers: dict[str, str] | None = None,
+    *,
+    inputs: Sequence[InputLike] | None = None,
+    notes: list[str] | None = None,
+    recorder: InitRecorder | None = None,
+    user_roots: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Trace a module into architecture plain data (runs the module's Python code).
+    """Trace a module into architecture plain data (runs the module's Python code), then
+    check it against the module on a sample input (``inputs``, else one guessed).
 
-    Submodules whose class is named in ``leaves`` are kept whole as custom layers (their
-    source goes into ``custom_layers``, a dict this fills) instead of being traced through;
-    that is the way to import a block with data-dependent control flow.
+    Submodules whose class is named in ``leaves`` (a class name, or an import path for a
+    class of an installed package) are kept whole: the user's classes as custom layers (their
+    source goes into ``custom_layers``, a dict this fills), installed ones by import path.
+    ``notes`` receives what the import wants the user to know (what was checked).
     """
-    from forge_ops.arch._trace import trace_module  # imports torch (fx): only when importing
+    from forge_ops.arch._check import check_import  # imports torch: only when importing
+    from forge_ops.arch._library import check_leaf_names
+    from forge_ops.arch._trace import trace_module
 
-    return trace_module(module, name, input_shape, leaves, custom_layers)
+    specs = _specs(input_shape, inputs)
+    check_leaf_names(leaves)
+    shape = specs[0].shape if specs else None
+    traced = trace_module(
+        module,
+        name,
+        shape,
+        leaves,
+        samples=specs,
+        recorder=recorder,
+        user_roots=user_roots,
+    )
+    _describe_inputs(traced.arch, specs)
+    message = check_import(module, traced, specs)
+    if notes is not None:
+        notes.extend([*traced.notes, message])
+    if custom_layers is not None:
+        custom_layers.update(traced.custom_layers)
+    return traced.arch
+
+
+def _describe_inputs(arch: dict[str, Any], specs: list[InputSpec] | None) -> None:
+    """Store the inputs on the Input nodes (dtype and range when they are not plain floats)."""
+    if not specs:
+        return
+    nodes = sorted(
+        (layer for layer in arch["layers"].values() if layer["type"] == INPUT),
+        key=lambda layer: int(layer["attributes"].get("index", 0)),
+    )
+    if len(nodes) != len(specs):
+        raise ArchitectureImportError(
+            f"forward takes {len(nodes)} input(s) but {len(specs)} --input were given"
+        )
+    for position, (node, spec) in enumerate(zip(nodes, specs, strict=True)):
+        attributes = spec.attributes()
+        if position == 0 and attributes == {"shape": spec.shape}:
+            continue  # the architecture's input_shape says it already
+        node["attributes"].update(attributes)
 
 
 def load_class(path: str, class_name: str) -> type:
     """Import a Python file and return one of its classes (runs the file's code)."""
-    import importlib.util
-
-    if not os.path.isfile(path):
-        raise ArchitectureImportError(f"no such file: {path}")
-    module_name = "forge_import_" + identifier(os.path.splitext(os.path.basename(path))[0])
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ArchitectureImportError(f"{path} is not a Python file")
-    loaded = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = loaded
-    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    try:
-        spec.loader.exec_module(loaded)
-    except Exception as exc:
-        raise ArchitectureImportError(
-            f"{path} failed to run: {type(exc).__name__}: {exc} (at {user_frame(exc)})"
-        ) from exc
-    cls = getattr(loaded, class_name, None)
+    cls = getattr(load_file(path), class_name, None)
     if not isinstance(cls, type):
         raise ArchitectureImportError(f"{path} defines no class {class_name!r}")
     return cls
@@ -95,55 +145,25 @@ def import_file(
     *,
     leaves: Sequence[str] = (),
     custom_layers: dict[str, str] | None = None,
+    inputs: Sequence[InputLike] | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Load ``path``, instantiate ``class_name()`` and import it (in this process).
+    """Load ``path``, create what ``class_name`` names (a class, a factory, ``make(2)``) and
+    import it in this process. Arguments as for :func:`import_module`."""
+    from forge_ops.arch._load import load_target
 
-    With ``input_shape`` the result is checked: built with the original's weights it must
-    give the original's outputs. ``leaves``/``custom_layers`` as for :func:`import_module`.
-    """
-    cls = load_class(path, class_name)
-    try:
-        module = cls()
-    except TypeError as exc:
-        raise ArchitectureImportError(
-            f"{class_name}() could not be created without arguments ({exc}); add defaults to "
-            "its constructor or a subclass that sets them"
-        ) from exc
-    layers: dict[str, str] = {}
-    arch = import_module(module, class_name, input_shape, leaves, layers)
-    if input_shape is not None:
-        check_parity(module, arch, [list(input_shape)], layers)
-    if custom_layers is not None:
-        custom_layers.update(layers)
-    return arch
-
-
-def check_parity(
-    original: nn.Module,
-    arch: Mapping[str, Any],
-    input_shapes: list[list[int]],
-    custom_layers: Mapping[str, str] | None = None,
-) -> None:
-    """Build the architecture, load the original's weights, compare outputs on random input."""
-    import torch
-
-    rebuilt = build_module(arch, custom_layers)
-    rebuilt.load_state_dict(original.state_dict())
-    original_mode = original.training
-    original.eval()
-    rebuilt.eval()
-    inputs = [torch.randn(*shape) for shape in input_shapes]
-    with torch.no_grad():
-        expected, got = original(*inputs), rebuilt(*inputs)
-    original.train(original_mode)
-    expected_list = list(expected) if isinstance(expected, tuple | list) else [expected]
-    got_list = list(got) if isinstance(got, tuple | list) else [got]
-    for index, (a, b) in enumerate(zip(expected_list, got_list, strict=True)):
-        if not torch.allclose(a, b, atol=1e-5, rtol=1e-4):
-            raise ArchitectureImportError(
-                f"imported architecture's output {index} differs from the original's "
-                f"(max difference {float((a - b).abs().max()):.3g})"
-            )
+    loaded = load_target(path, class_name)
+    return import_module(
+        loaded.module,
+        loaded.name,
+        input_shape,
+        leaves,
+        custom_layers,
+        inputs=inputs,
+        notes=notes,
+        recorder=loaded.recorder,
+        user_roots=loaded.user_roots,
+    )
 
 
 def import_from_file(
@@ -153,15 +173,19 @@ def import_from_file(
     *,
     leaves: Sequence[str] = (),
     custom_layers: dict[str, str] | None = None,
+    inputs: Sequence[str] | None = None,
+    notes: list[str] | None = None,
     timeout: float = 120.0,
 ) -> dict[str, Any]:
     """Import ``path:class_name`` in a child process (user code never runs in this one).
 
-    Arguments as for :func:`import_file`; ``custom_layers`` receives the leaves' code.
+    Arguments as for :func:`import_file`; ``inputs`` are ``--input`` texts.
     """
     command = [sys.executable, "-m", "forge_ops.arch.importer", f"{path}:{class_name}"]
     if input_shape is not None:
         command += ["--input-shape", ",".join(str(d) for d in input_shape)]
+    for item in inputs or ():
+        command += ["--input", item]
     for leaf in leaves:
         command += ["--leaf", leaf]
     try:
@@ -182,6 +206,8 @@ def import_from_file(
     arch: dict[str, Any] = answer["architecture"]
     if custom_layers is not None:
         custom_layers.update(answer.get("custom_layers") or {})
+    if notes is not None:
+        notes.extend(answer.get("notes") or [])
     return arch
 
 
@@ -195,23 +221,28 @@ def parse_shape(text: str) -> list[int]:
 
 def _main(argv: Sequence[str] | None = None, out: Callable[[str], Any] = print) -> int:
     parser = argparse.ArgumentParser(prog="python -m forge_ops.arch.importer")
-    parser.add_argument("target", help="path/to/file.py:ClassName")
+    parser.add_argument("target", help="path/to/file.py:NAME")
     parser.add_argument("--input-shape", default=None)
+    parser.add_argument("--input", action="append", default=[])
     parser.add_argument("--leaf", action="append", default=[])
     args = parser.parse_args(argv)
-    path, _, class_name = str(args.target).rpartition(":")
+    path, _, name = str(args.target).rpartition(":")
     try:
-        if not path or not class_name:
+        if not path or not name:
             raise ArchitectureImportError(
-                f"give the module as path/to/file.py:ClassName (got {args.target!r})"
+                f"give the module as path/to/file.py:NAME (got {args.target!r})"
             )
         shape = parse_shape(args.input_shape) if args.input_shape else None
         layers: dict[str, str] = {}
-        arch = import_file(path, class_name, shape, leaves=args.leaf, custom_layers=layers)
+        notes: list[str] = []
+        arch = import_file(
+            path, name, shape, leaves=args.leaf, custom_layers=layers, inputs=args.input,
+            notes=notes,
+        )
     except ArchitectureError as exc:
         out(json.dumps({"error": str(exc)}))
         return 1
-    out(json.dumps({"architecture": arch, "custom_layers": layers}))
+    out(json.dumps({"architecture": arch, "custom_layers": layers, "notes": notes}))
     return 0
 
 

@@ -12,6 +12,8 @@ import re
 __all__ = ["class_name", "identifier"]
 
 _NOT_IDENT = re.compile(r"\W+")
+# Names exported code uses for itself (modules it imports, ``self``).
+_RESERVED = frozenset({"self", "torch", "nn", "F", "super", "math", "operator"})
 
 
 def identifier(name: str, fallback: str = "layer") -> str:
@@ -19,7 +21,7 @@ def identifier(name: str, fallback: str = "layer") -> str:
     ident = _NOT_IDENT.sub("_", name.strip()).strip("_") or fallback
     if ident[0].isdigit():
         ident = f"{fallback}_{ident}"
-    if keyword.iskeyword(ident) or ident in {"self", "torch", "nn", "F", "super"}:
+    if keyword.iskeyword(ident) or ident in _RESERVED:
         ident = f"{ident}_"
     return ident
 

@@ -8,13 +8,14 @@ executed, so like :func:`build_module` this belongs inside a job or a child proc
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from forge_ops.arch._model import ArchitectureError, LayerRuntimeError, Node, graph_of
+from forge_ops.arch._model import PARAMETER, ArchitectureError, LayerRuntimeError, Node, graph_of
 from forge_ops.arch.build import build_module
 
 
@@ -107,12 +108,15 @@ def infer_shapes(
         node_id = next(n.id for n in graph.nodes if n.ident == name)
         report.parameters[node_id] = sum(p.numel() for p in layer.parameters())
     for node in graph.nodes:
+        if node.type == PARAMETER:  # a tensor the model holds itself (a class token)
+            report.parameters[node.id] = math.prod(node.attributes.get("shape") or [])
         report.parameters.setdefault(node.id, 0)
 
     def observe(node: Node, value: Any) -> None:
         report.layer_shapes[node.id] = _shape_of(value)
 
-    args = [torch.empty(shape, device="meta") for shape in shapes]
+    dtypes = [getattr(torch, str(n.attributes.get("dtype", "float32"))) for n in graph.inputs]
+    args = [torch.empty(s, device="meta", dtype=d) for s, d in zip(shapes, dtypes, strict=True)]
     try:
         with torch.no_grad():
             module.run(*args, observe=observe)

@@ -52,8 +52,16 @@ def summarize(arch: Mapping[str, Any], custom_layers: Mapping[str, str]) -> Arch
     from forge_ops.arch.shapes import infer_shapes
     from forge_ops.arch.validate import layer_parameters, uses_custom_layers
 
+    from forge_ops.arch import user_code_in
+
     layers = arch.get("layers") or {}
     input_shape = arch.get("input_shape")
+    code = user_code_in(arch, custom_layers)
+    if code and not code.startswith("custom layer"):
+        # Library layers and functions import packages: that code runs only in jobs.
+        return ArchSummary(input_shape, uncounted=len(layers),
+                           error=f"shapes and parameters: not worked out here ({code} runs in "
+                           "jobs)")
     try:
         parameters = layer_parameters(arch, custom_layers)
     except Exception as exc:  # a broken torch install must not take the editor down

@@ -91,6 +91,26 @@ def format_params(count: int) -> str:
     return f"{count} params"
 
 
+_TENSOR_NODES = ("Parameter", "Buffer")
+_INIT_DETAIL = ("value", "mean", "std", "low", "high")
+
+
+def layer_lines(layer: Mapping[str, Any]) -> tuple[str, ...]:
+    """A box's lines: attributes as ``key=value``; a Parameter or Buffer as its shape, dtype
+    and initialiser (never its stored values)."""
+    attributes = layer["attributes"]
+    if layer["type"] not in _TENSOR_NODES:
+        return tuple(f"{k}={show_value(v)}" for k, v in attributes.items())
+    shape = attributes.get("shape") or []
+    lines = ["×".join(str(d) for d in shape) if shape else "scalar"]
+    if attributes.get("dtype", "float32") != "float32":
+        lines.append(str(attributes["dtype"]))
+    init = str(attributes.get("init", "zeros"))
+    detail = ", ".join(f"{k}={attributes[k]}" for k in _INIT_DETAIL if k in attributes)
+    lines.append(f"{init}({detail})" if detail else init)
+    return tuple(lines)
+
+
 def architecture_spec(
     project: Project,
     arch_id: str,
@@ -116,18 +136,18 @@ def architecture_spec(
     def port(layer: str, index: int) -> str:
         return str(index) if fan_in.get(layer, 0) > 1 else ""
 
+    ports: dict[str, set[str]] = {}
+    for e in arch["edges"].values():
+        ports.setdefault(e["dst"], set()).add(port(e["dst"], e["index"]))
     nodes = []
     for layer_id, layer in sorted(arch["layers"].items()):
-        ins = sorted(
-            {port(layer_id, e["index"]) for e in arch["edges"].values() if e["dst"] == layer_id}
-        )
         nodes.append(
             NodeSpec(
                 id=layer_id,
                 title=layer["name"],
                 subtitle=layer["type"],
-                lines=tuple(f"{k}={show_value(v)}" for k, v in layer["attributes"].items()),
-                inputs=tuple(ins),
+                lines=layer_lines(layer),
+                inputs=tuple(sorted(ports.get(layer_id, ()))),
                 outputs=("",),
                 extra=format_params(parameters[layer_id]) if layer_id in parameters else "",
                 selected=layer_id == selected,

@@ -116,10 +116,9 @@ def draw(box: BoxGeometry, x: int, y: int, chars: list[list[str]], styles: list[
     w = box.width
 
     def put(row: int, col: int, text: str, tag: str) -> None:
-        line_c, line_s = chars[row], styles[row]
-        for i, ch in enumerate(text):
-            line_c[col + i] = ch
-            line_s[col + i] = tag
+        end = col + len(text)
+        chars[row][col:end] = text
+        styles[row][col:end] = [tag] * len(text)
 
     put(y, x, tl + h * (w - 2) + tr, style)
     bottom = y + box.height - 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import graphlib
 from bisect import bisect_right, insort
 from dataclasses import dataclass
+from itertools import pairwise
 
 from forge_tui.render._box import BoxGeometry
 
@@ -151,6 +152,8 @@ def order_ranks(ranks: list[list[Item]], segments: list[Segment], sweeps: int) -
 
 def _pava(targets: list[float]) -> list[float]:
     """Closest non-decreasing sequence in least squares (pool adjacent violators)."""
+    if all(a <= b for a, b in pairwise(targets)):
+        return targets  # most ranks: already in order (one item, or spread out)
     blocks: list[list[float]] = []  # [sum, count]
     for t in targets:
         blocks.append([t, 1.0])
@@ -168,18 +171,64 @@ def place_x(
     ranks: list[list[Item]], segments: list[Segment], box_gap: int, dummy_gap: int
 ) -> dict[str, int]:
     """Columns per item: each rank keeps its order and gaps, pulled towards its neighbours."""
+    return _place(ranks, segments, box_gap, dummy_gap, mirror=False)
 
-    def gap(a: Item, b: Item) -> int:
-        return box_gap if a.box and b.box else dummy_gap
 
+def balance_x(
+    placed: dict[str, int],
+    ranks: list[list[Item]],
+    segments: list[Segment],
+    box_gap: int,
+    dummy_gap: int,
+) -> dict[str, int]:
+    """``placed`` averaged with the mirror image's placement (as Brandes and Köpf balance their
+    alignments): in a long chain with skip connections, whose bypasses always sit on one side,
+    each block would otherwise push the chain a little further sideways."""
+    x = dict(placed)
+    mirrored = _place(ranks, segments, box_gap, dummy_gap, mirror=True)
+    offsets = _offsets(ranks, box_gap, dummy_gap)
+    for rank, offs in zip(ranks, offsets, strict=True):
+        wishes = [
+            (x[it.key] + mirrored[it.key]) / 2 - off for it, off in zip(rank, offs, strict=True)
+        ]
+        for it, y, off in zip(rank, _pava(wishes), offs, strict=True):
+            x[it.key] = round(y) + off
+    low = min(x.values(), default=0)
+    return {k: v - low for k, v in x.items()}
+
+
+def _gap(a: Item, b: Item, box_gap: int, dummy_gap: int) -> int:
+    return box_gap if a.box and b.box else dummy_gap
+
+
+def _offsets(ranks: list[list[Item]], box_gap: int, dummy_gap: int) -> list[list[int]]:
+    """Each item's least distance from its rank's first item (widths and gaps)."""
     offsets: list[list[int]] = []
     for rank in ranks:
         acc, offs = 0, []
         for i, it in enumerate(rank):
             offs.append(acc)
             if i + 1 < len(rank):
-                acc += it.width + gap(it, rank[i + 1])
+                acc += it.width + _gap(it, rank[i + 1], box_gap, dummy_gap)
         offsets.append(offs)
+    return offsets
+
+
+def _place(
+    ranks: list[list[Item]], segments: list[Segment], box_gap: int, dummy_gap: int, mirror: bool
+) -> dict[str, int]:
+    """:func:`place_x` for one orientation; ``mirror`` places the graph flipped left to right
+    (and returns columns in the unflipped orientation)."""
+    if mirror:
+        ranks = [list(reversed(rank)) for rank in ranks]
+
+    def in_off(it: Item, port: str) -> int:
+        return it.width - 1 - it.in_off(port) if mirror else it.in_off(port)
+
+    def out_off(it: Item, port: str) -> int:
+        return it.width - 1 - it.out_off(port) if mirror else it.out_off(port)
+
+    offsets = _offsets(ranks, box_gap, dummy_gap)
     widest = max((o[-1] + r[-1].width for o, r in zip(offsets, ranks, strict=True) if r), default=0)
     x: dict[str, int] = {}
     for rank, offs in zip(ranks, offsets, strict=True):
@@ -187,24 +236,23 @@ def place_x(
         start = (widest - span) // 2
         for it, off in zip(rank, offs, strict=True):
             x[it.key] = start + off
-    incoming: dict[str, list[Segment]] = {}
-    outgoing: dict[str, list[Segment]] = {}
+    # Each neighbour as (its key, the column offset that lines the two ports up), computed
+    # once: the sweeps below only look these up.
+    above: dict[str, list[tuple[str, int]]] = {}
+    below: dict[str, list[tuple[str, int]]] = {}
     for s in segments:
-        incoming.setdefault(s.dst.key, []).append(s)
-        outgoing.setdefault(s.src.key, []).append(s)
+        above.setdefault(s.dst.key, []).append(
+            (s.src.key, out_off(s.src, s.src_port) - in_off(s.dst, s.dst_port))
+        )
+        below.setdefault(s.src.key, []).append(
+            (s.dst.key, in_off(s.dst, s.dst_port) - out_off(s.src, s.src_port))
+        )
+    no_neighbours: list[tuple[str, int]] = []
 
     def wish(it: Item, up: bool, down: bool) -> float:
-        vals: list[float] = []
-        if up:
-            vals += [
-                x[s.src.key] + s.src.out_off(s.src_port) - it.in_off(s.dst_port)
-                for s in incoming.get(it.key, ())
-            ]
+        vals = [x[k] + c for k, c in above.get(it.key, no_neighbours)] if up else []
         if down:
-            vals += [
-                x[s.dst.key] + s.dst.in_off(s.dst_port) - it.out_off(s.src_port)
-                for s in outgoing.get(it.key, ())
-            ]
+            vals += [x[k] + c for k, c in below.get(it.key, no_neighbours)]
         if not vals:
             return float(x[it.key])
         vals.sort()
@@ -224,5 +272,7 @@ def place_x(
         sweep(range(1, n), True, False)
         sweep(range(n - 2, -1, -1), False, True)
     sweep(list(range(n)), True, True)
+    if mirror:
+        return {it.key: -(x[it.key] + it.width - 1) for rank in ranks for it in rank}
     low = min(x.values(), default=0)
     return {k: v - low for k, v in x.items()}

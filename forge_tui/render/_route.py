@@ -85,21 +85,25 @@ def assign_tracks(nets: list[Net]) -> int:
 
 
 class LineLayer:
-    """Direction bits per cell; merged into box-drawing characters at the end."""
+    """Direction bits of the cells lines pass through (sparse: a big diagram is mostly empty);
+    merged into box-drawing characters at the end."""
 
     def __init__(self, width: int, height: int) -> None:
-        self.bits = [[0] * width for _ in range(height)]
+        self.width = width
+        self.bits: list[dict[int, int]] = [{} for _ in range(height)]
 
     def vline(self, col: int, top: int, bottom: int, open_top: bool, open_bottom: bool) -> None:
         if bottom < top:
             return
+        bits = self.bits
         for row in range(top, bottom + 1):
             b = 0
             if row > top or open_top:
                 b |= N
             if row < bottom or open_bottom:
                 b |= S
-            self.bits[row][col] |= b
+            line = bits[row]
+            line[col] = line.get(col, 0) | b
 
     def hline(self, row: int, left: int, right: int) -> None:
         line = self.bits[row]
@@ -109,7 +113,7 @@ class LineLayer:
                 b |= E
             if col > left:
                 b |= W
-            line[col] |= b
+            line[col] = line.get(col, 0) | b
 
     def draw_net(self, net: Net, channel_top: int, channel_bottom: int) -> None:
         if net.straight:
@@ -127,13 +131,13 @@ class LineLayer:
         """Put a net's label right of its vertical, only over empty cells, clipped with '…'."""
         col = net.source + 2
         line_bits, line_chars = self.bits[row], chars[row]
-        width = len(line_bits)
+        width = self.width
         room = 0
         while (
             col + room < width
-            and line_bits[col + room] == 0
+            and not line_bits.get(col + room)
             and line_chars[col + room] == " "
-            and (col + room + 1 >= width or line_bits[col + room + 1] == 0)
+            and (col + room + 1 >= width or not line_bits.get(col + room + 1))
         ):
             room += 1
         if room <= 1:
@@ -145,7 +149,7 @@ class LineLayer:
 
     def merge_into(self, chars: list[list[str]], styles: list[list[str]]) -> None:
         for bits_row, char_row, style_row in zip(self.bits, chars, styles, strict=True):
-            for col, b in enumerate(bits_row):
+            for col, b in bits_row.items():
                 if b and char_row[col] == " ":
                     char_row[col] = LINE_CHARS[b]
                     style_row[col] = "edge"

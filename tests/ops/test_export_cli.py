@@ -18,6 +18,7 @@ from forge_ops.arch.importer import import_file
 from forge_ops.schema import ProjectDoc
 from forge_tui.cli import main
 
+MODERN = Path(__file__).with_name("modern_models.py")
 THIRD_PARTY = '''
 class OnnxExporter:
     description = "ONNX graph of every architecture (third-party test plugin)"
@@ -117,6 +118,41 @@ class TestCli:
         assert "class Gate(nn.Module):" in gate["code"]
         gated = next(a for a in plain["architectures"].values() if a["name"] == "Gated")
         assert any(layer["type"] == "Gate" for layer in gated["layers"].values())
+
+    async def test_import_checks_text_models_and_factories(
+        self, relay, make_client, new_room, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        room = new_room("cli")
+        project = room.split("/")[0]
+        await seed_project(make_client, room)
+        capsys.readouterr()
+        code = await cli("import", project, f"{MODERN}:TextClassifier",
+                         "--input", "long[2,7]:0..99", "--server", relay.url)
+        assert code == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert "outputs checked on int64[2,7]:0..99: the import matches the original" in out
+        code = await cli("import", project, f"{MODERN}:make_classifier(width=4)",
+                         "--server", relay.url)
+        assert code == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert "as architecture 'make_classifier'" in out and "outputs checked on" in out
+        # a layer built outside Forge's view keeps a derived value: caught, and named
+        code = await cli("import", project, f"{MODERN}:SHIFTED", "--leaf", "Shift",
+                         "--server", relay.url)
+        err = capsys.readouterr().err
+        assert code == 1 and "layer 'shift' (Shift) is the first whose output differs" in err
+        assert await cli("import", project, f"{MODERN}:TinyViT", "--input", "float[1,3,8]x",
+                         "--server", relay.url) == 1
+        assert "--input must be DTYPE[SIZES]:LOW..HIGH" in capsys.readouterr().err
+        reader = await make_client(room)
+        await reader.synced(10)
+        plain = await eventually(
+            lambda: ProjectDoc(reader.doc).to_plain(),
+            lambda p: any(a["name"] == "make_classifier" for a in p["architectures"].values()),
+        )
+        text = next(a for a in plain["architectures"].values() if a["name"] == "TextClassifier")
+        tokens = next(layer for layer in text["layers"].values() if layer["type"] == "Input")
+        assert tokens["attributes"]["dtype"] == "int64"
 
 
 def test_list_shows_third_party_exporters(tmp_path: Path) -> None:

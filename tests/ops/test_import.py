@@ -307,12 +307,17 @@ class TestImport:
             import_file(str(models_file), "SharedWeights")
 
     def test_direct_parameter_use_and_constructor_arguments(self, models_file: Path) -> None:
-        with pytest.raises(ArchitectureImportError, match=r"parameter or buffer 'scale'.*"
-                           r"return x \* self.scale"):
-            import_file(str(models_file), "UsesParameter")
+        arch = import_file(str(models_file), "UsesParameter", [2, 4])
+        scale = arch["layers"][by_name(arch, "scale")]
+        assert scale == {"type": "Parameter", "name": "scale",
+                         "attributes": {"shape": [4], "init": "ones"}}
+        original = load_class(str(models_file), "UsesParameter")()
+        with torch.no_grad():
+            original.scale.mul_(3)
+        parity(original, load_exported(export_source(arch), "UsesParameter"), torch.randn(2, 4))
         with pytest.raises(ArchitectureImportError, match="without arguments"):
             import_file(str(models_file), "NeedsArguments")
-        with pytest.raises(ArchitectureImportError, match="defines no class 'Missing'"):
+        with pytest.raises(ArchitectureImportError, match="defines no class or function 'Missing'"):
             import_file(str(models_file), "Missing")
 
     def test_import_runs_in_a_child_process(self, models_file: Path, tmp_path: Path) -> None:

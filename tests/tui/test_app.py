@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from textual.widgets import Input, Tree
 
 from forge_tui.app import ForgeApp, MemoryBackend
@@ -237,6 +239,75 @@ class TestArchitecture:
                 if editor.shape_error:
                     break
             assert "conv1" in editor.shape_error
+
+
+    async def test_parameter_nodes_shown_and_package_code_never_run(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ProjectScreen)
+            await screen.open_now("architecture", paper.arch)
+            editor = screen.query_one(GraphEditor)
+            with app.workspace.edit() as doc:  # type: ignore[union-attr]
+                token = doc.add_arch_layer(
+                    paper.arch, "Parameter", "class_token",
+                    {"shape": [1, 16, 30, 30], "init": "normal", "std": 0.02}, layer_id="p1",
+                )
+                added = doc.add_arch_layer(paper.arch, "add", "add", layer_id="l4")
+                doc.connect_layers(paper.arch, "l2", added, 0)
+                doc.connect_layers(paper.arch, token, added, 1)
+            for _ in range(600):  # inference imports torch in a worker thread
+                await pilot.pause(0.05)
+                if editor.parameters.get("p1"):
+                    break
+            text = editor.canvas.rendered.text()
+            assert "class_token" in text and "1×16×30×30" in text and "normal(std=0.02)" in text
+            assert editor.parameters["p1"] == 16 * 30 * 30
+            # a layer from a package is user code: never imported here, only in jobs
+            with app.workspace.edit() as doc:  # type: ignore[union-attr]
+                doc.add_arch_layer(paper.arch, "forge_never_imported.Layer", "lib", layer_id="l5")
+                doc.connect_layers(paper.arch, "l4", "l5", 0)
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if editor.shape_error:
+                    break
+            assert "library layer forge_never_imported.Layer runs in jobs" in editor.shape_error
+            assert "forge_never_imported" not in sys.modules
+
+
+    async def test_blocks_collapse_into_a_group_box(
+        self, backend: MemoryBackend, paper: PaperProject
+    ) -> None:
+        app = ForgeApp(backend, project=paper.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ProjectScreen)
+            await screen.open_now("architecture", paper.arch)
+            editor = screen.query_one(GraphEditor)
+            with app.workspace.edit() as doc:  # type: ignore[union-attr]
+                first = doc.add_arch_layer(paper.arch, "ReLU", "block.act", layer_id="b1")
+                second = doc.add_arch_layer(paper.arch, "Tanh", "block.out", layer_id="b2")
+                doc.connect_layers(paper.arch, "l2", first, 0)
+                doc.connect_layers(paper.arch, first, second, 0)
+            await pilot.pause()
+            editor.selected = "b1"
+            await pilot.press("g")
+            await pilot.pause()
+            assert editor.selected == "group:block"
+            boxes = editor.canvas.rendered.boxes
+            assert "group:block" in boxes and "b1" not in boxes and "b2" not in boxes
+            assert "group of 2 layers" in editor.canvas.rendered.text()
+            await pilot.press("d")  # a group is not a layer: nothing is deleted
+            await pilot.pause()
+            layers = paper.view().to_plain()["architectures"][paper.arch]["layers"]
+            assert {"b1", "b2"} <= set(layers)
+            await pilot.press("g")
+            await pilot.pause()
+            assert "b1" in editor.canvas.rendered.boxes and editor.collapsed == set()
 
 
 class TestKeysAndMouse:

@@ -246,7 +246,8 @@ def _load_bench() -> ModuleType:
     return module
 
 
-random_dag = _load_bench().random_dag
+_bench = _load_bench()
+random_dag = _bench.random_dag
 
 
 class TestLargeGraphs:
@@ -256,6 +257,18 @@ class TestLargeGraphs:
         r = render_graph(spec)
         assert len(r.boxes) == 100 and not r.skipped_edges
         assert_sound(r, spec)
+
+    def test_imported_transformer_stays_narrow(self) -> None:
+        """Every residual block's bypass sits on one side; balanced placement keeps the chain
+        from drifting sideways block after block (it was 905 columns wide at 500 layers)."""
+        from forge_tui.app._graphs import architecture_spec
+
+        arch = _bench.transformer_architecture(300)
+        spec = architecture_spec({"architectures": {"a": arch}, "layers": {}}, "a")
+        r = render_graph(spec)
+        assert len(r.boxes) == len(arch["layers"]) and not r.skipped_edges
+        assert_sound(r, spec)
+        assert r.width < 200
 
 
 class TestStatusAndPresence:

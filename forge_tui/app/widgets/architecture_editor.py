@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from forge_ops.arch import INPUT, OUTPUT
@@ -25,6 +26,7 @@ from forge_ops.input_shape import InputShapeError, parse_input_shape
 from forge_ops.schema import Project, ProjectDoc
 from forge_tui.app._arch_summary import ArchSummary, summarize
 from forge_tui.app._graphs import architecture_spec
+from forge_tui.app._groups import GROUP, collapse, group_prefix, parent_prefix
 from forge_tui.app._values import parse_value, show_value
 from forge_tui.app._workspace import Workspace
 from forge_tui.app.screens.modals import FuzzyPicker, Prompt, if_chosen
@@ -38,7 +40,7 @@ def layer_type_choices(custom: list[str], built_in: list[str]) -> list[tuple[str
     (importing it does not import torch)."""
     from forge_ops.arch import FUNCTIONAL_OPS
 
-    functional = [INPUT, OUTPUT, *sorted(FUNCTIONAL_OPS)]
+    functional = [INPUT, OUTPUT, "Parameter", "Buffer", *sorted(FUNCTIONAL_OPS)]
     options = [(f"{n}  (custom)", n) for n in sorted(custom)]
     return options + [(n, n) for n in functional] + [(n, n) for n in built_in]
 
@@ -131,6 +133,10 @@ class ArchitectureEditor(GraphEditor):
     kind: ClassVar[Kind] = "architecture"
     collection: ClassVar[str] = "architectures"
     members: ClassVar[str] = "layers"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("g", "group", "Group", show=False),
+        Binding("G", "group_outer", "Group the enclosing block", show=False),
+    ]
 
     def __init__(self, workspace: Workspace, entry_id: str) -> None:
         super().__init__(workspace, entry_id)
@@ -153,12 +159,15 @@ class ArchitectureEditor(GraphEditor):
     @property
     def shape_error(self) -> str:
         return self.summary.error if self.summary else ""
+        # Blocks drawn as one box (name prefixes such as "blocks.3"); display only.
+        self.collapsed: set[str] = set()
+        self._groups: dict[str, int] = {}  # group box id -> member count, as last drawn
 
     # ----- drawing and shapes -------------------------------------------------------------
 
     def graph_spec(self, project: Project, marks: dict[str, list[Mark]]) -> GraphSpec:
         self._maybe_infer_shapes(project)
-        return architecture_spec(
+        spec = architecture_spec(
             project,
             self.entry_id,
             selected=self.selected,
@@ -167,6 +176,62 @@ class ArchitectureEditor(GraphEditor):
             parameters=self.parameters,
             flagged=self.summary.error_layer if self.summary else None,
         )
+        arch = project["architectures"].get(self.entry_id)
+        if arch is None or not self.collapsed:
+            self._groups = {}
+            return spec
+        spec, owner = collapse(spec, arch, self.collapsed, self.selected)
+        self._groups = {group: list(owner.values()).count(group) for group in set(owner.values())}
+        return spec
+
+    # ----- groups -------------------------------------------------------------------------
+
+    def node_ids(self) -> list[str]:
+        return [*super().node_ids(), *(GROUP + prefix for prefix in self.collapsed)]
+
+    def _selection(self, hint: str = "Select a node first") -> tuple[str, Project, Graph] | None:
+        if self.selected is not None and group_prefix(self.selected) is not None:
+            self.say("That is a collapsed group: g expands it")
+            return None
+        return super()._selection(hint)
+
+    def _selected_name(self, project: Project) -> str:
+        prefix = group_prefix(self.selected or "")
+        return prefix if prefix is not None else super()._selected_name(project)
+
+    def action_group(self) -> None:
+        """Collapse the selected layer's block into one box, or expand the selected group."""
+        selected = self.selected
+        prefix = group_prefix(selected or "")
+        if prefix is not None:
+            self.collapsed.discard(prefix)
+            self.selected = None
+            self.redraw()
+            return
+        self._collapse(selected, outer=False)
+
+    def action_group_outer(self) -> None:
+        """Collapse the block enclosing the selected layer's or group's block."""
+        self._collapse(self.selected, outer=True)
+
+    def _collapse(self, selected: str | None, outer: bool) -> None:
+        project = self.workspace.snapshot()
+        graph = self._graph(project)
+        if selected is None or graph is None:
+            self.say("Select a layer inside a block (its name has a dot) to collapse the block")
+            return
+        prefix = group_prefix(selected)
+        name = prefix if prefix is not None else str(graph["layers"][selected]["name"])
+        block = parent_prefix(name) if outer or prefix is None else name
+        if outer and prefix is None and block is not None:
+            block = parent_prefix(block) or block
+        if block is None:
+            self.say(f"{name} is not inside a block (no dot in its name)")
+            return
+        self.collapsed = {p for p in self.collapsed if not p.startswith(block + ".")} | {block}
+        self.selected = GROUP + block
+        self.redraw()
+
 
     def redraw(self) -> None:
         super().redraw()
@@ -211,6 +276,12 @@ class ArchitectureEditor(GraphEditor):
                 text.append(f"{self.summary.error}\n", style="yellow")
 
     def inspect_node(self, text: Text, project: Project, graph: Graph, node_id: str) -> None:
+        prefix = group_prefix(node_id)
+        if prefix is not None:
+            text.append(f"\n{prefix}", style="bold")
+            text.append(f"  group of {self._groups.get(node_id, 0)} layers\n", style="italic")
+            text.append("  g expands it; G collapses the enclosing block\n", style="dim")
+            return
         layer = graph["layers"][node_id]
         text.append(f"\n{layer['name']}", style="bold")
         text.append(f"  {layer['type']}\n", style="italic")
@@ -264,9 +335,13 @@ class ArchitectureEditor(GraphEditor):
                      else f"Added {layer_type} (an input takes no connection)")
 
     def remove_node(self, project: ProjectDoc, node_id: str) -> None:
+        if group_prefix(node_id) is not None:
+            raise ValueError("a collapsed group is not a layer; expand it (g) first")
         project.remove_arch_layer(self.entry_id, node_id)
 
     def rename_node(self, project: ProjectDoc, node_id: str, name: str) -> None:
+        if group_prefix(node_id) is not None:
+            raise ValueError("a collapsed group is not a layer; expand it (g) first")
         project.rename_arch_layer(self.entry_id, node_id, name)
 
     def open_code(self, node_id: str, graph: Graph) -> None:

@@ -70,7 +70,7 @@ class GraphCanvas(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.rendered = Rendered(0, 0, [], [])
-        self._strips: list[Strip] = []
+        self._strips: dict[int, Strip] = {}  # rows drawn so far (a big diagram is drawn lazily)
         self.empty_text = ""
 
     def show(self, rendered: Rendered, empty_text: str = "", keep: str | None = None) -> None:
@@ -85,9 +85,7 @@ class GraphCanvas(ScrollView, can_focus=True):
             self.call_after_refresh(self.scroll_to, *target, animate=False, force=True)
         self.rendered = rendered
         self.empty_text = empty_text
-        self._strips = [
-            row_strip(c, s) for c, s in zip(rendered.chars, rendered.styles, strict=True)
-        ]
+        self._strips = {}
         self.virtual_size = Size(rendered.width, rendered.height)
         self.refresh()
 
@@ -107,12 +105,16 @@ class GraphCanvas(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         row = y + scroll_y
         width = self.size.width
-        if not self._strips:
+        if not self.rendered.height:
             text = self.empty_text if y == 0 else ""
             return Strip([Segment(text[:width].ljust(width))], width)
-        if row >= len(self._strips):
+        if row >= self.rendered.height:
             return Strip.blank(width)
-        return self._strips[row].crop_extend(scroll_x, scroll_x + width, None)
+        strip = self._strips.get(row)
+        if strip is None:
+            strip = row_strip(self.rendered.chars[row], self.rendered.styles[row])
+            self._strips[row] = strip
+        return strip.crop_extend(scroll_x, scroll_x + width, None)
 
     def on_click(self, event: events.Click) -> None:
         scroll_x, scroll_y = self.scroll_offset

@@ -3,8 +3,9 @@
 - ``forge export PROJECT ARCHITECTURE [--format torch] > model.py``: plain PyTorch source.
 - ``forge export PROJECT PIPELINE --format python DIR``: a standalone folder (any installed
   exporter's format works; ``forge export --list`` shows them, third-party ones included).
-- ``forge import PROJECT file.py:ClassName [--input-shape 1,3,32,32]``: trace a PyTorch module
-  into a new editable architecture. The file is run in a child process, never in this one.
+- ``forge import PROJECT file.py:NAME [--input long[1,64]:0..30000 ...]``: trace a PyTorch
+  module (a class, or a factory such as ``resnet18``) into a new editable architecture, checked
+  against the original on a sample input. The file is run in a child process, never in this one.
 
 Both read or write the project document through the sync client (``--branch``, default main).
 """
@@ -48,16 +49,31 @@ def register(subparsers: Any) -> None:
 
     imp = subparsers.add_parser(
         "import",
-        help="import a PyTorch module (file.py:ClassName) as an architecture",
-        description="Trace a PyTorch nn.Module with torch.fx into an editable architecture. "
-        "The class must be constructible without arguments. The file runs in a child process.",
+        help="import a PyTorch module (file.py:NAME) as an architecture",
+        description="Trace a PyTorch nn.Module with torch.fx into an editable architecture and "
+        "check it against the original on a sample input. NAME is a class constructible "
+        "without arguments, a factory function (resnet18), a call with literal arguments "
+        "('make(depth=2)') or a module object. The file runs in a child process.",
     )
     imp.add_argument("project", help="project name")
-    imp.add_argument("target", metavar="FILE.py:CLASS", help="module to import")
+    imp.add_argument(
+        "target",
+        metavar="FILE.py:NAME",
+        help="module to import: a class, a function returning a module, or a module object",
+    )
+    imp.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a forward argument as DTYPE[SIZES]:LOW..HIGH, e.g. float[1,3,224,224] or "
+        "long[1,64]:0..30000 (repeat for several inputs); stored on the architecture and used "
+        "to check the import's outputs",
+    )
     imp.add_argument(
         "--input-shape",
         metavar="1,3,32,32",
-        help="input shape: stored on the architecture and used to check the import's outputs",
+        help="a float input of this shape (the same as --input float[1,3,32,32])",
     )
     imp.add_argument("--name", help="architecture name (default: the class name)")
     imp.add_argument(
@@ -65,8 +81,9 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="CLASS",
-        help="keep submodules of this class whole, as a custom layer (repeatable); for blocks "
-        "with control flow that cannot be traced",
+        help="keep submodules of this class whole (repeatable): a class of an installed package "
+        "by import path (torchvision.ops.StochasticDepth) becomes a library layer, one of your "
+        "own files a custom layer; for blocks with control flow that cannot be traced",
     )
     imp.add_argument("--branch", "-b", default="main", help="branch to write to (main)")
     add_client_options(imp)
@@ -186,29 +203,40 @@ def _list_exporters() -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from forge_ops.arch import ArchitectureError, import_from_file
+    from forge_ops.arch import ArchitectureError, import_from_file, parse_input
     from forge_ops.input_shape import InputShapeError, parse_input_shape
 
-    path, _, class_name = str(args.target).rpartition(":")
-    if not path or not class_name:
-        raise CliError(f"give the module as path/to/file.py:ClassName (got {args.target!r})")
-    name = args.name or class_name
+    path, _, target = str(args.target).rpartition(":")
+    if not path or not target:
+        raise CliError(f"give the module as path/to/file.py:NAME (got {args.target!r})")
+    name = args.name or target.split("(", 1)[0]
+    if args.input and args.input_shape:
+        raise CliError("give either --input or --input-shape, not both")
+    try:
+        shape = parse_input_shape(args.input_shape) if args.input_shape else None
+        for spec in args.input:
+            parse_input(spec)  # a typo fails here, before anything runs
+    except (InputShapeError, ArchitectureError) as exc:
+        raise CliError(str(exc)) from None
     existing = asyncio.run(_read_project(args))  # fail fast, before running any user code
     if any(a.get("name") == name for a in existing.get("architectures", {}).values()):
         raise CliError(f"architecture {name!r} already exists; choose another with --name")
+    custom: dict[str, str] = {}
+    notes: list[str] = []
     try:
-        shape = parse_input_shape(args.input_shape) if args.input_shape else None
-    except InputShapeError as exc:
-        raise CliError(str(exc)) from None
-    try:
-        custom: dict[str, str] = {}
         # The user's file runs in a child process, never in this one.
-        arch = import_from_file(path, class_name, shape, leaves=args.leaf, custom_layers=custom)
+        arch = import_from_file(
+            path, target, shape, leaves=args.leaf, custom_layers=custom, inputs=args.input,
+            notes=notes,
+        )
     except ArchitectureError as exc:
         raise CliError(str(exc)) from exc
+    arch["name"] = name
     arch_id = asyncio.run(_write_architecture(args, arch, name, custom))
     layers = len(arch["layers"])
-    print(f"imported {class_name} as architecture {name!r} ({arch_id}, {layers} layers)")
+    print(f"imported {target} as architecture {name!r} ({arch_id}, {layers} layers)")
+    for note in notes:
+        print(note)
     for layer in sorted(custom):
         print(f"custom layer {layer!r} added to the project's layers")
     return 0
