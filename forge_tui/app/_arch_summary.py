@@ -48,11 +48,9 @@ class ArchSummary:
 def summarize(arch: Mapping[str, Any], custom_layers: Mapping[str, str]) -> ArchSummary:
     """Parameters always (of the layers that can be built), shapes when there is an input
     shape; never raises: a problem becomes ``error``."""
-    from forge_ops.arch import ArchitectureError
+    from forge_ops.arch import ArchitectureError, user_code_in
     from forge_ops.arch.shapes import infer_shapes
     from forge_ops.arch.validate import layer_parameters, uses_custom_layers
-
-    from forge_ops.arch import user_code_in
 
     layers = arch.get("layers") or {}
     input_shape = arch.get("input_shape")

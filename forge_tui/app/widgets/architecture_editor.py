@@ -143,6 +143,9 @@ class ArchitectureEditor(GraphEditor):
         # Shapes and parameter counts, worked out off the UI thread per version.
         self._shape_key: str | None = None
         self.summary: ArchSummary | None = None
+        # Blocks drawn as one box (name prefixes such as "blocks.3"); display only.
+        self.collapsed: set[str] = set()
+        self._groups: dict[str, int] = {}  # group box id -> member count, as last drawn
 
     def compose(self) -> ComposeResult:
         yield Static("", id="summary")
@@ -159,9 +162,6 @@ class ArchitectureEditor(GraphEditor):
     @property
     def shape_error(self) -> str:
         return self.summary.error if self.summary else ""
-        # Blocks drawn as one box (name prefixes such as "blocks.3"); display only.
-        self.collapsed: set[str] = set()
-        self._groups: dict[str, int] = {}  # group box id -> member count, as last drawn
 
     # ----- drawing and shapes -------------------------------------------------------------
 
