@@ -188,15 +188,23 @@ def layer_parameters(
 ) -> dict[str, int]:
     """Trainable parameters of each ``torch.nn`` layer that can be constructed, by layer id.
 
-    Layers with no parameters (Input, Output, functional ops) count 0; custom layers and
-    layers whose attributes are incomplete or invalid are left out (their code runs only in
-    jobs; the editor reports the others' errors).
+    Layers with no parameters (Input, Output, functional ops, buffers) count 0, a Parameter
+    node the values it holds (when trainable); custom layers and layers whose attributes are
+    incomplete or invalid are left out (their code runs only in jobs; the editor reports the
+    others' errors).
     """
+    from forge_ops.arch._model import TENSOR_NODES
+    from forge_ops.arch._params import is_trainable, tensor_count
+
     specs = _specs(dict(custom_layers or {}))
     counts: dict[str, int] = {}
     for layer_id, layer in (arch.get("layers") or {}).items():
         layer_type = str(layer.get("type"))
         attributes = dict(layer.get("attributes") or {})
+        if layer_type in TENSOR_NODES:
+            trainable = is_trainable(layer_type, attributes)
+            counts[layer_id] = tensor_count(attributes) if trainable else 0
+            continue
         if layer_type in {INPUT, OUTPUT} or (
             layer_type in FUNCTIONAL_OPS and layer_type not in specs
         ):

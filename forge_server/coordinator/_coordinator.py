@@ -34,7 +34,6 @@ from forge_ops.schema import (
     JobStatus,
     Project,
     ProjectDoc,
-    SchemaError,
     new_id,
     now_iso,
 )
@@ -61,7 +60,7 @@ from ._project_records import ProjectRecords
 from ._publishing import publish, published_artifacts
 from ._queries import ArtifactQueries
 from ._records import ExecutionRecordJson, execution_record, previous_result
-from ._recovery import settle_interrupted
+from ._recovery import settle_interrupted, settle_left_running
 from ._sources import ExecutionSources
 from ._writer import ExecutionWriter
 
@@ -453,31 +452,9 @@ class Coordinator:
 
     async def settle_left_running(self) -> int:
         """At start: settle every execution a previous server process left queued or running
-        (it crashed, or was killed), so its documents say so at once, not only when someone
-        asks for them. Goes through every branch of every project, one at a time; returns
-        how many were settled."""
-        settled = 0
-        for project in self.rooms.projects():
-            branches = [room.split("/", 1)[1] for room in self.rooms.project_rooms(project)
-                        if "/executions/" not in room]
-            for branch in branches:
-                try:
-                    room_name = self.lookup.branch_room(project, branch)
-                    async with self.rooms.hold(room_name) as room:
-                        summaries = dict(ProjectDoc(room.doc).to_plain()["executions"])
-                except (CoordinatorError, SchemaError, ValueError):
-                    continue  # not a project branch (a room opened by its URL only)
-                for xid, summary in summaries.items():
-                    if summary["status"] in FINISHED_STATUSES or xid in self._live \
-                            or xid in self._starting:
-                        continue
-                    with contextlib.suppress(NotFound):
-                        await self._settle_interrupted(project, xid)
-                        settled += 1
-        if settled:
-            self.log.warning("settled %d execution(s) that a previous server process left "
-                             "running", settled)
-        return settled
+        (it crashed, or was killed), so its documents say so at once; how many were."""
+        return await settle_left_running(
+            self.lookup, lambda xid: xid in self._live or xid in self._starting, self.log)
 
     # ----- helpers ------------------------------------------------------------------------
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 
 from forge_ops.schema import FINISHED_STATUSES, ExecutionDoc, JobStatus, ProjectDoc, SchemaError
 
-from ._errors import CoordinatorError
+from ._errors import CoordinatorError, NotFound
 from ._lookup import Lookup, is_execution
 
 
@@ -38,3 +39,31 @@ async def settle_interrupted(lookup: Lookup, project: str, execution: str,
             with project_doc.edit(None) as doc:
                 ProjectDoc(doc).set_execution_status(execution, JobStatus.FAILED)
     log.warning("execution %s of %s was interrupted; marked failed", execution, project)
+
+
+async def settle_left_running(lookup: Lookup, running_here: Callable[[str], bool],
+                              log: logging.Logger) -> int:
+    """Settle every execution of every project branch that is unfinished and not
+    ``running_here``: a previous server process left it so (it crashed, or was killed).
+    Goes through the branches one at a time; returns how many were settled."""
+    rooms = lookup.rooms
+    settled = 0
+    for project in rooms.projects():
+        branches = [room.split("/", 1)[1] for room in rooms.project_rooms(project)
+                    if "/executions/" not in room]
+        for branch in branches:
+            try:
+                async with rooms.hold(lookup.branch_room(project, branch)) as room:
+                    summaries = dict(ProjectDoc(room.doc).to_plain()["executions"])
+            except (CoordinatorError, SchemaError, ValueError):
+                continue  # not a project branch (a room opened by its URL only)
+            for xid, summary in summaries.items():
+                if summary["status"] in FINISHED_STATUSES or running_here(xid):
+                    continue
+                with contextlib.suppress(NotFound):
+                    await settle_interrupted(lookup, project, xid, log)
+                    settled += 1
+    if settled:
+        log.warning("settled %d execution(s) that a previous server process left running",
+                    settled)
+    return settled

@@ -10,6 +10,7 @@ import uuid
 from textual.widgets import Checkbox, Input, RadioButton, RadioSet
 
 from forge_ops.arch import small_cnn, write_architecture
+from forge_ops.execution._devices import local_gpu_count
 from forge_ops.operations import builtin_code
 from forge_ops.schema import ExecutionDoc, ProjectDoc
 from forge_server.coordinator import COORDINATOR
@@ -86,7 +87,13 @@ class TestRunDialog:
             await asyncio.wait_for(server.app[COORDINATOR].wait(execution), 120)
             record = await api.execution(execution)
             assert record["executor"] == "local"
-            assert {job["status"] for job in record["jobs"].values()} == {"succeeded"}
+            jobs = {job["name"]: job for job in record["jobs"].values()}
+            assert jobs["SyntheticImages"]["status"] == "succeeded"  # recomputed, not cached
+            if local_gpu_count() == 0:  # a GPU job is never trained on the CPU without a word
+                assert jobs["Train"]["status"] == "failed"
+                assert "asks for num_gpus=0.5" in jobs["Train"]["error"]
+            else:
+                assert {job["status"] for job in jobs.values()} == {"succeeded"}
             room = await server.app[ROOMS].get(execution_room(name, execution))
             specs = ExecutionDoc(room.doc).to_plain()["meta"]["pipeline"]["jobs"]
             assert {spec["name"]: spec["settings"]["num_gpus"] for spec in specs.values()} == {
