@@ -11,6 +11,7 @@ import coordinator_fixtures as fixtures
 import pytest
 from coordinator_fixtures import api, coordinator_of, execution_doc
 
+from forge_ops.execution._devices import local_gpu_count
 from forge_ops.schema import ExecutionDoc
 from forge_server.relay.app import ROOMS
 from forge_server.relay.rooms import execution_room
@@ -40,11 +41,18 @@ async def test_recompute_executor_and_gpus_reach_the_coordinator(
     assert first["status"] == "succeeded"
     again = await run_and_wait(coordinated, http, project, no_cache=True, executor="local",
                                gpus=0.5)
-    assert again["status"] == "succeeded" and again["executor"] == "local"
+    assert again["executor"] == "local"
     jobs = again["jobs"]
     assert isinstance(jobs, dict)
-    assert {job["status"] for job in jobs.values()} == {"succeeded"}  # nothing from the cache
-    assert again["tasks_launched"] == len(jobs)
+    by_name = {job["name"]: job for job in jobs.values()}
+    assert by_name["SyntheticImages"]["status"] == "succeeded"  # nothing from the cache
+    if local_gpu_count() == 0:  # the GPU jobs are refused, never trained on the CPU
+        assert by_name["Train"]["status"] == "failed"
+        assert "asks for num_gpus=0.5" in by_name["Train"]["error"]
+    else:
+        assert again["status"] == "succeeded"
+        assert {job["status"] for job in jobs.values()} == {"succeeded"}
+        assert again["tasks_launched"] == len(jobs)
     # The GPU count is for the jobs that run a network (Train's net, Test's model) only.
     ran = (await execution_doc(coordinated, project, str(again["execution"]))).to_plain()
     gpus = {spec["name"]: spec["settings"]["num_gpus"]
