@@ -57,9 +57,14 @@ class ExecutionDoc:
             self.meta["finished"] = None
 
     def set_status(self, status: str) -> None:
-        """Set the execution's status; the first running/finished status stamps the time."""
+        """Set the execution's status; the first running/finished status stamps the time.
+
+        A finished execution set running again (a restart) starts its clock again: ``started``
+        is when the latest run of it began, so its duration is that run's."""
         status = JobStatus(status)
         with self.doc.transaction():
+            if status == JobStatus.RUNNING and self.meta.get("finished"):
+                self.meta["started"] = self.meta["finished"] = None
             self.meta["status"] = str(status)
             _stamp(self.meta, status)
 

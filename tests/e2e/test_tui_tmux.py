@@ -205,3 +205,31 @@ def test_one_user_runs_a_pipeline_the_other_watches_its_plot(  # type: ignore[no
     braille = [c for c in done if "\u2800" < c <= "\u28ff"]
     assert len(braille) > 20, "the chart shows the plotted points"
     ada.wait_for(lambda s: "✓ succeeded" in s, "the finished run on Ada's screen too")
+
+
+def test_at_80x24_the_monitor_follows_the_run_to_its_last_line(  # type: ignore[no-untyped-def]
+    serve_process, terminals, tmp_path: Path
+) -> None:
+    server = serve_process(tmp_path / "data", "--no-auth", "--executor", "local")
+    seed_curve_project(server.url, "small")
+    env = {
+        "FORGE_CONFIG_DIR": str(tmp_path / "config"),
+        "PATH": os.environ.get("PATH", ""),
+        "TERM": "xterm-256color",
+    }
+    forge = f"{shlex.quote(sys.executable)} -m forge_tui"
+    ada = terminals(f"{forge} tui --server {server.url} --project small --name Ada", env, (80, 24))
+    ada.wait_for(lambda s: "└── curve" in s and "connected" in s, "the project")
+    ada.keys("Down", "Enter")
+    ada.wait_for(lambda s: "steps=40" in s, "the pipeline diagram")
+    ada.keys("C-r")
+    # The monitor follows the running job: its console, newest line at the bottom, while it runs…
+    ada.wait_for(
+        lambda s: "▶ running" in s and re.search(r"│step [1-9]\d? ", s) is not None,
+        "the console of the running job",
+    )
+    # …and after it finished, the last line, not one from the middle of the run.
+    done = ada.wait_for(lambda s: "✓ succeeded" in s and "step 39" in s, "the last line", 60)
+    assert all(len(row) <= 80 for row in done.splitlines())
+    ada.keys("2")  # the plot pane
+    ada.wait_for(lambda s: "Loss" in s and "step 39" not in s, "the plot")

@@ -7,7 +7,6 @@ runs overlays their graphs in one chart per graph title.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -18,12 +17,11 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
-from forge_ops.schema import FINISHED_STATUSES, Execution, ExecutionDoc
+from forge_ops.schema import FINISHED_STATUSES, Execution
+from forge_tui.app._execution_data import load_execution
 from forge_tui.app._workspace import Workspace
 from forge_tui.app.widgets.job_output import elapsed_seconds, format_elapsed, status_text
 from forge_tui.app.widgets.plots import Graphs, PlotPanel, overlay
-
-_LOAD_TIMEOUT_S = 10.0
 
 
 def execution_graphs(execution: Execution) -> dict[str, dict[str, Any]]:
@@ -50,24 +48,6 @@ def key_metric(execution: Execution) -> str:
             if points:
                 return f"{line}={points[-1][1]:.4g}"
     return ""
-
-
-async def load_execution(backend: Any, project: str, execution_id: str) -> Execution:
-    """An execution document's content, read through a short-lived link to its room."""
-    link = backend.link(project, f"executions/{execution_id}")
-    await link.start()
-    try:
-        client = getattr(link, "client", None)
-        if client is not None:
-            await client.synced(timeout=_LOAD_TIMEOUT_S)
-        else:
-            for _ in range(int(_LOAD_TIMEOUT_S / 0.05)):
-                if ExecutionDoc(link.doc).jobs:
-                    break
-                await asyncio.sleep(0.05)
-        return ExecutionDoc(link.doc).to_plain()
-    finally:
-        await link.stop()
 
 
 class CompareScreen(Screen[None]):

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from textual import events
 from textual.widgets import Log
+
+
+def _one_line(line: str) -> str:
+    """A console line as exactly one Log line (Log splits at newlines and drops empty ones),
+    so that line numbers, search matches and dropped lines stay in step with the document."""
+    return line.replace("\r", "").replace("\n", " ") or " "
 
 
 class ConsoleView(Log):
     """Console lines of one job; :meth:`show` appends what is new and keeps the scroll place.
 
-    Follow mode (on by default) keeps the newest line in view; scrolling or searching turns
-    it off, ``follow(True)`` turns it back on.
+    Follow mode (on by default) keeps the newest line in view whatever happens to the view's
+    size (a panel above it growing, a switch of tabs). Scrolling up or searching turns it off;
+    End or ``follow(True)`` turns it back on.
     """
 
-    DEFAULT_CSS = "ConsoleView { height: 1fr; min-height: 5; border: round $primary; }"
+    DEFAULT_CSS = """
+    ConsoleView { height: 1fr; min-height: 4; border: round $primary; }
+    ConsoleView:focus { border: heavy $accent; }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, auto_scroll=True, highlight=False)
@@ -23,6 +34,8 @@ class ConsoleView(Log):
         self.matches: list[int] = []
         self.match_index = -1
         self.term = ""
+        self.source = ""
+        """Where the lines come from when not from this job (a cached job's original run)."""
         self.border_title = "console"
 
     @property
@@ -32,30 +45,104 @@ class ConsoleView(Log):
     def follow(self, on: bool) -> None:
         self.auto_scroll = on
         if on:
-            self.scroll_end(animate=False)
+            self._to_end()
         self._title()
 
-    def show(self, lines: Sequence[str], dropped: int = 0) -> None:
-        """Show ``lines`` (the job's whole kept console); only new lines are written."""
+    def _to_end(self) -> None:
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def show(self, lines: Sequence[str], dropped: int = 0, source: str = "") -> None:
+        """Show ``lines`` (the job's whole kept console); only new lines are written.
+
+        ``source``: a note for the title when the lines are another run's (cached jobs)."""
         lines = list(lines)
+        if source != self.source:
+            self.source = source
+            self._title()
+        kept = len(self.shown) - (dropped - self.dropped)
         if dropped == self.dropped and lines[: len(self.shown)] == self.shown:
             new = lines[len(self.shown) :]
-        else:  # older lines were dropped (or another job): start over
+        elif (
+            dropped > self.dropped
+            and 0 < kept <= len(lines)
+            and lines[:kept] == self.shown[len(self.shown) - kept :]
+        ):
+            # The job's console was capped again: drop from the top what the document dropped,
+            # keep the rest on screen, append the new lines (no full rewrite at every batch).
+            self._drop_top(dropped - self.dropped, dropped)
+            new = lines[kept:]
+            self.dropped = dropped
+        else:  # another job, or the lines changed in the middle: start over
             self.clear()
             self.shown = []
             new = [f"… {dropped} earlier lines dropped"] if dropped else []
             new += lines
             self.dropped = dropped
         if new:
-            self.write_lines(new)
+            # Follow mode scrolls whether or not the view was at the end before: a resize may
+            # have moved the end away from the view since the last write.
+            self.write_lines([_one_line(line) for line in new], scroll_end=False)
         self.shown = lines
+        if self.auto_scroll:
+            self._to_end()
         if self.term:
             self._find(self.term, keep=True)
+
+    def _drop_top(self, count: int, dropped: int) -> None:
+        """Remove ``count`` lines after the "earlier lines dropped" note (updated to say
+        ``dropped``); the Log's own list is trimmed in place, as its ``max_lines`` does."""
+        log_lines: list[str] = self._lines  # type: ignore[attr-defined]
+        note = 1 if self.dropped else 0
+        del log_lines[note : note + count]
+        note_line = f"… {dropped} earlier lines dropped"
+        if note:
+            log_lines[0] = note_line
+        else:
+            log_lines.insert(0, note_line)
+        self._render_line_cache.clear()  # type: ignore[attr-defined]
+        self.virtual_size = self.virtual_size.with_height(len(log_lines))
+        self.refresh()
 
     def reset(self) -> None:
         self.clear()
         self.shown, self.dropped, self.matches, self.match_index, self.term = [], 0, [], -1, ""
+        self.source = ""
+        self.auto_scroll = True
         self._title()
+
+    # ----- follow mode follows the end, not the last scroll position ----------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.auto_scroll:
+            self._to_end()
+
+    def on_show(self, event: events.Show) -> None:
+        if self.auto_scroll:
+            self.call_after_refresh(self._to_end)
+
+    def _pause(self) -> None:
+        if self.auto_scroll:
+            self.auto_scroll = False
+            self._title()
+
+    def action_scroll_up(self) -> None:
+        self._pause()
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self._pause()
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self._pause()
+        super().action_scroll_home()
+
+    def action_scroll_end(self) -> None:
+        self.follow(True)
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._pause()
+        super()._on_mouse_scroll_up(event)
 
     # ----- search -------------------------------------------------------------------------
 
@@ -73,6 +160,11 @@ class ConsoleView(Log):
         self._jump()
         return self.matches[self.match_index]
 
+    @property
+    def current_match(self) -> int | None:
+        """The console line (0-based, as drawn) of the match jumped to last, if any."""
+        return self.matches[self.match_index] if self.matches else None
+
     def _find(self, term: str, *, keep: bool) -> None:
         needle = term.lower()
         offset = 1 if self.dropped else 0
@@ -87,12 +179,22 @@ class ConsoleView(Log):
 
     def _jump(self) -> None:
         self.auto_scroll = False
-        line = self.matches[self.match_index]
-        self.scroll_to(y=max(0, line - self.size.height // 2), animate=False)
         self._title()
+        self._scroll_to_match()
+        # The view may be hidden or still being laid out (a tab just switched to it): scroll
+        # again once its size is known, or the match stays off screen.
+        self.call_after_refresh(self._scroll_to_match)
+
+    def _scroll_to_match(self) -> None:
+        line = self.current_match
+        if line is not None:
+            height = self.scrollable_content_region.height
+            self.scroll_to(y=max(0, line - height // 2), animate=False, immediate=True)
 
     def _title(self) -> None:
         parts = ["console", "follow" if self.auto_scroll else "paused"]
+        if self.source:
+            parts.append(self.source)
         if self.term:
             found = f"{self.match_index + 1}/{len(self.matches)}" if self.matches else "none"
             parts.append(f"/{self.term}: {found}")
