@@ -233,3 +233,55 @@ def test_at_80x24_the_monitor_follows_the_run_to_its_last_line(  # type: ignore[
     assert all(len(row) <= 80 for row in done.splitlines())
     ada.keys("2")  # the plot pane
     ada.wait_for(lambda s: "Loss" in s and "step 39" not in s, "the plot")
+
+
+AFTER = '''
+def after(value: int, /) -> int:
+    print("got", value)
+    return value + 1
+'''
+
+
+def test_at_80x24_the_palette_opens_a_pipeline_and_escape_leaves_code_for_the_diagram(  # type: ignore[no-untyped-def]
+    serve_process, terminals, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from forge_ops.schema import ProjectDoc
+    from forge_server.client import open_document
+
+    server = serve_process(tmp_path / "data", "--no-auth")
+    seed_curve_project(server.url, "keys")
+
+    async def add_pipeline() -> None:  # "chain": Emit → After, one above the other
+        async with open_document(server.url, None, "keys/main") as client:
+            project = ProjectDoc(client.doc)
+            emit = project.find("operations", "Emit")
+            after = project.add_operation("After", AFTER)
+            pid = project.add_pipeline("chain")
+            first, second = project.add_node(pid, emit), project.add_node(pid, after)
+            project.connect(pid, first, "out", second, "value")
+
+    asyncio.run(add_pipeline())
+    env = {
+        "FORGE_CONFIG_DIR": str(tmp_path / "config"),
+        "PATH": os.environ.get("PATH", ""),
+        "TERM": "xterm-256color",
+    }
+    forge = f"{shlex.quote(sys.executable)} -m forge_tui"
+    ada = terminals(f"{forge} tui --server {server.url} --project keys --name Ada", env, (80, 24))
+    ada.wait_for(lambda s: "└── curve" in s and "connected" in s, "the project")
+    ada.keys("C-p")
+    ada.type("chain")
+    ada.wait_for(lambda s: "Pipeline: chain" in s, "the pipeline in the palette")
+    ada.keys("Enter")
+    ada.wait_for(lambda s: "│ Emit" in s and "│ After" in s, "the diagram")
+    ada.keys("Down")  # selects the top box: Emit, drawn heavy
+    ada.wait_for(lambda s: "┃ Emit" in s, "Emit selected")
+    ada.keys("o")
+    ada.wait_for(lambda s: "def emit(" in s, "Emit's code")
+    ada.keys("Escape")  # back to the diagram, where Down moves the selection on
+    ada.wait_for(lambda s: "┃ Emit" in s and "def emit(" not in s, "the diagram again")
+    ada.keys("Down")
+    screen = ada.wait_for(lambda s: "┃ After" in s, "After selected")
+    assert "┃ Emit" not in screen

@@ -86,9 +86,9 @@ class MonitorScreen(Screen[None]):
         Binding("f", "toggle_follow", "Follow"),
         Binding("slash", "search", "Search"),
         Binding("R", "restart_job", "Restart"),
-        Binding("c", "cancel_job", "Cancel job"),
+        Binding("c", "cancel_job", "Cancel"),
         Binding("C", "cancel_execution", "Cancel run", show=False),
-        Binding("a", "artifact", "Artifact"),
+        Binding("a", "artifact", "Artifact", show=False),
         *(
             Binding(str(number), f"pane('{name}')", f"Show {label.lower()}", show=False)
             for number, (name, label) in enumerate(PANES, 1)

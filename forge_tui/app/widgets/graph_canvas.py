@@ -61,8 +61,8 @@ class GraphCanvas(ScrollView, can_focus=True, inherit_bindings=False):
     where they move the selection (and the view follows it), rather than scroll the view."""
 
     DEFAULT_CSS = """
-    GraphCanvas { background: $surface; }
-    GraphCanvas:focus { background: $surface-lighten-1; }
+    GraphCanvas { background: $surface; border-left: tall $surface; }
+    GraphCanvas:focus { background: $surface-lighten-1; border-left: tall $accent; }
     """
 
     @dataclass
