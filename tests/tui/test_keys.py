@@ -12,7 +12,9 @@ from textual.command import CommandList, CommandPalette
 from textual.widgets import Footer, Tree
 from textual.widgets._footer import FooterKey
 
-from forge_tui.app import ForgeApp, MemoryBackend, MemoryHub
+from forge_server.relay.server import RelayServer
+from forge_tui.app import ForgeApp, MemoryBackend, MemoryHub, ServerBackend
+from forge_tui.app.api import ForgeApi
 from forge_tui.app.screens.executions import ExecutionsScreen
 from forge_tui.app.screens.history import HistoryScreen
 from forge_tui.app.screens.monitor import MonitorScreen
@@ -22,8 +24,10 @@ from forge_tui.app.widgets.graph_canvas import GraphCanvas
 from forge_tui.app.widgets.graph_editor import GraphEditor
 
 from .conftest import build_paper_project, shown
-from .test_monitor import finished_execution, until
+from .test_monitor import finished_execution, new_project, open_project, server, until
 from .test_snapshots_runs import RecordedApi
+
+__all__ = ["server"]  # the module-scoped relay fixture of test_monitor
 
 SMALL = (80, 24)
 
@@ -198,6 +202,23 @@ class TestPalette:
             assert [type(s).__name__ for s in app.screen_stack[-2:]] == [
                 "ProjectScreen", "MonitorScreen"
             ]
+
+
+class TestPaletteOnAServer:
+    async def test_the_palette_switches_to_a_branch_by_name(self, server: RelayServer) -> None:
+        name, _ids = await new_project(server)
+        api = ForgeApi(server.url, None, name)
+        await api.commit_now()
+        await api.create_branch("experiment")
+        app = ForgeApp(ServerBackend(server.url, None, "Ada Lovelace"), name)
+        async with app.run_test(size=SMALL) as pilot:
+            first = await open_project(pilot, app)
+            prompts = await open_palette(pilot, app, "experim")
+            assert prompts[0] == "Branch: experiment", prompts
+            await pilot.press("enter")
+            await until(pilot, lambda: app.branch == "experiment")
+            await until(pilot, lambda: isinstance(app.screen, ProjectScreen)
+                        and app.screen is not first)
 
 
 async def footer_keys(pilot: Any, app: ForgeApp) -> list[FooterKey]:
