@@ -4,15 +4,27 @@ link, and the job of an earlier run that a cached job's result came from."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
-from forge_ops.schema import Execution, ExecutionDoc
+from forge_ops.schema import FINISHED_STATUSES, Execution, ExecutionDoc
+from forge_tui.app._compare import RunDetails, flatten_metrics
 from forge_tui.app.api import ApiError, ForgeApi
-from forge_tui.app.widgets.job_output import Borrowed
+from forge_tui.app.widgets.job_output import Borrowed, elapsed_seconds
 
-__all__ = ["borrowed_output", "load_any_execution", "load_execution", "source_job"]
+__all__ = [
+    "borrowed_output",
+    "load_any_execution",
+    "load_execution",
+    "published_values",
+    "read_details",
+    "source_job",
+]
 
 _LOAD_TIMEOUT_S = 10.0
+_VALUES: dict[str, Any] = {}
+"""Published JSON values by artifact hash: content-addressed, so never stale."""
+_VALUES_KEPT = 4096
 
 
 async def load_execution(backend: Any, project: str, execution_id: str) -> Execution:
@@ -74,6 +86,60 @@ def borrowed_output(
     if origin == execution_id:
         return None, []
     return Borrowed(origin, current, job), []
+
+
+async def published_values(
+    api: ForgeApi, execution_id: str, artifacts: Mapping[str, str], kinds: Mapping[str, str]
+) -> dict[str, Any]:
+    """The JSON values an execution published (artifact name → value), read from the server
+    once per hash. ``kinds``: the kind each name has in the project (a model or a tensor is
+    not asked for: the server would load it only to say that it is no metric)."""
+    values: dict[str, Any] = {}
+    for name, digest in sorted(artifacts.items()):
+        if kinds.get(name, "json") != "json":
+            continue
+        if digest not in _VALUES:
+            try:
+                answer = await api.execution_artifact(execution_id, digest)
+            except ApiError:
+                continue  # unreadable now: no metric from it, asked again next time
+            summary = answer.get("summary") or {}
+            if len(_VALUES) >= _VALUES_KEPT:
+                _VALUES.pop(next(iter(_VALUES)))
+            _VALUES[digest] = summary.get("value") if summary.get("kind") == "json" else None
+        if _VALUES[digest] is not None:
+            values[name] = _VALUES[digest]
+    return values
+
+
+async def read_details(
+    backend: Any,
+    api: ForgeApi | None,
+    project: str,
+    execution_id: str,
+    *,
+    kinds: Mapping[str, str],
+    document: bool = False,
+) -> RunDetails:
+    """Duration and published metrics of a run (from the server's record, cheap), and its
+    document when ``document`` is asked for or when it published no metric (its plots then
+    give one) or when there is no server to ask."""
+    details = RunDetails(execution_id)
+    if api is not None:
+        record = await api.execution(execution_id)
+        details.duration = record.get("duration")
+        details.finished = record.get("status") in FINISHED_STATUSES
+        values = await published_values(api, execution_id, record.get("artifacts") or {}, kinds)
+        details.metrics = flatten_metrics(values)
+    if api is None or document or not details.metrics:
+        plain = await load_execution(backend, project, execution_id)
+        details.execution = plain
+        if api is None:
+            meta = plain["meta"]
+            details.finished = meta["status"] in FINISHED_STATUSES
+            if details.finished:
+                details.duration = elapsed_seconds(meta["started"], meta["finished"])
+    return details
 
 
 def _name(execution: Execution, job_id: str) -> str | None:

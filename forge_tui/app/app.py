@@ -98,6 +98,7 @@ class ForgeApp(App[int]):
     def key_sections(self) -> list[tuple[str, Iterable[BindingType]]]:
         """The help screen's sections: each screen's keys under its title."""
         # Loaded on first use, as when they are first opened: startup stays quick.
+        from forge_tui.app.screens.compare import CompareScreen
         from forge_tui.app.screens.executions import ExecutionsScreen
         from forge_tui.app.screens.history import HistoryScreen
         from forge_tui.app.screens.monitor import MonitorScreen
@@ -110,6 +111,7 @@ class ForgeApp(App[int]):
             ("Code editor", CodeEditor.BINDINGS),
             ("Execution monitor", MonitorScreen.BINDINGS),
             ("Executions list", ExecutionsScreen.BINDINGS),
+            ("Compare", CompareScreen.BINDINGS),
             ("History", HistoryScreen.BINDINGS),
         ]
 
