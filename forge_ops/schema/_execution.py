@@ -153,8 +153,11 @@ class ExecutionDoc:
 
     # ----- reading ------------------------------------------------------------------------
 
-    def to_plain(self) -> Execution:
-        """Return the whole document as validated plain data; see :attr:`warnings`."""
+    def to_plain(self, *, content: bool = True) -> Execution:
+        """Return the whole document as validated plain data; see :attr:`warnings`.
+
+        ``content=False``: the run and its jobs only, without the consoles, graphs and images
+        (for a reader that follows those as they grow, such as a live monitor)."""
         reader = Reader()
         with self.doc.transaction():
             meta_fields = dict(self.meta.items())
@@ -181,21 +184,21 @@ class ExecutionDoc:
                 )
             jobs = reader.build(self.jobs, "jobs", _job)
             console: dict[str, list[str]] = {}
-            for job_id, value in self.console.items():
+            for job_id, value in self.console.items() if content else ():
                 lines = plain_value(value)
                 if isinstance(lines, list) and all(isinstance(x, str) for x in lines):
                     console[job_id] = lines
                 else:
                     reader.warn(f"console/{job_id}", "expected a list of lines; skipped")
             dropped: dict[str, int] = {}
-            for job_id, value in self.console_dropped.items():
+            for job_id, value in self.console_dropped.items() if content else ():
                 try:
                     dropped[job_id] = r.integer(value)
                 except TypeError as exc:
                     reader.warn(f"console_dropped/{job_id}", f"{exc}; skipped")
-            graphs = _read_graphs(reader, self.graphs)
+            graphs = _read_graphs(reader, self.graphs) if content else {}
             images: dict[str, dict[str, str]] = {}
-            for job_id, value in self.images.items():
+            for job_id, value in self.images.items() if content else ():
                 names = plain_value(value)
                 if isinstance(names, dict) and all(isinstance(v, str) for v in names.values()):
                     images[job_id] = names

@@ -158,9 +158,10 @@ def sort_runs(
             return details[xid].duration if xid in details else None
         return metric_value(details.get(xid), metric) if metric else None
 
-    known = [xid for xid in ids if value(xid) is not None]
-    unknown = [xid for xid in ids if value(xid) is None]
-    known.sort(key=lambda xid: (value(xid), summaries[xid]["created"], xid), reverse=descending)
+    values = {xid: value(xid) for xid in ids}
+    known = [xid for xid in ids if values[xid] is not None]
+    unknown = [xid for xid in ids if values[xid] is None]
+    known.sort(key=lambda xid: (values[xid], summaries[xid]["created"], xid), reverse=descending)
     unknown.sort(key=lambda xid: (summaries[xid]["created"], xid), reverse=True)
     return known + unknown
 

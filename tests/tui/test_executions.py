@@ -6,8 +6,6 @@ import asyncio
 import uuid
 from typing import Any
 
-from textual.widgets import DataTable
-
 from forge_ops.schema import ProjectDoc
 from forge_server.coordinator import COORDINATOR
 from forge_server.relay.app import ROOMS
@@ -18,6 +16,7 @@ from forge_tui.app.api import ForgeApi
 from forge_tui.app.screens.compare import CompareScreen
 from forge_tui.app.screens.executions import ExecutionsScreen
 from forge_tui.app.widgets.plots import PlotPanel, overlay
+from forge_tui.app.widgets.run_table import RunTable
 
 from .conftest import screen_text
 from .test_monitor import SIZE, new_project, open_project, server, until
@@ -65,13 +64,14 @@ class TestExecutionsList:
             await pilot.pause()
             rows = {xid: listing.cells_of(xid) for xid in listing.rows}
             assert set(rows) == {first, second}
-            when = [rows[xid][4] for xid in listing.rows]
+            when = [rows[xid]["when"] for xid in listing.rows]
             assert when == sorted(when, reverse=True)  # newest first
-            assert all("succeeded" in row[1] and row[2] == "good" for row in rows.values())
+            assert all("succeeded" in row["status"] and row["pipeline"] == "good"
+                       for row in rows.values())
             # Nothing published: the key metric is the last loss point (scale / steps).
             assert listing.metric == "loss (last)"
-            assert rows[first][6] == "0.1667" and rows[second][6] == "0.3333"
-            assert all(row[5].endswith("s") for row in rows.values())  # a duration
+            assert rows[first]["metric"] == "0.1667" and rows[second]["metric"] == "0.3333"
+            assert all(row["duration"].endswith("s") for row in rows.values())
 
             # compare needs two marked runs
             await pilot.press("space")
@@ -160,8 +160,8 @@ class TestCompareResults:
             await pilot.pause()
             # The key metric is the first published one, not the last loss.
             assert listing.metric == "accuracy"
-            assert listing.cells_of(runs[0.01])[6] == "0.9"
-            assert listing.cells_of(runs[0.003])[6] == "0.97"
+            assert listing.cells_of(runs[0.01])["metric"] == "0.9"
+            assert listing.cells_of(runs[0.003])["metric"] == "0.97"
             assert "accuracy" in screen_text(app)
 
             # Sorted by the metric, best first; again: the other way round.
@@ -173,10 +173,10 @@ class TestCompareResults:
             assert listing.rows == [runs[0.01], runs[0.003]]
             listing.choose_metric("accuracy/cat")
             await pilot.pause()
-            assert listing.cells_of(runs[0.01])[6] == "0.45"
+            assert listing.cells_of(runs[0.01])["metric"] == "0.45"
 
             # Mark both (top row, then the next), compare.
-            listing.query_one("#executions", DataTable).move_cursor(row=0)
+            listing.query_one("#executions", RunTable).move_cursor(row=0)
             await pilot.press("space", "down", "space", "c")
             await until(pilot, lambda: isinstance(app.screen, CompareScreen))
             compare = app.screen
@@ -196,6 +196,45 @@ class TestCompareResults:
             assert set(charts["Loss"].lines) == {f"{runs[0.01][:8]} loss",
                                                  f"{runs[0.003][:8]} loss"}
             assert "Loss" in screen_text(app)
+
+
+class TestLongList:
+    async def test_hundreds_of_runs_scroll_and_sort_by_a_clicked_header(self) -> None:
+        from forge_tui.app import MemoryBackend, MemoryHub
+
+        from .conftest import build_paper_project
+
+        hub = MemoryHub()
+        paper = build_paper_project(hub)
+        project = ProjectDoc(hub.room_doc(f"{paper.name}/main"))
+        with project.doc.transaction():
+            for i in range(300):
+                xid = f"x{i:03d}"
+                by = "Grace Hopper" if i % 2 else "Ada Lovelace"
+                project.record_execution("pipe1", "c0ffee", by, execution_id=xid,
+                                         status="succeeded")
+                project.executions[xid]["created"] = f"2026-01-01T10:{i // 60:02d}:{i % 60:02d}"
+        app = ForgeApp(MemoryBackend(hub, user="Ada Lovelace"), paper.name)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.workspace is not None)
+            await pilot.pause()
+            await pilot.press("E")
+            await until(pilot, lambda: isinstance(app.screen, ExecutionsScreen))
+            listing = app.screen
+            assert isinstance(listing, ExecutionsScreen)
+            await until(pilot, lambda: len(listing.rows) == 300)
+            assert listing.rows[0] == "x299"  # newest first
+            await pilot.press("end")
+            await pilot.pause()
+            assert "x000" in screen_text(app) and "x299" not in screen_text(app)
+            table = listing.query_one(RunTable)
+            by = table.columns.index(("by", "by"))
+            x = 2 + sum(width + 2 for width in table.widths[:by])
+            await pilot.click(RunTable, offset=(x, 0))  # the "by" header
+            await pilot.pause()
+            assert listing.sort_key == "by"
+            who = [listing.cells_of(xid)["by"] for xid in listing.rows]
+            assert who == ["Ada Lovelace"] * 150 + ["Grace Hopper"] * 150
 
 
 class TestPure:

@@ -247,3 +247,24 @@ class TestStatusAndCache:
             await pilot.pause()
             shown = screen_text(app)
             assert "No plots." not in shown and "Loss (cached: from x1)" in shown, shown
+
+
+class TestLiveExecution:
+    def test_reading_what_is_new_gives_what_reading_everything_gives(self) -> None:
+        from forge_tui.app._live_execution import LiveExecution
+
+        doc = ExecutionDoc(console_cap=5)
+        doc.init({"name": "p", "jobs": {}}, "c0ffee", "local")
+        first, second = doc.add_job("n1", "op"), doc.add_job("n2", "op")
+        live = LiveExecution(doc)
+        assert live.read() == doc.to_plain()
+        for round_ in range(4):  # past the console's cap: lines dropped at its start
+            doc.append_console(first, [f"a{round_}.{i}" for i in range(3)])
+            points = [(round_ * 2 + i, 1.0 / (i + 1)) for i in (0, 1)]
+            doc.add_points(first, "Loss", "train", points)
+            doc.add_points(second, "Acc", "test", [(round_, 0.5)])
+            assert live.read() == doc.to_plain(), round_
+        doc.set_image(second, "sample", "ab" * 32)
+        doc.set_job_status(first, "succeeded")
+        assert live.read() == doc.to_plain()
+        assert live.read()["console_dropped"] == {first: 7}

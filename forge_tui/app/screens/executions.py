@@ -14,11 +14,12 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import Footer, Label, Static
 
 from forge_ops.schema import FINISHED_STATUSES
 from forge_tui.app._compare import (
@@ -35,8 +36,10 @@ from forge_tui.app._workspace import Workspace
 from forge_tui.app.api import ApiError, api_for
 from forge_tui.app.screens.modals import FuzzyPicker, if_chosen
 from forge_tui.app.widgets.job_output import format_elapsed, status_text
+from forge_tui.app.widgets.run_table import RunTable
 
-COLUMNS = ("mark", "status", "pipeline", "by", "when", "duration", "metric", "id")
+COLUMNS = ("mark", "status", "pipeline", "metric", "duration", "when", "by", "id")
+"""The key metric comes early: it is what a list of runs is read for (80 columns hold all)."""
 READERS = 4
 """Executions read at the same time (each is a request, or a room joined and left)."""
 
@@ -45,11 +48,10 @@ class ExecutionsScreen(Screen[None]):
     """A branch's executions, newest first; enter opens the monitor, space marks for compare."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Monitor", show=False),
         Binding("space,m", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
         Binding("s", "sort", "Sort"),
-        Binding("k", "key_metric", "Metric"),
+        Binding("M", "key_metric", "Metric"),
         Binding("escape,q", "close", "Back"),
     ]
 
@@ -64,21 +66,24 @@ class ExecutionsScreen(Screen[None]):
         self.chosen_metric: str | None = None
         self._shown: dict[str, tuple[Any, ...]] = {}
         self._labels: tuple[str, ...] = ()
+        self._created: dict[str, str] = {}
+        self._statuses: dict[str, Text] = {}
         self._pending: set[str] = set()
         self._readers = asyncio.Semaphore(READERS)
 
     def compose(self) -> ComposeResult:
         yield Label(f" {self.workspace.project_name} · executions", id="executions-title")
-        table: DataTable[Any] = DataTable(id="executions", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield RunTable(id="executions")
         yield Static("", id="executions-message")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(RunTable)
         self.workspace.on_change(self._changed)
         self.refresh_rows()
         table.focus()
+        # Details are read once the list is on screen (a frame first), then as it scrolls.
+        self.call_after_refresh(self._read_visible)
         self.set_interval(0.3, self._read_visible)
 
     @property
@@ -103,24 +108,32 @@ class ExecutionsScreen(Screen[None]):
         """The key metric shown and sorted by: the user's choice, else the first published."""
         if self.chosen_metric is not None:
             return self.chosen_metric
-        return default_metric([self.details[x] for x in self.rows if x in self.details])
+        newest_first = sorted(
+            self.details.values(), key=lambda d: self._created.get(d.execution_id, ""),
+            reverse=True,
+        )
+        return default_metric(newest_first)
 
     def _summaries(self) -> dict[str, Any]:
         return dict(self.workspace.snapshot()["executions"])
 
-    def _cells(self, xid: str, summary: Mapping[str, Any], pipeline: str) -> tuple[Any, ...]:
+    def _cells(
+        self, xid: str, summary: Mapping[str, Any], pipeline: str, metric: str | None
+    ) -> tuple[Any, ...]:
         details = self.details.get(xid)
         duration = format_elapsed(details.duration) if details is not None else ""
-        metric = self.metric
         value = format_metric(metric_value(details, metric)) if metric else ""
+        status = summary["status"]
+        if status not in self._statuses:
+            self._statuses[status] = status_text(status)
         return (
             "●" if xid in self.marked else " ",
-            status_text(summary["status"]),
+            self._statuses[status],
             pipeline,
-            summary.get("by") or "-",
-            summary["created"].replace("T", " ")[:16],
-            duration,
             value,
+            duration,
+            summary["created"].replace("T", " ")[5:16],  # month-day hour:minute
+            summary.get("by") or "-",
             xid,
         )
 
@@ -130,6 +143,8 @@ class ExecutionsScreen(Screen[None]):
         project = self.workspace.snapshot()
         summaries = dict(project["executions"])
         pipelines = project["pipelines"]
+        self._created = {xid: summary["created"] for xid, summary in summaries.items()}
+        metric = self.metric
 
         def pipeline_name(xid: str) -> str:
             pipeline = pipelines.get(summaries[xid]["pipeline"])
@@ -137,38 +152,33 @@ class ExecutionsScreen(Screen[None]):
 
         ordered = sort_runs(
             list(summaries), self.sort_key, descending=self.descending, summaries=summaries,
-            details=self.details, metric=self.metric, pipeline_name=pipeline_name,
+            details=self.details, metric=metric, pipeline_name=pipeline_name,
         )
-        table = self.query_one(DataTable)
+        table = self.query_one(RunTable)
         arrow = "↓" if self.descending else "↑"
         labels = tuple(
-            f"{label} {arrow}" if key == self.sort_key else label
+            "" if key == "mark" else f"{label} {arrow}" if key == self.sort_key else label
             for key in COLUMNS
-            for label in [(self.metric or "metric") if key == "metric" else key]
+            for label in [(metric or "metric") if key == "metric" else key]
         )
-        cells = {xid: self._cells(xid, summaries[xid], pipeline_name(xid)) for xid in ordered}
+        cells = {
+            xid: self._cells(xid, summaries[xid], pipeline_name(xid), metric) for xid in ordered
+        }
         if ordered != self.rows or labels != self._labels:
-            cursor = self._current()
-            table.clear(columns=True)
-            for key, label in zip(COLUMNS, labels, strict=True):
-                table.add_column("" if key == "mark" else label, key=key)
-            for xid in ordered:
-                table.add_row(*cells[xid], key=xid)
-            self.rows, self._labels, self._shown = ordered, labels, cells
-            if cursor in ordered:
-                table.move_cursor(row=ordered.index(cursor), animate=False)
+            table.set_content(
+                list(zip(COLUMNS, labels, strict=True)), [(xid, cells[xid]) for xid in ordered]
+            )
+            self.rows, self._labels = ordered, labels
         else:
             for xid in ordered:
-                old = self._shown.get(xid)
-                for key, new, before in zip(COLUMNS, cells[xid], old or cells[xid], strict=True):
-                    if new != before:
-                        table.update_cell(xid, key, new)
-            self._shown = cells
-        self._read_visible()
+                if cells[xid] != self._shown.get(xid):
+                    table.update_row(xid, cells[xid])
+        self._shown = cells
 
-    def cells_of(self, xid: str) -> list[str]:
-        """The row of execution ``xid`` as shown (tests read it)."""
-        return [str(cell) for cell in self.query_one(DataTable).get_row(xid)]
+    def cells_of(self, xid: str) -> dict[str, str]:
+        """The row of execution ``xid`` as shown, by column (tests read it)."""
+        row = self.query_one(RunTable).get_row(xid)
+        return {key: str(cell) for key, cell in zip(COLUMNS, row, strict=True)}
 
     # ----- details, read in the background ------------------------------------------------
 
@@ -176,7 +186,7 @@ class ExecutionsScreen(Screen[None]):
         """Read the details of the rows on screen (and the marked ones) that lack them."""
         if not self.rows:
             return
-        table = self.query_one(DataTable)
+        table = self.query_one(RunTable)
         top = max(0, int(table.scroll_y) - 2)
         wanted = self.rows[top : top + table.size.height + 4] + self.marked
         if self.sort_key in ("metric", "duration"):
@@ -224,20 +234,16 @@ class ExecutionsScreen(Screen[None]):
     # ----- actions ------------------------------------------------------------------------
 
     def _current(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not self.rows or table.cursor_row >= len(self.rows):
-            return None
-        return self.rows[table.cursor_row]
+        return self.query_one(RunTable).current_key
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(RunTable.RowSelected)
+    def _row_selected(self, event: RunTable.RowSelected) -> None:
         self.action_open()
 
-    @on(DataTable.HeaderSelected)
-    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
-        if key in SORT_KEYS:
-            self.sort_by(key)
+    @on(RunTable.HeaderSelected)
+    def _header_selected(self, event: RunTable.HeaderSelected) -> None:
+        if event.column in SORT_KEYS:
+            self.sort_by(event.column)
 
     def action_open(self) -> None:
         xid = self._current()

@@ -23,6 +23,7 @@ from textual.widgets import Footer, Label, Static, TextArea
 
 from forge_ops.schema import Execution, ExecutionDoc
 from forge_tui.app._execution_data import borrowed_output, load_any_execution
+from forge_tui.app._live_execution import LiveExecution
 from forge_tui.app.api import ApiError, ForgeApi, api_for
 from forge_tui.app.bindings import MOVE_BINDINGS
 from forge_tui.app.execution_view import (
@@ -45,7 +46,7 @@ from forge_tui.app.widgets.job_output import (
 )
 from forge_tui.app.widgets.pane_bar import PaneBar
 from forge_tui.app.widgets.status_bar import ConnectionState
-from forge_tui.render import RenderOptions, nearest
+from forge_tui.render import GraphSpec, RenderOptions, nearest
 from forge_tui.render import render_graph as render
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ class MonitorScreen(Screen[None]):
         self.execution_id = execution_id
         self.api = api
         self.execution = ExecutionDoc(link.doc)
+        self.live = LiveExecution(self.execution)
         self.plain: Execution | None = None
         self.selected: str | None = None
         self.follow_jobs = True
@@ -123,6 +125,8 @@ class MonitorScreen(Screen[None]):
         self.sources: dict[str, Execution | None] = {}
         """Executions that cached jobs took their results from (None while loading)."""
         self._said: tuple[tuple[str, ...], float] | None = None
+        self._shown_title: Text | None = None
+        self._shown_spec: GraphSpec | None = None
         self._subscription: Any = None
         self._unwatch: Any = None
 
@@ -239,7 +243,7 @@ class MonitorScreen(Screen[None]):
 
     def refresh_view(self, *, reread: bool = True) -> None:
         if reread or self.plain is None:
-            self.plain = self.execution.to_plain()
+            self.plain = self.live.read()
         plain = self.plain
         if self._said is not None and status_signature(plain) != self._said[0]:
             self.say("")  # the run moved on: what the line said is done or out of date
@@ -247,13 +251,16 @@ class MonitorScreen(Screen[None]):
             self.selected = None
         if self.follow_jobs or self.selected is None:
             self.selected = followed_job(plain, self.selected)
-        canvas = self.query_one(GraphCanvas)
-        canvas.show(
-            render(execution_spec(plain, self.selected), self.options),
-            "Waiting for the execution document…",
-        )
-        canvas.follow(self.selected)
-        self.query_one("#monitor-title", Label).update(self._title(plain))
+        spec = execution_spec(plain, self.selected)
+        if spec != self._shown_spec:  # most changes are console lines and plot points
+            self._shown_spec = spec
+            canvas = self.query_one(GraphCanvas)
+            canvas.show(render(spec, self.options), "Waiting for the execution document…")
+            canvas.follow(self.selected)
+        title = self._title(plain)
+        if title != self._shown_title:  # one line, always: no layout needed
+            self._shown_title = title
+            self.query_one("#monitor-title", Label).update(title, layout=False)
         self._show_job()
 
     def _title(self, plain: Execution) -> Text:
@@ -281,7 +288,8 @@ class MonitorScreen(Screen[None]):
         if area.text != code:
             area.load_text(code)
         name = names.get(job_id or "", "")
-        area.border_title = name
+        if area.border_title != name:
+            area.border_title = name
         job = plain["jobs"].get(job_id) if job_id else None
         self.query_one(PaneBar).note = job_summary(name, job)
         borrowed = self._borrowed(plain, job_id) if job_id else None

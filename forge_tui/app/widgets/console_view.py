@@ -4,31 +4,46 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
+from rich.control import strip_control_codes
+from rich.segment import Segment
+from rich.style import Style
 from textual import events
-from textual.widgets import Log
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 
 def _one_line(line: str) -> str:
-    """A console line as exactly one Log line (Log splits at newlines and drops empty ones),
-    so that line numbers, search matches and dropped lines stay in step with the document."""
-    return line.replace("\r", "").replace("\n", " ") or " "
+    """A console line as exactly one drawn line (tabs expanded, control codes and line breaks
+    out), so that line numbers, search matches and dropped lines stay in step with the
+    document."""
+    return strip_control_codes(line.replace("\r", "").replace("\n", " ").expandtabs())
 
 
-class ConsoleView(Log):
+class ConsoleView(ScrollView, can_focus=True):
     """Console lines of one job; :meth:`show` appends what is new and keeps the scroll place.
 
     Follow mode (on by default) keeps the newest line in view whatever happens to the view's
     size (a panel above it growing, a switch of tabs). Scrolling up or searching turns it off;
     End or ``follow(True)`` turns it back on.
+
+    Its own scroll view rather than Textual's ``Log``: a ``Log`` asks for a layout of the whole
+    screen at every write (its height changes), ten times a second while a job prints. Here the
+    vertical scroll bar is always there, so new lines only move the scroll range.
     """
 
     DEFAULT_CSS = """
-    ConsoleView { height: 1fr; min-height: 4; border: round $primary; }
+    ConsoleView {
+        height: 1fr; min-height: 4; border: round $primary; background: $surface;
+        overflow-y: scroll; overflow-x: auto;
+    }
     ConsoleView:focus { border: heavy $accent; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, auto_scroll=True, highlight=False)
+        super().__init__(id=id)
+        self.auto_scroll = True
         self.shown: list[str] = []
         self.dropped = 0
         self.matches: list[int] = []
@@ -36,7 +51,62 @@ class ConsoleView(Log):
         self.term = ""
         self.source = ""
         """Where the lines come from when not from this job (a cached job's original run)."""
+        self._lines: list[str] = []
+        """What is drawn: the "earlier lines dropped" note, then the kept lines."""
+        self._width = 0
+        self._style: Style | None = None
         self.border_title = "console"
+
+    # ----- the drawn lines ----------------------------------------------------------------
+
+    @property
+    def lines(self) -> list[str]:
+        return self._lines
+
+    @property
+    def line_count(self) -> int:
+        return len(self._lines)
+
+    def clear(self) -> None:
+        self._lines = []
+        self._width = 0
+        self._resize()
+
+    def _append(self, new: Sequence[str]) -> None:
+        drawn = [_one_line(line) for line in new]
+        self._lines.extend(drawn)
+        self._width = max(self._width, *(cell_len(line) for line in drawn))
+        self._resize()
+
+    def _resize(self) -> None:
+        size = Size(self._width + 1, len(self._lines))
+        old = self.virtual_size
+        if size == old:
+            self.refresh()
+            return
+        room = self.container_size.width
+        if not self.is_mounted or (old.width > room) != (size.width > room):
+            self.virtual_size = size  # a horizontal scroll bar comes or goes: a layout
+            return
+        # The vertical bar is always shown: a new height moves only the scroll range.
+        self.set_reactive(ConsoleView.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._style = self.rich_style  # once per redraw, not once per line
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        style = self._style or self.rich_style
+        index = scroll_y + y
+        if index >= len(self._lines):
+            return Strip.blank(width, style)
+        text = self._lines[index]
+        strip = Strip([Segment(text, style)], cell_len(text))
+        return strip.crop_extend(scroll_x, scroll_x + width, style)
 
     @property
     def following(self) -> bool:
@@ -60,6 +130,7 @@ class ConsoleView(Log):
             self.source = source
             self._title()
         kept = len(self.shown) - (dropped - self.dropped)
+        dropped_before = self.dropped
         if dropped == self.dropped and lines[: len(self.shown)] == self.shown:
             new = lines[len(self.shown) :]
         elif (
@@ -79,29 +150,27 @@ class ConsoleView(Log):
             new += lines
             self.dropped = dropped
         if new:
-            # Follow mode scrolls whether or not the view was at the end before: a resize may
-            # have moved the end away from the view since the last write.
-            self.write_lines([_one_line(line) for line in new], scroll_end=False)
+            self._append(new)
+        elif dropped_before != self.dropped:
+            self._resize()
         self.shown = lines
         if self.auto_scroll:
+            # Whether or not the view was at the end before: a resize may have moved the end
+            # away from the view since the last lines came.
             self._to_end()
         if self.term:
             self._find(self.term, keep=True)
 
     def _drop_top(self, count: int, dropped: int) -> None:
         """Remove ``count`` lines after the "earlier lines dropped" note (updated to say
-        ``dropped``); the Log's own list is trimmed in place, as its ``max_lines`` does."""
-        log_lines: list[str] = self._lines  # type: ignore[attr-defined]
+        ``dropped``); the size is set once the new lines are in (:meth:`_append`)."""
         note = 1 if self.dropped else 0
-        del log_lines[note : note + count]
+        del self._lines[note : note + count]
         note_line = f"… {dropped} earlier lines dropped"
         if note:
-            log_lines[0] = note_line
+            self._lines[0] = note_line
         else:
-            log_lines.insert(0, note_line)
-        self._render_line_cache.clear()  # type: ignore[attr-defined]
-        self.virtual_size = self.virtual_size.with_height(len(log_lines))
-        self.refresh()
+            self._lines.insert(0, note_line)
 
     def reset(self) -> None:
         self.clear()

@@ -118,6 +118,8 @@ class JobOutput(Vertical):
         self.job_id: str | None = None
         self.pane: str | None = None
         self.failed = False
+        self._shown_header: Text | None = None
+        self._shown_error = ""
 
     def compose(self) -> ComposeResult:
         yield Static("Select a job (arrows) to see its output.", id="job-header")
@@ -164,9 +166,8 @@ class JobOutput(Vertical):
         if job_id != self.job_id:
             self.console.reset()
             self.job_id = job_id
-        header = self.query_one("#job-header", Static)
         if job is None:
-            header.update("Select a job (arrows) to see its output.")
+            self._header(Text("Select a job (arrows) to see its output."))
             self._set_failed(False, "")
             self.plots.show({})
             self.images.show(None, {})
@@ -180,7 +181,7 @@ class JobOutput(Vertical):
                 f"{borrowed.execution_id}, which computed this result",
                 style="cyan",
             )
-        header.update(text)
+        self._header(text)
         failed = job["status"] == "failed"
         self._set_failed(failed, job.get("error") or "failed without an error message")
         source, source_job, note = execution, job_id, ""
@@ -199,8 +200,22 @@ class JobOutput(Vertical):
             note,
         )
 
+    def _header(self, text: Text) -> None:
+        """Show ``text`` above the output; a redraw of the same text costs nothing, and only
+        a change in its number of lines costs a layout (it changes ten times a second)."""
+        if text == self._shown_header:
+            return
+        lines = text.plain.count("\n")
+        resized = self._shown_header is None or lines != self._shown_header.plain.count("\n")
+        self._shown_header = text
+        self.query_one("#job-header", Static).update(text, layout=resized)
+
     def _set_failed(self, failed: bool, error: str) -> None:
+        shown = error if failed else ""
+        if failed == self.failed and shown == self._shown_error:
+            return
         self.failed = failed
+        self._shown_error = shown
         self.set_class(failed, "-failed")
         error_view = self.query_one("#job-error", Static)
         error_view.update(Text(error) if failed else "")
