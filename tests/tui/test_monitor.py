@@ -274,6 +274,10 @@ class TestMonitor:
             assert restarted >= first_end.replace(microsecond=0) > first_start(first)
             await until(pilot, lambda: not monitor.query_one("#monitor-message").display)
             assert "Restarting" not in screen_text(app)
+            await pilot.press("q")  # back to the diagram: it says nothing stale either
+            await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
+            editor = app.screen.query_one(GraphEditor)
+            assert str(editor.query_one("#message").render()).strip() == ""
 
     async def test_a_cached_job_shows_the_console_of_the_run_it_came_from(
         self, server: RelayServer
