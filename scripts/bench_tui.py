@@ -3,6 +3,7 @@
     .venv/bin/python scripts/bench_tui.py                 # 10/100/300 nodes, 100 edits
     .venv/bin/python scripts/bench_tui.py --sizes 10 100 --edits 30
     .venv/bin/python scripts/bench_tui.py --architecture 100 300 500 --skip-latency
+    .venv/bin/python scripts/bench_tui.py --only monitor list   # parts 3 and 4
 
 1. Layout + render (``forge_tui.render.render_graph``: ranks, ordering, placement, routing and
    drawing into the character grid) of random layered DAGs, median of several runs. Baseline in
@@ -17,6 +18,14 @@
    apps share this process's event loop (each also redraws its own screen), which real users on
    separate processes do not. Baseline in the same run:
    the same edit between two bare sync clients (document to document, no UI). Target p95 ≤ 100 ms.
+3. A job streaming 1,000 console lines and 1,000 plot points per second (a real job on a real
+   ``forge serve --executor local`` in its own process) while the monitor is open at 80×24 in
+   this process: frame time (the app's work for one screen update: the document change handled,
+   then layout, widgets drawn and the update turned into terminal output) p50 / p95, and how old
+   the newest console line on screen is when a frame is drawn (print in the job → on screen).
+   Targets: frame p95 ≤ 50 ms, newest line on screen within 200 ms.
+4. The executions list with 1,000 executions: from opening it to its first frame with every
+   row. Baseline in the same run: a bare Textual DataTable given the same rows. Target ≤ 100 ms.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from forge_tui.render import EdgeSpec, GraphSpec, NodeSpec, render_graph
 
@@ -283,13 +293,31 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=100)
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--architecture", type=int, nargs="*", default=None, metavar="N")
+    parser.add_argument(
+        "--only", nargs="+", choices=["render", "latency", "monitor", "list"],
+        help="run only these parts (default: all)",
+    )
+    parser.add_argument("--stream-seconds", type=float, default=10.0)
+    parser.add_argument("--executions", type=int, default=1000)
     args = parser.parse_args()
     if args.architecture is not None:
         bench_architecture(args.architecture or [100, 300, 500])
-    else:
+        return
+    parts = set(args.only or ["render", "latency", "monitor", "list"])
+    if args.skip_latency:
+        parts.discard("latency")
+    if "render" in parts:
         bench_render(args.sizes)
-    if not args.skip_latency:
+    if "latency" in parts:
         asyncio.run(bench_latency(args.edits))
+    if "monitor" in parts:
+        from bench_tui_monitor import bench_monitor
+
+        asyncio.run(bench_monitor(args.stream_seconds))
+    if "list" in parts:
+        from bench_tui_monitor import bench_list
+
+        asyncio.run(bench_list(args.executions))
 
 
 if __name__ == "__main__":

@@ -67,9 +67,14 @@ class ExecutionDoc:
         self.meta["executor"] = executor
 
     def set_status(self, status: str) -> None:
-        """Set the execution's status; the first running/finished status stamps the time."""
+        """Set the execution's status; the first running/finished status stamps the time.
+
+        A finished execution set running again (a restart) starts its clock again: ``started``
+        is when the latest run of it began, so its duration is that run's."""
         status = JobStatus(status)
         with self.doc.transaction():
+            if status == JobStatus.RUNNING and self.meta.get("finished"):
+                self.meta["started"] = self.meta["finished"] = None
             self.meta["status"] = str(status)
             _stamp(self.meta, status)
 
@@ -216,8 +221,11 @@ class ExecutionDoc:
 
     # ----- reading ------------------------------------------------------------------------
 
-    def to_plain(self) -> Execution:
-        """Return the whole document as validated plain data; see :attr:`warnings`."""
+    def to_plain(self, *, content: bool = True) -> Execution:
+        """Return the whole document as validated plain data; see :attr:`warnings`.
+
+        ``content=False``: the run and its jobs only, without the consoles, graphs and images
+        (for a reader that follows those as they grow, such as a live monitor)."""
         reader = Reader()
         with self.doc.transaction():
             meta_fields = dict(self.meta.items())
@@ -245,28 +253,28 @@ class ExecutionDoc:
                 )
             jobs = reader.build(self.jobs, "jobs", _job)
             console: dict[str, list[str]] = {}
-            for job_id, value in self.console.items():
+            for job_id, value in self.console.items() if content else ():
                 lines = plain_value(value)
                 if isinstance(lines, list) and all(isinstance(x, str) for x in lines):
                     console[job_id] = lines
                 else:
                     reader.warn(f"console/{job_id}", "expected a list of lines; skipped")
             dropped: dict[str, int] = {}
-            for job_id, value in self.console_dropped.items():
+            for job_id, value in self.console_dropped.items() if content else ():
                 try:
                     dropped[job_id] = r.integer(value)
                 except TypeError as exc:
                     reader.warn(f"console_dropped/{job_id}", f"{exc}; skipped")
-            graphs = _read_graphs(reader, self.graphs)
+            graphs = _read_graphs(reader, self.graphs) if content else {}
             attempts: dict[str, list[dict[str, Any]]] = {}
-            for job_id, value in self.attempts.items():
+            for job_id, value in (self.attempts.items() if content else ()):
                 earlier = plain_value(value)
                 if isinstance(earlier, list) and all(isinstance(a, dict) for a in earlier):
                     attempts[job_id] = earlier
                 else:
                     reader.warn(f"attempts/{job_id}", "expected a list of attempts; skipped")
             images: dict[str, dict[str, str]] = {}
-            for job_id, value in self.images.items():
+            for job_id, value in self.images.items() if content else ():
                 names = plain_value(value)
                 if isinstance(names, dict) and all(isinstance(v, str) for v in names.values()):
                     images[job_id] = names

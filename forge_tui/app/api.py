@@ -64,6 +64,11 @@ class ForgeApi:
     async def execution(self, execution: str) -> dict[str, Any]:
         return await self.call("GET", f"executions/{_quote(execution)}")
 
+    async def execution_anywhere(self, execution: str) -> dict[str, Any]:
+        """The record of an execution of any project this user may read (its ``project`` says
+        which): a cached job's result may come from a run in another project."""
+        return await self.client.request("GET", f"executions/{_quote(execution)}")
+
     async def cancel(self, execution: str, job: str | None = None) -> dict[str, Any]:
         path = f"executions/{_quote(execution)}"
         path += f"/jobs/{_quote(job)}/cancel" if job else "/cancel"

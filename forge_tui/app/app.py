@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from functools import partial
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.command import Provider
 from textual.screen import Screen
 
 from forge_tui.app._backend import Backend
 from forge_tui.app._link import DocumentLink, LinkState
+from forge_tui.app._palette import ProjectItems, screen_actions
 from forge_tui.app._workspace import Workspace
 from forge_tui.app.screens.info import ErrorScreen, HelpScreen
 from forge_tui.app.screens.project import ProjectScreen
 from forge_tui.app.screens.projects import ProjectsScreen
+from forge_tui.app.widgets.code_editor import CodeEditor
 from forge_tui.app.widgets.graph_editor import GraphEditor
 
 
@@ -24,9 +26,15 @@ class ForgeApp(App[int]):
     TITLE = "Forge"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
-        Binding("ctrl+p", "command_palette", "Commands"),
-        Binding("ctrl+q", "quit", "Quit"),
+        # The footer shows the palette's key at its right end already, and Quit is in F1 and
+        # in the palette: the footer's room at 80 columns goes to each screen's own keys.
+        Binding("ctrl+p", "command_palette", "Commands", show=False),
+        Binding("ctrl+q", "quit", "Quit", show=False),
     ]
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {
+        *App.COMMANDS,
+        ProjectItems,
+    }
 
     def __init__(
         self,
@@ -104,6 +112,7 @@ class ForgeApp(App[int]):
     def key_sections(self) -> list[tuple[str, Iterable[BindingType]]]:
         """The help screen's sections: each screen's keys under its title."""
         # Loaded on first use, as when they are first opened: startup stays quick.
+        from forge_tui.app.screens.compare import CompareScreen
         from forge_tui.app.screens.executions import ExecutionsScreen
         from forge_tui.app.screens.history import HistoryScreen
         from forge_tui.app.screens.monitor import MonitorScreen
@@ -113,27 +122,14 @@ class ForgeApp(App[int]):
             ("Projects", ProjectsScreen.BINDINGS),
             ("Project (sidebar)", ProjectScreen.BINDINGS),
             ("Diagram editor", GraphEditor.BINDINGS),
+            ("Code editor", CodeEditor.BINDINGS),
             ("Execution monitor", MonitorScreen.BINDINGS),
             ("Executions list", ExecutionsScreen.BINDINGS),
+            ("Compare", CompareScreen.BINDINGS),
             ("History", HistoryScreen.BINDINGS),
         ]
 
-    # ----- command palette: every binding of the focused widget and screen ----------------
+    # ----- command palette: the project's items (ProjectItems), every action once -------
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        seen = set()
-        for active in screen.active_bindings.values():
-            binding = active.binding
-            if not binding.description or binding.action in seen:
-                continue
-            seen.add(binding.action)
-            key = binding.key.split(",")[0]
-            yield SystemCommand(
-                binding.description,
-                f"{binding.description} ({key})",
-                partial(self._run_binding, active.node, binding.action),
-            )
-
-    async def _run_binding(self, node: object, action: str) -> None:
-        await self.run_action(action, node)  # type: ignore[arg-type]
+        yield from screen_actions(self, screen)

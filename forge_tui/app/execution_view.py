@@ -15,7 +15,7 @@ from forge_tui.app._values import show_value
 from forge_tui.app.widgets.job_output import elapsed_seconds, format_elapsed
 from forge_tui.render import EdgeSpec, GraphSpec, NodeSpec, Status
 
-__all__ = ["artifact_text", "execution_spec", "job_names"]
+__all__ = ["artifact_text", "execution_spec", "followed_job", "job_names", "status_signature"]
 
 
 def job_names(execution: Execution) -> dict[str, str]:
@@ -24,6 +24,42 @@ def job_names(execution: Execution) -> dict[str, str]:
         job_id: str((specs.get(job_id) or {}).get("name") or job["node"])
         for job_id, job in execution["jobs"].items()
     }
+
+
+def _order(execution: Execution) -> list[str]:
+    order = execution["meta"]["pipeline"].get("order") or sorted(execution["jobs"])
+    return [job_id for job_id in order if job_id in execution["jobs"]]
+
+
+def followed_job(execution: Execution, current: str | None) -> str | None:
+    """The job a monitor in follow mode shows: the running job that started last; when none
+    runs, the one shown now (where following left off); on opening a finished execution, the
+    job that failed, else the job that finished last, else the first in run order."""
+    jobs = execution["jobs"]
+    order = _order(execution)
+    running = [j for j in order if jobs[j]["status"] == "running"]
+    if running:
+        return max(running, key=lambda j: (jobs[j]["started"] or "", order.index(j)))
+    if current in jobs:
+        return current
+    failed = [j for j in order if jobs[j]["status"] == "failed"]
+    if failed:
+        return failed[0]
+    finished = [j for j in order if jobs[j]["finished"]]
+    if finished:
+        return max(finished, key=lambda j: (jobs[j]["finished"] or "", order.index(j)))
+    return order[0] if order else None
+
+
+def status_signature(execution: Execution) -> tuple[str, ...]:
+    """What changes when anything happens to a run: the execution's and each job's status and
+    start. A status line about an action ("Restarting Train…") is stale once it changes."""
+    meta = execution["meta"]
+    return (
+        meta["status"],
+        str(meta["started"]),
+        *(f"{j}:{job['status']}:{job['started']}" for j, job in sorted(execution["jobs"].items())),
+    )
 
 
 def execution_spec(

@@ -205,3 +205,157 @@ def test_one_user_runs_a_pipeline_the_other_watches_its_plot(  # type: ignore[no
     braille = [c for c in done if "\u2800" < c <= "\u28ff"]
     assert len(braille) > 20, "the chart shows the plotted points"
     ada.wait_for(lambda s: "✓ succeeded" in s, "the finished run on Ada's screen too")
+
+
+def test_at_80x24_the_monitor_follows_the_run_to_its_last_line(  # type: ignore[no-untyped-def]
+    serve_process, terminals, tmp_path: Path
+) -> None:
+    server = serve_process(tmp_path / "data", "--no-auth", "--executor", "local")
+    seed_curve_project(server.url, "small")
+    env = {
+        "FORGE_CONFIG_DIR": str(tmp_path / "config"),
+        "PATH": os.environ.get("PATH", ""),
+        "TERM": "xterm-256color",
+    }
+    forge = f"{shlex.quote(sys.executable)} -m forge_tui"
+    ada = terminals(f"{forge} tui --server {server.url} --project small --name Ada", env, (80, 24))
+    ada.wait_for(lambda s: "└── curve" in s and "connected" in s, "the project")
+    ada.keys("Down", "Enter")
+    ada.wait_for(lambda s: "steps=40" in s, "the pipeline diagram")
+    ada.keys("C-r")
+    # The monitor follows the running job: its console, newest line at the bottom, while it runs…
+    ada.wait_for(
+        lambda s: "▶ running" in s and re.search(r"│step [1-9]\d? ", s) is not None,
+        "the console of the running job",
+    )
+    # …and after it finished, the last line, not one from the middle of the run.
+    done = ada.wait_for(lambda s: "✓ succeeded" in s and "step 39" in s, "the last line", 60)
+    assert all(len(row) <= 80 for row in done.splitlines())
+    ada.keys("2")  # the plot pane
+    ada.wait_for(lambda s: "Loss" in s and "step 39" not in s, "the plot")
+
+
+AFTER = '''
+def after(value: int, /) -> int:
+    print("got", value)
+    return value + 1
+'''
+
+
+def test_at_80x24_the_palette_opens_a_pipeline_and_escape_leaves_code_for_the_diagram(  # type: ignore[no-untyped-def]
+    serve_process, terminals, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from forge_ops.schema import ProjectDoc
+    from forge_server.client import open_document
+
+    server = serve_process(tmp_path / "data", "--no-auth")
+    seed_curve_project(server.url, "keys")
+
+    async def add_pipeline() -> None:  # "chain": Emit → After, one above the other
+        async with open_document(server.url, None, "keys/main") as client:
+            project = ProjectDoc(client.doc)
+            emit = project.find("operations", "Emit")
+            after = project.add_operation("After", AFTER)
+            pid = project.add_pipeline("chain")
+            first, second = project.add_node(pid, emit), project.add_node(pid, after)
+            project.connect(pid, first, "out", second, "value")
+
+    asyncio.run(add_pipeline())
+    env = {
+        "FORGE_CONFIG_DIR": str(tmp_path / "config"),
+        "PATH": os.environ.get("PATH", ""),
+        "TERM": "xterm-256color",
+    }
+    forge = f"{shlex.quote(sys.executable)} -m forge_tui"
+    ada = terminals(f"{forge} tui --server {server.url} --project keys --name Ada", env, (80, 24))
+    ada.wait_for(lambda s: "└── curve" in s and "connected" in s, "the project")
+    ada.keys("C-p")
+    ada.type("chain")
+    ada.wait_for(lambda s: "Pipeline: chain" in s, "the pipeline in the palette")
+    ada.keys("Enter")
+    ada.wait_for(lambda s: "│ Emit" in s and "│ After" in s, "the diagram")
+    ada.keys("Down")  # selects the top box: Emit, drawn heavy
+    ada.wait_for(lambda s: "┃ Emit" in s, "Emit selected")
+    ada.keys("o")
+    ada.wait_for(lambda s: "def emit(" in s, "Emit's code")
+    ada.keys("Escape")  # back to the diagram, where Down moves the selection on
+    ada.wait_for(lambda s: "┃ Emit" in s and "def emit(" not in s, "the diagram again")
+    ada.keys("Down")
+    screen = ada.wait_for(lambda s: "┃ After" in s, "After selected")
+    assert "┃ Emit" not in screen
+
+
+FIT = '''
+from forge_ops.runtime import Graph, Metrics
+
+
+def fit(*, learning_rate: float = 0.01) -> Metrics:
+    line = Graph("Loss").line("loss")
+    for step in range(4):
+        line.add(step, learning_rate * (4 - step))
+    accuracy = 1 - learning_rate * 10
+    return {"accuracy": accuracy, "accuracy/cat": accuracy / 2}
+'''
+OUTPUT = '''
+from forge_ops.runtime import Any
+
+
+def output(data: Any, /, *, name: str = "output") -> None:
+    pass
+'''
+
+
+def test_at_80x24_compare_shows_what_differed_and_the_accuracies(  # type: ignore[no-untyped-def]
+    serve_process, terminals, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from forge_ops.schema import ProjectDoc
+    from forge_server.client import open_document
+    from forge_tui.app.api import ForgeApi
+
+    server = serve_process(tmp_path / "data", "--no-auth", "--executor", "local")
+    server.create_project("runs")
+
+    async def two_runs() -> None:
+        api = ForgeApi(server.url, None, "runs")
+        async with open_document(server.url, None, "runs/main") as client:
+            project = ProjectDoc(client.doc)
+            pid = project.add_pipeline("fit")
+            fit = project.add_node(pid, project.add_operation("Fit", FIT))
+            out = project.add_node(pid, project.add_operation("Output", OUTPUT, True))
+            project.set_attribute(pid, out, "name", "metrics")
+            project.connect(pid, fit, "out", out, "data")
+            for rate in (0.01, 0.003):
+                project.set_attribute(pid, fit, "learning_rate", rate)
+                await asyncio.sleep(0.5)  # the server has the edit before the run
+                execution = (await api.run("fit"))["execution"]
+                for _ in range(240):
+                    if (await api.execution(execution))["status"] == "succeeded":
+                        break
+                    await asyncio.sleep(0.25)
+
+    asyncio.run(two_runs())
+    env = {
+        "FORGE_CONFIG_DIR": str(tmp_path / "config"),
+        "PATH": os.environ.get("PATH", ""),
+        "TERM": "xterm-256color",
+    }
+    forge = f"{shlex.quote(sys.executable)} -m forge_tui"
+    ada = terminals(f"{forge} tui --server {server.url} --project runs --name Ada", env, (80, 24))
+    ada.wait_for(lambda s: "└── fit" in s and "connected" in s, "the project")
+    ada.keys("E")
+    # The key metric is the published accuracy (not the last loss), for both runs.
+    ada.wait_for(lambda s: "accuracy" in s and "0.9 " in s and "0.97 " in s, "the accuracies", 60)
+    ada.keys("Space", "Down", "Space", "c")
+    screen = ada.wait_for(lambda s: "Comparing 2 executions" in s and "learning_rate" in s,
+                          "the compare table", 60)
+    row = next(line for line in screen.splitlines() if "learning_rate" in line)
+    assert "0.003" in row and "0.01" in row
+    accuracy = next(line for line in screen.splitlines() if re.search(r"\baccuracy\s+0", line))
+    assert "0.97" in accuracy and "0.9" in accuracy
+    assert "accuracy/cat" in screen
+    ada.keys("2")
+    ada.wait_for(lambda s: "Loss" in s, "the overlaid plots")

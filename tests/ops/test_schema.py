@@ -307,6 +307,19 @@ class TestExecution:
         assert json.loads(json.dumps(plain)) == plain
         assert ExecutionDoc.from_plain(plain).to_plain() == plain
 
+    def test_a_restart_starts_the_execution_clock_again(self) -> None:
+        ex = ExecutionDoc()
+        ex.set_status("running")
+        ex.set_status("succeeded")
+        ex.meta["started"] = "2026-01-01T10:00:00+00:00"  # the first run, an hour earlier
+        ex.meta["finished"] = "2026-01-01T10:01:00+00:00"
+        ex.set_status("running")  # a job of it restarted
+        meta = ex.to_plain()["meta"]
+        assert meta["started"] > "2026-01-01T10:01:00+00:00" and meta["finished"] is None
+        ex.set_status("succeeded")
+        meta = ex.to_plain()["meta"]
+        assert meta["finished"] is not None and meta["started"] <= meta["finished"]
+
     def test_failed_job_keeps_error_and_requeue_clears(self) -> None:
         ex = ExecutionDoc()
         job = ex.add_job("n", "o")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from rich.console import Console
 from textual.screen import Screen
 from textual.widget import Widget
 
@@ -29,6 +31,19 @@ async def shown(
         if time.monotonic() > deadline:
             raise AssertionError(f"no {selector} on a {screen_type} in time; on top: {screen!r}")
         await pilot.pause(0.02)
+
+
+def screen_text(app: Any) -> str:
+    """What the terminal shows now, as plain text (one line per row)."""
+    width, height = app.size
+    console = Console(
+        width=width, height=height, file=io.StringIO(), record=True, force_terminal=True,
+        legacy_windows=False, safe_box=False,
+    )
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
+    return console.export_text()
 
 
 DOWNLOAD = """

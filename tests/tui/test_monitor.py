@@ -7,6 +7,8 @@ Fixtures here are shared with test_executions.py and test_history_view.py.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -34,7 +36,7 @@ from forge_tui.app.widgets.graph_editor import GraphEditor
 from forge_tui.app.widgets.job_output import JobOutput, elapsed_seconds, format_elapsed
 from forge_tui.render import render_graph
 
-from .conftest import shown
+from .conftest import screen_text, shown
 
 SIZE = (110, 40)
 
@@ -171,6 +173,26 @@ def job_id(screen: MonitorScreen, name: str) -> str:
     return next(j for j, spec in specs.items() if spec["name"] == name)
 
 
+async def set_scale(server: RelayServer, project: str, pipeline: str, scale: float) -> None:
+    """Set the scale of the Emit node of ``pipeline`` on the server's copy of ``project``."""
+    async with server.app[ROOMS].hold(f"{project}/main") as room:
+        with room.edit("test") as doc:
+            view = ProjectDoc(doc)
+            nodes = view.to_plain()["pipelines"][pipeline]["nodes"]
+            emit = next(n for n, node in nodes.items() if node["name"] == "Emit")
+            view.set_attribute(pipeline, emit, "scale", scale)
+
+
+def first_start(meta: Any) -> dt.datetime:
+    return dt.datetime.fromisoformat(meta["started"])
+
+
+async def until_finished(server: RelayServer, execution: str) -> None:
+    from forge_server.coordinator import COORDINATOR
+
+    await asyncio.wait_for(server.app[COORDINATOR].wait(execution), 60)
+
+
 class TestMonitor:
     async def test_run_from_diagram_follows_live_then_restart_reruns_one_job(
         self, server: RelayServer
@@ -191,6 +213,8 @@ class TestMonitor:
             assert "▶" in monitor.query_one("#monitor-graph").rendered.text()  # type: ignore[attr-defined]
             await until(pilot, lambda: "Loss" in output.plots.charts())
             first_points = output.plots.charts()["Loss"].point_count
+            # Pinned to Emit (follow mode would move on to After when Emit is done).
+            monitor.select(job_id(monitor, "Emit"))
             await until(pilot, lambda: output.plots.charts()["Loss"].point_count == 12)
             assert first_points < 12, "points arrive while the job runs"
             await until(pilot, lambda: status_of(monitor, "After") == "succeeded")
@@ -222,6 +246,75 @@ class TestMonitor:
             await until(pilot, lambda: output.console.shown == ["got 12"])
             attempts = monitor.plain.get("attempts", {})  # type: ignore[union-attr]
             assert [a["console"] for a in attempts[after]] == [["got 12"]]
+
+    async def test_at_80x24_the_newest_line_shows_and_a_restart_leaves_no_stale_line(
+        self, server: RelayServer
+    ) -> None:
+        name, ids = await new_project(server)
+        # A scale of its own: no other test's run can be a cache hit for this one.
+        await set_scale(server, name, ids["good"], 1 + uuid.uuid4().int % 997 / 997)
+        app = ForgeApp(ServerBackend(server.url, None, "Ada Lovelace"), name)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_project(pilot, app)
+            await screen.open_now("pipeline", ids["good"])
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: isinstance(app.screen, MonitorScreen))
+            monitor = app.screen
+            assert isinstance(monitor, MonitorScreen)
+            finished = lambda: monitor.plain and monitor.plain["meta"]["status"] == "succeeded"  # noqa: E731
+            await until(pilot, finished)
+            await pilot.press("up")  # from After, where following ended, to Emit
+            await pilot.pause()
+            assert "step 11" in screen_text(app), screen_text(app)
+            first = dict(monitor.plain["meta"])  # type: ignore[index]
+
+            await pilot.press("R")  # restart Emit (and After)
+            await until(pilot, lambda: not finished())
+            await until(pilot, finished)
+            meta = monitor.plain["meta"]  # type: ignore[index]
+            # The header's clock counts from the restart, not from the first run's start.
+            restarted = dt.datetime.fromisoformat(meta["started"])
+            first_end = dt.datetime.fromisoformat(first["finished"])
+            assert restarted >= first_end.replace(microsecond=0) > first_start(first)
+            await until(pilot, lambda: not monitor.query_one("#monitor-message").display)
+            assert "Restarting" not in screen_text(app)
+            await pilot.press("q")  # back to the diagram: it says nothing stale either
+            await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
+            editor = app.screen.query_one(GraphEditor)
+            assert str(editor.query_one("#message").render()).strip() == ""
+
+    async def test_a_cached_job_shows_the_console_of_the_run_it_came_from(
+        self, server: RelayServer
+    ) -> None:
+        """The cache is shared: a run in one project can reuse a result computed in another;
+        its console and plot then come from that project's execution."""
+        scale = 1 + uuid.uuid4().int % 997 / 997
+        first_name, first_ids = await new_project(server)
+        await set_scale(server, first_name, first_ids["good"], scale)
+        api = ForgeApi(server.url, None, first_name)
+        record = await api.run("good")
+        await until_finished(server, record["execution"])
+        name, ids = await new_project(server)
+        await set_scale(server, name, ids["good"], scale)
+        again = await ForgeApi(server.url, None, name).run("good")
+        await until_finished(server, again["execution"])
+        app = ForgeApp(ServerBackend(server.url, None, "Ada Lovelace"), name)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_project(pilot, app)
+            await screen.open_now("execution", again["execution"])
+            await until(pilot, lambda: isinstance(app.screen, MonitorScreen))
+            monitor = app.screen
+            assert isinstance(monitor, MonitorScreen)
+            await until(pilot, lambda: status_of(monitor, "Emit") == "cached")
+            monitor.select(job_id(monitor, "Emit"))
+            output = monitor.query_one(JobOutput)
+            await until(pilot, lambda: "step 11" in output.console.shown)
+            await pilot.pause()
+            shown = screen_text(app)
+            assert "step 11" in shown and f"cached: from {record['execution']}" in shown
+            await pilot.press("2")
+            await until(pilot, lambda: "Loss" in output.plots.charts())
 
     async def test_failed_job_shows_its_traceback(self, server: RelayServer) -> None:
         name, _ids = await new_project(server)
@@ -525,10 +618,12 @@ class TestMonitorInProcess:
             monitor = app.screen
             assert isinstance(monitor, MonitorScreen)
             await until(pilot, lambda: monitor.plain and monitor.plain["jobs"])
-            assert monitor.selected == "j1"  # the first job in run order
+            assert monitor.selected == "j2"  # a finished run opens on the job that failed
             output = monitor.query_one(JobOutput)
+            await pilot.press("up")  # spatial move to Emit
+            assert monitor.selected == "j1"
             assert output.console.shown == ["step 0", "step 1", "step 2", "step 3"]
-            await pilot.press("down")  # spatial move to After
+            await pilot.press("down")  # and back to After
             assert monitor.selected == "j2"
             assert "boom: the value was 4" in str(output.query_one("#job-error").render())
             await pilot.press("R")

@@ -132,12 +132,12 @@ class HistoryScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("b", "branch", "Branch here"),
-        Binding("s", "switch", "Switch branch"),
+        Binding("b", "branch", "Branch"),
+        Binding("s", "switch", "Switch"),
         Binding("m", "merge", "Merge"),
         Binding("t", "tag", "Tag"),
-        Binding("v", "revert", "Revert to"),
-        Binding("r", "reload", "Reload"),
+        Binding("v", "revert", "Revert"),
+        Binding("r", "reload", "Reload", show=False),
         Binding("escape,q", "close", "Back"),
     ]
 

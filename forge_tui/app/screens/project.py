@@ -61,11 +61,23 @@ class LinkChanged(Message):
         self.detail = detail
 
 
+class ProjectTree(Tree[Any]):
+    """The sidebar: the screen's keys are shown in the footer while the list has the focus
+    (in an editor the footer has room for the editor's keys only)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "screen.new_entry", "New"),
+        Binding("E", "screen.executions", "Executions"),
+        Binding("ctrl+g", "screen.history", "History"),
+        Binding("F2", "screen.rename_entry", "Rename"),
+    ]
+
+
 class ProjectScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_entry", "New"),
+        Binding("n", "new_entry", "New", show=False),
         Binding("F2", "rename_entry", "Rename entry", show=False),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
         Binding("tab", "focus_next", "Next pane", show=False),
         Binding("ctrl+o", "switch_project", "Projects", show=False),
         Binding("E", "executions", "Executions", show=False),
@@ -79,6 +91,8 @@ class ProjectScreen(Screen[None]):
         # A pipeline to open by name once the synced document holds it (forge tui --pipeline).
         self.pending_pipeline = open_pipeline
         self._listing: list[tuple[str, list[tuple[str, Any]]]] | None = None
+        self.return_to: dict[str, str] = {}
+        """Code editor → the diagram it was opened from (Escape goes back there)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="topbar"):
@@ -87,7 +101,7 @@ class ProjectScreen(Screen[None]):
             yield ConnectionState(id="connection")
             yield PresenceBar(id="presence")
         with Horizontal(id="body"):
-            tree: Tree[Any] = Tree("Project", id="sidebar")
+            tree = ProjectTree("Project", id="sidebar")
             tree.show_root = False
             yield tree
             with ContentSwitcher(id="content", initial="welcome"):
@@ -217,6 +231,7 @@ class ProjectScreen(Screen[None]):
     def _selected(self, event: Tree.NodeSelected[Any]) -> None:
         data = event.node.data
         if isinstance(data, tuple):
+            self.return_to.pop(f"code-{data[0]}-{data[1]}", None)  # opened from the list
             self.open(*data)
         elif data == "history":
             self.action_history()
@@ -249,6 +264,8 @@ class ProjectScreen(Screen[None]):
     def _show(self, widget_id: str) -> None:
         self.query_one(ContentSwitcher).current = widget_id
         widget = self.query_one(f"#{widget_id}")
+        if isinstance(widget, GraphEditor | CodeEditor):
+            self.open_entry = (widget.kind, widget.entry_id)
         if isinstance(widget, GraphEditor):
             if widget.stale:
                 widget.redraw()
@@ -260,7 +277,30 @@ class ProjectScreen(Screen[None]):
 
     @on(GraphEditor.OpenCode)
     def _open_code(self, event: GraphEditor.OpenCode) -> None:
+        current = self.query_one(ContentSwitcher).current
+        if current is not None:
+            self.return_to[f"code-{event.kind}-{event.entry_id}"] = current
         self.open(event.kind, event.entry_id)
+
+    # ----- Escape: one level up -----------------------------------------------------------
+
+    @on(CodeEditor.Left)
+    def _code_left(self, event: CodeEditor.Left) -> None:
+        """From code back to the diagram it was opened from, else to the list."""
+        diagram = self.return_to.get(str(event.editor.id))
+        if diagram is not None and self.query(f"#{diagram}"):
+            self._show(diagram)
+        else:
+            self.focus_list()
+
+    @on(GraphEditor.Left)
+    def _diagram_left(self, event: GraphEditor.Left) -> None:
+        self.focus_list()
+
+    def focus_list(self) -> None:
+        tree = self.query_one(Tree)
+        tree.display = True
+        tree.focus()
 
     # ----- actions ------------------------------------------------------------------------
 

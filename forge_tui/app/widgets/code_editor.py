@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text as RichText
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -45,6 +45,19 @@ class SharedTextArea(TextArea):
     """
 
     remote: tuple[tuple[int, tuple[int, int], tuple[int, int]], ...] = ()
+
+    class Left(Message):
+        """Escape: the user leaves the text for what is one level up."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        # With Tab indenting, a TextArea answers Escape by moving focus to whatever widget
+        # comes next (the interface panel, where no key does anything): leave one level up.
+        if event.key == "escape":
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Left())
+            return
+        await super()._on_key(event)
 
     def show_remote(self, marks: list[tuple[int, tuple[int, int], tuple[int, int]]]) -> None:
         """``marks``: (colour slot, anchor, cursor) per other user in this text."""
@@ -85,9 +98,19 @@ class CodeEditor(Widget):
     CodeEditor > Horizontal { height: 1fr; }
     CodeEditor TextArea { width: 1fr; }
     CodeEditor #interface { width: 34; border-left: solid $primary; padding: 0 1; }
+    CodeEditor #interface:focus { border-left: thick $accent; }
     CodeEditor.narrow #interface { display: none; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave", "Back to tree", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Back")  # to the diagram it came from, or the list
+    ]
+
+    class Left(Message):
+        """The user left the editor (Escape): focus goes one level up."""
+
+        def __init__(self, editor: CodeEditor) -> None:
+            super().__init__()
+            self.editor = editor
 
     def __init__(self, workspace: Workspace, kind: str, entry_id: str) -> None:
         super().__init__(id=f"code-{kind}-{entry_id}")
@@ -253,4 +276,9 @@ class CodeEditor(Widget):
             )
 
     def action_leave(self) -> None:
-        self.screen.focus_next()
+        self.post_message(self.Left(self))
+
+    @on(SharedTextArea.Left)
+    def _text_left(self, event: SharedTextArea.Left) -> None:
+        event.stop()
+        self.action_leave()

@@ -54,12 +54,15 @@ def row_strip(chars: list[str], styles: list[str]) -> Strip:
     return Strip(segments, len(chars))
 
 
-class GraphCanvas(ScrollView, can_focus=True):
-    """Draws a :class:`Rendered` grid; clicking a box posts :class:`BoxClicked`."""
+class GraphCanvas(ScrollView, can_focus=True, inherit_bindings=False):
+    """Draws a :class:`Rendered` grid; clicking a box posts :class:`BoxClicked`.
+
+    It has no keys of its own: arrows and hjkl belong to the screen or editor that owns it,
+    where they move the selection (and the view follows it), rather than scroll the view."""
 
     DEFAULT_CSS = """
-    GraphCanvas { background: $surface; }
-    GraphCanvas:focus { background: $surface-lighten-1; }
+    GraphCanvas { background: $surface; border-left: tall $surface; }
+    GraphCanvas:focus { background: $surface-lighten-1; border-left: tall $accent; }
     """
 
     @dataclass

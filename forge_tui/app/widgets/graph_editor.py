@@ -43,6 +43,7 @@ class GraphEditor(Widget):
     GraphEditor > Horizontal { height: 1fr; }
     GraphEditor GraphCanvas { width: 1fr; }
     GraphEditor #inspector { width: 32; border-left: solid $primary; padding: 0 1; }
+    GraphEditor #inspector:focus { border-left: thick $accent; }
     GraphEditor #message { height: 1; padding: 0 1; color: $warning; }
     GraphEditor.narrow #inspector { display: none; }
     """
@@ -53,19 +54,21 @@ class GraphEditor(Widget):
         Binding("shift+down,J", "pan(0, 4)", "Pan down", show=False),
         Binding("shift+left,H", "pan(-8, 0)", "Pan left", show=False),
         Binding("shift+right,L", "pan(8, 0)", "Pan right", show=False),
+        Binding("escape", "leave", "Back to the list", show=False),
+        # The footer shows the keys of the everyday edit at 80 columns; F1 lists the rest.
         Binding("a", "add_node", "Add"),
         Binding("c", "connect", "Connect"),
-        Binding("x", "disconnect", "Disconnect"),
-        Binding("d,delete", "delete_node", "Delete"),
-        Binding("r", "rename", "Rename"),
+        Binding("x", "disconnect", "Disconnect", show=False),
+        Binding("d,delete", "delete_node", "Delete", show=False),
+        Binding("r", "rename", "Rename", show=False),
         Binding("e,enter", "edit_attribute", "Attribute"),
-        Binding("f", "set_reference", "Reference"),
+        Binding("f", "set_reference", "Reference", show=False),
         Binding("o", "open_code", "Code"),
         Binding("s", "input_shape", "Input shape", show=False),
         Binding("z", "toggle_compact", "Compact view", show=False),
         Binding("u,ctrl+z", "undo", "Undo"),
-        Binding("U,ctrl+y", "redo", "Redo"),
-        Binding("ctrl+r", "run", "Run", show=False),
+        Binding("U,ctrl+y", "redo", "Redo", show=False),
+        Binding("ctrl+r", "run", "Run"),
         Binding("ctrl+t", "run_with_options", "Run with options…", show=False),
     ]
 
@@ -76,6 +79,9 @@ class GraphEditor(Widget):
     """The graph's map of boxes: ``nodes`` or ``layers``."""
 
     selected: reactive[str | None] = reactive(None, init=False)
+
+    class Left(Message):
+        """Escape: the user leaves the diagram for the list one level up."""
 
     @dataclass
     class OpenCode(Message):
@@ -352,6 +358,9 @@ class GraphEditor(Widget):
     def run_graph(self, options: RunOptions | None = None) -> None:
         """Run the graph on the server (only pipelines run)."""
         self.say("Only pipelines run; open one in the sidebar")
+
+    def action_leave(self) -> None:
+        self.post_message(self.Left())
 
     def action_undo(self) -> None:
         if not self.workspace.undo.undo():

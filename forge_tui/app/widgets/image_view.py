@@ -15,8 +15,9 @@ from textual.widgets import Static
 from forge_tui.app.api import ApiError
 from forge_tui.render.halfblock import HalfBlockImage, half_block
 
-ImageLoader = Callable[[str, str], Awaitable[Any]]
-"""``await loader(job_id, image_name)`` → uint8 H×W×C pixels."""
+ImageLoader = Callable[[str | None, str, str], Awaitable[Any]]
+"""``await loader(execution_id, job_id, image_name)`` → uint8 H×W×C pixels (execution None:
+the one on screen)."""
 
 MAX_ROWS = 10  # cells of height per picture: 20 pixel rows, enough to recognise a sample
 
@@ -30,29 +31,35 @@ class ImageView(Static):
         super().__init__("", id=id)
         self.loader: ImageLoader | None = None
         self.job_id: str | None = None
+        self.execution_id: str | None = None
         self.images: dict[str, str] = {}
+        self.allowed = True
+        """False while the pane that holds the images is not the one shown."""
         self.pictures: dict[str, HalfBlockImage] = {}
         """name → the picture drawn now (tests read it)."""
         self._pixels: dict[str, Any] = {}
         self._failed: dict[str, str] = {}
         self._loading: set[str] = set()
 
-    def show(self, job_id: str | None, images: Mapping[str, str]) -> None:
-        """Show ``images`` (name → artifact hash) of job ``job_id``; fetch the new ones."""
+    def show(
+        self, job_id: str | None, images: Mapping[str, str], execution_id: str | None = None
+    ) -> None:
+        """Show ``images`` (name → artifact hash) of job ``job_id`` (of another execution than
+        the one on screen: ``execution_id``); fetch the new ones."""
         changed = job_id != self.job_id or dict(images) != self.images
-        self.job_id, self.images = job_id, dict(images)
+        self.job_id, self.images, self.execution_id = job_id, dict(images), execution_id
         for name, digest in self.images.items():
             known = digest in self._pixels or digest in self._failed or digest in self._loading
             if job_id is not None and self.loader is not None and not known:
                 self._loading.add(digest)
-                self.run_worker(self._load(job_id, name, digest), group="images")
+                self.run_worker(self._load(execution_id, job_id, name, digest), group="images")
         if changed:
             self.redraw()
 
-    async def _load(self, job_id: str, name: str, digest: str) -> None:
+    async def _load(self, execution_id: str | None, job_id: str, name: str, digest: str) -> None:
         assert self.loader is not None
         try:
-            self._pixels[digest] = await self.loader(job_id, name)
+            self._pixels[digest] = await self.loader(execution_id, job_id, name)
         except ApiError as exc:
             self._failed[digest] = exc.message
         finally:
@@ -61,6 +68,11 @@ class ImageView(Static):
 
     def on_resize(self) -> None:
         self.redraw()
+
+    def allow(self, allowed: bool) -> None:
+        """Show the images only while their pane is on screen (and there are some)."""
+        self.allowed = allowed
+        self.display = allowed and bool(self.images)
 
     def redraw(self) -> None:
         width = max(8, (self.size.width or 42) - 2)
@@ -81,5 +93,5 @@ class ImageView(Static):
                 text.append("loading…", style="dim")
             else:
                 text.append("pictures need a Forge server (--server URL)", style="dim")
-        self.display = bool(self.images)
+        self.display = self.allowed and bool(self.images)
         self.update(text)

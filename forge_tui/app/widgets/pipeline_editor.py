@@ -306,7 +306,7 @@ class PipelineEditor(GraphEditor):
                 return
             self.run_problems = {}
             self.redraw()
-            self.say(f"Running as execution {record['execution']}")
+            self.say("")  # the monitor shows the run; a line here would outlive it
             await open_monitor(app, self.workspace.project_name, str(record["execution"]))
 
         self.run_worker(go(), group="run", exclusive=True)

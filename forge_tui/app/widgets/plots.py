@@ -28,6 +28,22 @@ def overlay(runs: Mapping[str, Graphs]) -> dict[str, dict[str, Points]]:
     return merged
 
 
+def _point(point: Sequence[float]) -> tuple[float, float]:
+    return float(point[0]), float(point[1])
+
+
+def thin(points: Sequence[tuple[float, float]], limit: int) -> list[tuple[float, float]]:
+    """At most about ``limit`` points of a line, evenly spaced, the last one always kept: a
+    chart ``w`` cells wide draws 2·w braille columns, so more points only cost time."""
+    count = len(points)
+    if count <= limit or limit < 2:
+        return list(points)
+    step = count / (limit - 1)
+    kept = [points[int(i * step)] for i in range(limit - 1)]
+    kept.append(points[-1])
+    return kept
+
+
 class Chart(PlotextPlot):
     """One graph: every line of it, a legend, the title."""
 
@@ -36,21 +52,48 @@ class Chart(PlotextPlot):
     def __init__(self, title: str) -> None:
         super().__init__()
         self.title = title
+        self.note = ""
         self.lines: dict[str, list[tuple[float, float]]] = {}
+        self._counts: dict[str, int] = {}
 
-    def show(self, lines: Mapping[str, Points]) -> None:
-        plain = {name: [(float(p[0]), float(p[1])) for p in pts] for name, pts in lines.items()}
-        if plain == self.lines:
-            return
+    def show(self, lines: Mapping[str, Points], note: str = "") -> None:
+        counts = {name: len(pts) for name, pts in lines.items()}
+        if counts == self._counts and note == self.note and self._same_ends(lines):
+            return  # points are only ever appended: same counts and last points, same lines
+        self._counts = counts
+        self.note = note
+        plain: dict[str, list[tuple[float, float]]] = {}
+        for name, pts in lines.items():
+            known = self.lines.get(name, [])
+            if len(known) <= len(pts) and (not known or _point(pts[len(known) - 1]) == known[-1]):
+                # Points arrive at the end: convert only the new ones.
+                known.extend(_point(p) for p in pts[len(known) :])
+                plain[name] = known
+            else:
+                plain[name] = [_point(p) for p in pts]
         self.lines = plain
+        self._draw()
+
+    def _same_ends(self, lines: Mapping[str, Points]) -> bool:
+        return all(
+            not pts or self.lines.get(name, [None])[-1] == _point(pts[-1])
+            for name, pts in lines.items()
+        )
+
+    def _draw(self) -> None:
         plt = self.plt
         plt.clear_data()
-        plt.title(self.title)
-        for name, points in sorted(plain.items()):
+        plt.title(f"{self.title} ({self.note})" if self.note else self.title)
+        limit = max(16, 2 * (self.size.width or 80))
+        for name, points in sorted(self.lines.items()):
             if points:
-                xs, ys = zip(*points, strict=True)
+                xs, ys = zip(*thin(points, limit), strict=True)
                 plt.plot(list(xs), list(ys), label=name, marker="braille")
         self.refresh()
+
+    def on_resize(self) -> None:
+        if self.lines:
+            self._draw()
 
     @property
     def point_count(self) -> int:
@@ -71,7 +114,8 @@ class PlotPanel(VerticalScroll):
     def charts(self) -> dict[str, Chart]:
         return {chart.title: chart for chart in self.query(Chart)}
 
-    def show(self, graphs: Graphs) -> None:
+    def show(self, graphs: Graphs, note: str = "") -> None:
+        """One chart per graph of ``graphs``; ``note`` goes in each title (e.g. cached)."""
         charts = self.charts()
         for title, chart in charts.items():
             if title not in graphs:
@@ -81,5 +125,5 @@ class PlotPanel(VerticalScroll):
             chart = existing if existing is not None else Chart(title)
             if existing is None:
                 self.mount(chart)
-            chart.show(graphs[title])
+            chart.show(graphs[title], note)
         self.query_one("#plots-empty").display = not graphs
