@@ -64,7 +64,7 @@ from ._writer import ExecutionWriter
 
 if TYPE_CHECKING:
     from forge_ops.artifacts import ArtifactStore
-    from forge_ops.execution import Engine, ExecutionHandle, ExecutionResult, Plan
+    from forge_ops.execution import Engine, EventCallback, ExecutionHandle, ExecutionResult, Plan
 
 _log = logging.getLogger(__name__)
 _RESULTS_KEPT = 1000
@@ -187,16 +187,36 @@ class Coordinator:
         engine = await self.engine(executor or original["meta"]["executor"])
         prepared = self._prepare(project, content, str(snapshot.get("pipeline")))
         new = await self._new_execution(project)
-        try:
-            await self.history.store.run(self.history.store.add_tag, project, f"run/{new}", commit,
-                                         by)
-        except HistoryError as exc:
-            raise CoordinatorError(exc.message) from exc
+        await self._tag_run(project, new, commit, by)
         branch = str(snapshot.get("branch") or "main")
         return await self._launch(
             project, branch, new, prepared=prepared, commit=commit, engine=engine,
             use_cache=use_cache, by=by, rerun_of=execution,
         )
+
+    async def run_commit(
+        self, project: str, branch: str, pipeline_id: str, commit: str, content: Project, *,
+        executor: str | None = None, by: str | None = None,
+        observe: EventCallback | None = None,
+    ) -> ExecutionRecordJson:
+        """Run ``pipeline_id`` as it is in ``content``, the state of ``commit`` (not necessarily
+        a branch head: a sweep trial's settings), tagged ``run/{id}``. ``observe`` sees every
+        engine event as it happens, on the engine's thread."""
+        content = self.own_artifacts(project, content)
+        validate(content, pipeline_id)
+        prepared = self._prepare(project, content, pipeline_id)
+        engine = await self.engine(executor)
+        execution = await self._new_execution(project)
+        await self._tag_run(project, execution, commit, by)
+        return await self._launch(project, branch, execution, prepared=prepared, commit=commit,
+                                  engine=engine, use_cache=True, by=by, observe=observe)
+
+    async def _tag_run(self, project: str, execution: str, commit: str, by: str | None) -> None:
+        try:
+            await self.history.store.run(self.history.store.add_tag, project,
+                                         f"run/{execution}", commit, by)
+        except HistoryError as exc:
+            raise CoordinatorError(exc.message) from exc
 
     async def restart(
         self, project: str, execution: str, job: str, *, by: str | None = None
@@ -240,14 +260,16 @@ class Coordinator:
             entry["outputs"] = {}
         return record
 
-    def cancel(self, project: str, execution: str, job: str | None = None) -> None:
-        """Cancel a running execution or one of its jobs (and so its downstream)."""
+    def cancel(self, project: str, execution: str, job: str | None = None, *,
+               reason: str = "cancelled by request") -> None:
+        """Cancel a running execution or one of its jobs (and so its downstream); ``reason``
+        becomes the cancelled jobs' error."""
         live = self._live.get(execution)
         if live is None or live.project != project:
             self.lookup.execution_room(project, execution)  # 404 when it does not exist
             raise Conflict(f"execution {execution} is not running; nothing to cancel")
         if job is None:
-            live.handle.cancel()
+            live.handle.cancel(reason=reason)
             return
         names = {j: s.name for j, s in live.plan.jobs.items()}
         job_id = match_job(job, names, f"execution {execution}")
@@ -256,7 +278,7 @@ class Coordinator:
             raise Conflict(f"job {names[job_id]} of execution {execution} already finished "
                            f"({status.value}); cancel a queued or running job, or the whole "
                            "execution")
-        live.handle.cancel(job_id)
+        live.handle.cancel(job_id, reason)
 
     async def wait(self, execution: str) -> None:
         """Wait until a running execution is finished and its last state written."""
@@ -276,6 +298,7 @@ class Coordinator:
         use_cache: bool,
         by: str | None,
         rerun_of: str | None = None,
+        observe: EventCallback | None = None,
     ) -> ExecutionRecordJson:
         self._starting.add(execution)
         try:
@@ -294,8 +317,9 @@ class Coordinator:
                     )
                 await room.written()
             writer = self._writer(project, branch, execution, by, commit)
+            on_event = writer.on_event if observe is None else _both(writer.on_event, observe)
             handle = engine.start(
-                plan, writer.on_event, execution=execution, commit=commit, use_cache=use_cache
+                plan, on_event, execution=execution, commit=commit, use_cache=use_cache
             )
             self.log.info(
                 "execution %s of %s/%s (%s) started on %s by %s",
@@ -450,6 +474,14 @@ class Coordinator:
             raise Conflict(
                 f"execution {execution} is still running; wait for it or cancel it first"
             )
+
+
+def _both(first: EventCallback, second: EventCallback) -> EventCallback:
+    def both(event: Any) -> None:
+        first(event)
+        second(event)
+
+    return both
 
 
 __all__ = ["OUTPUT_OPERATION", "Coordinator"]
