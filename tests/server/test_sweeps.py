@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import sweep_fixtures as fixtures
 from sweep_fixtures import (
@@ -23,6 +24,7 @@ from sweep_fixtures import (
 from forge_ops.schema import ProjectDoc
 from forge_ops.sweeps import optuna_module, read_sweep, sampler, suggest
 from forge_server.history import HISTORY
+from forge_server.principal import Role, Unauthenticated
 from forge_server.relay.app import ROOMS
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.server import RelayServer
@@ -175,6 +177,41 @@ class TestPruning:
         assert train["error"].startswith("sweep lr: pruned at step")
         assert trial["steps"] < 300  # stopped early
         assert [t["status"] for t in record["trials"]] == ["succeeded", "pruned"]
+
+
+class TokenRoles:
+    """The token is the user's name; "reader" may only read, anyone else writes."""
+
+    async def authenticate(self, token: str | None) -> str:
+        if not token:
+            raise Unauthenticated("a token is required")
+        return token
+
+    async def role(self, user: str, project: str) -> Role | None:
+        return Role.READER if user == "reader" else Role.WRITER
+
+
+async def test_readers_read_writers_run(tmp_path: Path) -> None:
+    async with RelayServer(RelayConfig(data_dir=tmp_path), authorizer=TokenRoles(),
+                           setups=sweep_setups(tmp_path)) as server:
+        project = await example_project(server)
+        base = f"{server.url}/api/projects/{project}/sweeps"
+        definition = {"pipeline": PIPELINE, **fixtures.GRID}
+
+        async def call(token: str | None, method: str, url: str,
+                       body: dict[str, Any] | None = None) -> tuple[int, Any]:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            async with aiohttp.ClientSession(headers=headers) as session, \
+                    session.request(method, url, json=body) as response:
+                return response.status, await response.json()
+
+        assert (await call(None, "GET", base))[0] == 401
+        status, body = await call("reader", "PUT", f"{base}/lr", definition)
+        assert status == 403 and "writer or owner role" in body["error"]
+        assert (await call("writer", "PUT", f"{base}/lr", definition))[0] == 200
+        assert (await call("reader", "GET", base))[0] == 200
+        for action in ("runs", "runs/latest/cancel", "runs/latest/resume", "runs/latest/apply"):
+            assert (await call("reader", "POST", f"{base}/lr/{action}", {}))[0] == 403, action
 
 
 @pytest.mark.ray
