@@ -14,19 +14,19 @@ Outcomes stay known for a while after they settle, because the cache index is wr
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from forge_ops.schema import JobStatus, now_iso
 
+from ._batch import FeedbackBatcher
 from ._cache import cache_key
-
-if TYPE_CHECKING:
-    from ._plan import JobSpec
-    from ._run import Run
+from ._plan import JobSpec, Plan
+from ._results import JobRecord
 
 #: How many settled outcomes are remembered (each a few hashes).
 REMEMBERED = 4096
@@ -142,10 +142,31 @@ class SharedJobs:
             return len(self._flights)
 
 
+class SharingRun(Protocol):
+    """What :class:`RunSharing` uses of its run (``_run.Run``)."""
+
+    execution: str
+    plan: Plan
+    records: dict[str, JobRecord]
+    inbox: queue.Queue[Any]
+    batcher: FeedbackBatcher
+    dependents: dict[str, list[str]]
+    chained: set[str]
+    runtime: dict[str, str]
+
+    def update(self, job: str, **changes: Any) -> JobRecord: ...
+
+    def finish_unrun(self, job: str, status: JobStatus, why: str) -> None: ...
+
+    def launch(self, job: str, shared: bool = True) -> None: ...
+
+    def ready(self, job: str) -> bool: ...
+
+
 class RunSharing:
     """One run's use of the engine's :class:`SharedJobs`."""
 
-    def __init__(self, run: Run, shared: SharedJobs) -> None:
+    def __init__(self, run: SharingRun, shared: SharedJobs) -> None:
         self.run = run
         self.shared = shared
         self.owned: dict[str, str] = {}  # job -> key it computes for others too
