@@ -107,6 +107,7 @@ class ForgeApp(App[int]):
         from forge_tui.app.screens.executions import ExecutionsScreen
         from forge_tui.app.screens.history import HistoryScreen
         from forge_tui.app.screens.monitor import MonitorScreen
+        from forge_tui.app.screens.sweeps import SweepsScreen
 
         return [
             ("Everywhere", self.BINDINGS),
@@ -116,6 +117,7 @@ class ForgeApp(App[int]):
             ("Execution monitor", MonitorScreen.BINDINGS),
             ("Executions list", ExecutionsScreen.BINDINGS),
             ("History", HistoryScreen.BINDINGS),
+            ("Sweeps", SweepsScreen.BINDINGS),
         ]
 
     # ----- command palette: every binding of the focused widget and screen ----------------
