@@ -81,6 +81,8 @@ class Driver:
         self.done = done
         self.elapsed_s = elapsed_s
         self.active: dict[int, _Trial] = {}
+        #: Trials whose execution ended, being scored: their slot is free already.
+        self.settling = 0
         self.cancelling: str | None = None
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -103,7 +105,7 @@ class Driver:
                 while self._room_for_more():
                     if not await self._launch():
                         break
-                if not self.active:
+                if not self.active and not self.settling:
                     break
                 await self._changed.wait()
                 self._changed.clear()
@@ -147,7 +149,7 @@ class Driver:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return False
         return len(self.active) < budget.concurrency and \
-            self.done + len(self.active) < budget.trials
+            self.done + len(self.active) + self.settling < budget.trials
 
     def _note(self) -> str:
         if self._launch_failures >= MAX_LAUNCH_FAILURES:
@@ -233,7 +235,14 @@ class Driver:
                     batch += active.feedback.get_nowait()
                 if active.pruned is None and self.cancelling is None:
                     await self._watch(active, batch)
-            await self._settle(active)
+            # The slot is free: the next trial starts while this one is scored.
+            self.active.pop(active.trial.number, None)
+            self.settling += 1
+            self._changed.set()
+            try:
+                await self._settle(active)
+            finally:
+                self.settling -= 1
         finally:
             ended.cancel()
             self.active.pop(active.trial.number, None)

@@ -61,6 +61,15 @@ async def test_define_run_list_and_apply(swept: RelayServer, capsys: pytest.Capt
     code, out, err = await forge(swept, capsys, "sweeps", project, "--json")
     assert json.loads(out)[0]["runs"][0]["run"] == record["run"]
 
+    # Every trial reruns from its own tag: the same settings, so every job comes from the cache.
+    code, out, err = await forge(swept, capsys, "rerun", best["execution"], "--json")
+    assert code == 0, err
+    rerun = json.loads(out)
+    assert rerun["all_match"] and rerun["status"] == "succeeded"
+    code, out, err = await forge(swept, capsys, "executions", project, "--json")
+    again = next(row for row in json.loads(out) if row["execution"] == rerun["rerun"])
+    assert again["commit"] == best["commit"]
+
     code, out, err = await forge(swept, capsys, "sweep", project, "lr", "--apply")
     assert code == 0, err
     assert f"applied trial {best['number']}" in out

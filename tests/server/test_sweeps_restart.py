@@ -4,17 +4,28 @@ the trials that finished and runs the interrupted one again; cancel and resume b
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sweep_fixtures import RATES, define, example_project, finish, sweep_api, sweep_setups
+import pytest
+from sweep_fixtures import (
+    RATES,
+    define,
+    example_project,
+    finish,
+    sweep_api,
+    sweep_setups,
+    tiny_example,
+)
 
+from forge_server.client import open_document
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.server import RelayServer
 from forge_server.sweeps import SWEEPS
 
 
-async def until(server: RelayServer, path: str, done: Any, timeout: float = 120) -> dict[str, Any]:
+async def until(server: Any, path: str, done: Any, timeout: float = 120) -> dict[str, Any]:
     """Poll a run's record until ``done(record)``."""
     call = sweep_api(server)
     async with asyncio.timeout(timeout):
@@ -79,3 +90,24 @@ async def test_cancel_then_resume(tmp_path: Path) -> None:
         assert record["trials"][1]["retry_of"] == 0
         status, body = await call("POST", f"{path}/resume", {})
         assert status == 409 and "finished its budget" in body["error"]
+
+
+async def test_a_sweep_survives_kill_9_of_forge_serve(
+        tmp_path: Path, serve_process: Callable[..., Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORGE_CONFIG_DIR", str(tmp_path / "config"))
+    server = serve_process(tmp_path / "data", "--no-auth", "--executor", "local")
+    project = "killed"
+    async with open_document(server.url, None, f"{project}/main") as client:
+        client.doc.apply_update(tiny_example(project, {"max_iterations": 60}).doc.get_update())
+    await define(server, project, budget={"concurrency": 1, "trials": 3})
+    status, run = await sweep_api(server)("POST", f"{project}/sweeps/lr/runs", {})
+    assert status == 201, run
+    path = f"{project}/sweeps/lr/runs/{run['run']}"
+    await until(server, path, lambda r: statuses(r)[:2] == ["succeeded", "running"])
+    server.kill()
+    server.start()
+    record = await until(server, path, lambda r: r["status"] != "running", timeout=180)
+    assert record["status"] == "finished", record
+    assert statuses(record)[:2] == ["succeeded", "interrupted"]
+    assert statuses(record).count("succeeded") == 3
