@@ -80,7 +80,9 @@ class TestLocal:
         assert len({r.jobs["Leaf"].outputs["out"] for r in results}) == 3  # each its own
 
     def test_a_waiting_trial_says_whom_it_waits_for(self, engine: Engine) -> None:
-        first = engine.start(trial_plan(1.0))
+        computing, started = started_computing()
+        first = engine.start(trial_plan(1.0), computing)
+        assert started.wait(60)
         recorder = Recorder()
         second = engine.start(trial_plan(2.0), recorder)
         first.wait(60)
@@ -105,7 +107,9 @@ class TestLocal:
                    in line for line in waiting.lines("Source"))
 
     def test_a_failure_is_shared_not_repeated(self, engine: Engine) -> None:
-        owner = engine.start(trial_plan(1.0, fail=True, seconds=1.0))
+        recorder, started = started_computing()
+        owner = engine.start(trial_plan(1.0, fail=True, seconds=1.0), recorder)
+        assert started.wait(60)
         waiter = engine.start(trial_plan(2.0, fail=True, seconds=1.0))
         failed, shared = owner.wait(60), waiter.wait(60)
         assert failed.jobs["Source"].status is JobStatus.FAILED
