@@ -19,6 +19,7 @@ from forge_ops.sweeps import (
     graph_value,
     metric_value,
     optuna_module,
+    pruner,
     read_sweep,
     sampler,
     suggest,
@@ -135,6 +136,16 @@ class TestSearch:
         assert len({v["lr"] for v in first}) == 12
         for values in first:  # momentum only where the optimizer is sgd
             assert ("momentum" in values) == (values["optimizer"] == "sgd")
+
+    @pytest.mark.parametrize(("rule", "kind"), [("median", "MedianPruner"),
+                                                 ("halving", "SuccessiveHalvingPruner")])
+    def test_pruners(self, rule: str, kind: str) -> None:
+        spec = spec_of(pruner={"rule": rule, "node": "Train", "graph": "Training Error",
+                               "line": "error", "warmup_steps": 5, "reduction_factor": 2})
+        assert spec.pruner is not None and spec.pruner.node_name == "Train"
+        assert type(pruner(spec)).__name__ == kind
+        with pytest.raises(SweepError, match="pruner: give 'node', 'graph' and 'line'"):
+            spec_of(pruner={"rule": rule, "node": "Train"})
 
     def test_without_a_seed_proposals_differ(self) -> None:
         spec = spec_of(parameters={"lr": {"node": "Train", "attribute": "learning_rate",
