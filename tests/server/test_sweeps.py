@@ -112,6 +112,17 @@ class TestGridSweep:
                 for s in listing["sweeps"]] == [("lr", 4, [], [])]
 
 
+    async def test_a_time_budget_stops_new_trials(self, swept: RelayServer) -> None:
+        project = await example_project(swept)
+        await define(swept, project, budget={"concurrency": 1, "time_s": 0.5})
+        status, run = await sweep_api(swept)("POST", f"{project}/sweeps/lr/runs", {})
+        assert status == 201, run
+        record = await finish(swept, project, "lr", run["run"])
+        assert record["status"] == "finished"
+        assert [t["status"] for t in record["trials"]] == ["succeeded"]  # the one it began
+        assert record["note"] == "time budget spent after 1 trials"
+
+
 class TestSearch:
     async def test_a_seeded_random_sweep_proposes_the_same_trials_twice(
             self, swept: RelayServer) -> None:
