@@ -27,6 +27,7 @@ from forge_server.projects import projects_setup
 from forge_server.relay.app import AppSetup
 from forge_server.relay.config import RelayConfig
 from forge_server.relay.server import RelayServer, run_relay
+from forge_server.sweeps import sweeps_setup
 
 if TYPE_CHECKING:
     from forge_ops.execution import Confinement, SandboxPolicy
@@ -81,7 +82,8 @@ def server_setups(
         store_options=dict(parse_option(option) for option in artifacts_options),
         forward_env=tuple(forward_env),
     )
-    return [setup_auth_routes, history_setup(), projects_setup, coordinator_setup(execution)]
+    return [setup_auth_routes, history_setup(), projects_setup, coordinator_setup(execution),
+            sweeps_setup()]
 
 
 def serve(

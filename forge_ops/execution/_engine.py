@@ -25,6 +25,7 @@ from ._cache import CacheIndex
 from ._plan import Plan
 from ._results import ExecutionResult, JobRecord
 from ._run import CancelRequest, EventCallback, Run
+from ._shared import SharedJobs
 from ._task import Executor
 
 _log = logging.getLogger(__name__)
@@ -51,12 +52,13 @@ class ExecutionHandle:
         if the engine itself failed without one."""
         return self._run.future
 
-    def cancel(self, job: str | None = None) -> None:
+    def cancel(self, job: str | None = None, reason: str = "cancelled by request") -> None:
         """Cancel one job (and so its downstream) or, with no job, the whole execution:
-        interrupt first, kill after the engine's grace period."""
+        interrupt first, kill after the engine's grace period. ``reason`` becomes the
+        cancelled jobs' error."""
         if job is not None and job not in self._run.plan.jobs:
             raise KeyError(f"no job {job!r} in execution {self.execution}")
-        self._run.inbox.put(CancelRequest(job))
+        self._run.inbox.put(CancelRequest(job, reason))
 
     def done(self) -> bool:
         return self._run.future.done()
@@ -88,6 +90,8 @@ class Engine:
         self.max_retries = max_retries
         self.console_cap = console_cap
         self.log = logger or _log
+        #: Jobs in flight across this engine's executions, so concurrent runs share them.
+        self.shared = SharedJobs()
 
     def start(self, plan: Plan, on_event: EventCallback | None = None, *,
               execution: str | None = None, commit: str | None = None, use_cache: bool = True,

@@ -30,6 +30,7 @@ from ._events import Event, ExecutionStatusChanged, JobStatusChanged
 from ._plan import Plan
 from ._recording import RunRecorder
 from ._results import ExecutionResult, JobRecord, replaced
+from ._shared import RunSharing, SharedJobs, SharedJobSettled
 from ._store_access import store_failure
 from ._task import (
     TERMINAL_KINDS,
@@ -59,11 +60,13 @@ class EngineParts(Protocol):
     max_retries: int
     console_cap: int
     log: logging.Logger
+    shared: SharedJobs
 
 
 @dataclass(frozen=True)
 class CancelRequest:
     job: str | None  # None: the whole execution
+    reason: str = "cancelled by request"  # the cancelled jobs' error
 
 class Run:
     """One execution's state, driven by its own thread (``main``)."""
@@ -78,7 +81,7 @@ class Run:
         self.commit = commit
         self.use_cache = use_cache
         self.force = force
-        self.inbox: queue.Queue[TaskEvent | CancelRequest] = queue.Queue()
+        self.inbox: queue.Queue[TaskEvent | CancelRequest | SharedJobSettled] = queue.Queue()
         self.records: dict[str, JobRecord] = {}
         for job_id, spec in plan.jobs.items():
             kept = keep.get(job_id)
@@ -106,7 +109,9 @@ class Run:
         self.runtime = runtime_versions()
         self.cancel_deadlines: dict[str, float] = {}
         self.forced: dict[str, float] = {}
-        self.cancelled_by_user: set[str] = set()
+        self.cancelled_by_user: dict[str, str] = {}  # job -> why
+        #: Jobs computed for, or awaited from, other executions running now (see _shared).
+        self.sharing = RunSharing(self, engine.shared)
         self.cancel_all = False
         self.tasks_launched = 0
         self.batcher = FeedbackBatcher(execution, engine.feedback_interval,
@@ -134,6 +139,7 @@ class Run:
             self.unfinished.discard(job)
             # Jobs waiting on this one may now run (or never will).
             self.candidates.update(dict.fromkeys(self.dependents.get(job, ())))
+            self.sharing.finished(job)
         elif job in self.to_run_set:
             self.unfinished.add(job)
         if "status" in changes:
@@ -186,6 +192,7 @@ class Run:
                                      self.engine.executor.name)
             self.emit(ExecutionStatusChanged(self.execution, JobStatus.FAILED, result.finished))
         finally:
+            self.sharing.close()
             if result is not None:
                 self.future.set_result(result)
             else:
@@ -220,7 +227,9 @@ class Run:
         if isinstance(message, TaskEvent):
             self.on_task_event(message)
         elif isinstance(message, CancelRequest):
-            self.on_cancel(message.job)
+            self.on_cancel(message.job, message.reason)
+        elif isinstance(message, SharedJobSettled):
+            self.sharing.on_settled(message)
         now = time.monotonic()
         for job in self.batcher.due(now):
             self.flush(job)
@@ -287,14 +296,14 @@ class Run:
                               self.blocked_by(job) or str(event.data["skipped"]))
         elif event.kind is TaskEventKind.CANCELLED:
             self.update(job, status=JobStatus.CANCELLED, finished=now_iso("milliseconds"),
-                        error="cancelled by request")
+                        error=self.cancelled_by_user.get(job, "cancelled by request"))
         if event.kind in TERMINAL_KINDS:
             self.handles.pop(job, None)
             self.chained.discard(job)
             self.cancel_deadlines.pop(job, None)
             self.forced.pop(job, None)
 
-    def on_cancel(self, job: str | None) -> None:
+    def on_cancel(self, job: str | None, reason: str = "cancelled by request") -> None:
         targets = self.to_run if job is None else [job]
         if job is None:
             self.cancel_all = True
@@ -302,10 +311,11 @@ class Run:
             record = self.records[target]
             if record.status in FINISHED_STATUSES:
                 continue
-            self.cancelled_by_user.add(target)
+            self.cancelled_by_user[target] = reason
             handle = self.handles.get(target)
             if handle is None:
-                self.finish_unrun(target, JobStatus.CANCELLED, "cancelled by request")
+                self.sharing.withdraw(target)
+                self.finish_unrun(target, JobStatus.CANCELLED, reason)
             elif target not in self.cancel_deadlines and target not in self.forced:
                 handle.cancel(force=False)
                 self.cancel_deadlines[target] = time.monotonic() + self.engine.cancel_grace
@@ -369,8 +379,9 @@ class Run:
         return all(self.records[u].status in (JobStatus.SUCCEEDED, JobStatus.CACHED)
                    for u in self.upstream[job])
 
-    def launch(self, job: str) -> None:
-        """Satisfy ``job`` from the cache or submit it (chained to running upstream jobs)."""
+    def launch(self, job: str, shared: bool = True) -> None:
+        """Satisfy ``job`` from the cache (or from another execution computing it now, unless
+        not ``shared``) or submit it (chained to running upstream jobs)."""
         spec = self.plan.jobs[job]
         inputs: dict[str, str] = {}
         chained: dict[str, ChainedInput] = {}
@@ -402,6 +413,8 @@ class Run:
                 now = now_iso("milliseconds")
                 self.update(job, status=JobStatus.CACHED, started=now, finished=now,
                             outputs=dict(entry.outputs), cached_from=entry.execution)
+                return
+            if use_cache and shared and self.sharing.wait_or_own(job, key):
                 return
         task = TaskSpec(job=spec, inputs=inputs, store=self.engine.store.location,
                         execution=self.execution, commit=self.commit,

@@ -30,6 +30,7 @@ from ._types import (
     Pipeline,
     Project,
     ProjectMeta,
+    Sweep,
 )
 from .diff import Action, Change, Target, code_diff, diff_projects, format_value
 from .messages import commit_message
@@ -65,6 +66,7 @@ __all__ = [
     "ProjectMeta",
     "SchemaError",
     "SchemaWarning",
+    "Sweep",
     "Target",
     "changed_span",
     "code_diff",

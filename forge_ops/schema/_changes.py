@@ -38,6 +38,7 @@ class Target(StrEnum):
     INPUT_SHAPE = "input shape"
     EXECUTION = "execution"
     ARTIFACT = "artifact"
+    SWEEP = "sweep"
 
 
 Scope = tuple[str, str, str]

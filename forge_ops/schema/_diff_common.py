@@ -7,9 +7,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ._changes import Action, Change, Scope, Target, format_value
-from ._types import Architecture, Layer, Operation, Pipeline
+from ._types import Architecture, Layer, Operation, Pipeline, Sweep
 
-NamedEntry = Operation | Layer | Pipeline | Architecture
+NamedEntry = Operation | Layer | Pipeline | Architecture | Sweep
 """A top-level entry of a project that has a name of its own."""
 
 

@@ -17,10 +17,12 @@ from ._pipeline_edits import PipelineEdits
 from ._project_reader import read_project, read_schema_version
 from ._read import Reader, SchemaError
 from ._restore import PROJECT_LAYOUT, set_text, sync_map
-from ._roots import checked_input_shape, checked_name, checked_shape
+from ._roots import checked_input_shape, checked_name, checked_shape, json_dict
 from ._types import PROJECT_ROOTS, SCHEMA_VERSION, JobStatus, Project
 
-_NAMED = ("operations", "pipelines", "layers", "architectures")
+_NAMED = ("operations", "pipelines", "layers", "architectures", "sweeps")
+#: The parts of a sweep besides its name (see ``Sweep``); ``forge_ops.sweeps`` checks them.
+SWEEP_PARTS = ("parameters", "objective", "budget", "sampler", "pruner")
 
 
 class ProjectDoc(PipelineEdits, ArchitectureEdits):
@@ -120,6 +122,28 @@ class ProjectDoc(PipelineEdits, ArchitectureEdits):
         )
         return arch_id
 
+    def set_sweep(self, name: str, pipeline_id: str, parts: Mapping[str, Any], *,
+                  sweep_id: str | None = None) -> str:
+        """Add a sweep, or replace the definition of sweep ``sweep_id`` (fields that did not
+        change are left alone, so concurrent edits elsewhere merge). ``parts``: parameters,
+        objective, budget, sampler and pruner, each a JSON map (missing ones are empty)."""
+        unknown = sorted(set(parts) - set(SWEEP_PARTS))
+        if unknown:
+            raise SchemaError(
+                f"a sweep has no part {unknown[0]!r}; parts: {', '.join(SWEEP_PARTS)}")
+        fields: dict[str, Any] = {"name": checked_name(name, "sweep"),
+                                  "pipeline": checked_name(pipeline_id, "pipeline")}
+        for part in SWEEP_PARTS:
+            fields[part] = json_dict(parts.get(part), f"sweep {name}: {part}")
+        sweep_id = sweep_id or new_id()
+        with self.doc.transaction():
+            entry = self.sweeps.get(sweep_id)
+            if isinstance(entry, Map):
+                sync_map(entry, fields, {})
+            else:
+                self.sweeps[sweep_id] = Map(fields)
+        return sweep_id
+
     def set_code(self, entry_id: str, code: str) -> None:
         """Replace an operation's or layer's code, touching only the span that changed."""
         text = self.code_text(entry_id)
@@ -137,18 +161,19 @@ class ProjectDoc(PipelineEdits, ArchitectureEdits):
                 sync_map(getattr(self, root), plain.get(root, {}), PROJECT_LAYOUT[root])
 
     def rename(self, entry_id: str, name: str) -> None:
-        """Rename an operation, pipeline, custom layer or architecture."""
+        """Rename an operation, pipeline, custom layer, architecture or sweep."""
         entry = self._find_entry(entry_id, _NAMED)
         entry["name"] = checked_name(name, "entry")
 
     def remove(self, entry_id: str) -> None:
-        """Delete an operation, pipeline, layer, architecture or execution summary."""
+        """Delete an operation, pipeline, layer, architecture, sweep or execution summary."""
         for collection in (*_NAMED, "executions"):
             root: Map = getattr(self, collection)
             if entry_id in root:
                 del root[entry_id]
                 return
-        raise SchemaError(f"no operation, pipeline, layer, architecture or execution {entry_id!r}")
+        raise SchemaError(
+            f"no operation, pipeline, layer, architecture, sweep or execution {entry_id!r}")
 
     # ----- executions and artifacts -------------------------------------------------------
 

@@ -24,6 +24,7 @@ from ._types import (
     Pipeline,
     Project,
     ProjectMeta,
+    Sweep,
 )
 
 
@@ -95,6 +96,18 @@ def _artifact(f: dict[str, Any], path: str) -> Artifact:
     )
 
 
+def _sweep(f: dict[str, Any], path: str) -> Sweep:
+    return Sweep(
+        name=r.get(f, "name", r.string),
+        pipeline=r.get(f, "pipeline", r.string),
+        parameters=r.get(f, "parameters", r.json_map, {}),
+        objective=r.get(f, "objective", r.json_map, {}),
+        budget=r.get(f, "budget", r.json_map, {}),
+        sampler=r.get(f, "sampler", r.json_map, {}),
+        pruner=r.get(f, "pruner", r.json_map, {}),
+    )
+
+
 def read_project(doc: Doc, reader: Reader, view: ProjectRoots | None = None) -> Project:
     """Read a project document into validated plain data, warning about what is skipped
     (``view``: the document's root maps, when the caller already holds them)."""
@@ -130,6 +143,7 @@ def read_project(doc: Doc, reader: Reader, view: ProjectRoots | None = None) -> 
         )
         executions = reader.build(view.executions, "executions", _execution)
         artifacts = reader.build(view.artifacts, "artifacts", _artifact)
+        sweeps = reader.build(view.sweeps, "sweeps", _sweep)
     return Project(
         meta=meta,
         operations=operations,
@@ -138,6 +152,7 @@ def read_project(doc: Doc, reader: Reader, view: ProjectRoots | None = None) -> 
         architectures=architectures,
         executions=executions,
         artifacts=artifacts,
+        sweeps=sweeps,
     )
 
 

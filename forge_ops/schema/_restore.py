@@ -32,6 +32,7 @@ PROJECT_LAYOUT: dict[str, Any] = {
     },
     "executions": {"*": _VALUES},
     "artifacts": {"*": _VALUES},
+    "sweeps": {"*": _VALUES},
 }
 
 

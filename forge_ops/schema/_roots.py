@@ -26,6 +26,7 @@ class ProjectRoots:
         self.architectures = self.doc.get("architectures", type=Map)
         self.executions = self.doc.get("executions", type=Map)
         self.artifacts = self.doc.get("artifacts", type=Map)
+        self.sweeps = self.doc.get("sweeps", type=Map)
         self.warnings: list[SchemaWarning] = []
 
     def _find_entry(self, entry_id: str, collections: tuple[str, ...]) -> Map:

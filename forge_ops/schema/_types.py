@@ -35,6 +35,7 @@ PROJECT_ROOTS = (
     "architectures",
     "executions",
     "artifacts",
+    "sweeps",
 )
 EXECUTION_ROOTS = ("meta", "jobs", "console", "console_dropped", "graphs", "images")
 
@@ -114,6 +115,22 @@ class Artifact(TypedDict):
     created: str
 
 
+class Sweep(TypedDict):
+    """A search over a pipeline's attributes and references (``forge_ops.sweeps`` reads the
+    parts; they are plain JSON here): ``parameters`` by name, each {node, attribute or
+    reference, values or low/high, …}; ``objective`` {artifact, key or graph, line, node;
+    goal}; ``budget`` {trials, time_s, concurrency}; ``sampler`` {kind, seed}; ``pruner``
+    {rule, node, graph, line, …} ({} for none)."""
+
+    name: str
+    pipeline: str
+    parameters: dict[str, JsonValue]
+    objective: dict[str, JsonValue]
+    budget: dict[str, JsonValue]
+    sampler: dict[str, JsonValue]
+    pruner: dict[str, JsonValue]
+
+
 class Project(TypedDict):
     """Plain snapshot of a whole project document."""
 
@@ -124,6 +141,8 @@ class Project(TypedDict):
     architectures: dict[str, Architecture]
     executions: dict[str, ExecutionSummary]
     artifacts: dict[str, Artifact]
+    #: Added after the first release: snapshots committed before it have none (read with .get).
+    sweeps: NotRequired[dict[str, Sweep]]
 
 
 class JobSnapshot(TypedDict, total=False):

@@ -22,8 +22,10 @@ from ._types import (
     ExecutionSummary,
     Layer,
     Operation,
+    Pipeline,
     Project,
     ProjectMeta,
+    Sweep,
 )
 
 __all__ = ["Action", "Change", "Target", "code_diff", "diff_projects", "format_value"]
@@ -40,6 +42,8 @@ def diff_projects(old: Project | None, new: Project) -> list[Change]:
     changes += architecture_changes(old, new)
     changes += _executions(old, new)
     changes += _artifacts(old["artifacts"], new["artifacts"])
+    # Snapshots committed before sweeps existed have none.
+    changes += _sweeps(old.get("sweeps", {}), new.get("sweeps", {}), new["pipelines"])
     return changes
 
 
@@ -52,6 +56,7 @@ def _empty_project() -> Project:
         architectures={},
         executions={},
         artifacts={},
+        sweeps={},
     )
 
 
@@ -196,4 +201,28 @@ def _artifacts(old: Mapping[str, Artifact], new: Mapping[str, Artifact]) -> list
                     b["hash"],
                 )
             )
+    return changes
+
+
+_SWEEP_PARTS = ("pipeline", "parameters", "objective", "budget", "sampler", "pruner")
+
+
+def _sweeps(old: Mapping[str, Sweep], new: Mapping[str, Sweep],
+            pipelines: Mapping[str, Pipeline]) -> list[Change]:
+    """Sweeps: added, deleted, renamed, and which parts of their definition changed."""
+    changes: list[Change] = []
+    for key in ordered_keys(old, new):
+        a, b = old.get(key), new.get(key)
+        changes += entry_changes(Target.SWEEP, "sweeps", key, a, b, added="Defined")
+        if a is None or b is None:
+            continue
+        name = display_name(b, key)
+        changed = [part for part in _SWEEP_PARTS if a.get(part) != b.get(part)]
+        if changed:
+            what = ", ".join("pipeline " + display_name(pipelines.get(b["pipeline"]),
+                                                        b["pipeline"])
+                             if part == "pipeline" else part for part in changed)
+            changes.append(Change(Action.CHANGED, Target.SWEEP, f"Changed sweep {name}: {what}",
+                                  ("sweeps", key, name), ("sweeps", key, changed[0]),
+                                  {p: a.get(p) for p in changed}, {p: b.get(p) for p in changed}))
     return changes

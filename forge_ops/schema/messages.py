@@ -19,12 +19,14 @@ _COLLECTION_KIND = {
     "architectures": "architecture",
     "executions": "execution",
     "artifacts": "artifact",
+    "sweeps": "sweep",
 }
 _OWN_TARGET = {
     "operations": Target.OPERATION,
     "layers": Target.LAYER,
     "pipelines": Target.PIPELINE,
     "architectures": Target.ARCHITECTURE,
+    "sweeps": Target.SWEEP,
 }
 # (singular, plural) nouns for summary counts.
 _NOUNS = {
@@ -43,6 +45,7 @@ _PLURAL_KIND = {
     "architecture": "architectures",
     "execution": "executions",
     "artifact": "artifacts",
+    "sweep": "sweeps",
 }
 
 

@@ -34,7 +34,6 @@ from forge_ops.schema import (
     JobStatus,
     Project,
     ProjectDoc,
-    new_id,
     now_iso,
 )
 from forge_server.history import History, HistoryError
@@ -44,6 +43,7 @@ from ._config import CoordinatorConfig
 from ._engines import Engines
 from ._errors import Conflict, CoordinatorError, NotFound
 from ._lookup import Lookup, shown
+from ._own_data import new_execution_id, own_artifacts, prepare_own
 from ._planning import (
     OUTPUT_OPERATION,
     Prepared,
@@ -51,8 +51,6 @@ from ._planning import (
     find_job,
     find_pipeline,
     match_job,
-    named_hashes,
-    prepare,
     validate,
     with_gpus,
 )
@@ -62,11 +60,11 @@ from ._queries import ArtifactQueries
 from ._records import ExecutionRecordJson, execution_record, previous_result
 from ._recovery import settle_interrupted, settle_left_running
 from ._sources import ExecutionSources
-from ._writer import ExecutionWriter
+from ._writer import ExecutionWriter, both
 
 if TYPE_CHECKING:
     from forge_ops.artifacts import ArtifactStore
-    from forge_ops.execution import Engine, ExecutionHandle, ExecutionResult, Plan
+    from forge_ops.execution import Engine, EventCallback, ExecutionHandle, ExecutionResult, Plan
 
 _log = logging.getLogger(__name__)
 _RESULTS_KEPT = 1000
@@ -204,16 +202,36 @@ class Coordinator:
         prepared = as_it_ran(self._prepare(project, content, str(snapshot.get("pipeline"))),
                              snapshot)
         new = await self._new_execution(project)
-        try:
-            await self.history.store.run(self.history.store.add_tag, project, f"run/{new}", commit,
-                                         by)
-        except HistoryError as exc:
-            raise CoordinatorError(exc.message) from exc
+        await self._tag_run(project, new, commit, by)
         branch = str(snapshot.get("branch") or "main")
         return await self._launch(
             project, branch, new, prepared=prepared, commit=commit, engine=engine,
             use_cache=use_cache, by=by, rerun_of=execution,
         )
+
+    async def run_commit(
+        self, project: str, branch: str, pipeline_id: str, commit: str, content: Project, *,
+        executor: str | None = None, by: str | None = None,
+        observe: EventCallback | None = None,
+    ) -> ExecutionRecordJson:
+        """Run ``pipeline_id`` as it is in ``content``, the state of ``commit`` (not necessarily
+        a branch head: a sweep trial's settings), tagged ``run/{id}``. ``observe`` sees every
+        engine event as it happens, on the engine's thread."""
+        content = self.own_artifacts(project, content)
+        validate(content, pipeline_id)
+        prepared = self._prepare(project, content, pipeline_id)
+        engine = await self.engine(executor)
+        execution = await self._new_execution(project)
+        await self._tag_run(project, execution, commit, by)
+        return await self._launch(project, branch, execution, prepared=prepared, commit=commit,
+                                  engine=engine, use_cache=True, by=by, observe=observe)
+
+    async def _tag_run(self, project: str, execution: str, commit: str, by: str | None) -> None:
+        try:
+            await self.history.store.run(self.history.store.add_tag, project,
+                                         f"run/{execution}", commit, by)
+        except HistoryError as exc:
+            raise CoordinatorError(exc.message) from exc
 
     async def restart(
         self,
@@ -277,14 +295,16 @@ class Coordinator:
                 ExecutionDoc(doc).set_executor(executor)
             await room.written()
 
-    def cancel(self, project: str, execution: str, job: str | None = None) -> None:
-        """Cancel a running execution or one of its jobs (and so its downstream)."""
+    def cancel(self, project: str, execution: str, job: str | None = None, *,
+               reason: str = "cancelled by request") -> None:
+        """Cancel a running execution or one of its jobs (and so its downstream); ``reason``
+        becomes the cancelled jobs' error."""
         live = self._live.get(execution)
         if live is None or live.project != project:
             self.lookup.execution_room(project, execution)  # 404 when it does not exist
             raise Conflict(f"execution {execution} is not running; nothing to cancel")
         if job is None:
-            live.handle.cancel()
+            live.handle.cancel(reason=reason)
             return
         names = {j: s.name for j, s in live.plan.jobs.items()}
         job_id = match_job(job, names, f"execution {execution}")
@@ -293,7 +313,7 @@ class Coordinator:
             raise Conflict(f"job {names[job_id]} of execution {execution} already finished "
                            f"({status.value}); cancel a queued or running job, or the whole "
                            "execution")
-        live.handle.cancel(job_id)
+        live.handle.cancel(job_id, reason)
 
     async def wait(self, execution: str) -> None:
         """Wait until a running execution is finished and its last state written."""
@@ -313,6 +333,7 @@ class Coordinator:
         use_cache: bool,
         by: str | None,
         rerun_of: str | None = None,
+        observe: EventCallback | None = None,
     ) -> ExecutionRecordJson:
         self._starting.add(execution)
         try:
@@ -331,8 +352,9 @@ class Coordinator:
                     )
                 await room.written()
             writer = self._writer(project, branch, execution, by, commit)
+            on_event = writer.on_event if observe is None else both(writer.on_event, observe)
             handle = engine.start(
-                plan, writer.on_event, execution=execution, commit=commit, use_cache=use_cache
+                plan, on_event, execution=execution, commit=commit, use_cache=use_cache
             )
             self.log.info(
                 "execution %s of %s/%s (%s) started on %s by %s",
@@ -439,16 +461,8 @@ class Coordinator:
             f"no execution {shown(execution)}; list them with `forge executions PROJECT`")
 
     def own_artifacts(self, project: str, content: Project) -> Project:
-        """``content`` with only the artifacts the project may read: its ``artifacts`` map is
-        document content, which a writer may have pointed at another project's hashes."""
-        artifacts = content["artifacts"]
-        own = {name: artifact for name, artifact in artifacts.items()
-               if self.records.readable(project, str(artifact.get("hash")))}
-        if len(own) == len(artifacts):
-            return content
-        mine = content.copy()
-        mine["artifacts"] = own
-        return mine
+        """``content`` with only the artifacts the project may read (see ``_own_data``)."""
+        return own_artifacts(self.records, project, content)
 
     async def settle_left_running(self) -> int:
         """At start: settle every execution a previous server process left queued or running
@@ -465,28 +479,10 @@ class Coordinator:
         await settle_interrupted(self.lookup, project, execution, self.log)
 
     def _prepare(self, project: str, content: Project, pipeline_id: str) -> Prepared:
-        """Plan a pipeline with the project's own artifacts; refused when an attribute names
-        an artifact the project may not read (LoadArtifact's ``content_hash``, for one)."""
-        prepared = prepare(self.own_artifacts(project, content), pipeline_id)
-        for job, attribute, digest in named_hashes(prepared.plan):
-            if not self.records.readable(project, digest):
-                raise CoordinatorError(
-                    f"node {job}: attribute {attribute!r} names artifact {digest[:12]}…, which "
-                    f"no execution of {project} produced; use a hash that `forge artifacts "
-                    f"{project}` or `forge run --json` shows for this project")
-        return prepared
+        return prepare_own(self.records, project, content, pipeline_id)
 
     async def _new_execution(self, project: str) -> str:
-        """A new execution id, unique across the server (``new_id`` until one is free)."""
-        store = self.history.store
-        for _ in range(1000):
-            candidate = new_id()
-            if self.rooms.store.exists(execution_room(project, candidate)) or (
-                    await store.run(store.tag, project, f"run/{candidate}")) is not None:
-                continue  # a room opened under that URL, or a tag a user made: not reused
-            if await self.records.run(self.records.claim_execution, candidate, project):
-                return candidate
-        raise RuntimeError("no free execution id after 1000 tries: the id source repeats itself")
+        return await new_execution_id(self.rooms, self.history.store, self.records, project)
 
     def _not_running(self, execution: str) -> None:
         if execution in self._live or execution in self._starting:

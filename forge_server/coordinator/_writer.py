@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from pycrdt import Map
@@ -219,3 +220,13 @@ def _feedback(execution: ExecutionDoc, event: JobFeedback) -> None:
             execution.add_points(event.job, graph, line, points)
     for name, artifact in event.images.items():
         execution.set_image(event.job, name, artifact)
+
+
+def both(first: Callable[[Event], None], second: Callable[[Event], None]
+         ) -> Callable[[Event], None]:
+    """One event callback that calls ``first`` (the writer), then ``second`` (an observer)."""
+    def call(event: Event) -> None:
+        first(event)
+        second(event)
+
+    return call

@@ -187,8 +187,11 @@ class HistoryStore:
         state: bytes,
         content: dict[str, Any],
         created: float | None = None,
+        move_head: bool = True,
     ) -> Commit:
-        """Record a commit and move the branch head to it (one transaction)."""
+        """Record a commit and move the branch head to it (one transaction); without
+        ``move_head`` the commit stays off the branch (a sweep trial's settings: reachable by
+        its tag, not in the branch's log)."""
         created = time.time() if created is None else created
         cid = commit_id(parents, authors, message, created, state)
         row = (
@@ -211,11 +214,13 @@ class HistoryStore:
                     "message, created, state, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
-                conn.execute(
-                    "INSERT INTO history_branches (project, name, head, created, created_from) "
-                    "VALUES (?, ?, ?, ?, NULL) ON CONFLICT(project, name) DO UPDATE SET head = ?",
-                    (project, branch, cid, created, cid),
-                )
+                if move_head:
+                    conn.execute(
+                        "INSERT INTO history_branches (project, name, head, created, "
+                        "created_from) VALUES (?, ?, ?, ?, NULL) ON CONFLICT(project, name) "
+                        "DO UPDATE SET head = ?",
+                        (project, branch, cid, created, cid),
+                    )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

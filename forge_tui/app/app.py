@@ -116,6 +116,7 @@ class ForgeApp(App[int]):
         from forge_tui.app.screens.executions import ExecutionsScreen
         from forge_tui.app.screens.history import HistoryScreen
         from forge_tui.app.screens.monitor import MonitorScreen
+        from forge_tui.app.screens.sweeps import SweepsScreen
 
         return [
             ("Everywhere", self.BINDINGS),
@@ -127,6 +128,7 @@ class ForgeApp(App[int]):
             ("Executions list", ExecutionsScreen.BINDINGS),
             ("Compare", CompareScreen.BINDINGS),
             ("History", HistoryScreen.BINDINGS),
+            ("Sweeps", SweepsScreen.BINDINGS),
         ]
 
     # ----- command palette: the project's items (ProjectItems), every action once -------

@@ -82,6 +82,7 @@ class ProjectScreen(Screen[None]):
         Binding("ctrl+o", "switch_project", "Projects", show=False),
         Binding("E", "executions", "Executions", show=False),
         Binding("ctrl+g", "history", "History", show=False),
+        Binding("S", "sweeps", "Sweeps", show=False),
     ]
 
     def __init__(self, workspace: Workspace, *, open_pipeline: str | None = None) -> None:
@@ -318,6 +319,17 @@ class ProjectScreen(Screen[None]):
             self.notify("History lives on a Forge server: open the project with --server URL")
             return
         self.app.push_screen(HistoryScreen(api, self.app.branch))  # type: ignore[attr-defined]
+
+    def action_sweeps(self) -> None:
+        from forge_tui.app.api import api_for
+        from forge_tui.app.screens.sweeps import SweepsScreen
+
+        api = api_for(self.app.backend, self.workspace.project_name)  # type: ignore[attr-defined]
+        if api is None:
+            self.notify("Sweeps run on a Forge server: open the project with --server URL")
+            return
+        self.app.push_screen(SweepsScreen(self.workspace, api,
+                                          branch=self.app.branch))  # type: ignore[attr-defined]
 
     def action_toggle_sidebar(self) -> None:
         tree = self.query_one(Tree)
