@@ -430,7 +430,7 @@ async def test_two_projects_never_share_an_execution_id(
 ) -> None:
     pair = await make_pair(world)
     ids = iter(["0000c0de", "0000c0de", "0000c0de", "0001c0de"])
-    monkeypatch.setattr("forge_server.coordinator._coordinator.new_id", lambda: next(ids))
+    monkeypatch.setattr("forge_server.coordinator._own_data.new_id", lambda: next(ids))
     alpha_run = await run(world, http, "alice", pair.alpha, "secret")
     beta_run = await run(world, http, "bob", pair.beta, "secret")
     assert (alpha_run["execution"], beta_run["execution"]) == ("0000c0de", "0001c0de")

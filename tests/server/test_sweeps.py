@@ -119,8 +119,11 @@ class TestGridSweep:
         assert status == 201, run
         record = await finish(swept, project, "lr", run["run"])
         assert record["status"] == "finished"
-        assert [t["status"] for t in record["trials"]] == ["succeeded"]  # the one it began
-        assert record["note"] == "time budget spent after 1 trials"
+        # Trials it began finish; none begins after the budget (a trial answered from the
+        # cache may end within it, letting a second one begin on a fast machine).
+        statuses = [t["status"] for t in record["trials"]]
+        assert 1 <= len(statuses) < 4 and set(statuses) == {"succeeded"}, record
+        assert record["note"] == f"time budget spent after {len(statuses)} trials"
 
 
 class TestSearch:

@@ -28,7 +28,7 @@ from forge_server.relay.server import RelayServer
 from forge_tui.app import ForgeApp, LinkState, ServerBackend
 from forge_tui.app.api import ApiError, ForgeApi
 from forge_tui.app.execution_view import execution_spec
-from forge_tui.app.screens.modals import FuzzyPicker
+from forge_tui.app.screens.modals import FuzzyPicker, TextScreen
 from forge_tui.app.screens.monitor import MonitorScreen
 from forge_tui.app.screens.project import ProjectScreen
 from forge_tui.app.screens.run_dialog import RunDialog
@@ -244,8 +244,15 @@ class TestMonitor:
             # The rerun is a new attempt with a console of its own (the first is kept with
             # the job's earlier attempts).
             await until(pilot, lambda: output.console.shown == ["got 12"])
-            attempts = monitor.plain.get("attempts", {})  # type: ignore[union-attr]
-            assert [a["console"] for a in attempts[after]] == [["got 12"]]
+            earlier = monitor.execution.earlier_attempts(after)
+            assert [(a["status"], a["console"], a["ended_by"]) for a in earlier] == [
+                ("succeeded", ["got 12"], "restart")]
+            monitor.selected = after  # A shows the selected job's earlier attempts
+            await pilot.press("A")
+            await until(pilot, lambda: isinstance(app.screen, TextScreen))
+            shown_text = str(app.screen.query_one("#text-body").render())
+            assert "attempt 1: succeeded" in shown_text and "ended by restart" in shown_text
+            assert "│ got 12" in shown_text
 
     async def test_at_80x24_the_newest_line_shows_and_a_restart_leaves_no_stale_line(
         self, server: RelayServer
@@ -287,17 +294,15 @@ class TestMonitor:
     async def test_a_cached_job_shows_the_console_of_the_run_it_came_from(
         self, server: RelayServer
     ) -> None:
-        """The cache is shared: a run in one project can reuse a result computed in another;
-        its console and plot then come from that project's execution."""
+        """A cached job's console and plot come from the execution it was cached from (in this
+        project: a hit from another project's run names none of its executions, issue 18)."""
         scale = 1 + uuid.uuid4().int % 997 / 997
-        first_name, first_ids = await new_project(server)
-        await set_scale(server, first_name, first_ids["good"], scale)
-        api = ForgeApi(server.url, None, first_name)
-        record = await api.run("good")
-        await until_finished(server, record["execution"])
         name, ids = await new_project(server)
         await set_scale(server, name, ids["good"], scale)
-        again = await ForgeApi(server.url, None, name).run("good")
+        api = ForgeApi(server.url, None, name)
+        record = await api.run("good")
+        await until_finished(server, record["execution"])
+        again = await api.run("good")
         await until_finished(server, again["execution"])
         app = ForgeApp(ServerBackend(server.url, None, "Ada Lovelace"), name)
         async with app.run_test(size=(80, 24)) as pilot:

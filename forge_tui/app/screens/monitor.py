@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Label, Static, TextArea
 
 from forge_ops.schema import Execution, ExecutionDoc
+from forge_tui.app._attempts_view import attempts_text
 from forge_tui.app._execution_data import borrowed_output, load_any_execution
 from forge_tui.app._live_execution import LiveExecution
 from forge_tui.app.api import ApiError, ForgeApi, api_for
@@ -86,6 +87,7 @@ class MonitorScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *MOVE_BINDINGS,
         Binding("ctrl+t", "restart_with_options", "Restart with options…", show=False),
+        Binding("A", "attempts", "Earlier attempts", show=False),
         Binding("f", "toggle_follow", "Follow"),
         Binding("slash", "search", "Search"),
         Binding("R", "restart_job", "Restart"),
@@ -394,6 +396,15 @@ class MonitorScreen(Screen[None]):
         except ApiError as exc:
             self.say(f"{what} refused: {exc.message}")
             self.notify(exc.message, title=f"{what} refused", severity="error")
+
+    def action_attempts(self) -> None:
+        """The selected job's earlier attempts: each restart or retry kept what it showed."""
+        job = self.selected or ""
+        name = job_names(self.plain or self.execution.to_plain()).get(job, job)
+        entry = self.execution.jobs.get(job)
+        kept = entry.get("kept_from_attempt") if entry is not None else None
+        body = attempts_text(name, self.execution.earlier_attempts(job) if job else [], kept)
+        self.app.push_screen(TextScreen(f"{name}: earlier attempts", body))
 
     def action_artifact(self) -> None:
         plain = self.plain or self.execution.to_plain()
