@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-__all__ = ["StoreThread"]
+from forge_ops.sqlite_db import open_database
+
+__all__ = ["StoreThread", "ThreadedDatabase"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,3 +36,26 @@ class StoreThread:
     def close(self) -> None:
         """Finish the calls already asked for, then end the thread."""
         self._executor.shutdown(wait=True)
+
+
+class ThreadedDatabase:
+    """An SQLite file (WAL) with its own :class:`StoreThread`: the base of the server's
+    stores. Methods block and may be called from any thread (the connection is used under
+    ``_lock``); code on the event loop calls them through :meth:`run`."""
+
+    def __init__(self, path: Path | str, schema: str, thread_name: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = open_database(self.path)
+        self._conn.executescript(schema)  # idempotent; executescript commits by itself
+        self._thread = StoreThread(thread_name)
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` (a method of this store) on the store's thread."""
+        return await self._thread.run(fn, *args, **kwargs)
+
+    def close(self) -> None:
+        self._thread.close()
+        with self._lock:
+            self._conn.close()

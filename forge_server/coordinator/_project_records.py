@@ -23,15 +23,13 @@ through :meth:`ProjectRecords.run`, on the records' own thread.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from forge_ops.sqlite_db import open_database
-from forge_server.store_thread import StoreThread
+from forge_server.store_thread import ThreadedDatabase
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -81,26 +79,12 @@ class ArtifactSource:
                 self.created)
 
 
-class ProjectRecords:
+class ProjectRecords(ThreadedDatabase):
     """Executions and readable artifacts of every project, in ``path`` (the server's
     ``forge.db``, WAL). Every method may be called from any thread."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = open_database(self.path)
-        self._conn.executescript(_SCHEMA)
-        self._thread = StoreThread("forge-records")
-
-    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """``fn(*args, **kwargs)`` (a method of these records) on their own thread."""
-        return await self._thread.run(fn, *args, **kwargs)
-
-    def close(self) -> None:
-        self._thread.close()
-        with self._lock:
-            self._conn.close()
+        super().__init__(path, _SCHEMA, "forge-records")
 
     def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
         with self._lock:

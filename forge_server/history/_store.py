@@ -13,17 +13,15 @@ import heapq
 import json
 import re
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from forge_ops.schema import Project
-from forge_ops.sqlite_db import open_database
-from forge_server.store_thread import StoreThread
+from forge_server.store_thread import ThreadedDatabase
 
 from ._errors import Conflict, HistoryError, NotFound, nearest
 
@@ -141,7 +139,7 @@ def commit_id(
     return digest.hexdigest()[:40]
 
 
-class HistoryStore:
+class HistoryStore(ThreadedDatabase):
     """Commits, branches and tags of every project, in one SQLite file (WAL).
 
     The methods block; code on the relay's event loop calls them through :meth:`run`, which
@@ -150,21 +148,7 @@ class HistoryStore:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._conn = open_database(self.path)
-        self._conn.executescript(_SCHEMA)
-        self._thread = StoreThread("forge-history")
-
-    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """``fn(*args, **kwargs)`` (a method of this store) on the store's thread."""
-        return await self._thread.run(fn, *args, **kwargs)
-
-    def close(self) -> None:
-        self._thread.close()
-        with self._lock:
-            self._conn.close()
+        super().__init__(path, _SCHEMA, "forge-history")
 
     def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         with self._lock:
